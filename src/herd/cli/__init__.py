@@ -1,0 +1,19 @@
+"""Command line: argument parsing and rendering only. Library code raises HerdError;
+this is the one place that turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        # Answered before importing anything: `herd --version` should cost a bare interpreter.
+        from herd import __version__
+
+        print(f"herd {__version__}")
+        return
+    from herd.cli.app import run
+
+    run(args)

@@ -1,0 +1,113 @@
+"""The click application: the group, shared options, error handling."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from herd import __version__
+from herd.errors import EXIT_INTERRUPTED, HerdError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    """What every command needs: where the store is and how to print."""
+
+    def __init__(self, db: str | None, as_json: bool) -> None:
+        self.db = db
+        self.as_json = as_json
+
+    def store(self) -> Any:
+        from herd.store import Store, find_db
+
+        return Store(find_db(self.db))
+
+    def queue(self) -> Any:
+        from herd.queue import Queue
+
+        return Queue(self.store())
+
+    def emit(self, data: Any, text: Callable[[], object] | None = None) -> None:
+        """JSON on stdout when asked, else the human rendering."""
+        if self.as_json:
+            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        elif text is not None:
+            text()
+
+
+def common(func: F) -> F:
+    """`--json` and `--db` on every command, as DESIGN.md promises."""
+    func = click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")(func)
+    func = click.option("--db", "db", envvar="HERD_DB", metavar="PATH",
+                        help="Store file (default: .herd/herd.db found upwards; env HERD_DB).")(func)
+    return func
+
+
+def make_context(db: str | None, as_json: bool) -> Context:
+    parent = click.get_current_context().find_root().obj
+    if isinstance(parent, Context):
+        db = db or parent.db
+        as_json = as_json or parent.as_json
+    return Context(db, as_json)
+
+
+def warn(message: str) -> None:
+    click.echo(f"herd: warning: {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="herd", message="%(prog)s %(version)s")
+@click.option("--db", envvar="HERD_DB", metavar="PATH", help="Store file (env HERD_DB).")
+@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, as_json: bool) -> None:
+    """herd: run a batch of independent tasks concurrently and land them as one change."""
+    ctx.obj = Context(db, as_json)
+
+
+def run(args: list[str]) -> None:
+    from herd.cli import queue_cmds  # noqa: F401  (registers commands)
+
+    _register_batch_commands()
+    try:
+        cli.main(args=args, prog_name="herd", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("herd: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except HerdError as exc:
+        click.echo(f"herd: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("herd: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # `herd list | head`: the reader left; not an error worth a traceback.
+        sys.stderr.close()
+        sys.exit(0)
+
+
+def _register_batch_commands() -> None:
+    """Batch commands live in their own modules; import them only when present."""
+    import importlib
+
+    for name in ("plan_cmds", "run_cmds", "map_cmds", "report_cmds"):
+        try:
+            importlib.import_module(f"herd.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"herd.cli.{name}":
+                raise
+
+
+def path_arg(value: str) -> Path:
+    return Path(value)

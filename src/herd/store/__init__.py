@@ -1,0 +1,105 @@
+"""The SQLite store: one file, `.herd/herd.db`. The only package in herd that writes SQL.
+
+`Store` only opens connections and transactions; the SQL itself lives in
+per-transaction functions in `issues`, `work` (and `journal` for runs).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from herd.errors import BadInput, NotFound
+from herd.store.schema import migrate
+
+HERD_DIR = ".herd"
+DB_NAME = "herd.db"
+
+__all__ = ["DB_NAME", "HERD_DIR", "Store", "find_db"]
+
+
+def find_db(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
+    """`--db`, else `HERD_DB`, else `.herd/herd.db` in the nearest directory upwards."""
+    chosen = explicit or os.environ.get("HERD_DB")
+    if chosen:
+        return Path(chosen)
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / HERD_DIR / DB_NAME
+        if candidate.exists():
+            return candidate
+    raise NotFound(f"no {HERD_DIR}/ in {here} or any parent; run `herd init` in your repository")
+
+
+class Store:
+    """A connection to one store file. Not shared between threads or processes."""
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.path = path
+        if not create and not path.exists():
+            raise NotFound(f"store {path} does not exist; run `herd init` or check --db/HERD_DB")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0,
+                                        check_same_thread=False)
+        except (sqlite3.Error, OSError) as exc:
+            raise BadInput(f"cannot open store {path}: {exc}") from None
+        self.conn.execute("PRAGMA busy_timeout = 30000")
+        try:
+            if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(self.conn)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise BadInput(f"{path} is not a herd store ({exc})") from None
+
+    @property
+    def root(self) -> Path:
+        """The directory holding `.herd/` (the repository root for a default store)."""
+        return self.path.parent.parent if self.path.parent.name == HERD_DIR else self.path.parent
+
+    @property
+    def herd_dir(self) -> Path:
+        return self.path.parent
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (BEGIN IMMEDIATE), so it never fails half-way
+        on a lock upgrade; rolled back on any exception, KeyboardInterrupt included."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several queries."""
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            self.conn.execute("COMMIT")
+
+    def get_config(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM config WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def set_config(self, key: str, value: str) -> None:
+        with self.write() as tx:
+            tx.execute("INSERT OR REPLACE INTO config (key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,251 @@
+"""Issue rows, labels, dependencies and comments: SQL in per-transaction functions.
+
+Each function takes an open connection inside a transaction the caller owns
+(see `Store.write`/`Store.read`) and does one thing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from herd.model import (
+    DERIVED_COUNTS,
+    PARENT_CHILD,
+    Record,
+    Status,
+    parse_time,
+    set_field,
+)
+
+_CHILD_KEYS = ("labels", "dependencies", "comments")
+
+_COLUMNS = (
+    "id, data, title, status, priority, issue_type, assignee, created_ts, defer_ts, ephemeral, pinned"
+)
+
+
+def _row(record: Record) -> tuple[Any, ...]:
+    # The child lists live in their own tables; the key stays (as null) to keep its place.
+    data = {k: (None if k in _CHILD_KEYS else v) for k, v in record.items()}
+    return (
+        record["id"],
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        record.get("title") or "",
+        record.get("status") or Status.OPEN.value,
+        record.get("priority", 2),
+        record.get("issue_type") or "task",
+        record.get("assignee") or None,
+        parse_time(record.get("created_at")),
+        parse_time(record.get("defer_until")),
+        1 if record.get("ephemeral") else 0,
+        1 if record.get("pinned") else 0,
+    )
+
+
+def put_issues(tx: sqlite3.Connection, records: Sequence[Record]) -> None:
+    """Insert or replace whole issues, children included (import, create)."""
+    ids = [(r["id"],) for r in records]
+    for table in ("labels", "dependencies", "comments"):
+        tx.executemany(f"DELETE FROM {table} WHERE issue_id = ?", ids)
+    tx.executemany(f"INSERT OR REPLACE INTO issues ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                   [_row(r) for r in records])
+    tx.executemany(
+        "INSERT OR REPLACE INTO labels (issue_id, label, pos) VALUES (?,?,?)",
+        [(r["id"], label, i) for r in records for i, label in enumerate(r.get("labels") or [])],
+    )
+    tx.executemany(
+        "INSERT OR REPLACE INTO dependencies (issue_id, depends_on_id, type, pos, data) "
+        "VALUES (?,?,?,?,?)",
+        [
+            (r["id"], d["depends_on_id"], d.get("type") or "blocks", i, _dump(d))
+            for r in records
+            for i, d in enumerate(r.get("dependencies") or [])
+        ],
+    )
+    tx.executemany(
+        "INSERT INTO comments (issue_id, pos, data) VALUES (?,?,?)",
+        [(r["id"], i, _dump(c)) for r in records for i, c in enumerate(r.get("comments") or [])],
+    )
+
+
+def update_issue(tx: sqlite3.Connection, record: Record) -> None:
+    """Rewrite an issue's own fields (not its children) after a change."""
+    row = _row(record)
+    tx.execute(
+        "UPDATE issues SET data=?, title=?, status=?, priority=?, issue_type=?, assignee=?, "
+        "created_ts=?, defer_ts=?, ephemeral=?, pinned=? WHERE id=?",
+        (*row[1:], row[0]),
+    )
+
+
+def get(tx: sqlite3.Connection, issue_id: str) -> Record | None:
+    row = tx.execute("SELECT data FROM issues WHERE id = ?", (issue_id,)).fetchone()
+    # Child keys stay as null placeholders so an update keeps their place.
+    return json.loads(row[0]) if row else None
+
+
+def existing(tx: sqlite3.Connection, ids: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    wanted = list(dict.fromkeys(ids))
+    for chunk in _chunks(wanted):
+        marks = ",".join("?" * len(chunk))
+        found.update(r[0] for r in tx.execute(f"SELECT id FROM issues WHERE id IN ({marks})", chunk))
+    return found
+
+
+def count(tx: sqlite3.Connection) -> int:
+    return int(tx.execute("SELECT count(*) FROM issues").fetchone()[0])
+
+
+def all_ids(tx: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in tx.execute("SELECT id FROM issues ORDER BY id")]
+
+
+def children_count(tx: sqlite3.Connection, parent_id: str) -> int:
+    row = tx.execute(
+        "SELECT count(*) FROM dependencies WHERE depends_on_id = ? AND type = ?",
+        (parent_id, PARENT_CHILD),
+    ).fetchone()
+    return int(row[0])
+
+
+def full(tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True) -> list[Record]:
+    """Whole beads records, children re-attached in their original place, in `ids` order."""
+    rows: dict[str, Record] = {}
+    labels: dict[str, list[str]] = defaultdict(list)
+    deps: dict[str, list[Record]] = defaultdict(list)
+    comments: dict[str, list[Record]] = defaultdict(list)
+    dependents: dict[str, int] = defaultdict(int)
+    for chunk in _chunks(list(ids)):
+        marks = ",".join("?" * len(chunk))
+        for issue_id, data in tx.execute(f"SELECT id, data FROM issues WHERE id IN ({marks})", chunk):
+            rows[issue_id] = json.loads(data)
+        for issue_id, label in tx.execute(
+            f"SELECT issue_id, label FROM labels WHERE issue_id IN ({marks}) ORDER BY issue_id, pos",
+            chunk,
+        ):
+            labels[issue_id].append(label)
+        for issue_id, data in tx.execute(
+            f"SELECT issue_id, data FROM dependencies WHERE issue_id IN ({marks}) "
+            "ORDER BY issue_id, pos",
+            chunk,
+        ):
+            deps[issue_id].append(json.loads(data))
+        for issue_id, data in tx.execute(
+            f"SELECT issue_id, data FROM comments WHERE issue_id IN ({marks}) ORDER BY issue_id, pos",
+            chunk,
+        ):
+            comments[issue_id].append(json.loads(data))
+        if counts:
+            for target, n in tx.execute(
+                f"SELECT depends_on_id, count(*) FROM dependencies WHERE depends_on_id IN ({marks}) "
+                "GROUP BY depends_on_id",
+                chunk,
+            ):
+                dependents[target] = n
+    out = []
+    for issue_id in ids:
+        record = rows.get(issue_id)
+        if record is None:
+            continue
+        for key, values in (
+            ("labels", labels[issue_id]),
+            ("dependencies", deps[issue_id]),
+            ("comments", comments[issue_id]),
+        ):
+            if values:
+                set_field(record, key, values)
+            else:
+                record.pop(key, None)
+        derived = {
+            "dependency_count": len(deps[issue_id]),
+            "dependent_count": dependents[issue_id],
+            "comment_count": len(comments[issue_id]),
+        }
+        for key in DERIVED_COUNTS:
+            if key in record:
+                record[key] = derived[key]
+        out.append(record)
+    return out
+
+
+def labels_of(tx: sqlite3.Connection, issue_id: str) -> list[str]:
+    return [r[0] for r in tx.execute(
+        "SELECT label FROM labels WHERE issue_id = ? ORDER BY pos", (issue_id,))]
+
+
+def add_label(tx: sqlite3.Connection, issue_id: str, label: str) -> bool:
+    pos = tx.execute("SELECT coalesce(max(pos) + 1, 0) FROM labels WHERE issue_id = ?",
+                     (issue_id,)).fetchone()[0]
+    cur = tx.execute("INSERT OR IGNORE INTO labels (issue_id, label, pos) VALUES (?,?,?)",
+                     (issue_id, label, pos))
+    return cur.rowcount == 1
+
+
+def remove_label(tx: sqlite3.Connection, issue_id: str, label: str) -> bool:
+    cur = tx.execute("DELETE FROM labels WHERE issue_id = ? AND label = ?", (issue_id, label))
+    return cur.rowcount == 1
+
+
+def add_comment(tx: sqlite3.Connection, issue_id: str, comment: Record) -> None:
+    pos = tx.execute("SELECT coalesce(max(pos) + 1, 0) FROM comments WHERE issue_id = ?",
+                     (issue_id,)).fetchone()[0]
+    tx.execute("INSERT INTO comments (issue_id, pos, data) VALUES (?,?,?)",
+               (issue_id, pos, _dump(comment)))
+
+
+def comments_of(tx: sqlite3.Connection, issue_id: str) -> list[Record]:
+    return [json.loads(r[0]) for r in tx.execute(
+        "SELECT data FROM comments WHERE issue_id = ? ORDER BY pos", (issue_id,))]
+
+
+def next_comment_id(tx: sqlite3.Connection) -> int:
+    row = tx.execute("SELECT max(CAST(json_extract(data, '$.id') AS INTEGER)) FROM comments")
+    return int(row.fetchone()[0] or 0) + 1
+
+
+def select(
+    tx: sqlite3.Connection,
+    *,
+    statuses: Sequence[str] | None,
+    label: str | None = None,
+    issue_type: str | None = None,
+    limit: int = 0,
+) -> list[str]:
+    """Ids for `list`: newest first as bd lists them."""
+    where: list[str] = []
+    params: list[object] = []
+    if statuses:
+        where.append(f"status IN ({','.join('?' * len(statuses))})")
+        params.extend(statuses)
+    if label:
+        where.append("id IN (SELECT issue_id FROM labels WHERE label = ?)")
+        params.append(label)
+    if issue_type:
+        where.append("issue_type = ?")
+        params.append(issue_type)
+    sql = "SELECT id FROM issues"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY priority, created_ts DESC, id"
+    if limit > 0:
+        sql += f" LIMIT {int(limit)}"
+    return [r[0] for r in tx.execute(sql, params)]
+
+
+def status_counts(tx: sqlite3.Connection) -> dict[str, int]:
+    return {s: n for s, n in tx.execute("SELECT status, count(*) FROM issues GROUP BY status")}
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _chunks(items: list[str], size: int = 900) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
