@@ -49,19 +49,20 @@ def default_actor() -> str:
         return "unknown"
 
 
-def init(root: Path, prefix: str | None = None) -> Store:
-    """Create `.herd/` (store, config, gitignore) in `root`; idempotent."""
-    herd_dir = root / HERD_DIR
-    herd_dir.mkdir(parents=True, exist_ok=True)
-    gitignore = herd_dir / ".gitignore"
-    if not gitignore.exists():
-        gitignore.write_text(_GITIGNORE)
-    config = herd_dir / "config.toml"
-    if not config.exists():
-        config.write_text(
-            "# herd configuration. Agent presets: [agents.NAME] argv = [...]\n"
-        )
-    store = Store(herd_dir / DB_NAME, create=True)
+def init(root: Path, prefix: str | None = None, db: Path | None = None) -> Store:
+    """Create `.herd/` (store, config, gitignore) in `root`, or only the store file `db`
+    when one is named; idempotent."""
+    if db is None:
+        herd_dir = root / HERD_DIR
+        herd_dir.mkdir(parents=True, exist_ok=True)
+        gitignore = herd_dir / ".gitignore"
+        if not gitignore.exists():
+            gitignore.write_text(_GITIGNORE)
+        config = herd_dir / "config.toml"
+        if not config.exists():
+            config.write_text("# herd configuration. Agent presets: [agents.NAME] argv = [...]\n")
+        db = herd_dir / DB_NAME
+    store = Store(db, create=True)
     if prefix or store.get_config("issue_prefix") is None:
         chosen = prefix or _prefix_for(root)
         if not chosen.replace("-", "").replace("_", "").isalnum():

@@ -81,8 +81,7 @@ def init(prefix: str | None, db: str | None, as_json: bool) -> None:
     from herd.queue import init as init_store
 
     ctx = make_context(db, as_json)
-    root = Path(ctx.db).resolve().parent.parent if ctx.db else _repo_root(Path.cwd())
-    store = init_store(root, prefix)
+    store = init_store(_repo_root(Path.cwd()), prefix, Path(ctx.db) if ctx.db else None)
     ctx.emit({"path": str(store.path), "prefix": store.get_config("issue_prefix")},
              lambda: click.echo(f"herd: store at {store.path} (prefix "
                                 f"{store.get_config('issue_prefix')})"))
