@@ -63,6 +63,82 @@ MIGRATIONS: tuple[str, ...] = (
         lease_expires_at REAL
     ) WITHOUT ROWID;
     """,
+    """
+    -- The run journal: every run (`herd run`, `herd map`, pipelines), what it was
+    -- asked to do, and every step, attempt and test run, written before the step
+    -- is taken and marked when it is done, so `herd resume` can replay it.
+    CREATE TABLE runs (
+        id         TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        ended_at   REAL,
+        pid        INTEGER,
+        exit_code  INTEGER,
+        args       TEXT NOT NULL,
+        base       TEXT,
+        summary    TEXT
+    ) WITHOUT ROWID;
+
+    -- One row per task (herd run) or item batch (herd map) in a run.
+    CREATE TABLE run_tasks (
+        run_id     TEXT NOT NULL,
+        task_id    TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        wave       INTEGER NOT NULL DEFAULT 0,
+        stage      TEXT NOT NULL DEFAULT '',
+        state      TEXT NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        actor      TEXT,
+        commit_sha TEXT,
+        landed_sha TEXT,
+        reason     TEXT,
+        payload    TEXT,
+        PRIMARY KEY (run_id, task_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX run_tasks_by_state ON run_tasks (run_id, state, seq);
+
+    CREATE TABLE attempts (
+        run_id      TEXT NOT NULL,
+        task_id     TEXT NOT NULL,
+        attempt     INTEGER NOT NULL,
+        worker      TEXT,
+        pid         INTEGER,
+        started_at  REAL NOT NULL,
+        ended_at    REAL,
+        exit_code   INTEGER,
+        signal      INTEGER,
+        outcome     TEXT,
+        reason      TEXT,
+        tail        TEXT,
+        log_path    TEXT,
+        cost_usd    REAL,
+        PRIMARY KEY (run_id, task_id, attempt)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE steps (
+        run_id TEXT NOT NULL,
+        seq    INTEGER NOT NULL,
+        name   TEXT NOT NULL,
+        detail TEXT,
+        state  TEXT NOT NULL,
+        at     REAL NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE test_runs (
+        run_id   TEXT NOT NULL,
+        seq      INTEGER NOT NULL,
+        purpose  TEXT NOT NULL,
+        command  TEXT NOT NULL,
+        commits  TEXT,
+        exit_code INTEGER,
+        duration REAL,
+        tail     TEXT,
+        at       REAL NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

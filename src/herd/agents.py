@@ -1,0 +1,107 @@
+"""Agent presets and command templates: how a worker command is built, never through a shell.
+
+A preset is an argv template whose elements may be exactly one of the
+placeholders `{id}`, `{context}`, `{worktree}`, `{prompt}`; each is replaced
+as a whole argv element, so task text can never be parsed by a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from herd.errors import BadInput
+
+PLACEHOLDERS = ("{id}", "{context}", "{worktree}", "{prompt}")
+_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+
+PROMPT = (
+    "You are a herd worker with exactly one task. Read the task context in {context} and do "
+    "the task in this directory ({worktree}). Change only files in the task's scope and never "
+    "files out of scope. Meet every success criterion. Commit your work locally with git "
+    "(one or more commits); do not push, do not touch other branches, and do not edit the "
+    "issue tracker. Exit when done."
+)
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    argv: tuple[str, ...]
+    cost_field: str | None = None  # key of a JSON object in stdout holding the cost in USD
+
+
+BUILTIN: Mapping[str, Agent] = {
+    "claude": Agent("claude", ("claude", "-p", "{prompt}", "--output-format", "json",
+                               "--permission-mode", "acceptEdits"), cost_field="total_cost_usd"),
+    "codex": Agent("codex", ("codex", "exec", "--full-auto", "{prompt}")),
+    "aider": Agent("aider", ("aider", "--yes-always", "--no-auto-commits", "--message-file",
+                             "{context}")),
+}
+
+
+def load(name: str, config_path: Path | None) -> Agent:
+    """A preset by name: `.herd/config.toml` [agents.NAME] overrides or adds to the built-ins."""
+    presets = dict(BUILTIN)
+    if config_path is not None and config_path.exists():
+        try:
+            config = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInput(f"{config_path}: {exc}; fix the TOML") from None
+        for key, table in (config.get("agents") or {}).items():
+            argv = table.get("argv") if isinstance(table, dict) else None
+            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+                raise BadInput(f"{config_path}: [agents.{key}] needs argv = [\"program\", ...]")
+            presets[key] = Agent(key, tuple(argv), table.get("cost_field"))
+    if name not in presets:
+        raise BadInput(f"unknown agent {name!r}; built in: {', '.join(sorted(BUILTIN))}, or add "
+                       f"[agents.{name}] to .herd/config.toml")
+    return presets[name]
+
+
+def from_command(command: str) -> Agent:
+    """`--cmd`: split once with shlex, like a shell would split words, and never run by one."""
+    try:
+        argv = tuple(shlex.split(command))
+    except ValueError as exc:
+        raise BadInput(f"--cmd {command!r}: {exc}") from None
+    if not argv:
+        raise BadInput("--cmd is empty")
+    return Agent("cmd", argv)
+
+
+def build_argv(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """Substitute placeholders in one pass; each value stays inside the argv element it
+    replaced (`{id}` or `--task={id}`), so no value can add or split arguments."""
+    prompt = PROMPT.format(context=values["context"], worktree=values["worktree"])
+    table = {"{id}": values["id"], "{context}": values["context"],
+             "{worktree}": values["worktree"], "{prompt}": prompt}
+    return [_PLACEHOLDER.sub(lambda m: table[m.group(0)], arg) for arg in template]
+
+
+def read_cost(agent: Agent, output: str) -> float | None:
+    """The run's cost from the agent's JSON output, when its preset says where it is."""
+    if not agent.cost_field:
+        return None
+    for line in reversed(output.strip().splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        value = data.get(agent.cost_field) if isinstance(data, dict) else None
+        if isinstance(value, int | float):
+            return float(value)
+    try:
+        data = json.loads(output)
+    except json.JSONDecodeError:
+        return None
+    value = data.get(agent.cost_field) if isinstance(data, dict) else None
+    return float(value) if isinstance(value, int | float) else None

@@ -1,0 +1,180 @@
+"""`herd run`, `herd resume`, `herd runs`, `herd status`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from herd.cli.app import cli, common, make_context
+from herd.cli.plan_cmds import task_selection
+from herd.errors import BadInput
+
+
+def listeners(as_json: bool) -> list[Any]:
+    from herd.progress import JsonProgress, PlainProgress
+
+    return [JsonProgress()] if as_json else [PlainProgress()]
+
+
+def _render_outcome(outcome: Any) -> None:
+    work = outcome.work
+    click.echo(f"run {outcome.run_id}: {len(work.succeeded)} succeeded, {len(work.failed)} failed"
+               + (f", {len(work.deferred)} deferred" if work.deferred else "")
+               + (f", cost ${work.cost_usd:.2f}" if work.cost_usd else ""))
+    for task_id, sha in work.succeeded.items():
+        click.echo(f"  ok      {task_id}  {sha[:12]}")
+    for task_id, reason in work.failed.items():
+        click.echo(f"  failed  {task_id}  {reason}")
+    for task_id, reason in work.deferred.items():
+        click.echo(f"  skipped {task_id}  {reason}")
+    for line in outcome.landing.get("lines", []):
+        click.echo(line)
+
+
+@cli.command()
+@task_selection
+@click.option("--agent", metavar="NAME", help="Agent preset (claude, codex, aider, or config).")
+@click.option("--cmd", "command", metavar="CMD",
+              help="Any command; {id} {context} {worktree} {prompt} are filled in.")
+@click.option("-j", "--jobs", type=int, help="Workers (default: min(8, cores, largest wave)).")
+@click.option("--retries", type=int, default=1, show_default=True)
+@click.option("--timeout", metavar="DUR", help="Per attempt, e.g. 30m, 3s.")
+@click.option("--max-memory", metavar="SIZE", help="Per worker process tree, e.g. 2G.")
+@click.option("--rate", metavar="N/min", help="Space worker starts (API rate limits).")
+@click.option("--budget-usd", type=float, help="Stop starting tasks when the run's cost reaches it.")
+@click.option("--no-integrate", is_flag=True, help="Stop after the workers: one branch per task.")
+@click.option("--test-cmd", metavar="CMD", help="Test command run once on the combined stack.")
+@click.option("--format-cmd", metavar="CMD", help="Formatter run once on the stack.")
+@click.option("--push", is_flag=True, help="Push the landed stack (once).")
+@click.option("--remote", default="origin", show_default=True)
+@click.option("--branch", metavar="B", help="Branch to land on (default: the current one).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True)
+@click.option("--scheduler", metavar="ADDR", help="Dask scheduler to join (tcp://HOST:8786).")
+@common
+def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_blockers: bool,
+        agent: str | None, command: str | None, jobs: int | None, retries: int,
+        timeout: str | None, max_memory: str | None, rate: str | None, budget_usd: float | None,
+        no_integrate: bool, test_cmd: str | None, format_cmd: str | None, push: bool,
+        remote: str, branch: str | None, executor: str, scheduler: str | None,
+        db: str | None, as_json: bool) -> None:
+    """Run tasks side by side, one worker and worktree each, then land them."""
+    from herd import agents, batch, units
+    from herd.hypervisor import RunOptions
+
+    ctx = make_context(db, as_json)
+    if bool(agent) == bool(command):
+        raise BadInput("say what runs each task: --agent NAME or --cmd CMD (one of them)")
+    if retries < 0:
+        raise BadInput("--retries must be 0 or more")
+    store = ctx.store()
+    chosen = (agents.from_command(command) if command
+              else agents.load(str(agent), store.herd_dir / "config.toml"))
+    options = RunOptions(
+        agent=chosen, workers=jobs or 1, retries=retries,
+        timeout=units.duration(timeout) if timeout else None,
+        max_memory=units.size(max_memory) if max_memory else None,
+        rate_per_min=units.rate(rate) if rate else None, budget_usd=budget_usd)
+    landing = batch.LandingOptions(integrate=not no_integrate, test_cmd=test_cmd,
+                                   format_cmd=format_cmd, push=push, remote=remote,
+                                   branch=branch, parent=parent)
+    factory = _executor_factory(executor, scheduler)
+    outcome = batch.start(store, ids=ids, ready=use_ready, parent=parent,
+                          include_blockers=include_blockers, jobs=jobs, options=options,
+                          landing=landing, listeners=listeners(ctx.as_json),
+                          executor_factory=factory)
+    if not ctx.as_json:
+        _render_outcome(outcome)
+    sys.exit(outcome.exit_code)
+
+
+def _executor_factory(name: str, scheduler: str | None) -> Any:
+    from herd import batch
+
+    if name == "local":
+        if scheduler:
+            raise BadInput("--scheduler needs --executor dask")
+        return batch.local_executor
+    try:
+        from herd.executor.dask import dask_executor_factory
+    except ModuleNotFoundError as exc:
+        raise BadInput("--executor dask needs the dask extra: pip install 'herd[dask]' "
+                       f"({exc.name} is missing)") from None
+    return dask_executor_factory(scheduler)
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+@common
+def resume(run_id: str | None, db: str | None, as_json: bool) -> None:
+    """Continue a run after a crash or Ctrl-C (default: the latest run)."""
+    from herd import batch
+
+    ctx = make_context(db, as_json)
+    outcome = batch.resume(ctx.store(), run_id, listeners=listeners(ctx.as_json))
+    if not ctx.as_json:
+        _render_outcome(outcome)
+    sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@click.option("-n", "--limit", type=int, default=20, show_default=True, help="0 = all.")
+@common
+def runs(limit: int, db: str | None, as_json: bool) -> None:
+    """Past runs and maps, newest first."""
+    from herd.journal import list_runs
+
+    ctx = make_context(db, as_json)
+    found = list_runs(ctx.store(), limit)
+
+    def text() -> None:
+        if not found:
+            click.echo("no runs yet")
+        for r in found:
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(r["counts"].items()))
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
+            click.echo(f"{r['id']}  {r['kind']:<8} {r['state']:<11} {started}  {counts}")
+
+    ctx.emit(found, text)
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+@click.option("--watch", is_flag=True, help="Refresh until the run ends.")
+@click.option("--interval", type=float, default=1.0, show_default=True)
+@common
+def status(run_id: str | None, watch: bool, interval: float, db: str | None,
+           as_json: bool) -> None:
+    """A run's workers, their tasks and the counts, read from the journal."""
+    from herd.status import snapshot
+
+    ctx = make_context(db, as_json)
+    store = ctx.store()
+    while True:
+        snap = snapshot(store, run_id)
+        if ctx.as_json:
+            ctx.emit(snap)
+        else:
+            if watch:
+                click.clear()
+            _render_status(snap)
+        if not watch or snap["state"] != "running":
+            return
+        time.sleep(interval)
+
+
+def _render_status(snap: dict[str, Any]) -> None:
+    counts = snap["counts"]
+    click.echo(f"run {snap['run']} ({snap['kind']}) {snap['state']}: "
+               + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    for worker in snap["workers"]:
+        click.echo(f"  {worker['worker']:<6} {worker['task']:<20} attempt {worker['attempt']} "
+                   f"{worker['elapsed']:>6.1f}s  {worker['last_line'][:60]}")
+    if not snap["workers"]:
+        click.echo("  no worker running")
+
+

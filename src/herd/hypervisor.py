@@ -1,0 +1,458 @@
+"""The hypervisor: a pool of workers, each running ONE task in its own worktree.
+
+One single-threaded loop claims tasks, creates worktrees, writes context
+files, submits worker jobs to an executor, and judges each result: squash it
+to one commit, check it stayed in scope, retry a failure once with the
+evidence, give a task back after its last attempt. Every step is journaled
+before the next one starts, so `herd resume` can continue after a crash.
+The hypervisor never prints: it emits events through the journal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from herd import agents, context
+from herd.agents import Agent
+from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
+from herd.executor import Executor, JobResult, JobSpec
+from herd.git import Git, NotDescendant, NothingToCommit
+from herd.journal import Journal, TaskState
+from herd.model import Record
+from herd.plan import Plan
+from herd.queue import Queue
+from herd.scope import Scope, path_outside
+from herd.worktree import Worktree, WorktreeManager
+
+TAIL_LINES = 40
+
+
+def failpoint(name: str) -> None:
+    """`HERD_FAILPOINT=name` makes herd die right here, as a crash would (for crash tests)."""
+    if os.environ.get("HERD_FAILPOINT") == name:
+        os._exit(99)
+
+
+@dataclass
+class RunOptions:
+    agent: Agent
+    workers: int
+    retries: int = 1
+    timeout: float | None = None
+    max_memory: int | None = None
+    rate_per_min: float | None = None
+    budget_usd: float | None = None
+    lease_seconds: float = 600.0
+    grace: float = 5.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"agent": {"name": self.agent.name, "argv": list(self.agent.argv),
+                          "cost_field": self.agent.cost_field},
+                "workers": self.workers, "retries": self.retries, "timeout": self.timeout,
+                "max_memory": self.max_memory, "rate_per_min": self.rate_per_min,
+                "budget_usd": self.budget_usd, "lease_seconds": self.lease_seconds,
+                "grace": self.grace}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunOptions:
+        spec = data["agent"]
+        return cls(agent=Agent(spec["name"], tuple(spec["argv"]), spec.get("cost_field")),
+                   **{k: data[k] for k in ("workers", "retries", "timeout", "max_memory",
+                                           "rate_per_min", "budget_usd", "lease_seconds",
+                                           "grace")})
+
+
+@dataclass
+class TaskRun:
+    task: Record
+    wave: int
+    scope: Scope
+    actor: str = ""
+    attempt: int = 0
+    evidence: list[str] = field(default_factory=list)
+    worktree: Worktree | None = None
+    slot: int = 0
+    base: str = ""  # the commit this task's worktree starts from (set per wave)
+
+    @property
+    def id(self) -> str:
+        return str(self.task["id"])
+
+
+@dataclass
+class WorkResult:
+    """What the worker phase produced: committed branches and failures."""
+
+    succeeded: dict[str, str] = field(default_factory=dict)  # task id -> commit sha
+    failed: dict[str, str] = field(default_factory=dict)     # task id -> reason
+    deferred: dict[str, str] = field(default_factory=dict)   # task id -> why not attempted
+    cost_usd: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.failed or self.deferred else EXIT_OK
+
+
+class Hypervisor:
+    def __init__(self, queue: Queue, git: Git, journal: Journal, options: RunOptions,
+                 executor_factory: Callable[[RunOptions], Executor], base: str) -> None:
+        self.queue = queue
+        self.git = git
+        self.journal = journal
+        self.options = options
+        self.executor_factory = executor_factory
+        self.base = base
+        self.run_id = journal.run_id
+        self.worktrees = WorktreeManager(git, queue.store.herd_dir / "worktrees")
+        self.hooks_dir = journal.run_dir / "hooks"
+        self.result = WorkResult()
+
+    # -- the loop ------------------------------------------------------------
+
+    def work(self, plan: Plan, *, already: dict[str, dict[str, Any]] | None = None) -> WorkResult:
+        """Run every task of the plan, wave by wave. `already` holds journal rows of a
+        resumed run: tasks that succeeded are kept, the rest run again."""
+        already = already or {}
+        records = {t["id"]: t for t in plan.tasks}
+        self._install_push_guard()
+        with _sigterm_as_interrupt(), self._executor() as executor:
+            for wave_number, wave in enumerate(plan.waves):
+                runs = []
+                for task_id in wave:
+                    row = already.get(task_id, {})
+                    if row.get("state") == TaskState.SUCCEEDED and row.get("commit_sha"):
+                        self.result.succeeded[task_id] = row["commit_sha"]
+                        continue
+                    if row.get("state") in (TaskState.FAILED, TaskState.LANDED,
+                                            TaskState.EJECTED):
+                        continue
+                    broken = [b for b in plan.after.get(task_id, ())
+                              if b in self.result.failed or b in self.result.deferred]
+                    if broken:
+                        self._defer(TaskRun(records[task_id], wave_number, plan.scopes[task_id]),
+                                    f"depends on {', '.join(broken)}, which did not succeed")
+                        continue
+                    runs.append(TaskRun(records[task_id], wave_number, plan.scopes[task_id],
+                                        actor=row.get("actor") or "",
+                                        attempt=int(row.get("attempts") or 0) if row else 0))
+                if runs:
+                    base = self._wave_base(plan, wave_number, runs)
+                    for run in runs:
+                        run.base = base
+                    self.journal.event("wave_start", wave=wave_number + 1,
+                                       tasks=[r.id for r in runs], base=base)
+                    self._run_wave(executor, runs)
+        return self.result
+
+    def _wave_base(self, plan: Plan, wave_number: int, runs: list[TaskRun]) -> str:
+        """Tasks that depend on earlier waves start from those waves' commits stacked on the
+        base, so they see the work they depend on; other waves start from the base."""
+        needs = {b for r in runs for b in plan.after.get(r.id, ())}
+        if not needs & set(self.result.succeeded):
+            return self.base
+        earlier = [t for wave in plan.waves[:wave_number] for t in wave
+                   if t in self.result.succeeded]
+        return self.worktrees.stack_commits(self.run_id, f"_wave{wave_number + 1}", self.base,
+                                            [self.result.succeeded[t] for t in earlier])
+
+    # -- reruns asked for by the integrator --------------------------------------
+
+    def rerun(self, task_id: str, base: str, evidence: str) -> str | None:
+        """Run a task again on top of `base` (its commit conflicted with the stack) when it
+        has an attempt left; its commit sha, or None when it failed for good."""
+        row = next((r for r in self.journal.tasks() if r["task_id"] == task_id), None)
+        if row is None:
+            return None
+        record = self.queue.get(task_id)
+        from herd.model import scope_of
+
+        include, exclude = scope_of(record)
+        run = TaskRun(record, int(row["wave"]), Scope(tuple(include), tuple(exclude)),
+                      actor=row.get("actor") or "", attempt=int(row["attempts"] or 0),
+                      evidence=[evidence], base=base)
+        self.result.succeeded.pop(task_id, None)
+        if run.attempt > self.options.retries:
+            self._fail(run, "its commit conflicted with the stack and it has no attempt left",
+                       evidence)
+            return None
+        with self._executor() as executor:
+            self._run_wave(executor, [run])
+        return self.result.succeeded.get(task_id)
+
+    def give_up(self, task_id: str, reason: str, detail: str = "") -> None:
+        """The integrator could not land a task: failed, back to open, with the evidence."""
+        self.result.succeeded.pop(task_id, None)
+        record = self.queue.get(task_id)
+        run = TaskRun(record, 0, Scope(()))
+        row = next((r for r in self.journal.tasks() if r["task_id"] == task_id), None)
+        run.attempt = int(row["attempts"] or 0) if row else 0
+        self._fail(run, reason, detail)
+
+    def _run_wave(self, executor: Executor, runs: list[TaskRun]) -> None:
+        pending: deque[TaskRun] = deque(runs)
+        in_flight: dict[str, TaskRun] = {}
+        free_slots = list(range(self.options.workers, 0, -1))
+        next_renewal = time.monotonic() + self.options.lease_seconds / 3
+        try:
+            while pending or in_flight:
+                while pending and free_slots:
+                    if self._budget_reached():
+                        for skipped in pending:
+                            self._defer(skipped, "the run's budget was reached")
+                        pending.clear()
+                        break
+                    run = pending.popleft()
+                    run.slot = free_slots.pop()
+                    if self._dispatch(executor, run):
+                        in_flight[f"{run.id}#{run.attempt}"] = run
+                    else:
+                        free_slots.append(run.slot)
+                if not in_flight:
+                    continue
+                for job in executor.wait(timeout=1.0):
+                    run = in_flight.pop(job.key)
+                    free_slots.append(run.slot)
+                    if self._judge(run, job):
+                        pending.appendleft(run)
+                if time.monotonic() >= next_renewal:
+                    for run in in_flight.values():
+                        self.queue.renew_lease(run.id, run.actor, self.options.lease_seconds)
+                    next_renewal = time.monotonic() + self.options.lease_seconds / 3
+        except KeyboardInterrupt:
+            cancelled = executor.cancel_all(self.options.grace)
+            for job in cancelled:
+                run = in_flight.pop(job.key, None)
+                if run is not None:
+                    self._interrupted(run, job)
+            for run in [*in_flight.values(), *pending]:
+                self._interrupted(run, None)
+            raise Interrupted(f"interrupted; state saved: `herd resume {self.run_id}` "
+                              "continues") from None
+
+    # -- one attempt ----------------------------------------------------------
+
+    def _dispatch(self, executor: Executor, run: TaskRun) -> bool:
+        """Claim (first attempt), make a fresh worktree and context, start the worker."""
+        if not run.actor:
+            run.actor = f"herd:{self.run_id}/w{run.slot}"
+        try:
+            self.queue.claim(run.id, run.actor, self.options.lease_seconds)
+        except HerdError as exc:
+            self._defer(run, f"could not claim it: {exc}")
+            return False
+        self.journal.set_task(run.id, actor=run.actor)
+        failpoint("after-claim")
+        run.attempt += 1
+        task_dir = self.journal.run_dir / run.id
+        context_path = context.write(task_dir / f"context-{run.attempt}.md", run.task, run.evidence)
+        log_path = task_dir / f"attempt-{run.attempt}.log"
+        run.base = run.base or self.base
+        run.worktree = self.worktrees.create(self.run_id, run.id, run.attempt, run.base)
+        push_marker = task_dir / f"push-attempted-{run.attempt}"
+        push_marker.unlink(missing_ok=True)
+        values = {"id": run.id, "context": str(context_path), "worktree": str(run.worktree.path)}
+        argv = agents.build_argv(self.options.agent.argv, values)
+        worker = f"w{run.slot}"
+        env = {
+            "HERD_TASK_ID": run.id, "HERD_CONTEXT_FILE": str(context_path),
+            "HERD_RUN_ID": self.run_id, "HERD_WORKER": worker, "HERD_ATTEMPT": str(run.attempt),
+            "HERD_PUSH_MARKER": str(push_marker),
+            # Every git the worker runs sees herd's hooks: a push is refused and recorded.
+            "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath",
+            "GIT_CONFIG_VALUE_0": str(self.hooks_dir),
+        }
+        self.journal.start_attempt(run.id, run.attempt, worker, log_path)
+        self.journal.event("attempt_start", task=run.id, attempt=run.attempt, worker=worker,
+                           title=run.task.get("title", ""), log=str(log_path))
+        executor.submit(JobSpec(key=f"{run.id}#{run.attempt}", argv=tuple(argv),
+                                cwd=run.worktree.path, env=env, timeout=self.options.timeout,
+                                max_memory=self.options.max_memory, log_path=log_path))
+        return True
+
+    def _judge(self, run: TaskRun, job: JobResult) -> bool:
+        """Record the attempt; True when it failed and should run again."""
+        assert run.worktree is not None
+        outcome, reason, sha = self._verdict(run, job)
+        cost = self._cost(job)
+        self.journal.end_attempt(run.id, run.attempt, ended_at=job.ended_at,
+                                 exit_code=job.exit_code, signal=job.signal, outcome=outcome,
+                                 reason=reason, tail=job.tail, cost_usd=cost, worker=job.worker)
+        self.journal.event("attempt_end", task=run.id, attempt=run.attempt, outcome=outcome,
+                           exit_code=job.exit_code, reason=reason,
+                           duration=round(job.duration, 3), worker=job.worker)
+        if sha is not None:
+            self.result.succeeded[run.id] = sha
+            self.journal.set_task(run.id, state=TaskState.SUCCEEDED.value, commit_sha=sha,
+                                  reason=None)
+            self.worktrees.remove(run.worktree, keep_branch=True)
+            self.journal.event("task_end", task=run.id, state=TaskState.SUCCEEDED.value,
+                               commit=sha)
+            failpoint("after-worker")
+            return False
+        evidence = (f"Attempt {run.attempt} ({outcome}): {reason}\n\nOutput tail:\n```\n"
+                    f"{_tail(job.tail)}\n```")
+        if run.attempt <= self.options.retries:
+            run.evidence.append(evidence)
+            self.worktrees.remove(run.worktree, keep_branch=True)
+            self.journal.set_task(run.id, state=TaskState.QUEUED.value, reason=reason)
+            failpoint("after-worker")
+            return True
+        self._fail(run, reason, job.tail)
+        failpoint("after-worker")
+        return False
+
+    def _verdict(self, run: TaskRun, job: JobResult) -> tuple[str, str, str | None]:
+        """(outcome, reason, commit sha when it succeeded)."""
+        assert run.worktree is not None
+        if (self.journal.run_dir / run.id / f"push-attempted-{run.attempt}").exists():
+            return "push", "the worker tried to push (workers commit locally; herd pushes)", None
+        if job.timed_out:
+            return "timeout", f"timed out after {self.options.timeout:g}s (killed)", None
+        if job.out_of_memory:
+            return "memory", f"used more than {self.options.max_memory} bytes (killed)", None
+        if job.error:
+            return "crash", job.error, None
+        if job.exit_code != 0:
+            how = (f"killed by signal {job.signal}" if job.signal
+                   else f"exited with code {job.exit_code}")
+            return "failed", how, None
+        title = run.task.get("title", "")
+        try:
+            sha = self.git.squash(run.worktree.path, run.base, f"{title} ({run.id})",
+                                  {"Herd-Task": run.id, "Herd-Run": self.run_id})
+        except NothingToCommit:
+            return "empty", "the worker exited 0 but changed nothing", None
+        except NotDescendant:
+            return "history", ("the worker's HEAD is not a descendant of the base commit "
+                               f"{run.base[:12]} (history was rewritten)"), None
+        changed = self.git.changed_paths(run.base, sha)
+        outside = path_outside(run.scope, changed)
+        if outside:
+            shown = ", ".join(outside[:10]) + (" …" if len(outside) > 10 else "")
+            return "scope", f"changed paths outside its scope: {shown}", None
+        return "ok", f"committed {sha[:12]} ({len(changed)} paths)", sha
+
+    # -- endings ---------------------------------------------------------------
+
+    def _fail(self, run: TaskRun, reason: str, tail: str) -> None:
+        self.result.failed[run.id] = reason
+        self.journal.set_task(run.id, state=TaskState.FAILED.value, reason=reason)
+        attempts = run.attempt
+        self.queue.release(run.id, (
+            f"herd run {self.run_id}: failed after {attempts} attempt"
+            f"{'s' if attempts != 1 else ''}: {reason}\n\nOutput tail:\n```\n{_tail(tail)}\n```\n"
+            + (f"Worktree kept for inspection: {run.worktree.path}" if run.worktree else "")))
+        self.journal.event("task_end", task=run.id, state=TaskState.FAILED.value, reason=reason)
+
+    def _defer(self, run: TaskRun, why: str) -> None:
+        self.result.deferred[run.id] = why
+        self.journal.set_task(run.id, state=TaskState.DEFERRED.value, reason=why)
+        if run.actor and run.attempt:
+            self.queue.release(run.id)
+        self.journal.event("task_end", task=run.id, state=TaskState.DEFERRED.value, reason=why)
+
+    def _interrupted(self, run: TaskRun, job: JobResult | None) -> None:
+        if job is not None:
+            self.journal.end_attempt(run.id, run.attempt, ended_at=job.ended_at,
+                                     exit_code=job.exit_code, signal=job.signal,
+                                     outcome="interrupted", reason="interrupted", tail=job.tail)
+            # An interrupted attempt is not the task's fault: it does not use up a retry.
+            run.attempt -= 1
+        self.journal.set_task(run.id, state=TaskState.QUEUED.value, attempts=run.attempt)
+        if run.worktree is not None:
+            self.worktrees.remove(run.worktree, keep_branch=True)
+        if run.actor:
+            self.queue.release(run.id)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _cost(self, job: JobResult) -> float | None:
+        if not self.options.agent.cost_field:
+            return None
+        log = self.journal.run_dir / job.key.split("#")[0] / f"attempt-{job.key.split('#')[1]}.log"
+        try:
+            text = log.read_text(errors="replace")[-1_000_000:]
+        except OSError:
+            text = job.tail
+        cost = agents.read_cost(self.options.agent, text)
+        if cost is not None:
+            self.result.cost_usd += cost
+        return cost
+
+    def _budget_reached(self) -> bool:
+        budget = self.options.budget_usd
+        return budget is not None and self.result.cost_usd >= budget
+
+    def _install_push_guard(self) -> None:
+        """A hooks directory for workers: the repository's own hooks, plus a pre-push that
+        records the attempt and refuses it."""
+        self.hooks_dir.mkdir(parents=True, exist_ok=True)
+        original = self.git.hooks_dir()
+        if original is not None and original.is_dir():
+            for hook in original.iterdir():
+                link = self.hooks_dir / hook.name
+                if hook.name != "pre-push" and not hook.name.endswith(".sample") \
+                        and not link.exists():
+                    link.symlink_to(hook.resolve())
+        guard = self.hooks_dir / "pre-push"
+        guard.write_text(
+            "#!/bin/sh\n"
+            "# Installed by herd: workers commit locally; herd pushes once after testing.\n"
+            '[ -n "$HERD_PUSH_MARKER" ] && : > "$HERD_PUSH_MARKER"\n'
+            'echo "herd: workers must not push; commit locally and exit" >&2\n'
+            "exit 1\n")
+        guard.chmod(0o755)
+
+    @contextmanager
+    def _executor(self) -> Iterator[Executor]:
+        executor = self.executor_factory(self.options)
+        try:
+            yield executor
+        finally:
+            executor.close()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a supervisor stopping herd) is handled like Ctrl-C: stop workers, save state."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def kill_leftover_workers(run_id: str) -> int:
+    """After a crash the workers of a run may still be alive (they run in their own
+    sessions): find them by their HERD_RUN_ID and kill their process groups."""
+    import psutil
+
+    killed = 0
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.environ().get("HERD_RUN_ID") != run_id:
+                continue
+            os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+            killed += 1
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+    return killed
+

@@ -1,0 +1,396 @@
+"""Landing: stack every succeeded task's commit, format, test once, bisect and eject
+the commit that broke the tests, push once, close the landed issues.
+
+Exactly once: each step is journaled before it runs, and the `Herd-Task`
+trailers already on the target branch are the truth about what landed, so
+running `land` again after a crash at any point neither lands a task twice
+nor leaves a landed task open.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from herd.errors import EXIT_LANDING, EXIT_OK, EXIT_PARTIAL, BadInput, LandingFailed
+from herd.git import Git
+from herd.journal import Journal, TaskState
+from herd.model import PARENT_CHILD, Status
+from herd.queue import Queue
+from herd.worktree import Worktree
+
+if TYPE_CHECKING:
+    from herd.batch import LandingOptions
+    from herd.hypervisor import Hypervisor, WorkResult
+    from herd.plan import Plan
+
+PUSH_TRIES = 1 + 3  # the push, then up to 3 fetch-rebase-test rounds after rejections
+TEST_TAIL = 60
+
+
+def failpoint(name: str) -> None:
+    from herd.hypervisor import failpoint as fp
+
+    fp(name)
+
+
+@dataclass
+class Stack:
+    """The integration worktree and the task commits on it, in order."""
+
+    worktree: Worktree
+    onto: str                                   # the commit the stack starts from
+    picks: list[tuple[str, str]] = field(default_factory=list)  # (task id, sha in the stack)
+    format_sha: str | None = None
+
+    @property
+    def tip(self) -> str:
+        if self.format_sha:
+            return self.format_sha
+        return self.picks[-1][1] if self.picks else self.onto
+
+
+class Integrator:
+    def __init__(self, queue: Queue, git: Git, journal: Journal, hypervisor: Hypervisor,
+                 plan: Plan, landing: LandingOptions, base: str) -> None:
+        self.queue = queue
+        self.git = git
+        self.journal = journal
+        self.hypervisor = hypervisor
+        self.plan = plan
+        self.landing = landing
+        self.base = base
+        self.run_id = journal.run_id
+        self.branch = landing.branch or journal.run()["args"].get("branch") or "main"
+        self.ejected: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+        self.lines: list[str] = []
+        self.tests_run = 0
+
+    # -- the whole landing ---------------------------------------------------
+
+    def land(self, work: WorkResult) -> dict[str, Any]:
+        order = [t for wave in self.plan.waves for t in wave if t in work.succeeded]
+        commits = {t: work.succeeded[t] for t in order}
+        target = self._target_tip()
+        already = self._already_landed(target)
+        if already:
+            self._say(f"already on {self.branch}: {', '.join(sorted(already))} (not landed again)")
+        todo = [t for t in order if t not in already]
+        onto = target or self.base
+        stack = self._stack(todo, commits, onto)
+        exit_code = EXIT_OK
+        try:
+            stack = self._test_and_eject(stack)
+            if self.landing.push:
+                stack = self._push(stack)
+            else:
+                self._update_local_branch(stack)
+        except LandingFailed as exc:
+            self._keep_stack(stack)
+            self.journal.event("message", text=f"landing failed: {exc}")
+            return {"exit_code": EXIT_LANDING, "lines": [*self.lines, f"landing failed: {exc}"],
+                    "landed": {}, "ejected": self.ejected, "failed": self.failed,
+                    "tests": self.tests_run}
+        landed = {t: sha for t, sha in stack.picks}
+        for task_id, sha in already.items():
+            landed[task_id] = sha
+        failpoint("before-close")
+        self._close(landed)
+        self._cleanup(landed, stack)
+        if self.ejected or self.failed or work.failed or work.deferred:
+            exit_code = EXIT_PARTIAL
+        return {"exit_code": exit_code, "lines": self.lines, "landed": landed,
+                "ejected": self.ejected, "failed": self.failed, "tests": self.tests_run}
+
+    # -- stacking ---------------------------------------------------------------
+
+    def _stack(self, order: list[str], commits: dict[str, str], onto: str) -> Stack:
+        self._phase("stacking", f"{len(order)} commits onto {onto[:12]}")
+        worktree = self.hypervisor.worktrees.integration(self.run_id, onto)
+        stack = Stack(worktree, onto)
+        for n, task_id in enumerate(order):
+            with self.journal.step("pick", task=task_id, commit=commits[task_id]) as step:
+                picked = self.git.cherry_pick(worktree.path, commits[task_id])
+                step["ok"] = picked.ok
+            if n == 0:
+                failpoint("mid-stack")
+            if picked.ok:
+                assert picked.sha is not None
+                stack.picks.append((task_id, picked.sha))
+                continue
+            self._conflict(stack, task_id, picked)
+        if self.landing.format_cmd and stack.picks:
+            self._format(stack)
+        return stack
+
+    def _conflict(self, stack: Stack, task_id: str, picked: Any) -> None:
+        """A pick that conflicts goes back to its worker for its retry, on top of the
+        current tip, with the conflict in its context."""
+        paths = ", ".join(picked.paths) or "(unknown paths)"
+        evidence = (f"Your commit conflicted with the work already stacked (on top of "
+                    f"{stack.tip[:12]}) in: {paths}\n\n```\n{picked.hunks}\n```\n"
+                    "Redo the task on top of the current code.")
+        self.journal.event("message", text=f"{task_id} conflicts with the stack in {paths}")
+        sha = self.hypervisor.rerun(task_id, stack.tip, evidence)
+        if sha is None:
+            self.failed[task_id] = f"conflicted with the stack in {paths}"
+            return
+        picked = self.git.cherry_pick(stack.worktree.path, sha)
+        if picked.ok:
+            stack.picks.append((task_id, picked.sha))
+        else:
+            reason = f"conflicted with the stack again in {', '.join(picked.paths)}"
+            self.failed[task_id] = reason
+            self.hypervisor.give_up(task_id, reason, picked.hunks)
+
+    def _format(self, stack: Stack) -> None:
+        assert self.landing.format_cmd is not None
+        self._phase("formatting", self.landing.format_cmd)
+        with self.journal.step("format", command=self.landing.format_cmd) as step:
+            code, tail, _ = self._run_cmd(self.landing.format_cmd, stack.worktree.path, "format")
+            step["exit_code"] = code
+            if code != 0:
+                raise LandingFailed(f"format command exited {code}: {tail.splitlines()[-1:]}")
+            stack.format_sha = self.git.commit_all(
+                stack.worktree.path, f"herd: format\n\nHerd-Run: {self.run_id}")
+
+    def _rebuild(self, stack: Stack, without: str) -> Stack:
+        commits = {t: sha for t, sha in stack.picks if t != without}
+        self.git.reset_hard(stack.worktree.path, stack.onto)
+        fresh = Stack(stack.worktree, stack.onto)
+        for task_id, sha in commits.items():
+            picked = self.git.cherry_pick(stack.worktree.path, sha)
+            if picked.ok:
+                fresh.picks.append((task_id, picked.sha))
+            else:
+                self.failed[task_id] = "conflicted after an ejection: " + ", ".join(picked.paths)
+                self.hypervisor.give_up(task_id, self.failed[task_id], picked.hunks)
+        if self.landing.format_cmd and fresh.picks:
+            self._format(fresh)
+        return fresh
+
+    # -- testing and bisecting -------------------------------------------------
+
+    def _test_and_eject(self, stack: Stack) -> Stack:
+        if not self.landing.test_cmd or not stack.picks:
+            return stack
+        self._phase("testing", f"{len(stack.picks)} commits")
+        if self._test(stack, stack.tip, len(stack.picks), "stack"):
+            return stack
+        if self._test(stack, stack.tip, len(stack.picks), "rerun"):
+            self._say("tests failed once then passed on the same stack (flaky?)")
+            return stack
+        base_ok: bool | None = None
+        while stack.picks:
+            self._phase("bisecting", f"{len(stack.picks)} commits")
+            good, bad = 0, len(stack.picks)  # prefix lengths: good passes (or is the base)
+            while bad - good > 1:
+                mid = (good + bad) // 2
+                if self._test(stack, stack.picks[mid - 1][1], mid, "bisect"):
+                    good = mid
+                else:
+                    bad = mid
+            if bad == 1 and base_ok is None:
+                base_ok = self._test(stack, stack.onto, 0, "base")
+                if not base_ok:
+                    raise LandingFailed(
+                        f"the tests fail on the base commit {stack.onto[:12]} itself; fix them "
+                        f"first (nothing was landed; `herd resume {self.run_id}` retries)")
+            culprit = stack.picks[bad - 1][0]
+            self._eject(culprit)
+            stack = self._rebuild(stack, culprit)
+            if not stack.picks:
+                break
+            self._phase("testing", f"{len(stack.picks)} commits after ejecting {culprit}")
+            if self._test(stack, stack.tip, len(stack.picks), "stack"):
+                return stack
+        return stack
+
+    def _test(self, stack: Stack, commit: str, prefix: int, purpose: str) -> bool:
+        assert self.landing.test_cmd is not None
+        self.git.checkout_detached(stack.worktree.path, commit)
+        started = time.monotonic()
+        code, tail, _ = self._run_cmd(self.landing.test_cmd, stack.worktree.path, "test")
+        duration = time.monotonic() - started
+        self.tests_run += 1
+        picks = [t for t, _ in stack.picks[:prefix]]
+        self.journal.record_test(purpose, self.landing.test_cmd, picks, code, duration, tail)
+        self._last_test_tail = tail
+        self.git.checkout_detached(stack.worktree.path, stack.tip)
+        return code == 0
+
+    def _eject(self, task_id: str) -> None:
+        tail = getattr(self, "_last_test_tail", "")
+        reason = "broke the combined tests (found by bisection)"
+        self.ejected[task_id] = reason
+        self.journal.set_task(task_id, state=TaskState.EJECTED.value, reason=reason)
+        self.queue.release(task_id, f"herd run {self.run_id}: ejected: {reason}. "
+                                    f"Test output tail:\n```\n{_tail(tail)}\n```")
+        self.journal.event("task_end", task=task_id, state=TaskState.EJECTED.value, reason=reason)
+
+    # -- pushing ----------------------------------------------------------------
+
+    def _push(self, stack: Stack) -> Stack:
+        remote, branch = self.landing.remote, self.branch
+        for attempt in range(1, PUSH_TRIES + 1):
+            remote_tip = self.git.fetch(remote, branch)
+            if remote_tip and remote_tip != stack.onto:
+                stack = self._rebase(stack, remote_tip)
+            if not stack.picks:
+                return stack
+            self._phase("pushing", f"{stack.tip[:12]} to {remote}/{branch}")
+            with self.journal.step("push", remote=remote, branch=branch, sha=stack.tip,
+                                   attempt=attempt) as step:
+                pushed = self.git.push(stack.worktree.path, remote, stack.tip, branch)
+                step["ok"] = pushed.ok
+            if pushed.ok:
+                failpoint("after-push")
+                self._say(f"pushed {len(stack.picks)} commits to {remote}/{branch} "
+                          f"({stack.tip[:12]})")
+                self._update_local_branch(stack, pushed=True)
+                return stack
+            if not pushed.rejected:
+                raise LandingFailed(f"push to {remote}/{branch} failed: {pushed.message}")
+            self._say(f"push rejected ({remote}/{branch} moved); fetching and trying again")
+        raise LandingFailed(f"push to {remote}/{branch} was rejected {PUSH_TRIES} times (the "
+                            f"remote keeps moving); the stack is kept on herd/{self.run_id}/stack;"
+                            f" `herd resume {self.run_id}` tries again")
+
+    def _rebase(self, stack: Stack, remote_tip: str) -> Stack:
+        """The remote moved: replay the stack on top of it and test again."""
+        already = self._already_landed(remote_tip)
+        self._phase("rebasing", f"onto {remote_tip[:12]}")
+        self.git.reset_hard(stack.worktree.path, remote_tip)
+        fresh = Stack(stack.worktree, remote_tip)
+        for task_id, sha in stack.picks:
+            if task_id in already:
+                continue
+            picked = self.git.cherry_pick(stack.worktree.path, sha)
+            if picked.ok:
+                fresh.picks.append((task_id, picked.sha))
+            else:
+                reason = "conflicted with new commits on the remote: " + ", ".join(picked.paths)
+                self.failed[task_id] = reason
+                self.hypervisor.give_up(task_id, reason, picked.hunks)
+        if self.landing.format_cmd and fresh.picks:
+            self._format(fresh)
+        return self._test_and_eject(fresh)
+
+    # -- after landing -------------------------------------------------------------
+
+    def _update_local_branch(self, stack: Stack, *, pushed: bool = False) -> None:
+        """Fast-forward the user's branch when that is safe; otherwise say so and keep
+        the stack on herd/<run>/stack."""
+        if not stack.picks:
+            return
+        branch = self.branch
+        current = self.git.current_branch()
+        if current == branch:
+            if not self.git.is_clean():
+                self._keep_stack(stack)
+                self._say(f"{branch} is checked out with uncommitted changes: not touched; the "
+                          f"stack is on herd/{self.run_id}/stack (git merge --ff-only it)")
+                return
+            if self.git.merge_ff_only(self.git.toplevel(), stack.tip):
+                self._say(f"{branch} fast-forwarded to {stack.tip[:12]}")
+                return
+            self._keep_stack(stack)
+            self._say(f"{branch} has moved on: not fast-forwarded; the stack is on "
+                      f"herd/{self.run_id}/stack")
+            return
+        local = self.git.rev_parse_or_none(f"refs/heads/{branch}")
+        if local is None or self.git.is_ancestor(local, stack.tip):
+            if not pushed or local is not None:
+                self.git.update_ref(f"refs/heads/{branch}", stack.tip, local)
+                self._say(f"{branch} updated to {stack.tip[:12]} (not checked out here)")
+            return
+        self._keep_stack(stack)
+        self._say(f"{branch} has diverged: not touched; the stack is on herd/{self.run_id}/stack")
+
+    def _keep_stack(self, stack: Stack) -> None:
+        self.git.update_ref(f"refs/heads/herd/{self.run_id}/stack", stack.tip)
+
+    def _close(self, landed: dict[str, str]) -> None:
+        self._phase("closing", f"{len(landed)} issues")
+        for task_id, sha in landed.items():
+            short = self.git.short(sha)
+            record = self.queue.get(task_id)
+            if record.get("status") != Status.CLOSED:
+                self.queue.close([task_id], reason=f"landed in {short}", force=True)
+                self.queue.comment(task_id, f"herd run {self.run_id}: landed in {short} on "
+                                            f"{self.branch}")
+            self.journal.set_task(task_id, state=TaskState.LANDED.value, landed_sha=sha)
+            self.journal.event("task_end", task=task_id, state=TaskState.LANDED.value,
+                               commit=sha)
+        parent = self.landing.parent
+        if parent:
+            record = self.queue.get(parent)
+            children = [d["issue_id"] for d in self._dependents(parent)]
+            statuses = [self.queue.get(c).get("status") for c in children]
+            if children and all(s == Status.CLOSED for s in statuses) \
+                    and record.get("status") != Status.CLOSED:
+                self.queue.close([parent], reason=f"all children landed (herd run {self.run_id})",
+                                 force=True)
+                self._say(f"closed epic {parent}: every child is closed")
+
+    def _dependents(self, parent: str) -> list[dict[str, Any]]:
+        from herd.store import work as sql_work
+
+        with self.queue.store.read() as tx:
+            return [{"issue_id": i} for i, t in sql_work.dependents_of(tx, parent)
+                    if t == PARENT_CHILD]
+
+    def _cleanup(self, landed: dict[str, str], stack: Stack) -> None:
+        self.hypervisor.worktrees.remove_run(self.run_id, keep=set(self.failed) | set(
+            self.ejected) | set(self.hypervisor.result.failed))
+        kept = sorted(set(self.failed) | set(self.ejected) | set(self.hypervisor.result.failed))
+        if kept:
+            self._say("kept for inspection: " + ", ".join(f"herd/{self.run_id}/{t}" for t in kept))
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _target_tip(self) -> str | None:
+        if self.landing.push:
+            return self.git.fetch(self.landing.remote, self.branch)
+        return self.git.rev_parse_or_none(f"refs/heads/{self.branch}")
+
+    def _already_landed(self, tip: str | None) -> dict[str, str]:
+        """Tasks of this run whose commits are already on the target (trailers are the truth)."""
+        if tip is None or tip == self.base:
+            return {}
+        mine = {t for wave in self.plan.waves for t in wave}
+        found = self.git.trailers(f"{self.base}..{tip}", "Herd-Task")
+        return {t: sha for t, sha in found.items() if t in mine}
+
+    def _run_cmd(self, command: str, cwd: Path, kind: str) -> tuple[int, str, Path]:
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise BadInput(f"{kind} command {command!r}: {exc}") from None
+        log = self.journal.run_dir / "tests" / f"{kind}-{self.tests_run + 1}-{time.time_ns()}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("wb") as out:
+            try:
+                code = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, check=False).returncode
+            except OSError as exc:
+                out.write(f"herd: cannot run {argv[0]}: {exc.strerror}\n".encode())
+                code = 127
+        text = log.read_bytes()[-16384:].decode(errors="replace")
+        return code, _tail(text), log
+
+    def _phase(self, phase: str, detail: str = "") -> None:
+        self.journal.event("phase", phase=phase, detail=detail)
+
+    def _say(self, line: str) -> None:
+        self.lines.append(line)
+        self.journal.event("message", text=line)
+
+
+def _tail(text: str, lines: int = TEST_TAIL) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])

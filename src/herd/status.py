@@ -1,0 +1,38 @@
+"""What a run is doing right now, read from the journal (any terminal, any process)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from herd.journal import Journal
+from herd.store import Store
+
+
+def last_line(path: str | None, limit: int = 4096) -> str:
+    if not path:
+        return ""
+    try:
+        with Path(path).open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            lines = handle.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def snapshot(store: Store, run_id: str | None = None) -> dict[str, Any]:
+    journal = Journal.open(store, run_id)
+    run = journal.run()
+    now = time.time()
+    workers = [
+        {"worker": a["worker"], "task": a["task_id"], "attempt": a["attempt"],
+         "elapsed": round(now - a["started_at"], 1), "last_line": last_line(a["log_path"])}
+        for a in journal.attempts() if a["ended_at"] is None and run["state"] == "running"
+    ]
+    return {"run": journal.run_id, "kind": run["kind"], "state": run["state"],
+            "started_at": run["created_at"], "ended_at": run["ended_at"],
+            "exit_code": run["exit_code"], "counts": journal.counts(), "workers": workers}

@@ -1,0 +1,172 @@
+"""Run journal SQL: runs, their tasks (or item batches), attempts, steps and test runs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+Row = dict[str, Any]
+
+
+def _rows(cur: sqlite3.Cursor) -> list[Row]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def insert_run(tx: sqlite3.Connection, run_id: str, kind: str, state: str, created_at: float,
+               pid: int, args: dict[str, Any], base: str | None) -> None:
+    tx.execute("INSERT INTO runs (id, kind, state, created_at, pid, args, base) "
+               "VALUES (?,?,?,?,?,?,?)",
+               (run_id, kind, state, created_at, pid, json.dumps(args), base))
+
+
+def update_run(tx: sqlite3.Connection, run_id: str, **fields: Any) -> None:
+    if "args" in fields:
+        fields["args"] = json.dumps(fields["args"])
+    if "summary" in fields:
+        fields["summary"] = json.dumps(fields["summary"])
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    tx.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), run_id))
+
+
+def get_run(tx: sqlite3.Connection, run_id: str) -> Row | None:
+    found = _rows(tx.execute("SELECT * FROM runs WHERE id = ?", (run_id,)))
+    return _decode_run(found[0]) if found else None
+
+
+def list_runs(tx: sqlite3.Connection, limit: int = 0) -> list[Row]:
+    sql = "SELECT * FROM runs ORDER BY created_at DESC, id DESC"
+    if limit > 0:
+        sql += f" LIMIT {int(limit)}"
+    return [_decode_run(r) for r in _rows(tx.execute(sql))]
+
+
+def latest_run(tx: sqlite3.Connection, kind: str | None = None) -> str | None:
+    if kind:
+        row = tx.execute("SELECT id FROM runs WHERE kind = ? ORDER BY created_at DESC LIMIT 1",
+                         (kind,)).fetchone()
+    else:
+        row = tx.execute("SELECT id FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
+    return str(row[0]) if row else None
+
+
+def _decode_run(row: Row) -> Row:
+    row["args"] = json.loads(row["args"]) if row.get("args") else {}
+    row["summary"] = json.loads(row["summary"]) if row.get("summary") else None
+    return row
+
+
+def insert_tasks(tx: sqlite3.Connection, run_id: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """rows: (task_id, seq, wave, stage, state, payload-json-or-None)."""
+    tx.executemany(
+        "INSERT OR IGNORE INTO run_tasks (run_id, task_id, seq, wave, stage, state, payload) "
+        "VALUES (?,?,?,?,?,?,?)", ((run_id, *r) for r in rows))
+
+
+def update_task(tx: sqlite3.Connection, run_id: str, task_id: str, **fields: Any) -> None:
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    tx.execute(f"UPDATE run_tasks SET {sets} WHERE run_id = ? AND task_id = ?",
+               (*fields.values(), run_id, task_id))
+
+
+def update_tasks(tx: sqlite3.Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Batched updates for item runs: each row has task_id and the same other keys."""
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k != "task_id"]
+    sets = ", ".join(f"{k} = ?" for k in keys)
+    tx.executemany(f"UPDATE run_tasks SET {sets} WHERE run_id = ? AND task_id = ?",
+                   ([r[k] for k in keys] + [run_id, r["task_id"]] for r in rows))
+
+
+def tasks(tx: sqlite3.Connection, run_id: str, states: Sequence[str] | None = None) -> list[Row]:
+    sql = "SELECT * FROM run_tasks WHERE run_id = ?"
+    params: list[Any] = [run_id]
+    if states:
+        sql += f" AND state IN ({','.join('?' * len(states))})"
+        params.extend(states)
+    return _rows(tx.execute(sql + " ORDER BY seq", params))
+
+
+def task_counts(tx: sqlite3.Connection, run_id: str) -> dict[str, int]:
+    return {s: n for s, n in tx.execute(
+        "SELECT state, count(*) FROM run_tasks WHERE run_id = ? GROUP BY state", (run_id,))}
+
+
+def insert_attempt(tx: sqlite3.Connection, run_id: str, task_id: str, attempt: int, worker: str,
+                   started_at: float, log_path: str | None, pid: int | None = None) -> None:
+    tx.execute("INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, worker, pid, started_at,"
+               " log_path) VALUES (?,?,?,?,?,?,?)",
+               (run_id, task_id, attempt, worker, pid, started_at, log_path))
+
+
+def insert_attempts(tx: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Finished attempts in bulk (item runs): (run_id, task_id, attempt, worker, started_at,
+    ended_at, exit_code, signal, outcome, reason, tail, log_path)."""
+    tx.executemany(
+        "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, worker, started_at, ended_at,"
+        " exit_code, signal, outcome, reason, tail, log_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows)
+
+
+def finish_attempt(tx: sqlite3.Connection, run_id: str, task_id: str, attempt: int,
+                   **fields: Any) -> None:
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    tx.execute(f"UPDATE attempts SET {sets} WHERE run_id = ? AND task_id = ? AND attempt = ?",
+               (*fields.values(), run_id, task_id, attempt))
+
+
+def attempts(tx: sqlite3.Connection, run_id: str, task_id: str | None = None) -> list[Row]:
+    if task_id is None:
+        return _rows(tx.execute(
+            "SELECT * FROM attempts WHERE run_id = ? ORDER BY started_at, task_id, attempt",
+            (run_id,)))
+    return _rows(tx.execute(
+        "SELECT * FROM attempts WHERE run_id = ? AND task_id = ? ORDER BY attempt",
+        (run_id, task_id)))
+
+
+def add_step(tx: sqlite3.Connection, run_id: str, name: str, detail: dict[str, Any] | None,
+             at: float) -> int:
+    seq = int(tx.execute("SELECT coalesce(max(seq) + 1, 0) FROM steps WHERE run_id = ?",
+                         (run_id,)).fetchone()[0])
+    tx.execute("INSERT INTO steps (run_id, seq, name, detail, state, at) VALUES (?,?,?,?,?,?)",
+               (run_id, seq, name, json.dumps(detail) if detail is not None else None, "begun", at))
+    return seq
+
+
+def finish_step(tx: sqlite3.Connection, run_id: str, seq: int, state: str, at: float,
+                detail: dict[str, Any] | None = None) -> None:
+    if detail is None:
+        tx.execute("UPDATE steps SET state = ?, at = ? WHERE run_id = ? AND seq = ?",
+                   (state, at, run_id, seq))
+    else:
+        tx.execute("UPDATE steps SET state = ?, at = ?, detail = ? WHERE run_id = ? AND seq = ?",
+                   (state, at, json.dumps(detail), run_id, seq))
+
+
+def steps(tx: sqlite3.Connection, run_id: str) -> list[Row]:
+    out = _rows(tx.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,)))
+    for row in out:
+        row["detail"] = json.loads(row["detail"]) if row["detail"] else None
+    return out
+
+
+def add_test_run(tx: sqlite3.Connection, run_id: str, purpose: str, command: str,
+                 commits: Sequence[str], exit_code: int | None, duration: float, tail: str,
+                 at: float) -> None:
+    seq = int(tx.execute("SELECT coalesce(max(seq) + 1, 0) FROM test_runs WHERE run_id = ?",
+                         (run_id,)).fetchone()[0])
+    tx.execute("INSERT INTO test_runs (run_id, seq, purpose, command, commits, exit_code, duration,"
+               " tail, at) VALUES (?,?,?,?,?,?,?,?,?)",
+               (run_id, seq, purpose, command, json.dumps(list(commits)), exit_code, duration,
+                tail, at))
+
+
+def test_runs(tx: sqlite3.Connection, run_id: str) -> list[Row]:
+    out = _rows(tx.execute("SELECT * FROM test_runs WHERE run_id = ? ORDER BY seq", (run_id,)))
+    for row in out:
+        row["commits"] = json.loads(row["commits"]) if row["commits"] else []
+    return out
