@@ -24,7 +24,7 @@ import enum
 import functools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 _SLASH = ord("/")
 # Characters tried first when a witness needs some character: readable examples.
@@ -71,22 +71,26 @@ def _literal(ch: str) -> CharSet:
 _ANY_CHAR = CharSet("?")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SegGlob:
-    """A glob for a single path segment (no `/` inside), e.g. `*.py`, `test_[a-c]?`."""
+    """A glob for a single path segment (no `/` inside), e.g. `*.py`, `test_[a-c]?`.
+
+    parse_segment interns these, so identity is equality: hashing stays cheap
+    in the hot loops of find_overlaps.
+    """
 
     text: str
-    tokens: tuple[Token, ...] = field(compare=False)
-    regex: re.Pattern[str] = field(compare=False)
+    tokens: tuple[Token, ...]
+    regex: re.Pattern[str]
 
-    @property
+    @functools.cached_property
     def literal(self) -> str | None:
         """The segment itself when the glob has no wildcard."""
-        if all(isinstance(t, CharSet) and t.is_literal for t in self.tokens):
-            return "".join(t.text for t in self.tokens if isinstance(t, CharSet))
+        if all(_is_literal(t) for t in self.tokens):
+            return _spell_literals(self.tokens)
         return None
 
-    @property
+    @functools.cached_property
     def matches_any_segment(self) -> bool:
         return all(t is Star.STAR for t in self.tokens)
 
@@ -95,6 +99,7 @@ class GlobSyntaxError(ValueError):
     """A bracket expression pathspec itself would discard (the whole pattern is a no-op)."""
 
 
+@functools.cache
 def parse_segment(text: str) -> SegGlob:
     """Tokenize one segment glob the way pathspec translates it to a regex."""
     tokens: list[Token] = []
@@ -147,6 +152,7 @@ def _parse_class(text: str, start: int) -> tuple[CharSet, int]:
 
 
 ANY_SEGMENT = parse_segment("*")
+_ANY_ITEM = frozenset((ANY_SEGMENT,))
 
 
 class DoubleStar(enum.Enum):
@@ -169,7 +175,12 @@ class GlobPattern:
     text: str
     items: Items
 
-    @property
+    @functools.cached_property
+    def example(self) -> str:
+        """A path this pattern matches."""
+        return example_path(self.items)
+
+    @functools.cached_property
     def literal_prefix(self) -> tuple[str, ...]:
         """Leading segments that are plain names: any path it matches starts with them."""
         prefix: list[str] = []
@@ -229,9 +240,9 @@ def _segments_to_items(segs: list[str], is_dir: bool) -> Items:
             # A trailing `**` (or slash) needs at least one segment below the
             # prefix; a bare `**` is every path, or every path with a slash
             # for `**/`.
-            items.append(frozenset((ANY_SEGMENT,)))
+            items.append(_ANY_ITEM)
             if index == 0 and is_dir:
-                items.append(frozenset((ANY_SEGMENT,)))
+                items.append(_ANY_ITEM)
             items.append(DOUBLE_STAR)
     return _collapse(items)
 
@@ -246,9 +257,13 @@ def _collapse(items: list[Item]) -> Items:
 
 
 def _conjoin(a: frozenset[SegGlob], b: frozenset[SegGlob]) -> frozenset[SegGlob]:
+    if a is b or a == b or b == _ANY_ITEM:
+        return a
+    if a == _ANY_ITEM:
+        return b
     # `*` constrains nothing; dropping it keeps conjunctions (and cache keys) small.
     both = frozenset(g for g in a | b if not g.matches_any_segment)
-    return both or frozenset((ANY_SEGMENT,))
+    return both or _ANY_ITEM
 
 
 # --- one segment -------------------------------------------------------------
@@ -433,8 +448,8 @@ def _steps(a: Items, i: int, b: Items, j: int) -> Iterator[tuple[Item | None, in
         yield None, i, j + 1
     if i == len(a) or j == len(b):
         return
-    left = frozenset((ANY_SEGMENT,)) if a_star else a[i]
-    right = frozenset((ANY_SEGMENT,)) if b_star else b[j]
+    left = _ANY_ITEM if a_star else a[i]
+    right = _ANY_ITEM if b_star else b[j]
     assert not isinstance(left, DoubleStar) and not isinstance(right, DoubleStar)
     both = _conjoin(left, right)
     if segment_witness(both) is not None:

@@ -50,7 +50,7 @@ class _Rules:
     positive: tuple[_Rule, ...]
     has_negation: bool
 
-    @property
+    @functools.cached_property
     def models(self) -> tuple[GlobPattern, ...]:
         return tuple(rule.model for rule in self.positive if rule.model is not None)
 
@@ -171,12 +171,16 @@ def _shared_files(
     scopes: Sequence[Scope], files: Sequence[str]
 ) -> dict[tuple[int, int], _FileHits]:
     """Files matched by two or more scopes, per pair: one pass over the files."""
-    by_prefix: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
+    # Tasks sharing a glob share one regex run per file: global globs like
+    # `*.md` are tried on every file, so run each distinct one once.
+    grouped: dict[str, dict[str, tuple[re.Pattern[str], list[int]]]] = {}
     for task, scope in enumerate(scopes):
         for rule in scope._rules[0].positive:
             if rule.model is not None:
                 key = "/".join(rule.model.literal_prefix)
-                by_prefix.setdefault(key, []).append((task, rule.regex))
+                same_regex = grouped.setdefault(key, {})
+                same_regex.setdefault(rule.regex.pattern, (rule.regex, []))[1].append(task)
+    by_prefix = {key: list(regexes.values()) for key, regexes in grouped.items()}
     shared: dict[tuple[int, int], _FileHits] = {}
     for file in files:
         path = normalize_file(file)
@@ -191,16 +195,18 @@ def _shared_files(
 
 def _tasks_matching(
     path: str,
-    by_prefix: Mapping[str, list[tuple[int, re.Pattern[str]]]],
+    by_prefix: Mapping[str, list[tuple[re.Pattern[str], list[int]]]],
     scopes: Sequence[Scope],
 ) -> set[int]:
     matched: set[int] = set()
     rejected: set[int] = set()
     for key in _literal_prefixes(path):
-        for task, regex in by_prefix.get(key, ()):
-            if task in matched or task in rejected or not regex.match(path):
+        for regex, tasks in by_prefix.get(key, ()):
+            if not regex.match(path):
                 continue
-            (matched if scopes[task]._allows_matched(path) else rejected).add(task)
+            for task in tasks:
+                if task not in matched and task not in rejected:
+                    (matched if scopes[task]._allows_matched(path) else rejected).add(task)
     return matched
 
 
@@ -242,6 +248,11 @@ def _candidate_pairs(scopes: Sequence[Scope]) -> set[tuple[int, int]]:
     return pairs
 
 
+def _nested(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    depth = min(len(a), len(b))
+    return a[:depth] == b[:depth]
+
+
 @dataclass(frozen=True)
 class _Verdict:
     paths: tuple[str, ...]
@@ -261,6 +272,8 @@ class _GlobJudge:
         doubt: _Verdict | None = None
         for glob_a in scope_a._rules[0].models:
             for glob_b in scope_b._rules[0].models:
+                if not _nested(glob_a.literal_prefix, glob_b.literal_prefix):
+                    continue  # fixed leading directories differ: no shared path
                 verdict = self._judge_globs(glob_a, glob_b, scope_a, scope_b)
                 if verdict is not None and verdict.proven:
                     return verdict
@@ -270,10 +283,13 @@ class _GlobJudge:
     def _judge_globs(
         self, glob_a: GlobPattern, glob_b: GlobPattern, scope_a: Scope, scope_b: Scope
     ) -> _Verdict | None:
+        region = f"{glob_a.text} ∩ {glob_b.text}"
+        quick = _quick_witness(glob_a, glob_b, scope_a, scope_b)
+        if quick is not None:
+            return _Verdict((f"{region} (e.g. {quick})",), f"globs can both match {quick}", True)
         common = first_common(glob_a.items, glob_b.items)
         if common is None:
             return None
-        region = f"{glob_a.text} ∩ {glob_b.text}"
         excludes = scope_a._glob_excludes() + scope_b._glob_excludes()
         if not (scope_a.exclude or scope_b.exclude):
             return _witnessed([common], region, scope_a, scope_b) or _doubt(
@@ -293,6 +309,26 @@ class _GlobJudge:
         return _witnessed(uncovered, region, scope_a, scope_b) or _doubt(
             region, uncovered[0], "out-of-scope globs do not fully cover the shared region"
         )
+
+
+def _quick_witness(
+    glob_a: GlobPattern, glob_b: GlobPattern, scope_a: Scope, scope_b: Scope
+) -> str | None:
+    """A shared path found without searching, for the cases that dominate large plans.
+
+    A glob with no literal prefix (`*.md`) meets every other glob below it,
+    so "the other's example, then ours" usually works; only a path both
+    scopes really match is returned, so a guess can never be wrong.
+    """
+    candidates = [glob_a.example, glob_b.example]
+    if not glob_b.literal_prefix:
+        candidates.append(f"{glob_a.example}/{glob_b.example}")
+    if not glob_a.literal_prefix:
+        candidates.append(f"{glob_b.example}/{glob_a.example}")
+    for path in candidates:
+        if scope_a.matches(path) and scope_b.matches(path):
+            return path
+    return None
 
 
 def _witnessed(

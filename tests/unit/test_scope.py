@@ -249,3 +249,17 @@ def test_glob_reasoning_is_precise_for_anchored_literals() -> None:
         a, b = s("/" + x), s("/" + y)
         related = x == y or x.startswith(y + "/") or y.startswith(x + "/")
         assert glob_overlap(a, b) == related, (x, y)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "example"),
+    [
+        ("src/auth/**", "src/**/*.py", "src/auth/x.py"),
+        ("a/**/b/*.py", "a/b/[cd].py", "a/b/c.py"),  # `**` standing for no segment
+        ("/docs/x.md", "*.md", "docs/x.md"),
+    ],
+)
+def test_reported_example_is_the_simplest_shared_path(a: str, b: str, example: str) -> None:
+    (overlap,) = find_overlaps({"a": s(a), "b": s(b)}, [])
+    assert overlap.reason == f"globs can both match {example}"
+    assert overlap.paths == (f"{a} ∩ {b} (e.g. {example})",)
