@@ -219,6 +219,8 @@ def parse_pattern(text: str) -> GlobPattern | None:
         segs[-1] = "**"
     if "" in segs:
         return None  # `a//b`: an empty segment never occurs in a normalized path
+    # `**/**` is `**`; collapse before reading positions (`**/` alone is special).
+    segs = [seg for k, seg in enumerate(segs) if not (seg == "**" and segs[k - 1 : k] == ["**"])]
     try:
         items = _segments_to_items(segs, is_dir)
     except GlobSyntaxError:

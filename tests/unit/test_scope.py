@@ -131,6 +131,11 @@ def test_exclude_that_covers_the_intersection_removes_the_conflict() -> None:
     assert not glob_overlap(s("src/core/*.py"), a)
 
 
+def test_double_star_directory_exclude_leaves_top_level_files() -> None:
+    # Regression: `**/` collapsed wrongly once, excluding everything.
+    assert glob_overlap(s("*.py"), s("/a*", exclude=("**/",)))
+
+
 def test_exclude_on_either_side_counts() -> None:
     assert not glob_overlap(s("*.md"), s("docs/**", exclude=("*.md",)))
 
@@ -207,7 +212,12 @@ SEGMENTS = ["a", "b", "ab", "x.py", "y.md", "a.py"]
 GLOB_SEGMENTS = ["a", "b", "*", "**", "*.py", "a*", "?", "[ab]", "[!a]*", "x.py", "*b"]
 
 
+WHOLE_GLOBS = ["**/", "*/", "**", "*", "**/**/", "a/**/", "/*/"]
+
+
 def random_glob(rng: random.Random) -> str:
+    if rng.random() < 0.1:
+        return rng.choice(WHOLE_GLOBS)
     segs = [rng.choice(GLOB_SEGMENTS) for _ in range(rng.randint(1, 3))]
     glob = "/".join(segs)
     roll = rng.random()
