@@ -224,6 +224,11 @@ def test_cherry_pick_ok(repo: Path, wt: Path, tmp_path: Path) -> None:
     result = g.cherry_pick(integ, pick_sha)
     assert result.ok and result.sha == g.head(integ)
     assert sh(repo, "rev-parse", f"{result.sha}^") == g.rev_parse("main")
+    # Picking a change that is already there keeps an empty commit (its trailers
+    # still say the task landed) instead of leaving a half-done pick behind.
+    again = g.cherry_pick(integ, pick_sha)
+    assert again.ok and g.changed_paths(result.sha or "", again.sha or "") == []
+    assert g.is_clean(integ)
 
 
 def test_cherry_pick_conflict_reports_and_leaves_clean(
