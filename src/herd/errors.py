@@ -12,7 +12,10 @@ EXIT_INTERRUPTED = 130
 
 
 class HerdError(Exception):
-    """Base of every error herd reports to a user. The message is one line: what, where, what to do."""
+    """Base of every error herd reports to a user.
+
+    The message is one line: what, where, what to do.
+    """
 
     exit_code = EXIT_USAGE
 
@@ -30,7 +33,10 @@ class NotFound(HerdError):
 
 
 class Refused(HerdError):
-    """The request is well-formed but the state forbids it (cycle, lost claim, open blockers): exit 4."""
+    """The request is well-formed but the state forbids it: exit 4.
+
+    A dependency cycle, a lost claim, a close with open blockers.
+    """
 
     exit_code = EXIT_REFUSED
 

@@ -1,0 +1,478 @@
+"""The one place in herd that runs git.
+
+Every call is an argv list (never a shell), so task titles and ids reach git
+as data. Results that callers branch on (a cherry-pick conflict, a rejected
+push) come back as values; anything else unexpected raises `GitError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from herd.errors import BadInput, HerdError, NotFound, Refused
+
+_STDERR_TAIL_LINES = 20
+_EXCERPT_LINES = 80
+# Variables a git hook (or a parent git command) exports; inherited, they would
+# point every call at the wrong repository or index.
+_REPO_ENV = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+    "GIT_NAMESPACE",
+)
+_FALLBACK_IDENTITY = {
+    "GIT_AUTHOR_NAME": "herd",
+    "GIT_AUTHOR_EMAIL": "herd@localhost",
+    "GIT_COMMITTER_NAME": "herd",
+    "GIT_COMMITTER_EMAIL": "herd@localhost",
+}
+_TRAILER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+
+class GitError(HerdError):
+    """A git command failed in a way herd does not handle itself."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str, cwd: Path) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = "\n".join(stderr.strip().splitlines()[-_STDERR_TAIL_LINES:])
+        self.cwd = cwd
+        last = self.stderr.splitlines()[-1] if self.stderr else "no output"
+        super().__init__(
+            f"`{' '.join(self.argv)}` failed (exit {returncode}) in {cwd}: {last}; "
+            "run it there by hand to see the whole error"
+        )
+
+
+class NothingToCommit(Refused):
+    """The worker left no change relative to its base."""
+
+
+class NotDescendant(Refused):
+    """The worker's HEAD no longer descends from the base it was given."""
+
+
+class RefMoved(Refused):
+    """A compare-and-swap ref update found a different old value."""
+
+
+@dataclass(frozen=True)
+class PickResult:
+    """Outcome of applying one commit: `ok` with the new `sha`, or a conflict."""
+
+    ok: bool
+    sha: str | None = None
+    conflicts: list[str] = field(default_factory=list)
+    excerpt: str = ""
+
+
+@dataclass(frozen=True)
+class RebaseResult:
+    """Outcome of replaying a range: the new tip, or the commit that conflicted."""
+
+    ok: bool
+    sha: str | None = None
+    failed_commit: str | None = None
+    conflicts: list[str] = field(default_factory=list)
+    excerpt: str = ""
+
+
+class PushStatus(Enum):
+    OK = "ok"
+    REJECTED = "rejected"  # the remote branch moved: fetch, rebase, retry
+    ERROR = "error"  # anything else: network, hook, permissions
+
+
+@dataclass(frozen=True)
+class PushResult:
+    status: PushStatus
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is PushStatus.OK
+
+
+@dataclass(frozen=True)
+class WorktreeInfo:
+    path: Path
+    head: str | None
+    branch: str | None  # short name; None when detached
+
+
+def _checked(value: str, what: str) -> str:
+    """Refuse values git would read as options or that cannot be one argument."""
+    if not value or value.startswith("-") or "\0" in value or "\n" in value:
+        raise BadInput(f"invalid {what} {value!r} for git; use a name without leading '-'")
+    return value
+
+
+def _split_z(output: str) -> list[str]:
+    return [item for item in output.split("\0") if item]
+
+
+class Git:
+    """Runs git for one repository; `cwd` arguments select one of its worktrees."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = Path(repo)
+        env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
+        env["GIT_TERMINAL_PROMPT"] = "0"
+        # Nothing herd runs should wait for an editor; messages always come via -F/-m.
+        env["GIT_EDITOR"] = "true"
+        self._env = env
+        has_email = self._run("config", "user.email", check=False).returncode == 0
+        if not has_email:
+            self._env.update(_FALLBACK_IDENTITY)
+
+    # -- running -------------------------------------------------------------
+
+    def _run(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        stdin: str | None = None,
+        ok_codes: tuple[int, ...] = (0,),
+    ) -> subprocess.CompletedProcess[str]:
+        where = Path(cwd) if cwd is not None else self.repo
+        argv = ["git", *args]
+        proc = subprocess.run(
+            argv,
+            cwd=where,
+            env=self._env,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+        )
+        if check and proc.returncode not in ok_codes:
+            raise GitError(argv, proc.returncode, proc.stderr, where)
+        return proc
+
+    def _out(self, *args: str, cwd: Path | None = None, stdin: str | None = None) -> str:
+        return self._run(*args, cwd=cwd, stdin=stdin).stdout.strip()
+
+    # -- inspection ----------------------------------------------------------
+
+    def toplevel(self) -> Path:
+        return Path(self._out("rev-parse", "--show-toplevel"))
+
+    def head(self, cwd: Path | None = None) -> str:
+        return self._out("rev-parse", "--verify", "HEAD", cwd=cwd)
+
+    def rev_parse(self, rev: str, cwd: Path | None = None) -> str:
+        proc = self._run("rev-parse", "--verify", "--quiet", _checked(rev, "revision"),
+                         cwd=cwd, check=False)
+        if proc.returncode != 0:
+            raise NotFound(f"no git revision {rev!r} in {cwd or self.repo}; check the name")
+        return proc.stdout.strip()
+
+    def short(self, sha: str) -> str:
+        return self._out("rev-parse", "--short", _checked(sha, "revision"))
+
+    def current_branch(self, cwd: Path | None = None) -> str | None:
+        proc = self._run("symbolic-ref", "--quiet", "--short", "HEAD", cwd=cwd, ok_codes=(0, 1))
+        return proc.stdout.strip() or None
+
+    def is_clean(self, cwd: Path | None = None) -> bool:
+        status = self._out("status", "--porcelain=v1", "-z", "--untracked-files=normal", cwd=cwd)
+        return status == ""
+
+    def ls_files(self, cwd: Path | None = None) -> list[str]:
+        return _split_z(self._run("ls-files", "-z", cwd=cwd).stdout)
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        proc = self._run("merge-base", "--is-ancestor", _checked(a, "revision"),
+                         _checked(b, "revision"), ok_codes=(0, 1))
+        return proc.returncode == 0
+
+    def changed_paths(self, base: str, rev: str) -> list[str]:
+        """Paths that differ between two commits; a rename counts as both its names."""
+        out = self._run("diff-tree", "-r", "-z", "--name-only", "--no-renames",
+                        _checked(base, "revision"), _checked(rev, "revision")).stdout
+        return _split_z(out)
+
+    def trailers(self, rev_range: str, key: str) -> dict[str, str]:
+        """Trailer value -> sha of the newest commit in `rev_range` carrying `key`."""
+        if not _TRAILER_KEY.fullmatch(key):
+            raise BadInput(f"invalid trailer key {key!r}; use letters, digits and '-'")
+        fmt = f"%H%x1f%(trailers:key={key},valueonly,separator=%x1f)%x1e"
+        out = self._run("log", f"--format={fmt}", _checked(rev_range, "revision range")).stdout
+        found: dict[str, str] = {}
+        for record in out.split("\x1e"):
+            sha, *values = record.strip("\n").split("\x1f")
+            for value in values:
+                if sha and value.strip():
+                    found.setdefault(value.strip(), sha)
+        return found
+
+    # -- worktrees and branches ----------------------------------------------
+
+    def worktrees(self) -> list[WorktreeInfo]:
+        out = self._run("worktree", "list", "--porcelain", "-z").stdout
+        result: list[WorktreeInfo] = []
+        for block in out.split("\0\0"):
+            fields: dict[str, str] = {}
+            for line in block.split("\0"):
+                key, _, value = line.partition(" ")
+                if key:
+                    fields[key] = value
+            if "worktree" not in fields:
+                continue
+            branch = fields.get("branch") or None
+            if branch and branch.startswith("refs/heads/"):
+                branch = branch[len("refs/heads/"):]
+            result.append(WorktreeInfo(Path(fields["worktree"]), fields.get("HEAD"), branch))
+        return result
+
+    def worktree_add(self, path: Path, branch: str | None, base: str) -> None:
+        """Check out `base` at `path`, on `branch` reset to `base` (or detached when None).
+
+        Leftovers of a crashed attempt (the directory, a stale registration, the
+        branch checked out in another worktree) are removed first.
+        """
+        path = Path(path)
+        if path.exists():
+            self._discard_worktree_dir(path)
+        args = ["worktree", "add", "--quiet"]
+        args += ["--detach"] if branch is None else ["--no-track", "-B", _checked(branch, "branch")]
+        args += [str(path), _checked(base, "revision")]
+        try:
+            self._run(*args)
+        except GitError:
+            # Slow path only on failure: a stale registration or the branch held
+            # by another worktree. Clean up and try once more.
+            self.worktree_prune()
+            for wt in self.worktrees():
+                if wt.path == path.resolve() or (branch is not None and wt.branch == branch):
+                    self._discard_worktree_dir(wt.path)
+            self.worktree_prune()
+            self._run(*args)
+
+    def _discard_worktree_dir(self, path: Path) -> None:
+        if path.resolve() == self.toplevel().resolve():
+            raise Refused(f"refusing to remove the main worktree {path}; pick another path")
+        self.worktree_remove(path, force=True)
+        if path.exists():
+            if not (path / ".git").is_file() and any(path.iterdir()):
+                raise Refused(
+                    f"{path} exists and is not a git worktree; move it away and retry"
+                )
+            shutil.rmtree(path)
+
+    def worktree_remove(self, path: Path, force: bool = True) -> None:
+        path = Path(path)
+        args = ["worktree", "remove"] + (["--force", "--force"] if force else []) + [str(path)]
+        proc = self._run(*args, check=False)
+        if proc.returncode != 0:
+            registered = any(wt.path == path.resolve() for wt in self.worktrees())
+            if registered and path.exists():
+                raise GitError(["git", *args], proc.returncode, proc.stderr, self.repo)
+            self.worktree_prune()
+
+    def worktree_prune(self) -> None:
+        self._run("worktree", "prune")
+
+    def branch_delete(self, name: str, force: bool = True) -> None:
+        proc = self._run("branch", "-D" if force else "-d", _checked(name, "branch"), check=False)
+        if proc.returncode != 0 and self.branches(name):
+            raise GitError(["git", "branch", "-D", name], proc.returncode, proc.stderr, self.repo)
+
+    def branches(self, pattern: str) -> list[str]:
+        """Local branch names matching `pattern` (fnmatch, or a prefix ending at '/')."""
+        out = self._run("for-each-ref", "--format=%(refname:short)",
+                        f"refs/heads/{_checked(pattern, 'branch pattern')}").stdout
+        return out.split()
+
+    # -- commits -------------------------------------------------------------
+
+    def commit_all(self, cwd: Path, message: str) -> str | None:
+        """Commit every change in `cwd` (honouring .gitignore); None when nothing changed."""
+        self._run("add", "--all", cwd=cwd)
+        staged = self._run("diff", "--cached", "--quiet", cwd=cwd, ok_codes=(0, 1))
+        if staged.returncode == 0:
+            return None
+        # --cleanup=whitespace keeps lines such as "#12 fixed" that the default would strip;
+        # hooks are skipped because herd runs the project's format and test commands itself.
+        self._run("commit", "--quiet", "--no-verify", "--cleanup=whitespace", "-F", "-",
+                  cwd=cwd, stdin=_with_newline(message))
+        return self.head(cwd)
+
+    def squash(
+        self, cwd: Path, base: str, message: str, trailers: Mapping[str, str]
+    ) -> str:
+        """Make everything on top of `base` in `cwd` one commit whose parent is `base`.
+
+        Commits the worker made and uncommitted changes are both included. The
+        worktree's HEAD (its branch, or the detached HEAD) moves to the new commit.
+        """
+        head, base_sha, base_tree = self._out(
+            "rev-parse", "HEAD", f"{_checked(base, 'revision')}^{{commit}}",
+            f"{base}^{{tree}}", cwd=cwd,
+        ).split()
+        if not self.is_ancestor(base_sha, head):
+            raise NotDescendant(
+                f"HEAD {head[:12]} in {cwd} does not descend from base {base_sha[:12]}; "
+                "the worker rewrote history, retry the task"
+            )
+        self._run("add", "--all", cwd=cwd)
+        tree = self._out("write-tree", cwd=cwd)
+        if tree == base_tree:
+            raise NothingToCommit(f"no changes on top of {base_sha[:12]} in {cwd}; nothing to land")
+        sha = self._out("commit-tree", tree, "-p", base_sha, "-F", "-", cwd=cwd,
+                        stdin=format_message(message, trailers))
+        self._run("update-ref", "-m", "herd: squash", "HEAD", sha, head, cwd=cwd)
+        return sha
+
+    def cherry_pick(self, cwd: Path, sha: str) -> PickResult:
+        """Apply one commit on `cwd`'s HEAD; on conflict abort, leaving the old tip clean.
+
+        A commit whose change is already present is kept as an empty commit so its
+        trailers still record that the task landed.
+        """
+        proc = self._run("cherry-pick", "--no-edit", "--allow-empty", "--keep-redundant-commits",
+                         _checked(sha, "commit"), cwd=cwd, check=False)
+        if proc.returncode == 0:
+            return PickResult(ok=True, sha=self.head(cwd))
+        in_progress = self._run("rev-parse", "--quiet", "--verify", "CHERRY_PICK_HEAD",
+                                cwd=cwd, check=False).returncode == 0
+        if not in_progress:
+            raise GitError(["git", "cherry-pick", sha], proc.returncode, proc.stderr, Path(cwd))
+        conflicts = _split_z(
+            self._run("diff", "--name-only", "-z", "--diff-filter=U", cwd=cwd).stdout
+        )
+        diff = self._run("diff", "--no-color", "--no-ext-diff", cwd=cwd).stdout
+        excerpt = "\n".join(diff.splitlines()[:_EXCERPT_LINES])
+        self._run("cherry-pick", "--abort", cwd=cwd)
+        return PickResult(ok=False, conflicts=conflicts, excerpt=excerpt)
+
+    def rebase_onto(self, cwd: Path, upstream: str, base: str, tip: str) -> RebaseResult:
+        """Replay base..tip onto upstream in `cwd` (detached). On conflict, `cwd`
+        goes back to where it was and the result names the commit that failed."""
+        before = self.head(cwd)
+        commits = self._out("rev-list", "--reverse", "--topo-order",
+                            f"{_checked(base, 'revision')}..{_checked(tip, 'revision')}",
+                            cwd=cwd).split()
+        self.checkout_detached(cwd, upstream)
+        for commit in commits:
+            pick = self.cherry_pick(cwd, commit)
+            if not pick.ok:
+                self.checkout_detached(cwd, before)
+                return RebaseResult(ok=False, failed_commit=commit,
+                                    conflicts=pick.conflicts, excerpt=pick.excerpt)
+        return RebaseResult(ok=True, sha=self.head(cwd))
+
+    def reset_hard(self, cwd: Path, rev: str, clean: bool = False) -> None:
+        self._run("reset", "--hard", "--quiet", _checked(rev, "revision"), cwd=cwd)
+        if clean:
+            self._run("clean", "-d", "--force", "--quiet", cwd=cwd)
+
+    def checkout_detached(self, cwd: Path, rev: str) -> None:
+        self._run("checkout", "--quiet", "--detach", _checked(rev, "revision"), cwd=cwd)
+
+    def update_ref(self, ref: str, new: str, old: str | None = None) -> None:
+        """Set `ref` to `new`; with `old`, only if it still points there (RefMoved if not)."""
+        args = ["update-ref", "-m", "herd", _checked(ref, "ref"), _checked(new, "revision")]
+        if old is not None:
+            args.append(_checked(old, "revision"))
+        proc = self._run(*args, check=False)
+        if proc.returncode == 0:
+            return
+        current = self._run("rev-parse", "--verify", "--quiet", ref, check=False).stdout.strip()
+        if old is not None and current != old:
+            raise RefMoved(
+                f"{ref} is at {current[:12] or 'nothing'}, expected {old[:12]}; re-read and retry"
+            )
+        raise GitError(["git", *args], proc.returncode, proc.stderr, self.repo)
+
+    def merge_ff_only(self, cwd: Path, rev: str) -> bool:
+        """Fast-forward `cwd` to `rev`; False (and nothing changed) when that is not possible."""
+        if not self.is_ancestor(self.head(cwd), rev):
+            return False
+        self._run("merge", "--ff-only", "--quiet", _checked(rev, "revision"), cwd=cwd)
+        return True
+
+    # -- remotes and bundles -------------------------------------------------
+
+    def fetch(self, remote: str, branch: str) -> str | None:
+        """Fetch `branch` from `remote`; its tip sha, or None when the remote has no such branch."""
+        ref = f"refs/heads/{_checked(branch, 'branch')}"
+        listed = self._run("ls-remote", "--exit-code", _checked(remote, "remote"), ref,
+                           ok_codes=(0, 2))
+        if listed.returncode == 2:
+            return None
+        # A herd-owned ref keeps the fetched commits reachable and is safe to
+        # overwrite; FETCH_HEAD would be shared by concurrent fetches.
+        local = f"refs/herd/fetched/{branch}"
+        self._run("fetch", "--quiet", "--no-tags", remote, f"+{ref}:{local}")
+        return self._out("rev-parse", "--verify", local)
+
+    def push(self, cwd: Path, remote: str, src_sha: str, branch: str) -> PushResult:
+        """Push `src_sha` to `branch` on `remote`, never forcing."""
+        ref = f"refs/heads/{_checked(branch, 'branch')}"
+        proc = self._run("push", "--porcelain", _checked(remote, "remote"),
+                         f"{_checked(src_sha, 'revision')}:{ref}", cwd=cwd, check=False)
+        for line in proc.stdout.splitlines():
+            parts = line.split("\t")
+            if len(parts) < 3 or not parts[1].endswith(f":{ref}"):
+                continue
+            flag, summary = parts[0], parts[2]
+            if flag == "!" and summary.startswith("[rejected]"):
+                return PushResult(PushStatus.REJECTED, summary)
+            if flag != "!" and proc.returncode == 0:
+                return PushResult(PushStatus.OK, summary)
+            return PushResult(PushStatus.ERROR, summary)
+        tail = proc.stderr.strip().splitlines()
+        detail = tail[-1] if tail else f"git push exited {proc.returncode}"
+        return PushResult(PushStatus.ERROR, detail)
+
+    def bundle_create(self, path: Path, rev_spec: str | Sequence[str]) -> None:
+        """Write a bundle of `rev_spec` (it must name at least one ref, e.g. 'base..branch')."""
+        specs = [rev_spec] if isinstance(rev_spec, str) else list(rev_spec)
+        self._run("bundle", "create", "--quiet", str(path),
+                  *(_checked(s, "revision") for s in specs))
+
+    def fetch_bundle(self, bundle_path: Path, sha: str, into_ref: str) -> None:
+        """Fetch the ref in the bundle whose tip is `sha` into `into_ref`."""
+        heads = self._out("bundle", "list-heads", str(bundle_path))
+        names = [line.split(" ", 1)[1] for line in heads.splitlines()
+                 if " " in line and line.split(" ", 1)[0] == sha]
+        if not names:
+            raise NotFound(
+                f"bundle {bundle_path} has no ref at {sha[:12]}; recreate it from the branch"
+            )
+        self._run("fetch", "--quiet", "--no-tags", str(bundle_path),
+                  f"+{names[0]}:{_checked(into_ref, 'ref')}")
+
+
+def format_message(message: str, trailers: Mapping[str, str]) -> str:
+    """`message`, a blank line, then one `Key: value` line per trailer."""
+    lines = []
+    for key, value in trailers.items():
+        if not _TRAILER_KEY.fullmatch(key):
+            raise BadInput(f"invalid trailer key {key!r}; use letters, digits and '-'")
+        if "\n" in value or not value.strip():
+            raise BadInput(f"invalid value {value!r} for trailer {key}; use one non-empty line")
+        lines.append(f"{key}: {value.strip()}")
+    body = message.strip("\n").rstrip()
+    if not lines:
+        return body + "\n"
+    return f"{body}\n\n" + "\n".join(lines) + "\n"
+
+
+def _with_newline(message: str) -> str:
+    return message if message.endswith("\n") else message + "\n"

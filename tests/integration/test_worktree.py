@@ -1,0 +1,112 @@
+"""herd.worktree against a real repository in tmp_path."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from herd.errors import BadInput
+from herd.git import Git
+from herd.worktree import WorktreeManager
+
+
+@pytest.fixture
+def repo(repo_remote: tuple[Path, Path]) -> Path:
+    return repo_remote[0]
+
+
+@pytest.fixture
+def manager(repo: Path) -> WorktreeManager:
+    return WorktreeManager(Git(repo), repo / ".herd" / "worktrees")
+
+
+def test_create_makes_task_worktree_on_its_branch(repo: Path, manager: WorktreeManager) -> None:
+    g = manager.git
+    wt = manager.create("r1", "ns-abc.1", 1, "main")
+    assert wt.path == repo / ".herd/worktrees/r1/ns-abc.1-a1"
+    assert wt.branch == "herd/r1/ns-abc.1" and wt.base == g.rev_parse("main")
+    assert g.current_branch(wt.path) == wt.branch and g.head(wt.path) == wt.base
+    # The worktrees live inside the main checkout but do not dirty it.
+    assert g.is_clean(repo)
+
+
+def test_retry_replaces_previous_attempt(repo: Path, manager: WorktreeManager) -> None:
+    g = manager.git
+    first = manager.create("r1", "t1", 1, "main")
+    (first.path / "half-done.txt").write_text("x\n")
+    g.commit_all(first.path, "attempt 1")
+
+    second = manager.create("r1", "t1", 2, "main")
+    assert not first.path.exists() and second.path.name == "t1-a2"
+    assert g.rev_parse(second.branch or "") == second.base
+    assert not (second.path / "half-done.txt").exists()
+    # Same attempt number again (a crash before the attempt was recorded).
+    again = manager.create("r1", "t1", 2, "main~1")
+    assert g.head(again.path) == g.rev_parse("main~1")
+
+
+def test_remove_keeps_branch_unless_asked(manager: WorktreeManager) -> None:
+    g = manager.git
+    wt = manager.create("r1", "t1", 1, "main")
+    (wt.path / "f.txt").write_text("f\n")
+    sha = g.squash(wt.path, wt.base, "t1", {"Herd-Task": "t1"})
+    manager.remove(wt)
+    assert not wt.path.exists() and g.rev_parse("herd/r1/t1") == sha
+    wt = manager.create("r1", "t1", 2, "main")
+    manager.remove(wt, delete_branch=True)
+    assert g.branches("herd/r1") == []
+
+
+def test_remove_run_keeps_failed_tasks(repo: Path, manager: WorktreeManager) -> None:
+    g = manager.git
+    wts = {t: manager.create("r1", t, 1, "main") for t in ["ok1", "ok2", "failed"]}
+    integ = manager.integration("r1", "main")
+    other_run = manager.create("r2", "ok1", 1, "main")
+
+    manager.remove_run("r1", keep={"failed"})
+
+    assert wts["failed"].path.exists() and g.branches("herd/r1") == ["herd/r1/failed"]
+    assert not wts["ok1"].path.exists() and not wts["ok2"].path.exists()
+    assert not integ.path.exists()
+    assert other_run.path.exists() and g.branches("herd/r2") == ["herd/r2/ok1"]
+    manager.remove_run("r1")
+    assert not (manager.root / "r1").exists() and g.branches("herd/r1") == []
+    assert [w.path for w in g.worktrees()] == [repo.resolve(), other_run.path.resolve()]
+
+
+def test_integration_worktree_is_detached_and_replaceable(manager: WorktreeManager) -> None:
+    g = manager.git
+    integ = manager.integration("r1", "main~1")
+    assert integ.branch is None and g.current_branch(integ.path) is None
+    (integ.path / "leftover.txt").write_text("from a crash\n")
+    integ = manager.integration("r1", "main")
+    assert g.head(integ.path) == g.rev_parse("main") and g.is_clean(integ.path)
+
+
+def test_session_removes_worktree_even_on_error(manager: WorktreeManager) -> None:
+    with pytest.raises(KeyboardInterrupt), manager.session("r1", "t1", 1, "main") as wt:
+        assert wt.path.exists()
+        raise KeyboardInterrupt
+    assert not wt.path.exists()
+    assert manager.git.branches("herd/r1") == ["herd/r1/t1"]
+    with manager.session("r1", "t2", 1, "main", cleanup=False) as kept:
+        pass
+    assert kept.path.exists()
+
+
+@pytest.mark.parametrize("bad", ["", "-x", "a/b", "a..b", "x.lock", "$(touch x)", ".hidden"])
+def test_unsafe_ids_are_refused(manager: WorktreeManager, bad: str) -> None:
+    with pytest.raises(BadInput):
+        manager.create("r1", bad, 1, "main")
+    with pytest.raises(BadInput):
+        manager.create(bad, "t1", 1, "main")
+
+
+def test_stale_directory_from_crash_is_replaced(repo: Path, manager: WorktreeManager) -> None:
+    wt = manager.create("r1", "t1", 1, "main")
+    # Simulate a crash that lost git's record of the worktree but left files behind.
+    subprocess.run(["rm", "-rf", str(repo / ".git/worktrees")], check=True)
+    again = manager.create("r1", "t1", 1, "main")
+    assert again.path == wt.path and manager.git.is_clean(again.path)
