@@ -136,6 +136,25 @@ class Git:
         if not has_email:
             self._env.update(_FALLBACK_IDENTITY)
 
+    # -- creating repositories (the demo, tests) ----------------------------------
+
+    @classmethod
+    def init(cls, path: Path, *, bare: bool = False, branch: str = "main") -> Git:
+        path.mkdir(parents=True, exist_ok=True)
+        argv = ["git", "init", "--quiet", f"--initial-branch={_checked(branch, 'branch')}"]
+        if bare:
+            argv.append("--bare")
+        subprocess.run([*argv, str(path)], check=True, capture_output=True,
+                       stdin=subprocess.DEVNULL)
+        return cls(path)
+
+    def add_remote(self, name: str, url: str) -> None:
+        self._run("remote", "add", _checked(name, "remote"), _checked(url, "url"))
+
+    def push_upstream(self, remote: str, branch: str) -> None:
+        """First push of a new repository's branch, setting its upstream."""
+        self._run("push", "--quiet", "-u", _checked(remote, "remote"), _checked(branch, "branch"))
+
     # -- running -------------------------------------------------------------
 
     def _run(
@@ -180,6 +199,17 @@ class Git:
         if proc.returncode != 0:
             raise NotFound(f"no git revision {rev!r} in {cwd or self.repo}; check the name")
         return proc.stdout.strip()
+
+    def rev_parse_or_none(self, rev: str) -> str | None:
+        """The sha `rev` names, or None when it names nothing (an absent branch)."""
+        proc = self._run("rev-parse", "--verify", "--quiet", _checked(rev, "revision"),
+                         check=False)
+        return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+    def hooks_dir(self) -> Path | None:
+        """Where this repository's hooks live (core.hooksPath or .git/hooks)."""
+        path = self._out("rev-parse", "--git-path", "hooks")
+        return (self.repo / path).resolve() if path else None
 
     def short(self, sha: str) -> str:
         return self._out("rev-parse", "--short", _checked(sha, "revision"))

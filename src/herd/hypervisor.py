@@ -17,12 +17,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from herd import agents, context
 from herd.agents import Agent
-from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
+from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
 from herd.executor import Executor, JobResult, JobSpec
 from herd.git import Git, NotDescendant, NothingToCommit
 from herd.journal import Journal, TaskState
@@ -229,9 +228,9 @@ class Hypervisor:
         except KeyboardInterrupt:
             cancelled = executor.cancel_all(self.options.grace)
             for job in cancelled:
-                run = in_flight.pop(job.key, None)
-                if run is not None:
-                    self._interrupted(run, job)
+                stopped = in_flight.pop(job.key, None)
+                if stopped is not None:
+                    self._interrupted(stopped, job)
             for run in [*in_flight.values(), *pending]:
                 self._interrupted(run, None)
             raise Interrupted(f"interrupted; state saved: `herd resume {self.run_id}` "
@@ -292,7 +291,7 @@ class Hypervisor:
             self.result.succeeded[run.id] = sha
             self.journal.set_task(run.id, state=TaskState.SUCCEEDED.value, commit_sha=sha,
                                   reason=None)
-            self.worktrees.remove(run.worktree, keep_branch=True)
+            self.worktrees.remove(run.worktree)
             self.journal.event("task_end", task=run.id, state=TaskState.SUCCEEDED.value,
                                commit=sha)
             failpoint("after-worker")
@@ -301,7 +300,7 @@ class Hypervisor:
                     f"{_tail(job.tail)}\n```")
         if run.attempt <= self.options.retries:
             run.evidence.append(evidence)
-            self.worktrees.remove(run.worktree, keep_branch=True)
+            self.worktrees.remove(run.worktree)
             self.journal.set_task(run.id, state=TaskState.QUEUED.value, reason=reason)
             failpoint("after-worker")
             return True
@@ -368,7 +367,7 @@ class Hypervisor:
             run.attempt -= 1
         self.journal.set_task(run.id, state=TaskState.QUEUED.value, attempts=run.attempt)
         if run.worktree is not None:
-            self.worktrees.remove(run.worktree, keep_branch=True)
+            self.worktrees.remove(run.worktree)
         if run.actor:
             self.queue.release(run.id)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from herd.errors import EXIT_LANDING, EXIT_OK, EXIT_PARTIAL, BadInput, LandingFailed
-from herd.git import Git
+from herd.git import Git, PushStatus
 from herd.journal import Journal, TaskState
 from herd.model import PARENT_CHILD, Status
 from herd.queue import Queue
@@ -131,9 +131,9 @@ class Integrator:
     def _conflict(self, stack: Stack, task_id: str, picked: Any) -> None:
         """A pick that conflicts goes back to its worker for its retry, on top of the
         current tip, with the conflict in its context."""
-        paths = ", ".join(picked.paths) or "(unknown paths)"
+        paths = ", ".join(picked.conflicts) or "(unknown paths)"
         evidence = (f"Your commit conflicted with the work already stacked (on top of "
-                    f"{stack.tip[:12]}) in: {paths}\n\n```\n{picked.hunks}\n```\n"
+                    f"{stack.tip[:12]}) in: {paths}\n\n```\n{picked.excerpt}\n```\n"
                     "Redo the task on top of the current code.")
         self.journal.event("message", text=f"{task_id} conflicts with the stack in {paths}")
         sha = self.hypervisor.rerun(task_id, stack.tip, evidence)
@@ -141,12 +141,12 @@ class Integrator:
             self.failed[task_id] = f"conflicted with the stack in {paths}"
             return
         picked = self.git.cherry_pick(stack.worktree.path, sha)
-        if picked.ok:
+        if picked.ok and picked.sha is not None:
             stack.picks.append((task_id, picked.sha))
         else:
-            reason = f"conflicted with the stack again in {', '.join(picked.paths)}"
+            reason = f"conflicted with the stack again in {', '.join(picked.conflicts)}"
             self.failed[task_id] = reason
-            self.hypervisor.give_up(task_id, reason, picked.hunks)
+            self.hypervisor.give_up(task_id, reason, picked.excerpt)
 
     def _format(self, stack: Stack) -> None:
         assert self.landing.format_cmd is not None
@@ -165,11 +165,11 @@ class Integrator:
         fresh = Stack(stack.worktree, stack.onto)
         for task_id, sha in commits.items():
             picked = self.git.cherry_pick(stack.worktree.path, sha)
-            if picked.ok:
+            if picked.ok and picked.sha is not None:
                 fresh.picks.append((task_id, picked.sha))
             else:
-                self.failed[task_id] = "conflicted after an ejection: " + ", ".join(picked.paths)
-                self.hypervisor.give_up(task_id, self.failed[task_id], picked.hunks)
+                self.failed[task_id] = "conflicted after an ejection: " + ", ".join(picked.conflicts)
+                self.hypervisor.give_up(task_id, self.failed[task_id], picked.excerpt)
         if self.landing.format_cmd and fresh.picks:
             self._format(fresh)
         return fresh
@@ -254,8 +254,8 @@ class Integrator:
                           f"({stack.tip[:12]})")
                 self._update_local_branch(stack, pushed=True)
                 return stack
-            if not pushed.rejected:
-                raise LandingFailed(f"push to {remote}/{branch} failed: {pushed.message}")
+            if pushed.status is not PushStatus.REJECTED:
+                raise LandingFailed(f"push to {remote}/{branch} failed: {pushed.detail}")
             self._say(f"push rejected ({remote}/{branch} moved); fetching and trying again")
         raise LandingFailed(f"push to {remote}/{branch} was rejected {PUSH_TRIES} times (the "
                             f"remote keeps moving); the stack is kept on herd/{self.run_id}/stack;"
@@ -271,12 +271,12 @@ class Integrator:
             if task_id in already:
                 continue
             picked = self.git.cherry_pick(stack.worktree.path, sha)
-            if picked.ok:
+            if picked.ok and picked.sha is not None:
                 fresh.picks.append((task_id, picked.sha))
             else:
-                reason = "conflicted with new commits on the remote: " + ", ".join(picked.paths)
+                reason = "conflicted with new commits on the remote: " + ", ".join(picked.conflicts)
                 self.failed[task_id] = reason
-                self.hypervisor.give_up(task_id, reason, picked.hunks)
+                self.hypervisor.give_up(task_id, reason, picked.excerpt)
         if self.landing.format_cmd and fresh.picks:
             self._format(fresh)
         return self._test_and_eject(fresh)

@@ -97,8 +97,9 @@ class Journal:
 
     # -- events -------------------------------------------------------------
 
-    def event(self, name: str, **fields: Any) -> Event:
-        record: Event = {"ts": round(time.time(), 3), "run": self.run_id, "event": name, **fields}
+    def event(self, event_name: str, /, **fields: Any) -> Event:
+        record: Event = {"ts": round(time.time(), 3), "run": self.run_id, "event": event_name,
+                         **fields}
         if self._events is None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._events = (self.run_dir / "events.jsonl").open("a", encoding="utf-8")
@@ -155,7 +156,7 @@ class Journal:
         """Journal a step before it runs and mark it when done (or failed)."""
         with self.store.write() as tx:
             seq = sql.add_step(tx, self.run_id, name, detail or None, time.time())
-        self.event("step", name=name, **detail)
+        self.event("step", step=name, **detail)
         result: dict[str, Any] = dict(detail)
         try:
             yield result

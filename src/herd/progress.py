@@ -24,7 +24,8 @@ def describe(event: Event) -> str | None:
     if name == "wave_start":
         return f"wave {event['wave']}: {', '.join(event.get('tasks', []))}"
     if name == "attempt_start":
-        return f"{event.get('worker')} start  {task} (attempt {event.get('attempt')}) {event.get('title', '')}"
+        return (f"{event.get('worker')} start  {task} (attempt {event.get('attempt')}) "
+                f"{event.get('title', '')}")
     if name == "attempt_end":
         return (f"{event.get('worker', '')} {event.get('outcome'):<6} {task} (attempt "
                 f"{event.get('attempt')}, {event.get('duration', 0):.1f}s): {event.get('reason', '')}")

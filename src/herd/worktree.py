@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from herd.errors import BadInput
+from herd.errors import BadInput, Refused
 from herd.git import Git
 
 INTEGRATION_DIR = "_integration"
@@ -85,6 +85,28 @@ class WorktreeManager:
         path = run_dir / INTEGRATION_DIR
         self.git.worktree_add(path, None, base_sha)
         return Worktree(path, None, base_sha)
+
+    def stack_commits(self, run_id: str, name: str, base: str, commits: list[str]) -> str:
+        """Cherry-pick `commits` onto `base` in a scratch worktree; the resulting tip.
+        Later waves start from it so they see the work they depend on."""
+        run_dir = self._run_dir(run_id)
+        self._prepare_root()
+        run_dir.mkdir(exist_ok=True)
+        path = run_dir / _safe(name, "worktree name")
+        self.git.worktree_add(path, None, self._resolve(base))
+        try:
+            tip = self._resolve(base)
+            for sha in commits:
+                picked = self.git.cherry_pick(path, sha)
+                if not picked.ok or picked.sha is None:
+                    raise Refused(f"commits of earlier waves conflict with each other in "
+                                  f"{', '.join(picked.conflicts)}; cannot start the next wave")
+                tip = picked.sha
+            # A ref keeps the stacked commits reachable after the scratch worktree goes.
+            self.git.update_ref(f"refs/herd/{run_id}/{name}", tip)
+            return tip
+        finally:
+            self.git.worktree_remove(path, force=True)
 
     def remove(self, wt: Worktree, delete_branch: bool = False) -> None:
         """Remove the checkout; the branch stays (it holds the task's commit) unless asked."""
