@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
 import os
 import selectors
 import signal
@@ -81,7 +82,7 @@ class LocalExecutor:
         self._grace = grace
         self._memory_poll = memory_poll_interval
         self._name = name
-        self._free_slots = list(range(slots, 0, -1))  # pop() hands out the lowest slot first
+        self._free_slots = list(range(1, slots + 1))  # a heap: the lowest free slot goes first
         self._pending: deque[JobSpec] = deque()
         self._running: dict[int, _Running] = {}
         self._done: list[JobResult] = []
@@ -173,7 +174,7 @@ class LocalExecutor:
             job = self._pending.popleft()
             if self._start_interval:
                 self._next_start = now + self._start_interval
-            self._spawn(job, self._free_slots.pop(), now)
+            self._spawn(job, heapq.heappop(self._free_slots), now)
 
     def _spawn(self, job: JobSpec, slot: int, now: float) -> None:
         worker = f"{self._name}/w{slot}"
@@ -185,7 +186,7 @@ class LocalExecutor:
                 job, parent_ends, child_ends
             )
         except OSError as exc:
-            self._free_slots.append(slot)
+            heapq.heappush(self._free_slots, slot)
             self._done.append(
                 _not_started(job, started_at, f"cannot open log: {exc}", worker=worker)
             )
@@ -204,7 +205,7 @@ class LocalExecutor:
         except OSError as exc:
             for reader in parent_ends:
                 reader.close()
-            self._free_slots.append(slot)
+            heapq.heappush(self._free_slots, slot)
             self._done.append(_spawn_failed(job, exc, started_at, worker))
             return
         finally:
@@ -269,7 +270,7 @@ class LocalExecutor:
         for run in self._running.values():
             if run.kill_at is not None:
                 times.append(run.kill_at)
-            elif run.deadline is not None:
+            elif run.kill_reason is None and run.deadline is not None:
                 times.append(run.deadline)
             if run.next_memory_check is not None and run.kill_reason is None:
                 times.append(run.next_memory_check)
@@ -347,8 +348,7 @@ class LocalExecutor:
         else:
             tail = tail_text(bytes(run.output.buf)) if run.output is not None else ""
         del self._running[pid]
-        self._free_slots.append(run.slot)
-        self._free_slots.sort(reverse=True)
+        heapq.heappush(self._free_slots, run.slot)
         self._done.append(
             JobResult(
                 key=run.job.key,
