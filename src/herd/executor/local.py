@@ -9,7 +9,14 @@ the coordinator starts elsewhere (git, tests) are never stolen.
 
 Supervision happens inside `wait()`: the selector timeout is the nearest of
 the caller's timeout, job deadlines, kill deadlines, memory polls and the
-next rate-limited start.
+next rate-limited start. The executor is not thread-safe; one coordinator
+thread owns it.
+
+When a job's leader exits, whatever is left in its process group (a
+backgrounded grandchild) is SIGKILLed before the leader is reaped: while the
+leader is a zombie its pid cannot be reused, so the kill cannot hit an
+unrelated group even when pids wrap. A process that leaves the group with
+its own setsid() escapes this, as it would escape any group-based kill.
 """
 
 from __future__ import annotations
