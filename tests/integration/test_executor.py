@@ -276,3 +276,11 @@ def test_coordinator_loop_refills_slots() -> None:
             seen += [r.key for r in ex.wait() if r.ok]
     assert sorted(seen) == sorted(keys)
     assert_no_children()
+
+
+def test_public_surface() -> None:
+    import herd.executor
+
+    assert sorted(herd.executor.__all__) == ["Executor", "JobResult", "JobSpec", "LocalExecutor"]
+    executor: herd.executor.Executor = LocalExecutor(1)  # the pool satisfies the protocol
+    executor.close()
