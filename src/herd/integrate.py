@@ -70,6 +70,7 @@ class Integrator:
         self.failed: dict[str, str] = {}
         self.lines: list[str] = []
         self.tests_run = 0
+        self._last_test_tail = ""
 
     # -- the whole landing ---------------------------------------------------
 
@@ -189,12 +190,13 @@ class Integrator:
         while stack.picks:
             self._phase("bisecting", f"{len(stack.picks)} commits")
             good, bad = 0, len(stack.picks)  # prefix lengths: good passes (or is the base)
+            bad_tail = self._last_test_tail
             while bad - good > 1:
                 mid = (good + bad) // 2
                 if self._test(stack, stack.picks[mid - 1][1], mid, "bisect"):
                     good = mid
                 else:
-                    bad = mid
+                    bad, bad_tail = mid, self._last_test_tail
             if bad == 1 and base_ok is None:
                 base_ok = self._test(stack, stack.onto, 0, "base")
                 if not base_ok:
@@ -202,7 +204,7 @@ class Integrator:
                         f"the tests fail on the base commit {stack.onto[:12]} itself; fix them "
                         f"first (nothing was landed; `herd resume {self.run_id}` retries)")
             culprit = stack.picks[bad - 1][0]
-            self._eject(culprit)
+            self._eject(culprit, bad_tail)
             stack = self._rebuild(stack, culprit)
             if not stack.picks:
                 break
@@ -224,8 +226,7 @@ class Integrator:
         self.git.checkout_detached(stack.worktree.path, stack.tip)
         return code == 0
 
-    def _eject(self, task_id: str) -> None:
-        tail = getattr(self, "_last_test_tail", "")
+    def _eject(self, task_id: str, tail: str) -> None:
         reason = "broke the combined tests (found by bisection)"
         self.ejected[task_id] = reason
         self.journal.set_task(task_id, state=TaskState.EJECTED.value, reason=reason)

@@ -21,7 +21,8 @@ from herd.cli.app import cli, common, make_context
 def demo(directory: Path | None, with_failures: bool, jobs: int, db: str | None,
          as_json: bool) -> None:
     """Run the built-in example end to end: 12 tasks, a bare remote, one push."""
-    from herd import batch, demo as demo_mod
+    from herd import batch
+    from herd import demo as demo_mod
     from herd.agents import from_command
     from herd.cli.run_cmds import _render_outcome, listeners
     from herd.hypervisor import RunOptions

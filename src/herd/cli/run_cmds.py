@@ -21,12 +21,24 @@ def listeners(as_json: bool) -> list[Any]:
 
 def _render_outcome(outcome: Any) -> None:
     work = outcome.work
-    click.echo(f"run {outcome.run_id}: {len(work.succeeded)} succeeded, {len(work.failed)} failed"
+    landing = outcome.landing
+    landed = landing.get("landed", {})
+    ejected = landing.get("ejected", {})
+    failed = {**work.failed, **landing.get("failed", {})}
+    head = f"run {outcome.run_id}: {len(work.succeeded)} succeeded"
+    if landing:
+        head += f", {len(landed)} landed, {len(ejected)} ejected"
+    click.echo(head + f", {len(failed)} failed"
                + (f", {len(work.deferred)} deferred" if work.deferred else "")
                + (f", cost ${work.cost_usd:.2f}" if work.cost_usd else ""))
     for task_id, sha in work.succeeded.items():
-        click.echo(f"  ok      {task_id}  {sha[:12]}")
-    for task_id, reason in work.failed.items():
+        if task_id in ejected or task_id in failed:
+            continue
+        state = "landed " if task_id in landed else "ok     "
+        click.echo(f"  {state} {task_id}  {(landed.get(task_id) or sha)[:12]}")
+    for task_id, reason in ejected.items():
+        click.echo(f"  ejected {task_id}  {reason}")
+    for task_id, reason in failed.items():
         click.echo(f"  failed  {task_id}  {reason}")
     for task_id, reason in work.deferred.items():
         click.echo(f"  skipped {task_id}  {reason}")
