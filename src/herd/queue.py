@@ -274,7 +274,10 @@ class Queue:
         who = actor or self.actor
         now = time.time()
         with self.store.write() as tx:
-            for candidate in sql_work.ready(tx, now=now, labels=labels, sort=sort, limit=20):
+            # Only work this actor may take: without the assignee filter a page of issues
+            # assigned to others would hide the free ones behind it.
+            for candidate in sql_work.ready(tx, now=now, labels=labels, sort=sort, limit=20,
+                                            assignee=who):
                 if sql_work.claim(tx, candidate, who, now, lease_seconds):
                     self._mark_claimed(tx, candidate, who)
                     return sql_issues.full(tx, [candidate])[0]
