@@ -53,12 +53,16 @@ def herd_json(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Any:
     return json.loads(herd(*args, "--json", cwd=cwd, env=env).stdout)
 
 
-def assert_clean_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
-    """One clear line on stderr, no traceback, the documented exit code, nothing on stdout."""
+def assert_clean_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str,
+                       one_line: bool = True) -> None:
+    """The documented exit code, no traceback, and one clear line on stderr (click's own usage
+    errors, `one_line=False`, add a usage hint around theirs)."""
     assert proc.returncode == code, f"exit {proc.returncode} != {code}; stderr: {proc.stderr}"
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines, "no message on stderr"
+    if one_line:
+        assert len(lines) == 1 and lines[0].startswith("herd: error: "), proc.stderr
     for needle in needles:
         assert needle in proc.stderr, f"{needle!r} not in stderr: {proc.stderr}"
 
