@@ -37,7 +37,11 @@ random.Random(actor).shuffle(ids)
 while time.time() < start:
     time.sleep(0.001)
 won = []
+rng = random.Random(actor)
 for issue_id in ids:
+    # A little jitter so workers interleave instead of one draining the queue while
+    # the others sit in SQLite's busy back-off.
+    time.sleep(rng.random() * 0.003)
     try:
         queue.claim(issue_id, actor)
         won.append(issue_id)

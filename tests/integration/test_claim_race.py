@@ -35,8 +35,12 @@ while time.time() < start:
     time.sleep(0.001)
 won = []
 if mode == "ids":
-    random.Random(actor).shuffle(ids)
+    rng = random.Random(actor)
+    rng.shuffle(ids)
     for issue_id in ids:
+        # Jitter so workers interleave rather than one draining the queue during the
+        # others' busy back-off.
+        time.sleep(rng.random() * 0.003)
         try:
             queue.claim(issue_id, actor)
             won.append(issue_id)
@@ -118,6 +122,7 @@ def test_library_claim_race(store_with_issues: tuple[Path, list[str]], tmp_path:
     if mode == "ids":
         # Every worker tried every issue: the losers saw exit-4 refusals, not double wins.
         assert sum(len(v) for v in won.values()) == ISSUES
+        assert sum(1 for v in won.values() if v) > 1, f"no real race happened: {won}"
 
 
 def test_cli_claim_race(store_with_issues: tuple[Path, list[str]], tmp_path: Path) -> None:
