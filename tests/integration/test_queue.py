@@ -326,3 +326,70 @@ def test_unknown_fields_survive_create_update_close(queue: Queue, tmp_path: Path
     assert record["x_custom"] == {"nested": [1, 2]}
     assert record["wisp_type"] == "patrol"
     assert record["comments"][0]["text"] == "hello"
+
+
+def test_ready_order_matches_bd_rules_on_a_random_store(queue: Queue, tmp_path: Path) -> None:
+    """The index-walking ready query returns what the plain rules say, in bd's order."""
+    import random
+
+    rng = random.Random(3)
+    records = []
+    for n in range(300):
+        age = rng.choice([timedelta(hours=-rng.randint(1, 47)), timedelta(days=-rng.randint(3, 90))])
+        record = issue(f"t-{n:03d}", priority=rng.randint(0, 4), created_at=iso(age),
+                       status=rng.choice(["open", "open", "open", "closed", "in_progress"]))
+        if rng.random() < 0.1:
+            del record["created_at"]
+        if rng.random() < 0.3 and n:
+            record["dependencies"] = [{"issue_id": record["id"], "type": "blocks",
+                                       "depends_on_id": f"t-{rng.randrange(n):03d}"}]
+        if rng.random() < 0.3:
+            record["labels"] = [rng.choice(["x", "y"])]
+        records.append(record)
+    load(queue, tmp_path, *records)
+    every = {r["id"]: r for r in records}
+    recent = time.time() - 48 * 3600
+
+    def created(r: dict[str, Any]) -> float:
+        return datetime.strptime(r["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=UTC).timestamp() if "created_at" in r else float("-inf")
+
+    def unblocked(r: dict[str, Any]) -> bool:
+        return all(every[d["depends_on_id"]]["status"] == "closed"
+                   for d in r.get("dependencies", []))
+
+    def expected(sort: str, label: str | None = None) -> list[str]:
+        ok = [r for r in records if r["status"] == "open" and unblocked(r)
+              and (label is None or label in r.get("labels", []))]
+        keys = {
+            "priority": lambda r: (r["priority"], created(r), r["id"]),
+            "oldest": lambda r: (created(r), r["id"]),
+            "hybrid": lambda r: ((0, r["priority"], created(r), r["id"]) if created(r) >= recent
+                                 else (1, 0, created(r), r["id"])),
+        }
+        return [r["id"] for r in sorted(ok, key=keys[sort])]
+
+    for sort in ("hybrid", "priority", "oldest"):
+        assert ready_ids(queue, sort=sort, limit=0) == expected(sort), sort
+        assert ready_ids(queue, sort=sort, limit=7) == expected(sort)[:7], sort
+        assert ready_ids(queue, sort=sort, limit=5, labels=["x"]) == expected(sort, "x")[:5]
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
+    from herd.store.schema import MIGRATIONS, _statements
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    for statement in _statements(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO issues (id, data, title, status, priority, issue_type) VALUES "
+                 "('t-a', '{\"id\":\"t-a\",\"title\":\"a\",\"status\":\"open\"}', 'a', 'open', 2, 'task')")
+    conn.close()
+    queue = Queue(Store(db), actor="tester")
+    assert [r["id"] for r in queue.ready()] == ["t-a"]
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    conn.close()
+    assert {"issues_by_age", "issues_by_priority"} <= indexes
