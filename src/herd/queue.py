@@ -374,12 +374,17 @@ class Queue:
     def import_jsonl(self, path: Path) -> ImportResult:
         """Validate the whole file first, then upsert it in one transaction: a bad line
         writes nothing."""
-        records = [record for _, record in jsonl.read(path)]
+        # A later line for the same id replaces the earlier one, as importing the lines one
+        # by one would; storing both would merge their children (or break a unique key).
+        latest: dict[str, Record] = {}
+        for _, record in jsonl.read(path):
+            latest[record["id"]] = record
+        records = list(latest.values())
         result = ImportResult(path=str(path))
         with self.store.write() as tx:
             known = sql_issues.existing(tx, (r["id"] for r in records))
             result.updated = len(known)
-            result.created = len({r["id"] for r in records}) - len(known)
+            result.created = len(records) - len(known)
             sql_issues.put_issues(tx, records)
             sql_work.rebuild_blocked(tx)
             result.dangling = sql_work.dangling_edges(tx)
