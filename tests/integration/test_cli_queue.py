@@ -223,6 +223,20 @@ def test_import_upserts_and_export_sorts(repo: Path, tmp_path: Path) -> None:
     assert out.read_text() == herd("export", cwd=repo).stdout
 
 
+def test_import_with_a_repeated_id_keeps_the_last_line(repo: Path, tmp_path: Path) -> None:
+    first = {"id": "q-a", "title": "one", "labels": ["x"], "comments": [{"id": 1, "text": "c1"}],
+             "dependencies": [{"issue_id": "q-a", "depends_on_id": "q-b", "type": "blocks"}]}
+    second = {"id": "q-a", "title": "two", "comments": [{"id": 2, "text": "c2"}]}
+    other = {"id": "q-b", "title": "b"}
+    path = write_jsonl(tmp_path / "dup.jsonl", [first, other, second])
+    result = herd_json("import", str(path), cwd=repo)
+    assert (result["created"], result["updated"]) == (2, 0)
+    (shown,) = herd_json("show", "q-a", cwd=repo)
+    assert shown["title"] == "two"
+    assert [c["text"] for c in shown["comments"]] == ["c2"]
+    assert "labels" not in shown and "dependencies" not in shown
+
+
 # -- bad input --------------------------------------------------------------------
 
 GOOD = '{"id": "q-ok", "title": "fine", "status": "open", "priority": 2}'
