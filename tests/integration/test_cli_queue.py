@@ -297,6 +297,12 @@ def test_unknown_ids_exit_3(repo: Path) -> None:
     assert snapshot(repo) == before
 
 
+def test_export_to_a_missing_directory_is_a_clean_error(repo: Path, tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "dir" / "out.jsonl"
+    assert_clean_error(herd("export", "-o", str(target), cwd=repo, check=None), 2, str(target))
+    assert not target.parent.exists()
+
+
 def test_corrupt_store_is_a_clean_error(tmp_path: Path) -> None:
     db = tmp_path / "junk.db"
     db.write_bytes(b"this is not sqlite" * 100)
