@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -36,6 +35,10 @@ def new_id(
     taken: Callable[[str], bool],
 ) -> str:
     """A fresh id for `seed` (title, creator, time); retries with a nonce on collision."""
+    # Imported here: hashlib loads OpenSSL (~4 ms), and every CLI command imports this
+    # module while only `create` makes ids.
+    import hashlib
+
     length = id_length(issue_count)
     for nonce in range(1000):
         digest = hashlib.sha256(f"{seed}\0{nonce}".encode()).digest()

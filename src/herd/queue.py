@@ -274,7 +274,10 @@ class Queue:
         who = actor or self.actor
         now = time.time()
         with self.store.write() as tx:
-            for candidate in sql_work.ready(tx, now=now, labels=labels, sort=sort, limit=20):
+            # Only work this actor may take: without the assignee filter a page of issues
+            # assigned to others would hide the free ones behind it.
+            for candidate in sql_work.ready(tx, now=now, labels=labels, sort=sort, limit=20,
+                                            assignee=who):
                 if sql_work.claim(tx, candidate, who, now, lease_seconds):
                     self._mark_claimed(tx, candidate, who)
                     return sql_issues.full(tx, [candidate])[0]
@@ -371,12 +374,17 @@ class Queue:
     def import_jsonl(self, path: Path) -> ImportResult:
         """Validate the whole file first, then upsert it in one transaction: a bad line
         writes nothing."""
-        records = [record for _, record in jsonl.read(path)]
+        # A later line for the same id replaces the earlier one, as importing the lines one
+        # by one would; storing both would merge their children (or break a unique key).
+        latest: dict[str, Record] = {}
+        for _, record in jsonl.read(path):
+            latest[record["id"]] = record
+        records = list(latest.values())
         result = ImportResult(path=str(path))
         with self.store.write() as tx:
             known = sql_issues.existing(tx, (r["id"] for r in records))
             result.updated = len(known)
-            result.created = len({r["id"] for r in records}) - len(known)
+            result.created = len(records) - len(known)
             sql_issues.put_issues(tx, records)
             sql_work.rebuild_blocked(tx)
             result.dangling = sql_work.dangling_edges(tx)

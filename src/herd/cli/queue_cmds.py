@@ -413,11 +413,16 @@ def export_cmd(output: Path | None, db: str | None, as_json: bool) -> None:
         return
     tmp = output.with_name(output.name + ".tmp")
     count = 0
-    with tmp.open("w", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(line)
-            count += 1
-    tmp.replace(output)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            for line in lines:
+                handle.write(line)
+                count += 1
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BadInput(f"{output}: cannot write: {exc.strerror}; check the directory exists "
+                       "and is writable") from None
     if ctx.as_json:
         ctx.emit({"path": str(output), "exported": count})
     else:

@@ -48,16 +48,23 @@ def rebuild_blocked(tx: sqlite3.Connection) -> None:
     tx.execute(_BLOCKED_SQL + "INSERT INTO blocked (id) SELECT id FROM closure")
 
 
-_SORTS = {
+_ORDER = {
     "priority": "i.priority, i.created_ts, i.id",
     "oldest": "i.created_ts, i.id",
-    # bd's hybrid: work from the last 48 hours by priority first, then older work oldest first.
-    "hybrid": "CASE WHEN i.created_ts >= :recent THEN 0 ELSE 1 END, "
-              "CASE WHEN i.created_ts >= :recent THEN i.priority END, i.created_ts, i.id",
 }
-SORTS = tuple(_SORTS)
+SORTS = ("hybrid", "priority", "oldest")
 
 _TYPES = ",".join(f"'{t}'" for t in sorted(NOT_WORK_TYPES))
+
+_READY_WHERE = f"""
+    i.status = 'open' AND i.ephemeral = 0 AND i.pinned = 0
+    AND i.issue_type NOT IN ({_TYPES})
+    AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = i.id)
+    AND (i.defer_ts IS NULL OR i.defer_ts <= :now)
+    AND NOT EXISTS (
+        SELECT 1 FROM dependencies p JOIN issues pi ON pi.id = p.depends_on_id
+         WHERE p.issue_id = i.id AND p.type = '{PARENT_CHILD}' AND pi.defer_ts > :now)
+"""
 
 
 def ready(
@@ -69,27 +76,36 @@ def ready(
     sort: str = "hybrid",
     assignee: str | None = None,
 ) -> list[str]:
-    """Ids of open, unblocked, undeferred work, in bd's order."""
-    sql = f"""
-        SELECT i.id FROM issues i
-         WHERE i.status = 'open' AND i.ephemeral = 0 AND i.pinned = 0
-           AND i.issue_type NOT IN ({_TYPES})
-           AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = i.id)
-           AND (i.defer_ts IS NULL OR i.defer_ts <= :now)
-           AND NOT EXISTS (
-               SELECT 1 FROM dependencies p JOIN issues pi ON pi.id = p.depends_on_id
-                WHERE p.issue_id = i.id AND p.type = '{PARENT_CHILD}' AND pi.defer_ts > :now)
-    """
-    params: dict[str, object] = {"now": now, "recent": now - 48 * 3600}
+    """Ids of open, unblocked, undeferred work, in bd's order.
+
+    Each part is ordered the way an index (schema migration 2) is, so SQLite walks it
+    and stops after `limit` rows instead of sorting every open issue."""
+    where = _READY_WHERE
+    params: dict[str, object] = {"now": now, "recent": now - 48 * 3600,
+                                 "limit": limit if limit > 0 else -1}
     for n, label in enumerate(labels):
-        sql += f" AND EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = i.id AND l.label = :l{n})"
+        where += f" AND EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = i.id AND l.label = :l{n})"
         params[f"l{n}"] = label
     if assignee is not None:
-        sql += " AND (i.assignee IS NULL OR i.assignee = :assignee)"
+        where += " AND (i.assignee IS NULL OR i.assignee = :assignee)"
         params["assignee"] = assignee
-    sql += f" ORDER BY {_SORTS[sort]}"
-    if limit > 0:
-        sql += f" LIMIT {int(limit)}"
+    if sort == "hybrid":
+        # bd's hybrid: work created in the last 48 hours by priority first, then older work
+        # (or work without a creation time) oldest first.
+        sql = f"""
+            SELECT id FROM (
+                SELECT * FROM (
+                    SELECT i.id AS id, 0 AS part, i.priority AS pri, i.created_ts AS ts
+                      FROM issues i WHERE {where} AND i.created_ts >= :recent
+                     ORDER BY i.priority, i.created_ts, i.id LIMIT :limit)
+                UNION ALL
+                SELECT * FROM (
+                    SELECT i.id, 1, NULL, i.created_ts
+                      FROM issues i WHERE {where} AND coalesce(i.created_ts >= :recent, 0) = 0
+                     ORDER BY i.created_ts, i.id LIMIT :limit))
+             ORDER BY part, pri, ts, id LIMIT :limit"""
+    else:
+        sql = f"SELECT i.id FROM issues i WHERE {where} ORDER BY {_ORDER[sort]} LIMIT :limit"
     return [r[0] for r in tx.execute(sql, params)]
 
 
