@@ -110,12 +110,14 @@ def _executor_factory(name: str, scheduler: str | None) -> Any:
         if scheduler:
             raise BadInput("--scheduler needs --executor dask")
         return batch.local_executor
+    import importlib
+
     try:
-        from herd.executor.dask import dask_executor_factory
+        module = importlib.import_module("herd.executor.dask")
     except ModuleNotFoundError as exc:
         raise BadInput("--executor dask needs the dask extra: pip install 'herd[dask]' "
                        f"({exc.name} is missing)") from None
-    return dask_executor_factory(scheduler)
+    return module.dask_executor_factory(scheduler)
 
 
 @cli.command()
