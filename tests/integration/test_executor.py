@@ -284,3 +284,13 @@ def test_public_surface() -> None:
     assert sorted(herd.executor.__all__) == ["Executor", "JobResult", "JobSpec", "LocalExecutor"]
     executor: herd.executor.Executor = LocalExecutor(1)  # the pool satisfies the protocol
     executor.close()
+
+
+def test_wait_zero_polls_without_blocking() -> None:
+    with LocalExecutor(1) as ex:
+        ex.submit(JobSpec("t", ("true",)))
+        time.sleep(0.2)  # long finished; wait(0) must still notice
+        started = time.monotonic()
+        results = ex.wait(timeout=0)
+        assert time.monotonic() - started < 0.1
+        assert [r.key for r in results] == ["t"]

@@ -120,6 +120,7 @@ class LocalExecutor:
 
     def wait(self, timeout: float | None = None) -> list[JobResult]:
         end = None if timeout is None else time.monotonic() + timeout
+        polled = False  # wait(0) still looks once, without blocking
         while True:
             now = time.monotonic()
             self._start_pending(now)
@@ -128,9 +129,10 @@ class LocalExecutor:
                 return done
             if not self._running and not self._pending:
                 return []
-            if end is not None and now >= end:
+            if polled and end is not None and now >= end:
                 return []
             self._poll(self._next_wakeup(now, end))
+            polled = True
 
     def results(self, timeout: float | None = None) -> Iterator[JobResult]:
         while self.outstanding:
