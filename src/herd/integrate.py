@@ -347,8 +347,10 @@ class Integrator:
                     if t == PARENT_CHILD]
 
     def _cleanup(self, landed: dict[str, str], stack: Stack) -> None:
+        kept_stack = {"stack"} if self.git.rev_parse_or_none(
+            f"refs/heads/herd/{self.run_id}/stack") else set()
         self.hypervisor.worktrees.remove_run(self.run_id, keep=set(self.failed) | set(
-            self.ejected) | set(self.hypervisor.result.failed))
+            self.ejected) | set(self.hypervisor.result.failed) | kept_stack)
         kept = sorted(set(self.failed) | set(self.ejected) | set(self.hypervisor.result.failed))
         if kept:
             self._say("kept for inspection: " + ", ".join(f"herd/{self.run_id}/{t}" for t in kept))
