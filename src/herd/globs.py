@@ -10,7 +10,12 @@ rule, so what is proven here holds for the real matcher:
 - a leading slash anchors; a trailing slash means "a directory": only paths
   strictly below a match count;
 - a pattern that matches a directory matches everything below it, so every
-  model ends with DOUBLE_STAR.
+  model ends with DOUBLE_STAR -- except one whose last segment looks like a
+  file name (`*.py`, `README.md`): git would also match a directory named
+  `x.py/`, but scopes name files, and treating `*.md` as conflicting with every
+  `src/a/*.py` (through `src/a/x.py/y.md`) would serialise every batch. This
+  is the one place the model is narrower than the matcher; tracked files are
+  still checked with the exact matcher.
 
 Answers are sound in one direction only: `intersect` never misses a shared
 path, `included` never claims coverage that does not hold. Where exactness
@@ -27,6 +32,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 _SLASH = ord("/")
+# A last segment like `*.py`, `test_*.py` or `README.md` names files (see the module doc).
+_FILE_LIKE = re.compile(r"[^.].*\.[A-Za-z0-9]{1,8}")
+
+
+def below_a_file(path: str) -> bool:
+    """True for a path under a file-like name (`a/x.py/b`): such paths are not examples."""
+    return any(_FILE_LIKE.fullmatch(seg) for seg in path.split("/")[:-1])
 # Characters tried first when a witness needs some character: readable examples.
 _PREFERRED = tuple(ord(c) for c in "xa0_-")
 # Beyond this many alignments of two patterns, exclusion is not attempted.
@@ -234,7 +246,7 @@ def _segments_to_items(segs: list[str], is_dir: bool) -> Items:
     for index, seg in enumerate(segs):
         if seg != "**":
             items.append(frozenset((parse_segment(seg),)))
-            if index == last:
+            if index == last and not _FILE_LIKE.fullmatch(seg):
                 items.append(DOUBLE_STAR)  # matching a directory covers what is below it
         elif index < last:
             items.append(DOUBLE_STAR)

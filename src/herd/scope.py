@@ -24,6 +24,7 @@ from herd.globs import (
     Items,
     TooManyAlternatives,
     all_common,
+    below_a_file,
     describe,
     example_path,
     first_common,
@@ -326,7 +327,7 @@ def _quick_witness(
     if not glob_a.literal_prefix:
         candidates.append(f"{glob_b.example}/{glob_a.example}")
     for path in candidates:
-        if scope_a.matches(path) and scope_b.matches(path):
+        if not below_a_file(path) and scope_a.matches(path) and scope_b.matches(path):
             return path
     return None
 
@@ -338,7 +339,7 @@ def _witnessed(
     for alt in alternatives:
         for variant in (0, 1):
             path = example_path(alt, variant)
-            if scope_a.matches(path) and scope_b.matches(path):
+            if not below_a_file(path) and scope_a.matches(path) and scope_b.matches(path):
                 return _Verdict((f"{region} (e.g. {path})",), f"globs can both match {path}", True)
     return None
 
