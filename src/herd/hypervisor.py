@@ -152,13 +152,12 @@ class Hypervisor:
         return self.result
 
     def _wave_base(self, plan: Plan, wave_number: int, runs: list[TaskRun]) -> str:
-        """Tasks that depend on earlier waves start from those waves' commits stacked on the
-        base, so they see the work they depend on; other waves start from the base."""
-        needs = {b for r in runs for b in plan.after.get(r.id, ())}
-        if not needs & set(self.result.succeeded):
-            return self.base
+        """A later wave starts from the earlier waves' commits stacked on the base: its tasks
+        may depend on them or touch the same files (that is why they wait)."""
         earlier = [t for wave in plan.waves[:wave_number] for t in wave
                    if t in self.result.succeeded]
+        if not earlier:
+            return self.base
         return self.worktrees.stack_commits(self.run_id, f"_wave{wave_number + 1}", self.base,
                                             [self.result.succeeded[t] for t in earlier])
 

@@ -154,8 +154,9 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
 
 
 def _priority_order(members: Sequence[str], records: Mapping[str, Record]) -> list[str]:
-    return sorted(members, key=lambda t: (records[t].get("priority", 2),
-                                          str(records[t].get("created_at", "")), t))
+    """Most urgent first; equal priorities keep the order the batch named them in."""
+    position = {t: n for n, t in enumerate(members)}
+    return sorted(members, key=lambda t: (records[t].get("priority", 2), position[t]))
 
 
 def _waves(order: Sequence[str], ordering: Mapping[str, Sequence[str]],

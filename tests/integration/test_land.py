@@ -256,3 +256,13 @@ def test_format_command_becomes_one_commit(shop: dict[str, Path]) -> None:
     subjects = remote_log(shop)
     assert subjects[0] == "herd: format"
     assert sorted(trailers(shop)) == sorted(ids)
+
+
+def test_overlapping_scopes_run_in_waves_and_both_land(shop: dict[str, Path]) -> None:
+    first = create(shop["repo"], "first", "--scope", "src/shared.py")
+    second = create(shop["repo"], "second", "--scope", "src/shared.py", "--scope", "src/o.py")
+    proc = run(shop, [first, second], "--push")
+    assert "wave 2" in proc.stderr
+    shared = git(shop["remote"], "show", "main:src/shared.py").splitlines()
+    assert shared == [first, second]  # the second wave started from the first one's commit
+    assert len(pushes(shop)) == 1

@@ -54,12 +54,14 @@ def test_waves_conflicts_and_warnings(repo: Path) -> None:
                   "--criteria", "ok")
     docs = create(repo, "docs", "--scope", "docs/*.md", "--deps", auth, "--criteria", "ok")
     loose = create(repo, "loose")
-    result = plan(repo, auth, typed, core, docs, loose, "-j", "3")
+    # Equal priorities keep the order given: typed comes after the two it overlaps.
+    result = plan(repo, auth, core, typed, docs, loose, "-j", "3")
     waves = result["waves"]
     wave_of = {t: n for n, wave in enumerate(waves) for t in wave}
     assert wave_of[docs] > wave_of[auth]           # dependency inside the set: ordering
     assert wave_of[typed] != wave_of[auth] and wave_of[typed] != wave_of[core]
     assert wave_of[auth] == wave_of[core] == wave_of[loose] == 0
+    assert wave_of[typed] == 1
     pairs = {(c["a"], c["b"]) for c in result["conflicts"]}
     assert {tuple(sorted(p)) for p in pairs} == {tuple(sorted((auth, typed))),
                                                   tuple(sorted((core, typed)))}

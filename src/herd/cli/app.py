@@ -82,8 +82,13 @@ def run(args: list[str]) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # One line, like every other error: what is wrong and where to look.
+        where = exc.ctx.command_path if exc.ctx is not None else "herd"
+        click.echo(f"herd: error: {exc.format_message()} (see `{where} --help`)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"herd: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except HerdError as exc:
         click.echo(f"herd: error: {exc}", err=True)

@@ -164,7 +164,7 @@ def ready(limit: int, labels: tuple[str, ...], sort: str, assignee: str | None, 
     if claim:
         issue = queue.claim_next_ready(actor, labels=_split(labels), sort=sort)
         if issue is None:
-            ctx.emit(None, lambda: click.echo("nothing ready to claim"))
+            ctx.emit(None, lambda: click.echo("herd: nothing ready to claim", err=True))
             sys.exit(EXIT_REFUSED)
         ctx.emit(issue, lambda: click.echo(f"claimed {_line(issue)}"))
         return
