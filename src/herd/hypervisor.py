@@ -158,7 +158,7 @@ class Hypervisor:
                    if t in self.result.succeeded]
         if not earlier:
             return self.base
-        return self.worktrees.stack_commits(self.run_id, f"_wave{wave_number + 1}", self.base,
+        return self.worktrees.stack_commits(self.run_id, f"wave{wave_number + 1}", self.base,
                                             [self.result.succeeded[t] for t in earlier])
 
     # -- reruns asked for by the integrator --------------------------------------
