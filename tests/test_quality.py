@@ -32,4 +32,10 @@ def test_mypy_strict_clean() -> None:
 def test_public_api_is_curated() -> None:
     import herd
 
-    assert sorted(herd.__all__) == ["__version__"]
+    # Adding to the public surface is a decision: change this list on purpose.
+    assert herd.__all__ == ["__version__", "HerdError", "Journal", "Queue", "Scope", "Store",
+                            "make_plan"]
+    for name in herd.__all__:
+        assert getattr(herd, name) is not None
+    with pytest.raises(AttributeError):
+        herd.nonexistent  # noqa: B018
