@@ -132,7 +132,7 @@ def timeline(report: Report, width: int = 1280) -> str:
     height = top + lane_h * len(lanes) + 8
 
     def x(ts: float) -> float:
-        return left + (ts - start) / span * plot
+        return float(left + (ts - start) / span * plot)
 
     out = [f'<svg id="timeline" viewBox="0 0 {width} {height}" width="100%" '
            f'xmlns="http://www.w3.org/2000/svg" role="img" data-lanes="{len(lanes)}">']
