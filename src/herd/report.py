@@ -105,7 +105,8 @@ def _task(row: dict[str, Any], title: str, attempts: list[dict[str, Any]],
                 break
     return {"id": row["task_id"], "title": title, "item": subject(row), "seq": row["seq"],
             "wave": row["wave"], "stage": row["stage"], "state": row["state"],
-            "reason": row["reason"] or "", "commit": row["commit_sha"],
+            "reason": row["reason"] or (attempts[-1]["reason"] if attempts else ""),
+            "commit": row["commit_sha"],
             "landed": row["landed_sha"], "attempts": attempts,
             "duration": round(sum(a["duration"] or 0 for a in attempts), 3),
             "exit_codes": [a["exit_code"] for a in attempts],
@@ -162,14 +163,20 @@ def last_meaningful_line(tail: str) -> str:
 
 def normalize(text: str, ids: Sequence[str] = ()) -> str:
     """The error with what varies between occurrences taken out: ids, paths, shas, numbers."""
+    text = re.sub(r"(?:[A-Za-z]:)?(?:[\w.~-]*[/\\])+[\w.-]*", "<path>", text)
     for known in sorted({i for i in ids if i}, key=len, reverse=True):
         text = text.replace(known, "<id>").replace(known.replace("-", "_"), "<id>")
-    text = re.sub(r"(?:[A-Za-z]:)?(?:[\w.~-]*[/\\])+[\w.-]*", "<path>", text)
     text = re.sub(r"\b[0-9a-f]{7,64}\b", "<sha>", text)
     text = re.sub(r"\b0x[0-9a-fA-F]+\b", "<hex>", text)
     text = re.sub(r"\b[a-z][a-z0-9]*-[a-z0-9]*\d[a-z0-9]*(?:\.\d+)*\b", "<id>", text)
     text = re.sub(r"\d+(?:\.\d+)?", "<n>", text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+def _without(text: str, values: Sequence[str]) -> str:
+    for value in values:
+        text = text.replace(value, "<item>")
+    return text
 
 
 def failure_groups(tasks: list[dict[str, Any]], extra_ids: Sequence[str] = ()) -> list[Report]:
@@ -179,7 +186,11 @@ def failure_groups(tasks: list[dict[str, Any]], extra_ids: Sequence[str] = ()) -
     for task in tasks:
         if task["state"] not in (TaskState.FAILED.value, TaskState.EJECTED.value):
             continue
-        reason, line = normalize(task["reason"], ids), normalize(task["last_line"], ids)
+        # A map item's own name varies like an id does: "wc: a.txt: …" and "wc: b.txt: …"
+        # are one cause.
+        own = [task["item"]] if task["item"] != task["id"] and len(task["item"]) > 2 else []
+        reason = normalize(_without(task["reason"], own), ids)
+        line = normalize(_without(task["last_line"], own), ids)
         signature = f"{reason} | {line}" if line else reason
         key = hashlib.sha256(signature.encode()).hexdigest()[:10]
         group = groups.setdefault(key, {"key": key, "signature": signature,
