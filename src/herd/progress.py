@@ -14,6 +14,12 @@ def _clock(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
+def _slot(event: Event) -> str:
+    """The worker slot as attempt_start names it ("w1"): attempt_end carries the executor's
+    name for it ("local/w1"), which made the two lines of one attempt disagree."""
+    return str(event.get("worker", "")).removeprefix("local/")
+
+
 def describe(event: Event) -> str | None:
     """One human line for an event, or None for events not worth a line."""
     name = event.get("event")
@@ -24,10 +30,10 @@ def describe(event: Event) -> str | None:
     if name == "wave_start":
         return f"wave {event['wave']}: {', '.join(event.get('tasks', []))}"
     if name == "attempt_start":
-        return (f"{event.get('worker')} start  {task} (attempt {event.get('attempt')}) "
+        return (f"{_slot(event)} {'start':<6} {task} (attempt {event.get('attempt')}) "
                 f"{event.get('title', '')}")
     if name == "attempt_end":
-        return (f"{event.get('worker', '')} {event.get('outcome'):<6} {task} (attempt "
+        return (f"{_slot(event)} {event.get('outcome'):<6} {task} (attempt "
                 f"{event.get('attempt')}, {event.get('duration', 0):.1f}s): {event.get('reason', '')}")
     if name == "task_end":
         extra = event.get("commit") or event.get("reason") or ""

@@ -30,7 +30,8 @@ def snapshot(store: Store, run_id: str | None = None) -> dict[str, Any]:
     now = time.time()
     workers = [
         {"worker": a["worker"], "task": a["task_id"], "attempt": a["attempt"],
-         "elapsed": round(now - a["started_at"], 1), "last_line": last_line(a["log_path"])}
+         "elapsed": round(now - a["started_at"], 1), "last_line": last_line(a["log_path"]),
+         "log": a["log_path"]}
         for a in journal.attempts() if a["ended_at"] is None and run["state"] == "running"
     ]
     return {"run": journal.run_id, "kind": run["kind"], "state": run["state"],

@@ -24,7 +24,7 @@ def demo(directory: Path | None, with_failures: bool, jobs: int, db: str | None,
     from herd import batch
     from herd import demo as demo_mod
     from herd.agents import from_command
-    from herd.cli.run_cmds import _render_outcome, listeners
+    from herd.cli.run_cmds import _render_outcome, close_listeners, listeners
     from herd.hypervisor import RunOptions
     from herd.store import Store
 
@@ -37,8 +37,12 @@ def demo(directory: Path | None, with_failures: bool, jobs: int, db: str | None,
     store = Store(repo / ".herd" / "herd.db")
     options = RunOptions(agent=from_command(demo_mod.worker_command()), workers=jobs)
     landing = batch.LandingOptions(test_cmd=f"{sys.executable} check.py", push=True)
-    outcome = batch.start(store, ids=ids, jobs=jobs, options=options, landing=landing,
-                          listeners=listeners(ctx.as_json))
+    shown = listeners(ctx.as_json)
+    try:
+        outcome = batch.start(store, ids=ids, jobs=jobs, options=options, landing=landing,
+                              listeners=shown)
+    finally:
+        close_listeners(shown)
     if not ctx.as_json:
         _render_outcome(outcome)
         click.echo(f"\nlook around: cd {repo} && herd runs && herd list --all && git log --oneline")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -14,9 +15,25 @@ from herd.errors import BadInput
 
 
 def listeners(as_json: bool) -> list[Any]:
+    """How events are shown: JSONL with --json, the live display on a terminal (rich, loaded
+    only then), one plain line per event otherwise (pipes, CI, HERD_PROGRESS=plain)."""
     from herd.progress import JsonProgress, PlainProgress
 
-    return [JsonProgress()] if as_json else [PlainProgress()]
+    if as_json:
+        return [JsonProgress()]
+    if sys.stderr.isatty() and os.environ.get("HERD_PROGRESS", "") != "plain":
+        from herd.live import LiveDisplay
+
+        return [LiveDisplay()]
+    return [PlainProgress()]
+
+
+def close_listeners(chosen: list[Any]) -> None:
+    """Stop displays that own the terminal (the live one), even when the run raised."""
+    for listener in chosen:
+        close = getattr(listener, "close", None)
+        if close is not None:
+            close()
 
 
 def _render_outcome(outcome: Any) -> None:
@@ -94,10 +111,13 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
                                    format_cmd=format_cmd, push=push, remote=remote,
                                    branch=branch, parent=parent)
     factory = _executor_factory(executor, scheduler)
-    outcome = batch.start(store, ids=ids, ready=use_ready, parent=parent,
-                          include_blockers=include_blockers, jobs=jobs, options=options,
-                          landing=landing, listeners=listeners(ctx.as_json),
-                          executor_factory=factory)
+    shown = listeners(ctx.as_json)
+    try:
+        outcome = batch.start(store, ids=ids, ready=use_ready, parent=parent,
+                              include_blockers=include_blockers, jobs=jobs, options=options,
+                              landing=landing, listeners=shown, executor_factory=factory)
+    finally:
+        close_listeners(shown)
     if not ctx.as_json:
         _render_outcome(outcome)
     sys.exit(outcome.exit_code)
@@ -128,7 +148,11 @@ def resume(run_id: str | None, db: str | None, as_json: bool) -> None:
     from herd import batch
 
     ctx = make_context(db, as_json)
-    outcome = batch.resume(ctx.store(), run_id, listeners=listeners(ctx.as_json))
+    shown = listeners(ctx.as_json)
+    try:
+        outcome = batch.resume(ctx.store(), run_id, listeners=shown)
+    finally:
+        close_listeners(shown)
     if not ctx.as_json:
         _render_outcome(outcome)
     sys.exit(outcome.exit_code)
@@ -167,6 +191,9 @@ def status(run_id: str | None, watch: bool, interval: float, db: str | None,
 
     ctx = make_context(db, as_json)
     store = ctx.store()
+    if watch and not ctx.as_json and sys.stdout.isatty():
+        _watch_live(store, run_id, interval)
+        return
     while True:
         snap = snapshot(store, run_id)
         if ctx.as_json:
@@ -178,6 +205,29 @@ def status(run_id: str | None, watch: bool, interval: float, db: str | None,
         if not watch or snap["state"] != "running":
             return
         time.sleep(interval)
+
+
+def _watch_live(store: Any, run_id: str | None, interval: float) -> None:
+    """The same live display as `herd run` shows, fed from the run's events.jsonl."""
+    from rich.console import Console
+
+    from herd.journal import Journal
+    from herd.live import EventTail, LiveDisplay, follow
+    from herd.status import snapshot
+
+    journal = Journal.open(store, run_id)
+    tail = EventTail(journal.run_dir / "events.jsonl")
+    with LiveDisplay(Console()) as display:
+        for event in tail.read_new():  # history: totals, the phase
+            display.apply(event)
+        # The journal has the last word on counts and on which workers are busy.
+        display.seed(snapshot(store, journal.run_id),
+                     {t["task_id"]: t["state"] for t in journal.tasks()})
+        if display.ended is not None:
+            display.console.print(display.render())
+            return
+        follow(tail, display, interval=min(interval, 0.5),
+               still_running=lambda: bool(journal.run()["state"] == "running"))
 
 
 def _render_status(snap: dict[str, Any]) -> None:
