@@ -396,7 +396,7 @@ class Sink:
         return self.keep_order and len(self.order) >= limit
 
 
-def _reason(result: JobResult) -> str:
+def reason_for(result: JobResult) -> str:
     if result.error:
         return result.error
     if result.timed_out:
@@ -501,7 +501,7 @@ class _Loop:
             self.recorder.attempt(batch.task_id, batch.attempts, result, "ok", None)
             self.recorder.task(batch.task_id, TaskState.SUCCEEDED, batch.attempts, None)
         else:
-            reason = _reason(result)
+            reason = reason_for(result)
             self.recorder.attempt(batch.task_id, batch.attempts, result, "failed", reason)
             if batch.attempts < batch.allowed:
                 self.retry.append(batch)
