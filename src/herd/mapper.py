@@ -200,10 +200,11 @@ def children_cpu() -> float:
 class AutoScaler:
     """`-j auto`: start with 2 workers, double while throughput rises and there is
     headroom; stop at the core count when the jobs are CPU-bound (their CPU time, from
-    getrusage(RUSAGE_CHILDREN), is at least half their wall time), else at `cap`."""
+    getrusage(RUSAGE_CHILDREN), is at least a third of their wall time, allowing for
+    workers beyond the cores sharing them), else at `cap`."""
 
     WINDOW = 0.5
-    CPU_BOUND = 0.5
+    CPU_BOUND = 0.33
     GAIN = 1.15
 
     def __init__(self, cap: int = MAX_AUTO_WORKERS, cores: int | None = None) -> None:
@@ -229,7 +230,9 @@ class AutoScaler:
             return None
         ratio = (children_cpu() - self._cpu) / self._wall if self._wall > 0 else 0.0
         rate = self._done / elapsed
-        cpu_bound = ratio >= self.CPU_BOUND
+        # More workers than cores stretch a CPU-bound job's wall time by workers/cores:
+        # judge the share of CPU it got against the share it could get.
+        cpu_bound = ratio / min(1.0, self.cores / self.target) >= self.CPU_BOUND
         limit = min(self.cap, self.cores) if cpu_bound else self.cap
         kind = (f"CPU-bound (jobs use {ratio:.0%} CPU of their wall time)" if cpu_bound
                 else f"waiting (jobs use {ratio:.0%} CPU of their wall time)")
