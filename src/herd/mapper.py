@@ -105,6 +105,21 @@ def command_for(argv: Sequence[str], items: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def resolve_program(argv: Sequence[str]) -> tuple[str, ...]:
+    """argv with its program looked up on PATH once, up front: otherwise every spawn
+    repeats the search, one failed execve per PATH entry before the right one (measured:
+    most of the per-job cost of a cheap job beyond the fork itself). Paths are left alone."""
+    import shutil
+
+    program = argv[0]
+    if os.sep in program:
+        return tuple(argv)
+    found = shutil.which(program)
+    if found is None:
+        return tuple(argv)  # the executor reports "command not found" per job, exit 127
+    return (found, *argv[1:])
+
+
 # -- options, plan, outcome ------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -455,6 +470,7 @@ class _Loop:
         self.inflight: dict[str, Batch] = {}
         self.failed: dict[str, str] = {}
         self.executor = LocalExecutor(self.slots)
+        self.program_argv = resolve_program(options.argv)
 
     def run(self, source: Iterator[Batch], signals: list[int]) -> bool:
         """True when stopped by a signal."""
@@ -488,7 +504,7 @@ class _Loop:
                 batch = next_batch
                 self.sink.started(batch.seq)
             self.inflight[batch.task_id] = batch
-            self.executor.submit(JobSpec(batch.task_id, command_for(self.options.argv, batch.items),
+            self.executor.submit(JobSpec(batch.task_id, command_for(self.program_argv, batch.items),
                                          cwd=self.options.cwd, timeout=self.options.timeout,
                                          capture_stdout=True))
         return exhausted

@@ -27,7 +27,15 @@ from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput
 from herd.executor.base import JobResult, JobSpec
 from herd.executor.local import LocalExecutor
 from herd.journal import Journal, RunState, TaskState
-from herd.mapper import CANCEL_GRACE, MapOutcome, Recorder, command_for, reason_for, stop_on_signals
+from herd.mapper import (
+    CANCEL_GRACE,
+    MapOutcome,
+    Recorder,
+    command_for,
+    reason_for,
+    resolve_program,
+    stop_on_signals,
+)
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,7 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
     journal.event("pipeline_start", items=len(spec.items),
                   stages=" -> ".join(f"{s.name}({s.workers})" for s in spec.stages))
     recorder = Recorder(journal)
+    programs = [resolve_program(stage.argv) for stage in spec.stages]
     inflight: dict[str, _Call] = {}
     failed: dict[str, str] = {}
     executor = LocalExecutor(sum(s.workers for s in spec.stages))
@@ -153,7 +162,7 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
         with stop_on_signals() as signals:
             try:
                 while not signals:
-                    _dispatch(spec, states, inflight, executor, recorder)
+                    _dispatch(spec, programs, states, inflight, executor, recorder)
                     if not inflight:
                         break
                     for result in executor.wait(0.2):
@@ -185,8 +194,8 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
     return outcome
 
 
-def _dispatch(spec: PipelineSpec, states: list[_StageState], inflight: dict[str, _Call],
-              executor: LocalExecutor, recorder: Recorder) -> None:
+def _dispatch(spec: PipelineSpec, programs: list[tuple[str, ...]], states: list[_StageState],
+              inflight: dict[str, _Call], executor: LocalExecutor, recorder: Recorder) -> None:
     upstream_idle = True
     for number, (stage, state) in enumerate(zip(spec.stages, states, strict=True)):
         while state.running < stage.workers:
@@ -204,7 +213,7 @@ def _dispatch(spec: PipelineSpec, states: list[_StageState], inflight: dict[str,
                 break
             state.running += 1
             inflight[call.task_id] = call
-            executor.submit(JobSpec(call.task_id, command_for(stage.argv, call.items),
+            executor.submit(JobSpec(call.task_id, command_for(programs[number], call.items),
                                     cwd=spec.cwd, env={"HERD_STAGE": stage.name},
                                     capture_stdout=True))
         upstream_idle = upstream_idle and state.idle
