@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -116,10 +116,21 @@ class Journal:
 
     # -- tasks and attempts -------------------------------------------------
 
-    def add_tasks(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """(task_id, seq, wave, stage, state, payload)"""
+    def add_tasks(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """(task_id, seq, wave, stage, state, payload); one transaction however many rows."""
         with self.store.write() as tx:
             sql.insert_tasks(tx, self.run_id, rows)
+
+    def record_items(self, new: Sequence[tuple[Any, ...]], updates: Sequence[dict[str, Any]],
+                     attempts: Sequence[tuple[Any, ...]]) -> None:
+        """Item runs write in batches: new rows, finished rows and finished attempts in one
+        transaction (updates all carry the same keys; attempts as `sql.insert_attempts`)."""
+        with self.store.write() as tx:
+            if new:
+                sql.insert_tasks(tx, self.run_id, new)
+            sql.update_tasks(tx, self.run_id, updates)
+            if attempts:
+                sql.insert_attempts(tx, attempts)
 
     def tasks(self, *states: str) -> list[dict[str, Any]]:
         with self.store.read() as tx:

@@ -1,0 +1,100 @@
+"""`herd map` end to end against xargs -P and GNU parallel.
+
+    python bench/bench_map.py [--quick]
+
+Every herd number is the real CLI (`python -m herd map`) as a subprocess, start-up,
+store creation and journal included, with the store in a fresh temporary
+XDG_STATE_HOME. Peak memory is the herd process's own max RSS, from wait4()'s
+rusage of that process (exact, no polling). Each bar is a ratio against a
+baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def run(cmd: list[str], items: str, env: dict[str, str] | None = None,
+        cwd: str | None = None) -> tuple[float, float]:
+    """Wall seconds and the process's own peak RSS in MB."""
+    with tempfile.TemporaryFile() as stdin:
+        stdin.write(items.encode())
+        stdin.seek(0)
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:6])} failed ({proc.returncode}): {err[-500:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def herd(jobs: int, argv: list[str], items: str, workdir: str) -> tuple[float, float]:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "XDG_STATE_HOME": workdir}
+    env.pop("HERD_DB", None)
+    return run([sys.executable, "-m", "herd", "map", "--from", "-", "-j", str(jobs), "--", *argv],
+               items, env=env, cwd=workdir)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="Smaller sizes.")
+    args = parser.parse_args()
+    small, sleeps, big = (200, 20, 10_000) if args.quick else (1000, 40, 100_000)
+    rows: list[tuple[str, str, str, str, str, bool]] = []
+    parallel = shutil.which("parallel")
+    with tempfile.TemporaryDirectory() as workdir:
+        lines = "".join(f"{n}\n" for n in range(small))
+        t_herd, _ = herd(4, ["true"], lines, workdir)
+        t_xargs, _ = run(["xargs", "-P", "4", "-n", "1", "true"], lines)
+        ratio = t_herd / t_xargs
+        rows.append((f"{small:,} x true -j4", f"{t_herd:.2f} s", f"xargs {t_xargs:.2f} s",
+                     f"{ratio:.2f}x", "<= 2.0x", ratio <= 2.0))
+        if parallel:
+            t_par, _ = run([parallel, "-j", "4", "true"], lines)
+            ratio = t_herd / t_par
+            rows.append((f"{small:,} x true -j4", f"{t_herd:.2f} s", f"parallel {t_par:.2f} s",
+                         f"{ratio:.2f}x", "<= 0.5x", ratio <= 0.5))
+        per_job_small = t_herd / small
+
+        ideal = sleeps * 0.2 / 4
+        bar = ideal + 0.3
+        t_sleep, _ = herd(4, ["sleep", "0.2"], "0\n" * sleeps, workdir)  # `sleep 0.2 0`
+        rows.append((f"{sleeps} x sleep 0.2 -j4", f"{t_sleep:.2f} s", f"ideal {ideal:.2f} s",
+                     f"{t_sleep / ideal:.2f}x", f"<= {bar:.1f} s", t_sleep <= bar))
+
+        t_big, rss = herd(8, ["true"], "".join(f"{n}\n" for n in range(big)), workdir)
+        rows.append((f"{big:,} x true -j8", f"{rss:.1f} MB", "peak RSS", "", "<= 150 MB",
+                     rss <= 150))
+        per_job_big = t_big / big
+        ratio = per_job_big / per_job_small
+        rows.append((f"{big:,} x true -j8", f"{per_job_big * 1000:.3f} ms/job",
+                     f"{small:,} -j4: {per_job_small * 1000:.3f}", f"{ratio:.2f}x", "<= 1.0x",
+                     ratio <= 1.0))
+
+    head = ("measurement", "herd", "baseline", "ratio", "bar", "result")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, [*widths, 6], strict=False)))
+    for r in rows:
+        cells = [str(c).ljust(w) for c, w in zip(r[:5], widths, strict=True)]
+        print("  ".join([*cells, "PASS" if r[5] else "FAIL"]))
+    print(f"({os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    return 0 if all(r[5] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""`herd map` and `herd pipeline`: item batches, rendered for people or as JSON.
+
+Job stdout owns our stdout (each job's output written whole when it ends); herd's
+own lines go to stderr, prefixed `herd:`. With `--json`, stdout carries only the
+summary object and the jobs' stdout goes to `.herd/runs/<run>/stdout.log`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from herd.cli.app import cli, common, make_context
+from herd.errors import BadInput, NotFound
+
+STORE_HELP = (
+    "Store: .herd/herd.db found upwards from the working directory (or --db / HERD_DB), "
+    "else the per-user store $XDG_STATE_HOME/herd/herd.db (default "
+    "~/.local/state/herd/herd.db), so it works outside a herd repo too."
+)
+
+
+def user_store_path() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "herd" / "herd.db"
+
+
+def item_store(db: str | None) -> Any:
+    from herd.store import Store, find_db
+
+    try:
+        path = find_db(db)
+    except NotFound:
+        path = user_store_path()
+    return Store(path, create=True)
+
+
+class _CommandAfterDashes(click.Command):
+    """Everything after the first `--` is the command, kept verbatim (click would
+    otherwise mix it into the items)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta["herd_command"] = args[cut + 1:]
+            args = args[:cut]
+        return super().parse_args(ctx, args)
+
+
+def _count(value: str | None, what: str) -> int | None:
+    """`N` or `auto` (None)."""
+    if value is None or value == "auto":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadInput(f"{what} {value!r}: use a positive number or auto") from None
+    if number < 1:
+        raise BadInput(f"{what} must be at least 1, got {number}")
+    return number
+
+
+class Renderer:
+    """Run events as `herd:` lines on stderr (nothing in --json mode)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        name = event.get("event")
+        line = None
+        if name == "map_start":
+            line = (f"map {event['run']}: {event['items']} items in {event['invocations']} "
+                    f"invocations of {event['batch_size']}, {event['workers']} workers")
+        elif name == "map_resume":
+            line = (f"map {event['run']}: resuming {event['items']} items in "
+                    f"{event['invocations']} invocations")
+        elif name == "scale":
+            line = f"-j auto: {event['workers']} workers: {event['reason']}"
+            if event.get("jobs"):
+                line += f" [{event['jobs']}]"
+        elif name == "item_failed":
+            line = (f"failed #{event['seq']} {' '.join(event.get('items', []))[:60]} after "
+                    f"{event['attempts']} attempts: {event['reason']}")
+        elif name == "pipeline_start":
+            line = f"pipeline {event['run']}: {event['items']} items, stages {event['stages']}"
+        elif name == "stage_failed":
+            line = (f"failed at {event['stage']}: {' '.join(event.get('items', []))[:60]} after "
+                    f"{event['attempts']} attempts: {event['reason']}")
+        if line is not None:
+            click.echo(f"herd: {line}", err=True)
+
+
+def _summary(outcome: Any, what: str) -> None:
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items()))
+    click.echo(f"herd: {what} {outcome.run_id} {outcome.state.value}: {counts} "
+               f"in {outcome.elapsed:.1f}s", err=True)
+    for decision in outcome.scaling[-1:]:
+        click.echo(f"herd: -j auto chose {decision['workers']} workers: {decision['reason']} "
+                   f"[{decision['jobs']}]", err=True)
+    if outcome.exit_code == 130:
+        hint = (f"herd map --resume {outcome.run_id}" if what == "map"
+                else f"herd runs (run {outcome.run_id})")
+        click.echo(f"herd: interrupted; state saved: {hint} continues", err=True)
+    elif outcome.failed and what == "map":
+        click.echo(f"herd: {len(outcome.failed)} failed; `herd map --resume {outcome.run_id}` "
+                   "re-runs them", err=True)
+
+
+def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
+    click.echo(f"{the_plan.items} items -> {the_plan.invocations} invocations of "
+               f"{the_plan.batch_size} ({the_plan.batch_reason})")
+    click.echo(f"workers: {the_plan.workers} ({the_plan.worker_reason})")
+    for seq, group in enumerate(groups[:20], 1):
+        click.echo(f"  {seq:>5}: {' '.join(group)}")
+    if len(groups) > 20:
+        click.echo(f"  ... {len(groups) - 20} more")
+
+
+@cli.command("map", cls=_CommandAfterDashes, epilog=STORE_HELP)
+@click.argument("items", nargs=-1)
+@click.option("--from", "from_file", metavar="FILE|-", help="Items, one per line (- = stdin).")
+@click.option("--glob", "pattern", metavar="PATTERN", help="Items: matching paths (** recurses).")
+@click.option("-j", "--jobs", metavar="N|auto",
+              help="Workers (default: min(8, cores)); auto measures and scales.")
+@click.option("--batch-size", metavar="N|auto", default="1", show_default=True,
+              help="Items per invocation; auto picks 1 for few items, 10-20 for many.")
+@click.option("--retries", type=int, default=1, show_default=True)
+@click.option("--timeout", metavar="DUR", help="Per invocation, e.g. 30s, 5m.")
+@click.option("--joblog", type=click.Path(dir_okay=False), help="GNU parallel joblog file.")
+@click.option("--resume", "resume_run", metavar="RUN",
+              help="Re-run what did not succeed in RUN, with its original command.")
+@click.option("--keep-order", is_flag=True, help="Output in input order.")
+@click.option("--dry-run", is_flag=True, help="Print the batches and workers, run nothing.")
+@common
+def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | None,
+                jobs: str | None, batch_size: str, retries: int, timeout: str | None,
+                joblog: str | None, resume_run: str | None, keep_order: bool, dry_run: bool,
+                db: str | None, as_json: bool) -> None:
+    """Run CMD once per item (or batch of items): herd map [ITEM...] -- CMD [ARGS with {}].
+
+    An argument that is exactly {} becomes the item(s), each its own argument; with no {}
+    the items are appended. Nothing goes through a shell unless CMD is one (sh -c ...).
+    Each job's stdout is written whole when it ends (never interleaved); the tail of its
+    stderr goes to .herd/runs/RUN/stderr.log, prefixed with the batch number.
+    Exit 0: all succeeded; 1: some failed; 130: interrupted (--resume RUN continues).
+    """
+    from herd import mapper, units
+    from herd.journal import Journal
+
+    ctx = make_context(db, as_json)
+    command = click.get_current_context().meta.get("herd_command") or []
+    if retries < 0:
+        raise BadInput("--retries must be 0 or more")
+    if resume_run:
+        if command or items or from_file or pattern:
+            raise BadInput("--resume RUN re-runs RUN's own items and command; give no others")
+        store = item_store(ctx.db)
+        journal = Journal.open(store, resume_run)
+        journal.listeners.append(Renderer(ctx.as_json))
+        with _job_stdout(ctx.as_json, journal) as out:
+            outcome = mapper.resume(journal, out=out)
+        _finish(ctx, outcome, "map")
+    if not command:
+        raise BadInput("say what to run after --: herd map ITEMS... -- CMD [ARGS with {}]")
+    workers = None if jobs == "auto" else (_count(jobs, "-j") or min(8, os.cpu_count() or 1))
+    options = mapper.MapOptions(
+        argv=tuple(command), workers=workers, batch_size=_count(batch_size, "--batch-size"),
+        retries=retries, timeout=units.duration(timeout) if timeout else None,
+        keep_order=keep_order, joblog=Path(joblog).resolve() if joblog else None,
+        cwd=Path.cwd())
+    found = mapper.read_items(items, from_file, pattern)
+    the_plan = mapper.plan(len(found), options)
+    if dry_run:
+        groups = list(mapper.batches(found, the_plan.batch_size))
+        ctx.emit({**the_plan.to_dict(), "command": list(command),
+                  "batches": [list(mapper.command_for(command, g)) for g in groups]},
+                 lambda: _render_plan(the_plan, groups))
+        return
+    if not found:
+        raise BadInput("no items: give them as arguments, --from FILE|-, or --glob PATTERN")
+    store = item_store(ctx.db)
+    journal = Journal.create(store, "map", {**options.to_args(), "items": len(found)})
+    journal.listeners.append(Renderer(ctx.as_json))
+    with _job_stdout(ctx.as_json, journal) as out:
+        outcome = mapper.start(journal, found, options, the_plan, out=out)
+    _finish(ctx, outcome, "map")
+
+
+@contextmanager
+def _job_stdout(as_json: bool, journal: Any) -> Iterator[IO[bytes]]:
+    """Where the jobs' stdout goes: ours, or the run's stdout.log when ours is for JSON."""
+    if not as_json:
+        yield sys.stdout.buffer
+        return
+    journal.run_dir.mkdir(parents=True, exist_ok=True)
+    with (journal.run_dir / "stdout.log").open("ab") as out:
+        yield out
+
+
+def _finish(ctx: Any, outcome: Any, what: str) -> None:
+    if ctx.as_json:
+        ctx.emit(outcome.to_dict())
+    else:
+        _summary(outcome, what)
+    sys.stdout.flush()
+    sys.exit(outcome.exit_code)
+
+
+@cli.command("pipeline", epilog=STORE_HELP)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--retries", type=int, default=1, show_default=True)
+@common
+def pipeline_command(file: str, retries: int, db: str | None, as_json: bool) -> None:
+    """Run a multi-stage pipeline from FILE.toml: items stream from stage to stage.
+
+    [[stage]] tables: name, cmd (string split like a shell would, or an argv list),
+    workers, optional batch_size, optional items_from = "stdout" (this stage's items are
+    the previous stage's output lines). Top level: items = [...] or items_from_file.
+    Exit codes as herd map.
+    """
+    from herd import pipeline
+    from herd.journal import Journal
+
+    ctx = make_context(db, as_json)
+    spec = pipeline.load(Path(file), retries=retries)
+    store = item_store(ctx.db)
+    journal = Journal.create(store, "pipeline", spec.to_args())
+    journal.listeners.append(Renderer(ctx.as_json))
+    with _job_stdout(ctx.as_json, journal) as out:
+        outcome = pipeline.run(journal, spec, out=out)
+    _finish(ctx, outcome, "pipeline")
