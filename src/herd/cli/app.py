@@ -23,10 +23,18 @@ class Context:
         self.db = db
         self.as_json = as_json
 
-    def store(self) -> Any:
-        from herd.store import Store, find_db
+    def store(self, *, runs: bool = False) -> Any:
+        """The store found upwards (or named); commands about runs also fall back to the
+        per-user store `herd map` uses outside a repository."""
+        from herd.errors import NotFound
+        from herd.store import Store, find_db, user_store_path
 
-        return Store(find_db(self.db))
+        try:
+            return Store(find_db(self.db))
+        except NotFound:
+            if runs and user_store_path().exists():
+                return Store(user_store_path())
+            raise
 
     def queue(self) -> Any:
         from herd.queue import Queue

@@ -26,13 +26,8 @@ STORE_HELP = (
 )
 
 
-def user_store_path() -> Path:
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "herd" / "herd.db"
-
-
 def item_store(db: str | None) -> Any:
-    from herd.store import Store, find_db
+    from herd.store import Store, find_db, user_store_path
 
     try:
         path = find_db(db)

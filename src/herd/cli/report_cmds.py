@@ -37,7 +37,7 @@ def report(run_id: str | None, fmt: str | None, output: Path | None, verify_cmd:
         raise BadInput("--seed picks the verification sample: add --verify-cmd CMD --sample K")
     fmt = fmt or ("json" if ctx.as_json else
                   "html" if output is not None and output.suffix == ".html" else "md")
-    store = ctx.store()
+    store = ctx.store(runs=True)
     data = report_mod.build(store, run_id)
     if verify_cmd is not None and sample is not None:
         check = report_mod.verify(data, verify_cmd, sample, seed, cwd=store.herd_dir.parent)

@@ -166,7 +166,7 @@ def runs(limit: int, db: str | None, as_json: bool) -> None:
     from herd.journal import list_runs
 
     ctx = make_context(db, as_json)
-    found = list_runs(ctx.store(), limit)
+    found = list_runs(ctx.store(runs=True), limit)
 
     def text() -> None:
         if not found:
@@ -190,7 +190,7 @@ def status(run_id: str | None, watch: bool, interval: float, db: str | None,
     from herd.status import snapshot
 
     ctx = make_context(db, as_json)
-    store = ctx.store()
+    store = ctx.store(runs=True)
     if watch and not ctx.as_json and sys.stdout.isatty():
         _watch_live(store, run_id, interval)
         return

@@ -18,7 +18,13 @@ from herd.store.schema import migrate
 HERD_DIR = ".herd"
 DB_NAME = "herd.db"
 
-__all__ = ["DB_NAME", "HERD_DIR", "Store", "find_db"]
+__all__ = ["DB_NAME", "HERD_DIR", "Store", "find_db", "user_store_path"]
+
+
+def user_store_path() -> Path:
+    """The per-user store `herd map` uses outside a herd repository."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "herd" / DB_NAME
 
 
 def find_db(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
