@@ -273,7 +273,8 @@ class Hypervisor:
                            title=run.task.get("title", ""), log=str(log_path))
         executor.submit(JobSpec(key=f"{run.id}#{run.attempt}", argv=tuple(argv),
                                 cwd=run.worktree.path, env=env, timeout=self.options.timeout,
-                                max_memory=self.options.max_memory, log_path=log_path))
+                                max_memory=self.options.max_memory, log_path=log_path,
+                                inputs=(context_path,)))
         return True
 
     def _judge(self, run: TaskRun, job: JobResult) -> bool:
