@@ -225,7 +225,7 @@ class Hypervisor:
                     for run in in_flight.values():
                         self.queue.renew_lease(run.id, run.actor, self.options.lease_seconds)
                     next_renewal = time.monotonic() + self.options.lease_seconds / 3
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted) as exc:  # Interrupted: e.g. a lost Dask scheduler
             cancelled = executor.cancel_all(self.options.grace)
             for job in cancelled:
                 stopped = in_flight.pop(job.key, None)
@@ -233,7 +233,8 @@ class Hypervisor:
                     self._interrupted(stopped, job)
             for run in [*in_flight.values(), *pending]:
                 self._interrupted(run, None)
-            raise Interrupted(f"interrupted; state saved: `herd resume {self.run_id}` "
+            why = str(exc) if isinstance(exc, Interrupted) else "interrupted"
+            raise Interrupted(f"{why}; state saved: `herd resume {self.run_id}` "
                               "continues") from None
 
     # -- one attempt ----------------------------------------------------------

@@ -311,7 +311,8 @@ class DaskExecutor:
         return result
 
     def _lost_error(self) -> SchedulerLost:
-        return SchedulerLost(f"lost the Dask scheduler at {self._address}")
+        return SchedulerLost(f"lost the Dask scheduler at {self._address} (a resumed run uses "
+                             "the local executor unless given --executor dask --scheduler ADDR)")
 
     def _check_resources(self) -> None:
         if not self._resources:
@@ -329,6 +330,10 @@ class DaskExecutor:
 
     def _close_quietly(self) -> None:
         client = getattr(self, "_client", None)
+        if getattr(self, "_lost", False):
+            # Closing cancels the client's reconnect loop, which distributed logs as an error
+            # with a traceback; herd has already said what happened (SchedulerLost).
+            logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close(timeout=_CLOSE_TIMEOUT)
