@@ -111,6 +111,15 @@ def listening_addresses(pids: list[int]) -> set[str]:
 # -- the executor API --------------------------------------------------------------
 
 
+def test_many_small_jobs_in_chunks(cluster: Cluster) -> None:
+    """Far more jobs than slots go to Dask several per task; each still has its own result."""
+    with DaskExecutor(2, scheduler=cluster.address) as ex:
+        for n in range(400):
+            ex.submit(JobSpec(f"n{n}", ("sh", "-c", f"exit {n % 3}")))
+        results = {r.key: r for r in ex.results(timeout=120)}
+    assert {k: r.exit_code for k, r in results.items()} == {f"n{n}": n % 3 for n in range(400)}
+
+
 def test_fifty_items_run_on_both_workers(cluster: Cluster) -> None:
     jobs = [JobSpec(f"item-{n}", ("sh", "-c", f"echo item {n}; sleep 0.05"),
                     capture_stdout=True) for n in range(50)]
@@ -158,9 +167,10 @@ def test_cancel_all_stops_running_jobs_on_the_workers(cluster: Cluster, tmp_path
         for n in range(6):
             ex.submit(JobSpec(f"long-{n}", ("sh", "-c", script)))
         deadline = time.monotonic() + 30
+        # Jobs reach Dask from inside wait(), as with any coordinator loop.
         while len(marker.read_text().split()) < 2 if marker.exists() else True:
             assert time.monotonic() < deadline
-            time.sleep(0.05)
+            assert ex.wait(0.05) == []
         started = time.monotonic()
         results = ex.cancel_all()
         assert time.monotonic() - started < 10

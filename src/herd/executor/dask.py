@@ -2,7 +2,7 @@
 
 The coordinator (hypervisor, `herd map`) drives it exactly like the local pool:
 `submit`, `wait`, `cancel_all`, `close`. Each Dask task runs its job through a
-1-slot local executor on the worker (`remote_job.run_remote`), so supervision is
+1-slot local executor on the worker (`remote_job.run_jobs`), so supervision is
 the local one. Git tasks are shipped transparently: a job whose `cwd` is a linked
 git worktree gets the worktree's HEAD sent as a bundle (once per base commit,
 scattered to the workers), runs in a clone on the node, and its commits come back
@@ -37,7 +37,7 @@ from distributed.scheduler import KilledWorker
 
 from herd.errors import BadInput, HerdError, Interrupted
 from herd.executor.base import Executor, JobResult, JobSpec
-from herd.executor.remote_job import CANCEL_POLL, RemoteJob, RemoteOutcome, RepoShipment, run_remote
+from herd.executor.remote_job import CANCEL_POLL, RemoteJob, RemoteOutcome, RepoShipment, run_jobs
 from herd.git import Git
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ class SchedulerLost(Interrupted):
 class _Submitted:
     job: JobSpec
     repo: RepoShipment | None
+    remote: RemoteJob
+    base_bundle: Future | None
 
 
 class DaskExecutor:
@@ -104,7 +106,9 @@ class DaskExecutor:
                                 f"{exc}; start it or pass another --scheduler") from None
         self._check_resources()
         self._cancel_flag = f"herd-cancel-{uuid.uuid4().hex}"
-        self._futures: dict[str, tuple[Future, _Submitted]] = {}
+        self._pending: list[_Submitted] = []  # submitted, not yet handed to Dask (see _flush)
+        self._futures: dict[str, tuple[Future, list[_Submitted]]] = {}
+        self._in_dask = 0  # jobs inside self._futures
         self._finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self._done: list[JobResult] = []
         self._bases: dict[str, Future] = {}  # base sha -> its bundle, scattered to the workers
@@ -120,7 +124,7 @@ class DaskExecutor:
 
     @property
     def outstanding(self) -> int:
-        return len(self._futures) + len(self._done)
+        return len(self._pending) + self._in_dask + len(self._done)
 
     @property
     def scheduler_address(self) -> str:
@@ -139,11 +143,38 @@ class DaskExecutor:
             return
         remote = RemoteJob(job=job, inputs=inputs, repo=repo, grace=self._grace,
                            cancel_flag=self._cancel_flag)
-        key = f"herd-{job.key}-{uuid.uuid4().hex[:12]}"
-        future = self._client.submit(run_remote, remote, base_bundle, key=key, pure=False,
-                                     retries=0, resources=self._resources or None)
-        self._futures[key] = (future, _Submitted(job, repo))
-        future.add_done_callback(self._finished.put)
+        self._pending.append(_Submitted(job, repo, remote, base_bundle))
+
+    def _flush(self) -> None:
+        """Hand the submitted jobs to Dask. Many small jobs at once go in chunks (one Dask
+        task runs several in a row): a Dask task costs the scheduler and worker about a
+        millisecond of CPU, a chunk pays it once. A few jobs (the hypervisor's refills) and
+        git jobs (each with its own base bundle) go one per task."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        size = _chunk_size(sum(1 for s in pending if s.repo is None), self._slots)
+        groups: list[list[_Submitted]] = []
+        chunk: list[_Submitted] = []
+        for submitted in pending:
+            if submitted.repo is not None:
+                groups.append([submitted])
+                continue
+            chunk.append(submitted)
+            if len(chunk) == size:
+                groups.append(chunk)
+                chunk = []
+        if chunk:
+            groups.append(chunk)
+        for group in groups:
+            key = f"herd-{group[0].job.key}" + (f"+{len(group) - 1}" if len(group) > 1 else "")
+            key += f"-{uuid.uuid4().hex[:12]}"
+            future = self._client.submit(
+                run_jobs, tuple(s.remote for s in group), group[0].base_bundle, key=key,
+                pure=False, retries=0, resources=self._resources or None)
+            self._futures[key] = (future, group)
+            self._in_dask += len(group)
+            future.add_done_callback(self._finished.put)
 
     def wait(self, timeout: float | None = None) -> list[JobResult]:
         end = None if timeout is None else time.monotonic() + timeout
@@ -151,6 +182,7 @@ class DaskExecutor:
             if self._done:
                 done, self._done = self._done, []
                 return done
+            self._flush()
             if not self._futures:
                 return []
             remaining = None if end is None else max(0.0, end - time.monotonic())
@@ -175,6 +207,11 @@ class DaskExecutor:
         Event their task polls) to stop their job the local way, SIGTERM then SIGKILL
         after `grace`, and are waited for so their results say what happened."""
         grace = self._grace if grace is None else grace
+        now = time.time()
+        for submitted in self._pending:
+            self._done.append(dataclasses.replace(
+                _failed(submitted.job, "cancelled before it started", now=now), cancelled=True))
+        self._pending.clear()
         if self._futures and not self._lost:
             with contextlib.suppress(Exception):
                 _dask.Event(self._cancel_flag, client=self._client).set()
@@ -193,20 +230,21 @@ class DaskExecutor:
                 self._collect([self._finished.get_nowait()], cancelling=True)
         now = time.time()
         why = "the Dask scheduler went away" if self._lost else "cancelled before it finished"
-        for future, submitted in self._futures.values():
-            self._done.append(dataclasses.replace(_failed(submitted.job, why, now=now),
-                                                  cancelled=True))
+        for future, group in self._futures.values():
+            self._done.extend(dataclasses.replace(_failed(s.job, why, now=now), cancelled=True)
+                              for s in group)
             if not self._lost:
                 with contextlib.suppress(Exception):
                     future.cancel()
         self._futures.clear()
+        self._in_dask = 0
         done, self._done = self._done, []
         return done
 
     def close(self) -> None:
         if self._closed:
             return
-        if self._futures:
+        if self._futures or self._pending:
             self.cancel_all()
         self._closed = True
         self._close_quietly()
@@ -257,29 +295,33 @@ class DaskExecutor:
 
     def _collect(self, batch: list[Future], *, cancelling: bool = False) -> None:
         entries = [(f, self._futures.pop(f.key)[1]) for f in batch if f.key in self._futures]
-        finished = [(f, s) for f, s in entries if f.status == "finished"]
+        self._in_dask -= sum(len(group) for _, group in entries)
+        finished = [(f, group) for f, group in entries if f.status == "finished"]
         outcomes = self._gather([f for f, _ in finished])
-        for (_, submitted), outcome in zip(finished, outcomes, strict=True):
+        for (_, group), outcome in zip(finished, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                self._done.append(_died(submitted.job, outcome))
+                self._done.extend(_died(s.job, outcome) for s in group)
             else:
-                self._done.append(self._land(submitted, outcome))
+                self._done.extend(self._land(s, o) for s, o in zip(group, outcome, strict=True))
         lost = False
-        for future, submitted in entries:
+        for future, group in entries:
             if future.status == "error":
-                self._done.append(_died(submitted.job, _exception(future)))
+                error = _exception(future)
+                self._done.extend(_died(s.job, error) for s in group)
             elif future.status == "cancelled":
                 if cancelling or self._client.status == "running":
-                    self._done.append(dataclasses.replace(
-                        _failed(submitted.job, "cancelled before it finished"), cancelled=True))
+                    self._done.extend(dataclasses.replace(
+                        _failed(s.job, "cancelled before it finished"), cancelled=True)
+                        for s in group)
                 else:
-                    self._futures[future.key] = (future, submitted)  # cancel_all reports it
+                    self._futures[future.key] = (future, group)  # cancel_all reports it
+                    self._in_dask += len(group)
                     lost = True
         if lost:
             self._lost = True
             raise self._lost_error()
 
-    def _gather(self, futures: list[Future]) -> list[RemoteOutcome | BaseException]:
+    def _gather(self, futures: list[Future]) -> list[list[RemoteOutcome] | BaseException]:
         if not futures:
             return []
         try:
@@ -287,7 +329,7 @@ class DaskExecutor:
         except Exception:
             # One result could not be fetched (its worker died right after finishing):
             # fetch them one by one so the others still count.
-            outcomes: list[RemoteOutcome | BaseException] = []
+            outcomes: list[list[RemoteOutcome] | BaseException] = []
             for future in futures:
                 try:
                     outcomes.append(future.result())
@@ -374,6 +416,15 @@ def _local_cluster(slots: int, resources: dict[str, float]) -> Any:
         memory_limit=0,  # herd enforces --max-memory per job tree; Dask should not pause workers
         silence_logs=logging.ERROR,
     )
+
+
+MAX_CHUNK = 16
+
+
+def _chunk_size(jobs: int, slots: int) -> int:
+    """Jobs per Dask task: 1 unless there are many more jobs than slots; small enough that
+    every slot still gets several chunks, so the last chunks do not leave slots idle."""
+    return max(1, min(MAX_CHUNK, jobs // (slots * 8)))
 
 
 def _no_dask_retries(dask_scheduler: Any) -> None:

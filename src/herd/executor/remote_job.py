@@ -71,8 +71,25 @@ class RemoteOutcome:
     """The last LOG_BYTES_BACK bytes of the output log, for `job.log_path`."""
 
 
+def run_jobs(remotes: tuple[RemoteJob, ...], base_bundle: bytes | None) -> list[RemoteOutcome]:
+    """The Dask task: run its jobs one after the other (a chunk of small jobs shares one
+    task's scheduling cost; a git job always travels alone, with its base bundle)."""
+    outcomes: list[RemoteOutcome] = []
+    checked = time.monotonic()
+    for index, remote in enumerate(remotes):
+        if index and time.monotonic() - checked >= CANCEL_POLL:
+            checked = time.monotonic()
+            if _cancel_requested(remote.cancel_flag):
+                outcomes.extend(RemoteOutcome(dataclasses.replace(
+                    _failed(r.job, "", "cancelled before it started"), cancelled=True),
+                    None, None, None) for r in remotes[index:])
+                break
+        outcomes.append(run_remote(remote, base_bundle))
+    return outcomes
+
+
 def run_remote(remote: RemoteJob, base_bundle: bytes | None) -> RemoteOutcome:
-    """The Dask task: set up the job's files and clone, run it, pack up the result."""
+    """One job: set up its files and clone, run it, pack up the result."""
     import distributed
 
     dask: Any = distributed
