@@ -5,7 +5,7 @@ The coordinator (hypervisor, `herd map`) drives it exactly like the local pool:
 1-slot local executor on the worker (`remote_job.run_jobs`), so supervision is
 the local one. Git tasks are shipped transparently: a job whose `cwd` is a linked
 git worktree gets the worktree's HEAD sent as a bundle (once per base commit,
-scattered to the workers), runs in a clone on the node, and its commits come back
+sent with each of its tasks), runs in a clone on the node, and its commits come back
 as a bundle that is fetched into the worktree before the result is returned; the
 hypervisor then squashes and judges the worktree as if the job had run here.
 
@@ -28,7 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +61,9 @@ class _Submitted:
     job: JobSpec
     repo: RepoShipment | None
     remote: RemoteJob
-    base_bundle: Future | None
+    base_bundle: bytes | None
+    submitted_at: float = field(default_factory=time.time)
+    """Stands in for the start time when a job's result is lost with its worker."""
 
 
 class DaskExecutor:
@@ -111,7 +113,7 @@ class DaskExecutor:
         self._in_dask = 0  # jobs inside self._futures
         self._finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self._done: list[JobResult] = []
-        self._bases: dict[str, Future] = {}  # base sha -> its bundle, scattered to the workers
+        self._bases: dict[str, bytes] = {}  # base sha -> its bundle
         self._identities: dict[str, tuple[str, str] | None] = {}
         self._lost = False
         self._closed = False
@@ -257,7 +259,7 @@ class DaskExecutor:
 
     # -- shipping git worktrees ------------------------------------------------
 
-    def _ship_worktree(self, cwd: Path | None) -> tuple[RepoShipment | None, Future | None]:
+    def _ship_worktree(self, cwd: Path | None) -> tuple[RepoShipment | None, bytes | None]:
         """A linked worktree (its `.git` is a file) travels as its HEAD's bundle. A main
         checkout never does: bringing a result back resets the directory to it."""
         if cwd is None or not (cwd / ".git").is_file():
@@ -265,8 +267,10 @@ class DaskExecutor:
         git = Git(cwd)
         base = git.head(cwd)
         if base not in self._bases:
-            self._bases[base] = self._client.scatter(_bundle_of(git, base), broadcast=True,
-                                                     hash=False)
+            # Sent as a plain argument of each task, not scattered: Dask forgets scattered
+            # data when a task that depends on it fails with KilledWorker, which would
+            # cancel the retry of the very task whose worker died.
+            self._bases[base] = _bundle_of(git, base)
             self._identities[base] = _identity(git)
         return RepoShipment(str(cwd), base, self._identities[base]), self._bases[base]
 
@@ -300,14 +304,14 @@ class DaskExecutor:
         outcomes = self._gather([f for f, _ in finished])
         for (_, group), outcome in zip(finished, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                self._done.extend(_died(s.job, outcome) for s in group)
+                self._done.extend(_died(s.job, outcome, s.submitted_at) for s in group)
             else:
                 self._done.extend(self._land(s, o) for s, o in zip(group, outcome, strict=True))
         lost = False
         for future, group in entries:
             if future.status == "error":
                 error = _exception(future)
-                self._done.extend(_died(s.job, error) for s in group)
+                self._done.extend(_died(s.job, error, s.submitted_at) for s in group)
             elif future.status == "cancelled":
                 if cancelling or self._client.status == "running":
                     self._done.extend(dataclasses.replace(
@@ -456,20 +460,23 @@ def _exception(future: Future) -> BaseException:
         return exc
 
 
-def _died(job: JobSpec, exc: BaseException) -> JobResult:
+def _died(job: JobSpec, exc: BaseException, started_at: float) -> JobResult:
     if isinstance(exc, KilledWorker):
         last = getattr(exc, "last_worker", None)
         address = getattr(last, "address", None)
         result = _failed(job, f"worker died: {address or 'a Dask worker'} was lost while it ran "
-                              "this job")
+                              "this job", started_at=started_at)
         return dataclasses.replace(result, worker=f"dask/{address}" if address else "")
     if isinstance(exc, OSError):  # CommClosedError and friends: the worker's connection broke
-        return _failed(job, f"worker died: {type(exc).__name__}: {exc}")
-    return _failed(job, f"the Dask task failed: {type(exc).__name__}: {exc}")
+        return _failed(job, f"worker died: {type(exc).__name__}: {exc}", started_at=started_at)
+    return _failed(job, f"the Dask task failed: {type(exc).__name__}: {exc}",
+                   started_at=started_at)
 
 
-def _failed(job: JobSpec, why: str, *, now: float | None = None) -> JobResult:
+def _failed(job: JobSpec, why: str, *, now: float | None = None,
+            started_at: float | None = None) -> JobResult:
     at = time.time() if now is None else now
     return JobResult(key=job.key, exit_code=None, signal=None, timed_out=False,
-                     out_of_memory=False, started_at=at, ended_at=at, tail="", stdout=None,
+                     out_of_memory=False, started_at=at if started_at is None else started_at,
+                     ended_at=at, tail="", stdout=None,
                      worker="", error=why)
