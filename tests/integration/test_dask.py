@@ -179,13 +179,30 @@ def test_cancel_all_stops_running_jobs_on_the_workers(cluster: Cluster, tmp_path
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
 
 
-def test_local_cluster_on_its_own() -> None:
+LOCAL_CLUSTER_DRIVER = """
+import json
+from herd.executor import JobSpec
+from herd.executor.dask import DaskExecutor
+
+if __name__ == "__main__":  # the cluster's worker processes are spawned and re-import this
     with DaskExecutor(2) as ex:
         for n in range(10):
             ex.submit(JobSpec(f"j{n}", ("sh", "-c", f"exit {n % 2}")))
-        results = {r.key: r for r in ex.results(timeout=60)}
-    assert {k: r.exit_code for k, r in results.items()} == {f"j{n}": n % 2 for n in range(10)}
-    assert all(r.worker.startswith(f"dask/tcp://{LOOPBACK}:") for r in results.values())
+        print(json.dumps({r.key: [r.exit_code, r.worker] for r in ex.results(timeout=60)}))
+"""
+
+
+def test_local_cluster_on_its_own(tmp_path: Path) -> None:
+    # In a child process: multiprocessing leaves a resource tracker behind in whichever
+    # process starts a LocalCluster, and other tests check that pytest has no children.
+    driver = tmp_path / "driver.py"
+    driver.write_text(LOCAL_CLUSTER_DRIVER)
+    out = subprocess.run([sys.executable, str(driver)], env={**os.environ, "PYTHONPATH": str(SRC)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    assert {k: code for k, (code, _) in results.items()} == {f"j{n}": n % 2 for n in range(10)}
+    assert all(worker.startswith(f"dask/tcp://{LOOPBACK}:") for _, worker in results.values())
 
 
 def test_local_path_never_imports_distributed() -> None:
