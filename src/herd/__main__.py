@@ -2,4 +2,6 @@
 
 from herd.cli import main
 
-main()
+# Guarded: Dask's worker processes are spawned and re-import the main module.
+if __name__ == "__main__":
+    main()

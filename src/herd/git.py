@@ -429,6 +429,18 @@ class Git:
             )
         raise GitError(["git", *args], proc.returncode, proc.stderr, self.repo)
 
+    def delete_ref(self, ref: str) -> None:
+        """Remove `ref` (a herd-owned scratch ref); nothing happens when it does not exist."""
+        self._run("update-ref", "-d", _checked(ref, "ref"), check=False)
+
+    def config_get(self, key: str) -> str | None:
+        proc = self._run("config", "--get", _checked(key, "config key"), check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def config_set(self, key: str, value: str) -> None:
+        """Set `key` in this repository's own config (not the user's global one)."""
+        self._run("config", "--local", _checked(key, "config key"), value)
+
     def merge_ff_only(self, cwd: Path, rev: str) -> bool:
         """Fast-forward `cwd` to `rev`; False (and nothing changed) when that is not possible."""
         if not self.is_ancestor(self.head(cwd), rev):

@@ -224,7 +224,7 @@ class Hypervisor:
                     for run in in_flight.values():
                         self.queue.renew_lease(run.id, run.actor, self.options.lease_seconds)
                     next_renewal = time.monotonic() + self.options.lease_seconds / 3
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted) as exc:  # Interrupted: e.g. a lost Dask scheduler
             cancelled = executor.cancel_all(self.options.grace)
             for job in cancelled:
                 stopped = in_flight.pop(job.key, None)
@@ -232,7 +232,8 @@ class Hypervisor:
                     self._interrupted(stopped, job)
             for run in [*in_flight.values(), *pending]:
                 self._interrupted(run, None)
-            raise Interrupted(f"interrupted; state saved: `herd resume {self.run_id}` "
+            why = str(exc) if isinstance(exc, Interrupted) else "interrupted"
+            raise Interrupted(f"{why}; state saved: `herd resume {self.run_id}` "
                               "continues") from None
 
     # -- one attempt ----------------------------------------------------------
@@ -272,7 +273,8 @@ class Hypervisor:
                            title=run.task.get("title", ""), log=str(log_path))
         executor.submit(JobSpec(key=f"{run.id}#{run.attempt}", argv=tuple(argv),
                                 cwd=run.worktree.path, env=env, timeout=self.options.timeout,
-                                max_memory=self.options.max_memory, log_path=log_path))
+                                max_memory=self.options.max_memory, log_path=log_path,
+                                inputs=(context_path,)))
         return True
 
     def _judge(self, run: TaskRun, job: JobResult) -> bool:

@@ -83,13 +83,18 @@ def _render_outcome(outcome: Any) -> None:
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
               show_default=True)
 @click.option("--scheduler", metavar="ADDR", help="Dask scheduler to join (tcp://HOST:8786).")
+@click.option("--cpus-per-job", type=float, metavar="N",
+              help="Dask: CPU resource each job needs (workers offer --resources CPU=...).")
+@click.option("--memory-per-job", metavar="SIZE",
+              help="Dask: MEMORY resource each job needs, e.g. 4G (workers offer MEMORY=...).")
 @common
 def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_blockers: bool,
         agent: str | None, command: str | None, jobs: int | None, retries: int,
         timeout: str | None, max_memory: str | None, rate: str | None, budget_usd: float | None,
         no_integrate: bool, test_cmd: str | None, format_cmd: str | None, push: bool,
         remote: str, branch: str | None, executor: str, scheduler: str | None,
-        db: str | None, as_json: bool) -> None:
+        cpus_per_job: float | None, memory_per_job: str | None, db: str | None,
+        as_json: bool) -> None:
     """Run tasks side by side, one worker and worktree each, then land them."""
     from herd import agents, batch, units
     from herd.hypervisor import RunOptions
@@ -110,7 +115,9 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
     landing = batch.LandingOptions(integrate=not no_integrate, test_cmd=test_cmd,
                                    format_cmd=format_cmd, push=push, remote=remote,
                                    branch=branch, parent=parent)
-    factory = _executor_factory(executor, scheduler)
+    factory = _executor_factory(executor, scheduler, cpus_per_job=cpus_per_job,
+                                memory_per_job=units.size(memory_per_job) if memory_per_job
+                                else None)
     shown = listeners(ctx.as_json)
     try:
         outcome = batch.start(store, ids=ids, ready=use_ready, parent=parent,
@@ -123,12 +130,13 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
     sys.exit(outcome.exit_code)
 
 
-def _executor_factory(name: str, scheduler: str | None) -> Any:
+def _executor_factory(name: str, scheduler: str | None, *, cpus_per_job: float | None = None,
+                      memory_per_job: int | None = None) -> Any:
     from herd import batch
 
     if name == "local":
-        if scheduler:
-            raise BadInput("--scheduler needs --executor dask")
+        if scheduler or cpus_per_job is not None or memory_per_job is not None:
+            raise BadInput("--scheduler, --cpus-per-job and --memory-per-job need --executor dask")
         return batch.local_executor
     import importlib
 
@@ -137,20 +145,26 @@ def _executor_factory(name: str, scheduler: str | None) -> Any:
     except ModuleNotFoundError as exc:
         raise BadInput("--executor dask needs the dask extra: pip install 'herd[dask]' "
                        f"({exc.name} is missing)") from None
-    return module.dask_executor_factory(scheduler)
+    return module.dask_executor_factory(scheduler, cpus_per_job=cpus_per_job,
+                                        memory_per_job=memory_per_job)
 
 
 @cli.command()
 @click.argument("run_id", required=False)
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True)
+@click.option("--scheduler", metavar="ADDR", help="Dask scheduler to join (tcp://HOST:8786).")
 @common
-def resume(run_id: str | None, db: str | None, as_json: bool) -> None:
+def resume(run_id: str | None, executor: str, scheduler: str | None, db: str | None,
+           as_json: bool) -> None:
     """Continue a run after a crash or Ctrl-C (default: the latest run)."""
     from herd import batch
 
     ctx = make_context(db, as_json)
     shown = listeners(ctx.as_json)
     try:
-        outcome = batch.resume(ctx.store(), run_id, listeners=shown)
+        outcome = batch.resume(ctx.store(), run_id, listeners=shown,
+                               executor_factory=_executor_factory(executor, scheduler))
     finally:
         close_listeners(shown)
     if not ctx.as_json:

@@ -36,6 +36,9 @@ class JobSpec:
     """Where stdout and stderr of the attempt are saved (None: only a tail is kept in memory)."""
     capture_stdout: bool = False
     """Return stdout whole in `JobResult.stdout`; stderr then goes to `log_path` or the tail."""
+    inputs: tuple[Path, ...] = ()
+    """Files the job reads that live on the coordinator (a task's context file). The local
+    executor ignores it; a remote executor ships them and rewrites their paths in argv/env."""
 
     def __post_init__(self) -> None:
         if isinstance(self.argv, str):
@@ -45,6 +48,7 @@ class JobSpec:
             raise BadInput(f"job {self.key}: argv is empty")
         # Accept any sequence from callers but keep the frozen value hashable and immutable.
         object.__setattr__(self, "argv", argv)
+        object.__setattr__(self, "inputs", tuple(Path(p) for p in self.inputs))
         if self.timeout is not None and self.timeout <= 0:
             raise BadInput(f"job {self.key}: timeout must be positive, got {self.timeout}")
         if self.max_memory is not None and self.max_memory <= 0:
