@@ -32,7 +32,7 @@ from types import FrameType
 from typing import IO, Any
 
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput
-from herd.executor.base import JobResult, JobSpec
+from herd.executor.base import Executor, JobResult, JobSpec
 from herd.executor.local import LocalExecutor
 from herd.journal import Journal, RunState, TaskState
 
@@ -134,12 +134,35 @@ class MapOptions:
     keep_order: bool = False
     joblog: Path | None = None
     cwd: Path | None = None
+    executor: str = "local"
+    """`local`, or `dask` (jobs run as Dask tasks; `scheduler` joins a running cluster)."""
+    scheduler: str | None = None
+    cpus_per_job: float | None = None
+    memory_per_job: int | None = None
 
     def to_args(self) -> dict[str, Any]:
         return {"argv": list(self.argv), "workers": self.workers, "batch_size": self.batch_size,
                 "retries": self.retries, "timeout": self.timeout, "keep_order": self.keep_order,
                 "joblog": str(self.joblog) if self.joblog else None,
-                "cwd": str(self.cwd) if self.cwd else None}
+                "cwd": str(self.cwd) if self.cwd else None, "executor": self.executor,
+                "scheduler": self.scheduler, "cpus_per_job": self.cpus_per_job,
+                "memory_per_job": self.memory_per_job}
+
+    def make_executor(self, slots: int) -> Executor:
+        """The pool the jobs run on; `distributed` is imported only for `dask`."""
+        if self.executor == "local":
+            return LocalExecutor(slots)
+        import importlib
+
+        try:
+            dask = importlib.import_module("herd.executor.dask")
+        except ModuleNotFoundError as exc:
+            raise BadInput("--executor dask needs the dask extra: pip install 'herd[dask]' "
+                           f"({exc.name} is missing)") from None
+        executor: Executor = dask.DaskExecutor(slots, scheduler=self.scheduler,
+                                               cpus_per_job=self.cpus_per_job,
+                                               memory_per_job=self.memory_per_job)
+        return executor
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> MapOptions:
@@ -147,7 +170,10 @@ class MapOptions:
                    batch_size=args.get("batch_size"), retries=int(args.get("retries", 1)),
                    timeout=args.get("timeout"), keep_order=bool(args.get("keep_order")),
                    joblog=Path(args["joblog"]) if args.get("joblog") else None,
-                   cwd=Path(args["cwd"]) if args.get("cwd") else None)
+                   cwd=Path(args["cwd"]) if args.get("cwd") else None,
+                   executor=args.get("executor") or "local", scheduler=args.get("scheduler"),
+                   cpus_per_job=args.get("cpus_per_job"),
+                   memory_per_job=args.get("memory_per_job"))
 
 
 @dataclass(frozen=True)
@@ -469,7 +495,7 @@ class _Loop:
         self.retry: deque[Batch] = deque()
         self.inflight: dict[str, Batch] = {}
         self.failed: dict[str, str] = {}
-        self.executor = LocalExecutor(self.slots)
+        self.executor = options.make_executor(self.slots)
         self.program_argv = resolve_program(options.argv)
 
     def run(self, source: Iterator[Batch], signals: list[int]) -> bool:

@@ -354,3 +354,19 @@ def test_herd_run_on_its_own_local_cluster(shop: dict[str, Path]) -> None:
     assert landed_tasks(shop["remote"]) == sorted(ids)
     assert all(r[2].startswith(f"dask/tcp://{LOOPBACK}:") and r[3] == "ok"
                for r in attempts(shop["repo"]))
+
+
+def test_fifty_item_map_through_the_cli_on_a_running_scheduler(cluster: Cluster,
+                                                               tmp_path: Path) -> None:
+    db = tmp_path / "map.db"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+           "HERD_DB": str(db)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "herd", "map", *[str(n) for n in range(50)], "-j", "4",
+         "--executor", "dask", "--scheduler", cluster.address, "--keep-order", "--",
+         "sh", "-c", 'echo "item $0"; sleep 0.05'],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"item {n}" for n in range(50)]
+    workers = {row[0] for row in sqlite3.connect(db).execute("SELECT worker FROM attempts")}
+    assert len(workers) == 2 and all(w.startswith("dask/tcp://127.0.0.1:") for w in workers)

@@ -135,11 +135,18 @@ def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
               help="Re-run what did not succeed in RUN, with its original command.")
 @click.option("--keep-order", is_flag=True, help="Output in input order.")
 @click.option("--dry-run", is_flag=True, help="Print the batches and workers, run nothing.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True, help="Where jobs run: here, or as Dask tasks.")
+@click.option("--scheduler", metavar="ADDR", help="Dask scheduler to join (tcp://HOST:8786); "
+              "without it --executor dask starts a local cluster.")
+@click.option("--cpus-per-job", type=float, help="Dask: CPU resource each job needs.")
+@click.option("--memory-per-job", metavar="SIZE", help="Dask: MEMORY resource each job needs.")
 @common
 def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | None,
                 jobs: str | None, batch_size: str, retries: int, timeout: str | None,
                 joblog: str | None, resume_run: str | None, keep_order: bool, dry_run: bool,
-                db: str | None, as_json: bool) -> None:
+                executor: str, scheduler: str | None, cpus_per_job: float | None,
+                memory_per_job: str | None, db: str | None, as_json: bool) -> None:
     """Run CMD once per item (or batch of items): herd map [ITEM...] -- CMD [ARGS with {}].
 
     An argument that is exactly {} becomes the item(s), each its own argument; with no {}
@@ -171,7 +178,10 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
         argv=tuple(command), workers=workers, batch_size=_count(batch_size, "--batch-size"),
         retries=retries, timeout=units.duration(timeout) if timeout else None,
         keep_order=keep_order, joblog=Path(joblog).resolve() if joblog else None,
-        cwd=Path.cwd())
+        cwd=Path.cwd(), executor=executor, scheduler=scheduler, cpus_per_job=cpus_per_job,
+        memory_per_job=units.size(memory_per_job) if memory_per_job else None)
+    if executor == "local" and (scheduler or cpus_per_job or memory_per_job):
+        raise BadInput("--scheduler, --cpus-per-job and --memory-per-job need --executor dask")
     found = mapper.read_items(items, from_file, pattern)
     the_plan = mapper.plan(len(found), options)
     if dry_run:
