@@ -90,6 +90,16 @@ def start_cluster(tmp: Path, threads: int) -> tuple[str, list[subprocess.Popen[b
     return address, procs
 
 
+def herd_map(tmp: Path, count: int, slots: int, job_s: float, extra: list[str]) -> float:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "HERD_DB": str(tmp / "map.db")}
+    items = "\n".join(f"{job_s:g}" for _ in range(count)) + "\n"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "herd", "map", "--from", "-", "-j", str(slots), *extra,
+                    "--", "sleep"], input=items.encode(), env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=1000)
@@ -119,12 +129,20 @@ def main() -> None:
                     rows.append((loop.__name__, name, setup, wall, overhead))
                     print(f"{loop.__name__:<12} {name:<6} connect {setup:5.2f}s  wall "
                           f"{wall:6.2f}s  overhead/job {overhead:6.2f} ms", flush=True)
+            # The same items through the real `herd map` CLI, start-up included.
+            for name, extra in (("local", []), ("dask", ["--executor", "dask",
+                                                         "--scheduler", address])):
+                wall = herd_map(Path(tmp), count, slots, job_s, extra)
+                overhead = (wall - ideal) / count * 1000
+                rows.append(("herd_map", name, 0.0, wall, overhead))
+                print(f"{'herd_map':<12} {name:<6} (CLI)        wall {wall:6.2f}s  overhead/job "
+                      f"{overhead:6.2f} ms", flush=True)
         finally:
             for proc in procs:
                 os.killpg(proc.pid, signal.SIGTERM)
             for proc in procs:
                 proc.wait()
-    for loop_name in ("refill", "all_at_once"):
+    for loop_name in ("refill", "all_at_once", "herd_map"):
         local = next(r for r in rows if r[0] == loop_name and r[1] == "local")
         dask = next(r for r in rows if r[0] == loop_name and r[1] == "dask")
         diff = dask[4] - local[4]

@@ -496,6 +496,8 @@ class _Loop:
         self.inflight: dict[str, Batch] = {}
         self.failed: dict[str, str] = {}
         self.executor = options.make_executor(self.slots)
+        # A remote executor wants more jobs in hand than it runs at once (it batches them).
+        self.window = max(self.window, 2 * self.executor.backlog)
         self.program_argv = resolve_program(options.argv)
 
     def run(self, source: Iterator[Batch], signals: list[int]) -> bool:
@@ -517,7 +519,7 @@ class _Loop:
         return True
 
     def _fill(self, source: Iterator[Batch], exhausted: bool) -> bool:
-        limit = self.scaler.target if self.scaler else self.slots
+        limit = self.scaler.target if self.scaler else self.executor.backlog
         while len(self.inflight) < limit:
             if self.retry:
                 batch = self.retry.popleft()

@@ -110,6 +110,13 @@ class Executor(Protocol):
         ...
 
     @property
+    def backlog(self) -> int:
+        """How many unfinished jobs a coordinator with many small jobs should keep submitted
+        for full speed: `slots` for a local pool; more for a remote one, which can then
+        batch several jobs into one round trip."""
+        ...
+
+    @property
     def outstanding(self) -> int:
         """Jobs submitted whose result has not been returned yet (queued + running + done)."""
         ...

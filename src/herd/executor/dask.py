@@ -125,6 +125,11 @@ class DaskExecutor:
         return self._slots
 
     @property
+    def backlog(self) -> int:
+        # Enough waiting jobs that they travel MAX_CHUNK to a Dask task (see _chunk_size).
+        return self._slots * 8 * MAX_CHUNK
+
+    @property
     def outstanding(self) -> int:
         return len(self._pending) + self._in_dask + len(self._done)
 

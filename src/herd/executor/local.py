@@ -105,6 +105,10 @@ class LocalExecutor:
         return self._slots
 
     @property
+    def backlog(self) -> int:
+        return self._slots
+
+    @property
     def outstanding(self) -> int:
         return len(self._pending) + len(self._running) + len(self._done)
 
