@@ -152,14 +152,15 @@ class Hypervisor:
         return self.result
 
     def _wave_base(self, plan: Plan, wave_number: int, runs: list[TaskRun]) -> str:
-        """Tasks that depend on earlier waves start from those waves' commits stacked on the
-        base, so they see the work they depend on; other waves start from the base."""
-        needs = {b for r in runs for b in plan.after.get(r.id, ())}
-        if not needs & set(self.result.succeeded):
-            return self.base
+        """A later wave starts from the earlier waves' commits stacked on the base. A task is
+        in a later wave because it depends on earlier work or because its scope overlaps an
+        earlier task's: either way it must see that work, or its commit could not be stacked
+        with theirs (two edits of one file, both made from the base, conflict)."""
         earlier = [t for wave in plan.waves[:wave_number] for t in wave
                    if t in self.result.succeeded]
-        return self.worktrees.stack_commits(self.run_id, f"_wave{wave_number + 1}", self.base,
+        if not earlier:
+            return self.base
+        return self.worktrees.stack_commits(self.run_id, f"wave{wave_number + 1}", self.base,
                                             [self.result.succeeded[t] for t in earlier])
 
     # -- reruns asked for by the integrator --------------------------------------
