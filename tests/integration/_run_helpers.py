@@ -9,6 +9,7 @@ section), the way a real agent reads its task:
     commits: N        make N commits instead of one
     fail-attempts: N  exit 3 (after printing) on attempts 1..N
     hang              start a grandchild and sleep forever
+    child             start a grandchild that sleeps forever, then carry on
     sleep: SECONDS    sleep before editing
     push              try `git push origin HEAD:refs/heads/sneaky`
     rewrite           commit on an orphan history (not a descendant of the base)
@@ -57,6 +58,8 @@ def value(key):
     return None
 
 print(f"fake agent: {record['task']} attempt {attempt}")
+if "child" in orders:  # a grandchild that would outlive the worker if herd let it
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
 sleep = value("sleep")
 if sleep:
     time.sleep(float(sleep))
@@ -141,8 +144,12 @@ class Project:
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return self.herd("run", *args, "--cmd", str(self.agent), check=check, timeout=timeout)
 
+    @staticmethod
+    def popen_argv(*args: str) -> list[str]:
+        return [sys.executable, "-m", "herd", *args]
+
     def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "herd", *args], cwd=self.repo,
+        return subprocess.Popen(self.popen_argv(*args), cwd=self.repo,
                                 env={**self.env, **env}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
@@ -160,6 +167,10 @@ class Project:
 
     def latest_run(self) -> str:
         return str(json.loads(self.herd("runs", "--json").stdout)[0]["id"])
+
+    def latest_run_or_none(self) -> str | None:
+        runs = json.loads(self.herd("runs", "--json").stdout)
+        return str(runs[0]["id"]) if runs else None
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
         path = self.repo / ".herd" / "runs" / run_id / "events.jsonl"
