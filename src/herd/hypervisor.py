@@ -15,15 +15,17 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from herd import agents, context
 from herd.agents import Agent
 from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
 from herd.executor import Executor, JobResult, JobSpec
-from herd.git import Git, NotDescendant, NothingToCommit
+from herd.git import Git, GitError, NotDescendant, NothingToCommit
 from herd.journal import Journal, TaskState
 from herd.model import Record
 from herd.plan import Plan
@@ -32,6 +34,8 @@ from herd.scope import Scope, path_outside
 from herd.worktree import Worktree, WorktreeManager
 
 TAIL_LINES = 40
+# How often the loop looks at the git pool while workers run (seconds).
+_GIT_POLL = 0.002
 
 
 def failpoint(name: str) -> None:
@@ -80,10 +84,22 @@ class TaskRun:
     worktree: Worktree | None = None
     slot: int = 0
     base: str = ""  # the commit this task's worktree starts from (set per wave)
+    started: bool = False  # the current attempt's worker was submitted
 
     @property
     def id(self) -> str:
         return str(self.task["id"])
+
+    @property
+    def key(self) -> str:
+        """The executor's job key for the current attempt."""
+        return f"{self.id}#{self.attempt}"
+
+
+class Verdict(NamedTuple):
+    outcome: str  # ok, failed, timeout, memory, crash, push, scope, history, empty, git
+    reason: str
+    sha: str | None  # the squashed commit, when the attempt succeeded
 
 
 @dataclass
@@ -197,10 +213,19 @@ class Hypervisor:
         self._fail(run, reason, detail)
 
     def _run_wave(self, executor: Executor, runs: list[TaskRun]) -> None:
+        """Keep `workers` tasks going. The loop owns all state and every journal and queue
+        write; the git work of an attempt (worktree and context before it, squash, scope
+        check and cleanup after it) runs in a small thread pool, so one task's git never
+        holds up another's start (git spends its time waiting on the disk, not the GIL).
+        A slot is taken from the claim until the worker exits; judging overlaps the next
+        task's preparation."""
         pending: deque[TaskRun] = deque(runs)
-        in_flight: dict[str, TaskRun] = {}
+        in_flight: dict[str, TaskRun] = {}  # claimed and not yet judged
+        git_work: dict[Future[Any], tuple[TaskRun, JobResult | None]] = {}
         free_slots = list(range(self.options.workers, 0, -1))
         next_renewal = time.monotonic() + self.options.lease_seconds / 3
+        pool = ThreadPoolExecutor(max_workers=self.options.workers,
+                                  thread_name_prefix="herd-git")
         try:
             while pending or in_flight:
                 while pending and free_slots:
@@ -211,36 +236,64 @@ class Hypervisor:
                         break
                     run = pending.popleft()
                     run.slot = free_slots.pop()
-                    if self._dispatch(executor, run):
-                        in_flight[f"{run.id}#{run.attempt}"] = run
+                    if self._claim(run):
+                        in_flight[run.key] = run
+                        git_work[pool.submit(self._prepare, run)] = (run, None)
                     else:
                         free_slots.append(run.slot)
+                for future in [f for f in git_work if f.done()]:
+                    run, job = git_work.pop(future)
+                    if job is None:
+                        self._start(executor, run, future.result())
+                    else:
+                        del in_flight[run.key]
+                        if self._record(run, job, future.result()):
+                            pending.appendleft(run)
                 if not in_flight:
                     continue
-                for job in executor.wait(timeout=1.0):
-                    run = in_flight.pop(job.key)
+                if executor.outstanding:
+                    # Git work in the pool finishes without waking the executor: poll it often.
+                    finished = executor.wait(timeout=_GIT_POLL if git_work else 1.0)
+                else:
+                    futures_wait(list(git_work), timeout=1.0, return_when=FIRST_COMPLETED)
+                    finished = []
+                for job in finished:
+                    run = in_flight[job.key]
                     free_slots.append(run.slot)
-                    if self._judge(run, job):
-                        pending.appendleft(run)
+                    git_work[pool.submit(self._examine, run, job)] = (run, job)
                 if time.monotonic() >= next_renewal:
                     for run in in_flight.values():
                         self.queue.renew_lease(run.id, run.actor, self.options.lease_seconds)
                     next_renewal = time.monotonic() + self.options.lease_seconds / 3
         except KeyboardInterrupt:
-            cancelled = executor.cancel_all(self.options.grace)
-            for job in cancelled:
-                stopped = in_flight.pop(job.key, None)
-                if stopped is not None:
-                    self._interrupted(stopped, job)
-            for run in [*in_flight.values(), *pending]:
-                self._interrupted(run, None)
+            self._stop(executor, pool, pending, in_flight, git_work)
             raise Interrupted(f"interrupted; state saved: `herd resume {self.run_id}` "
                               "continues") from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _stop(self, executor: Executor, pool: ThreadPoolExecutor, pending: deque[TaskRun],
+              in_flight: dict[str, TaskRun],
+              git_work: dict[Future[Any], tuple[TaskRun, JobResult | None]]) -> None:
+        """Ctrl-C: stop every worker, let the git steps already running end (they are short;
+        a Ctrl-C from a terminal may have killed them too), give every unfinished task back."""
+        cancelled = {job.key: job for job in executor.cancel_all(self.options.grace)}
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, (run, job) in git_work.items():
+            if job is not None and future.done() and future.exception() is None:
+                # Its worker had finished before the interrupt: its verdict stands.
+                in_flight.pop(run.key, None)
+                if self._record(run, job, future.result()):
+                    self._interrupted(run, unjudged=False)
+        for key, run in in_flight.items():
+            self._interrupted(run, unjudged=True, job=cancelled.get(key))
+        for run in pending:
+            self._interrupted(run, unjudged=False)
 
     # -- one attempt ----------------------------------------------------------
 
-    def _dispatch(self, executor: Executor, run: TaskRun) -> bool:
-        """Claim (first attempt), make a fresh worktree and context, start the worker."""
+    def _claim(self, run: TaskRun) -> bool:
+        """Claim the task (CAS; the same actor again on a retry or resume) and count the attempt."""
         if not run.actor:
             run.actor = f"herd:{self.run_id}/w{run.slot}"
         try:
@@ -251,38 +304,63 @@ class Hypervisor:
         self.journal.set_task(run.id, actor=run.actor)
         failpoint("after-claim")
         run.attempt += 1
+        run.started = False
+        run.base = run.base or self.base
+        return True
+
+    def _prepare(self, run: TaskRun) -> JobSpec:
+        """In the git pool: a fresh worktree and context file; the job that runs the worker.
+        Touches no shared state but the run's own fields."""
         task_dir = self.journal.run_dir / run.id
         context_path = context.write(task_dir / f"context-{run.attempt}.md", run.task, run.evidence)
         log_path = task_dir / f"attempt-{run.attempt}.log"
-        run.base = run.base or self.base
         run.worktree = self.worktrees.create(self.run_id, run.id, run.attempt, run.base)
         push_marker = task_dir / f"push-attempted-{run.attempt}"
         push_marker.unlink(missing_ok=True)
         values = {"id": run.id, "context": str(context_path), "worktree": str(run.worktree.path)}
         argv = agents.build_argv(self.options.agent.argv, values)
-        worker = f"w{run.slot}"
         env = {
             "HERD_TASK_ID": run.id, "HERD_CONTEXT_FILE": str(context_path),
-            "HERD_RUN_ID": self.run_id, "HERD_WORKER": worker, "HERD_ATTEMPT": str(run.attempt),
-            "HERD_PUSH_MARKER": str(push_marker),
+            "HERD_RUN_ID": self.run_id, "HERD_WORKER": f"w{run.slot}",
+            "HERD_ATTEMPT": str(run.attempt), "HERD_PUSH_MARKER": str(push_marker),
             # Every git the worker runs sees herd's hooks: a push is refused and recorded.
             "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath",
             "GIT_CONFIG_VALUE_0": str(self.hooks_dir),
         }
-        self.journal.start_attempt(run.id, run.attempt, worker, log_path)
-        self.journal.event("attempt_start", task=run.id, attempt=run.attempt, worker=worker,
-                           title=run.task.get("title", ""), log=str(log_path))
-        executor.submit(JobSpec(key=f"{run.id}#{run.attempt}", argv=tuple(argv),
-                                cwd=run.worktree.path, env=env, timeout=self.options.timeout,
-                                max_memory=self.options.max_memory, log_path=log_path))
-        return True
+        return JobSpec(key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env,
+                       timeout=self.options.timeout, max_memory=self.options.max_memory,
+                       log_path=log_path)
 
-    def _judge(self, run: TaskRun, job: JobResult) -> bool:
-        """Record the attempt; True when it failed and should run again."""
+    def _start(self, executor: Executor, run: TaskRun, job: JobSpec) -> None:
+        worker = f"w{run.slot}"
+        run.started = True
+        self.journal.start_attempt(run.id, run.attempt, worker, job.log_path)
+        self.journal.event("attempt_start", task=run.id, attempt=run.attempt, worker=worker,
+                           title=run.task.get("title", ""), log=str(job.log_path))
+        executor.submit(job)
+
+    def _examine(self, run: TaskRun, job: JobResult) -> Verdict:
+        """In the git pool: squash and check the attempt; remove its worktree unless it is
+        the task's last failure (kept for inspection)."""
         assert run.worktree is not None
-        outcome, reason, sha = self._verdict(run, job)
+        try:
+            verdict = Verdict(*self._verdict(run, job))
+        except GitError as exc:
+            verdict = Verdict("git", f"git failed while judging the attempt: {exc}", None)
+        if verdict.sha is not None or run.attempt <= self.options.retries:
+            self.worktrees.remove(run.worktree)
+        return verdict
+
+    def _record(self, run: TaskRun, job: JobResult, verdict: Verdict) -> bool:
+        """Journal the attempt's verdict; True when it failed and should run again."""
+        outcome, reason, sha = verdict
         cost = self._cost(job)
-        self.journal.end_attempt(run.id, run.attempt, ended_at=job.ended_at,
+        task_fields: dict[str, Any] = {}
+        if sha is not None:
+            task_fields = {"state": TaskState.SUCCEEDED.value, "commit_sha": sha, "reason": None}
+        elif run.attempt <= self.options.retries:
+            task_fields = {"state": TaskState.QUEUED.value, "reason": reason}
+        self.journal.end_attempt(run.id, run.attempt, task_fields, ended_at=job.ended_at,
                                  exit_code=job.exit_code, signal=job.signal, outcome=outcome,
                                  reason=reason, tail=job.tail, cost_usd=cost, worker=job.worker)
         self.journal.event("attempt_end", task=run.id, attempt=run.attempt, outcome=outcome,
@@ -290,19 +368,13 @@ class Hypervisor:
                            duration=round(job.duration, 3), worker=job.worker)
         if sha is not None:
             self.result.succeeded[run.id] = sha
-            self.journal.set_task(run.id, state=TaskState.SUCCEEDED.value, commit_sha=sha,
-                                  reason=None)
-            self.worktrees.remove(run.worktree)
             self.journal.event("task_end", task=run.id, state=TaskState.SUCCEEDED.value,
                                commit=sha)
             failpoint("after-worker")
             return False
-        evidence = (f"Attempt {run.attempt} ({outcome}): {reason}\n\nOutput tail:\n```\n"
-                    f"{_tail(job.tail)}\n```")
         if run.attempt <= self.options.retries:
-            run.evidence.append(evidence)
-            self.worktrees.remove(run.worktree)
-            self.journal.set_task(run.id, state=TaskState.QUEUED.value, reason=reason)
+            run.evidence.append(f"Attempt {run.attempt} ({outcome}): {reason}\n\nOutput tail:\n"
+                                f"```\n{_tail(job.tail)}\n```")
             failpoint("after-worker")
             return True
         self._fail(run, reason, job.tail)
@@ -359,12 +431,15 @@ class Hypervisor:
             self.queue.release(run.id)
         self.journal.event("task_end", task=run.id, state=TaskState.DEFERRED.value, reason=why)
 
-    def _interrupted(self, run: TaskRun, job: JobResult | None) -> None:
-        if job is not None:
-            self.journal.end_attempt(run.id, run.attempt, ended_at=job.ended_at,
-                                     exit_code=job.exit_code, signal=job.signal,
-                                     outcome="interrupted", reason="interrupted", tail=job.tail)
-            # An interrupted attempt is not the task's fault: it does not use up a retry.
+    def _interrupted(self, run: TaskRun, *, unjudged: bool, job: JobResult | None = None) -> None:
+        """Give a task back after Ctrl-C. An attempt cut short is not the task's fault: it
+        does not use up a retry (`unjudged`: claimed and counted, but never judged)."""
+        if unjudged:
+            if run.started:
+                self.journal.end_attempt(
+                    run.id, run.attempt, ended_at=job.ended_at if job else time.time(),
+                    exit_code=job.exit_code if job else None, signal=job.signal if job else None,
+                    outcome="interrupted", reason="interrupted", tail=job.tail if job else "")
             run.attempt -= 1
         self.journal.set_task(run.id, state=TaskState.QUEUED.value, attempts=run.attempt)
         if run.worktree is not None:

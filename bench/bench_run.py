@@ -1,0 +1,120 @@
+"""How fast is `herd run`? The real CLI as a subprocess, a real repo, a real worker command.
+
+1. Makespan: 16 tasks that each sleep 1 s and edit one file, -j 4, --no-integrate.
+   Ideal: 4 s (16 x 1 s over 4 workers). Bar: within 1.3x, worktree creation included.
+2. Overhead: 200 tasks that edit one file at once, -j 4, --no-integrate.
+   herd's own cost per task = wall time / 200 (nothing subtracted). Bar: <= 50 ms.
+
+Issues are created through the library (fast) in a small repo of a few dozen files;
+only the `herd run` itself is timed. Usage: PYTHONPATH=src python bench/bench_run.py
+[--tasks-overhead 200] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FILES = 40
+
+# Edits the one file its context names as scope (and leaves committing to herd).
+WORKER = r'''#!PYTHON
+import os, re, sys, time
+delay = float(sys.argv[1])
+if delay:
+    time.sleep(delay)
+context = open(os.environ["HERD_CONTEXT_FILE"]).read()
+path = re.search(r"^\*\*Scope\*\*: (\S+)", context, re.M).group(1)
+with open(path, "a") as f:
+    f.write(os.environ["HERD_TASK_ID"] + "\n")
+'''
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_project(root: Path, tasks: int) -> tuple[Path, list[str]]:
+    from herd import queue as queue_mod
+
+    repo = root / "repo"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "Bench")
+    git(repo, "config", "user.email", "bench@example.invalid")
+    (repo / "src").mkdir()
+    for n in range(FILES):
+        (repo / "src" / f"mod{n}.py").write_text(f"# module {n}\n" + "x = 1\n" * 20)
+    (repo / "README.md").write_text("bench\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "bench project")
+    store = queue_mod.init(repo, "b")
+    queue = queue_mod.Queue(store, actor="bench")
+    ids = []
+    for n in range(tasks):
+        # Each task's scope is its own new file, so all of them fit in one wave.
+        issue = queue.create(f"bench task {n}", description="edit one file",
+                             criteria=["the file is edited"], scope=[f"src/new{n}.txt"])
+        ids.append(issue["id"])
+    store.close()
+    return repo, ids
+
+
+def run_herd(repo: Path, ids: list[str], worker: Path, delay: float, jobs: int) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERD_")}
+    src = Path(__file__).resolve().parents[1] / "src"
+    env["PYTHONPATH"] = str(src)
+    argv = [sys.executable, "-m", "herd", "run", "--ready", "--cmd", f"{worker} {delay:g}",
+            "-j", str(jobs), "--no-integrate"]
+    started = time.perf_counter()
+    proc = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"herd run failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    done = proc.stdout.splitlines()[0]
+    if f"{len(ids)} succeeded" not in done:
+        sys.exit(f"not every task succeeded: {done}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tasks-overhead", type=int, default=200)
+    parser.add_argument("--keep", type=Path, help="build the repos here and keep them")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    root = args.keep or Path(tempfile.mkdtemp(prefix="herd-bench-run-"))
+    worker = root / "worker.py"
+    root.mkdir(parents=True, exist_ok=True)
+    worker.write_text(WORKER.replace("PYTHON", sys.executable, 1))
+    worker.chmod(0o755)
+
+    rows = []
+    repo, ids = make_project(root / "makespan", 16)
+    makespan = run_herd(repo, ids, worker, 1.0, 4)
+    rows.append(("makespan, 16 x 1 s tasks, -j 4", f"{makespan:.2f} s", "4.00 s (ideal)",
+                 makespan / 4.0, 1.3))
+
+    n = args.tasks_overhead
+    repo, ids = make_project(root / "overhead", n)
+    wall = run_herd(repo, ids, worker, 0.0, 4)
+    per_task = wall / n * 1000
+    rows.append((f"overhead, {n} x 0 s tasks, -j 4", f"{per_task:.1f} ms/task",
+                 "50 ms/task (bar)", per_task / 50.0, 1.0))
+
+    header = ("measurement", "herd", "ideal/baseline", "ratio", "bar", "result")
+    table = [header] + [(m, v, b, f"{r:.2f}x", f"<= {bar:g}x", "PASS" if r <= bar else "FAIL")
+                        for m, v, b, r, bar in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0 if all(r <= bar for *_, r, bar in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
