@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -129,6 +130,10 @@ class Hypervisor:
         self.worktrees = WorktreeManager(git, queue.store.herd_dir / "worktrees")
         self.hooks_dir = journal.run_dir / "hooks"
         self.result = WorkResult()
+        # `git worktree add` and `remove` read every worktree's admin files; run side by
+        # side, one can read another's half-written entry and fail ("failed to read
+        # .git/worktrees/X/commondir"). Squashing and diffing need no lock.
+        self._worktree_lock = threading.Lock()
 
     # -- the loop ------------------------------------------------------------
 
@@ -213,41 +218,58 @@ class Hypervisor:
         self._fail(run, reason, detail)
 
     def _run_wave(self, executor: Executor, runs: list[TaskRun]) -> None:
-        """Keep `workers` tasks going. The loop owns all state and every journal and queue
+        """Keep `workers` workers busy. The loop owns all state and every journal and queue
         write; the git work of an attempt (worktree and context before it, squash, scope
         check and cleanup after it) runs in a small thread pool, so one task's git never
         holds up another's start (git spends its time waiting on the disk, not the GIL).
-        A slot is taken from the claim until the worker exits; judging overlaps the next
-        task's preparation."""
+
+        Each worker slot takes its next task while its current one runs: claimed and
+        prepared ahead, it starts the moment the slot's worker exits. So a slot has two
+        tickets, one for the task running on it and one for the task waiting for it."""
         pending: deque[TaskRun] = deque(runs)
         in_flight: dict[str, TaskRun] = {}  # claimed and not yet judged
         git_work: dict[Future[Any], tuple[TaskRun, JobResult | None]] = {}
-        free_slots = list(range(self.options.workers, 0, -1))
+        tickets = list(range(self.options.workers, 0, -1)) * 2  # popped from the end: w1 first
+        busy: set[int] = set()  # slots whose worker is running
+        waiting: dict[int, tuple[TaskRun, JobSpec]] = {}  # prepared, for a busy slot
         next_renewal = time.monotonic() + self.options.lease_seconds / 3
         pool = ThreadPoolExecutor(max_workers=self.options.workers,
                                   thread_name_prefix="herd-git")
+
+        def start(run: TaskRun, job: JobSpec) -> None:
+            if self._budget_reached():
+                del in_flight[run.key]
+                tickets.append(run.slot)
+                self._defer(run, "the run's budget was reached")
+                return
+            busy.add(run.slot)
+            self._start(executor, run, job)
+
         try:
             while pending or in_flight:
-                while pending and free_slots:
+                while pending and tickets:
                     if self._budget_reached():
                         for skipped in pending:
                             self._defer(skipped, "the run's budget was reached")
                         pending.clear()
                         break
                     run = pending.popleft()
-                    run.slot = free_slots.pop()
+                    run.slot = tickets.pop()
                     if self._claim(run):
                         in_flight[run.key] = run
                         git_work[pool.submit(self._prepare, run)] = (run, None)
                     else:
-                        free_slots.append(run.slot)
+                        tickets.append(run.slot)
                 for future in [f for f in git_work if f.done()]:
-                    run, job = git_work.pop(future)
-                    if job is None:
-                        self._start(executor, run, future.result())
+                    run, ended = git_work.pop(future)
+                    if ended is None:
+                        if run.slot in busy:
+                            waiting[run.slot] = (run, future.result())
+                        else:
+                            start(run, future.result())
                     else:
                         del in_flight[run.key]
-                        if self._record(run, job, future.result()):
+                        if self._record(run, ended, future.result()):
                             pending.appendleft(run)
                 if not in_flight:
                     continue
@@ -257,10 +279,13 @@ class Hypervisor:
                 else:
                     futures_wait(list(git_work), timeout=1.0, return_when=FIRST_COMPLETED)
                     finished = []
-                for job in finished:
-                    run = in_flight[job.key]
-                    free_slots.append(run.slot)
-                    git_work[pool.submit(self._examine, run, job)] = (run, job)
+                for ended in finished:
+                    run = in_flight[ended.key]
+                    busy.discard(run.slot)
+                    tickets.append(run.slot)
+                    git_work[pool.submit(self._examine, run, ended)] = (run, ended)
+                    if run.slot in waiting:
+                        start(*waiting.pop(run.slot))
                 if time.monotonic() >= next_renewal:
                     for run in in_flight.values():
                         self.queue.renew_lease(run.id, run.actor, self.options.lease_seconds)
@@ -314,7 +339,8 @@ class Hypervisor:
         task_dir = self.journal.run_dir / run.id
         context_path = context.write(task_dir / f"context-{run.attempt}.md", run.task, run.evidence)
         log_path = task_dir / f"attempt-{run.attempt}.log"
-        run.worktree = self.worktrees.create(self.run_id, run.id, run.attempt, run.base)
+        with self._worktree_lock:
+            run.worktree = self.worktrees.create(self.run_id, run.id, run.attempt, run.base)
         push_marker = task_dir / f"push-attempted-{run.attempt}"
         push_marker.unlink(missing_ok=True)
         values = {"id": run.id, "context": str(context_path), "worktree": str(run.worktree.path)}
@@ -348,7 +374,8 @@ class Hypervisor:
         except GitError as exc:
             verdict = Verdict("git", f"git failed while judging the attempt: {exc}", None)
         if verdict.sha is not None or run.attempt <= self.options.retries:
-            self.worktrees.remove(run.worktree)
+            with self._worktree_lock:
+                self.worktrees.remove(run.worktree)
         return verdict
 
     def _record(self, run: TaskRun, job: JobResult, verdict: Verdict) -> bool:
@@ -425,6 +452,8 @@ class Hypervisor:
         self.journal.event("task_end", task=run.id, state=TaskState.FAILED.value, reason=reason)
 
     def _defer(self, run: TaskRun, why: str) -> None:
+        if run.worktree is not None:
+            self.worktrees.remove(run.worktree)
         self.result.deferred[run.id] = why
         self.journal.set_task(run.id, state=TaskState.DEFERRED.value, reason=why)
         if run.actor and run.attempt:
