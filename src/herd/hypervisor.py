@@ -86,6 +86,7 @@ class TaskRun:
     slot: int = 0
     base: str = ""  # the commit this task's worktree starts from (set per wave)
     started: bool = False  # the current attempt's worker was submitted
+    cost: float | None = None  # what the current attempt's agent reported, in USD
 
     @property
     def id(self) -> str:
@@ -281,6 +282,8 @@ class Hypervisor:
                     finished = []
                 for ended in finished:
                     run = in_flight[ended.key]
+                    # Counted now, before the slot's next task starts, so a budget holds.
+                    run.cost = self._cost(ended)
                     busy.discard(run.slot)
                     tickets.append(run.slot)
                     git_work[pool.submit(self._examine, run, ended)] = (run, ended)
@@ -381,7 +384,7 @@ class Hypervisor:
     def _record(self, run: TaskRun, job: JobResult, verdict: Verdict) -> bool:
         """Journal the attempt's verdict; True when it failed and should run again."""
         outcome, reason, sha = verdict
-        cost = self._cost(job)
+        cost = run.cost
         task_fields: dict[str, Any] = {}
         if sha is not None:
             task_fields = {"state": TaskState.SUCCEEDED.value, "commit_sha": sha, "reason": None}
