@@ -426,7 +426,7 @@ class Hypervisor:
             how = (f"killed by signal {job.signal}" if job.signal
                    else f"exited with code {job.exit_code}")
             return "failed", how, None
-        title = run.task.get("title", "")
+        title = " ".join(str(run.task.get("title", "")).split())  # a subject is one line
         try:
             sha = self.git.squash(run.worktree.path, run.base, f"{title} ({run.id})",
                                   {"Herd-Task": run.id, "Herd-Run": self.run_id})
