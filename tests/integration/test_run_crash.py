@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -79,6 +80,17 @@ def test_kill_9_mid_run_then_resume_finishes_every_task_once(project: Project) -
     assert set(ok) == set(ids)
     assert f"{len(ids)} succeeded" in resumed.stdout
     assert json.loads(p.herd("status", "--json").stdout)["state"] == "done"
+    # Attempts the dead herd never judged were closed as lost, not left "running" (which
+    # `herd status` would show as live workers), and did not use up the tasks' retries.
+    with sqlite3.connect(p.repo / ".herd" / "herd.db") as db:
+        open_attempts = db.execute("SELECT count(*) FROM attempts WHERE run_id = ? AND "
+                                   "ended_at IS NULL", (run_id,)).fetchone()[0]
+        outcomes = Counter(row[0] for row in db.execute(
+            "SELECT outcome FROM attempts WHERE run_id = ?", (run_id,)))
+    assert open_attempts == 0
+    assert outcomes == {"ok": len(ids)}, outcomes
+    lost = resume_event["lost_attempts"]
+    assert isinstance(lost, list) and lost, resume_event
     # The dead run's claims were taken over, not left dangling.
     for task_id in ids:
         assert p.show(task_id)["status"] == "in_progress"
