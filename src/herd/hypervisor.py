@@ -395,7 +395,8 @@ class Hypervisor:
                                  reason=reason, tail=job.tail, cost_usd=cost, worker=job.worker)
         self.journal.event("attempt_end", task=run.id, attempt=run.attempt, outcome=outcome,
                            exit_code=job.exit_code, reason=reason,
-                           duration=round(job.duration, 3), worker=job.worker)
+                           duration=round(job.duration, 3), worker=f"w{run.slot}",
+                           host=job.worker)
         if sha is not None:
             self.result.succeeded[run.id] = sha
             self.journal.event("task_end", task=run.id, state=TaskState.SUCCEEDED.value,

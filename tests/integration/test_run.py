@@ -269,6 +269,11 @@ def test_json_gives_only_events_on_stdout_and_progress_goes_to_stderr(project: P
     assert events[0]["event"] == "run_start" and events[-1]["event"] == "run_end"
     assert {e["task"] for e in events if e["event"] == "task_end"} == set(ids)
     assert events == p.events(events[0]["run"])
+    # One name per worker: the slot an attempt started on is the one its end reports.
+    started = {(e["task"], e["attempt"]): e["worker"] for e in events
+               if e["event"] == "attempt_start"}
+    ended = {(e["task"], e["attempt"]): e["worker"] for e in events if e["event"] == "attempt_end"}
+    assert started == ended
     plain = p.run(p.create("T9", "edit: src/m7.py", scope=["src/m7.py"]), "--no-integrate")
     lines = [line for line in plain.stderr.splitlines() if line]
     assert lines and all(line.startswith("herd: ") for line in lines), plain.stderr
