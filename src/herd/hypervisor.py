@@ -35,6 +35,8 @@ from herd.scope import Scope, path_outside
 from herd.worktree import Worktree, WorktreeManager
 
 TAIL_LINES = 40
+# Workers' pushes go to `git-remote-<this>`, which refuses them.
+_NO_PUSH_SCHEME = "herd-no-push"
 # How often the loop looks at the git pool while workers run (seconds).
 _GIT_POLL = 0.002
 
@@ -353,8 +355,12 @@ class Hypervisor:
             "HERD_RUN_ID": self.run_id, "HERD_WORKER": f"w{run.slot}",
             "HERD_ATTEMPT": str(run.attempt), "HERD_PUSH_MARKER": str(push_marker),
             # Every git the worker runs sees herd's hooks: a push is refused and recorded.
-            "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath",
+            "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "core.hooksPath",
             "GIT_CONFIG_VALUE_0": str(self.hooks_dir),
+            # `git push --no-verify` skips hooks: every push URL (the empty prefix matches
+            # them all; fetches are untouched) is rewritten to a remote helper that refuses.
+            "GIT_CONFIG_KEY_1": f"url.{_NO_PUSH_SCHEME}::.pushInsteadOf", "GIT_CONFIG_VALUE_1": "",
+            "PATH": f"{self.hooks_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
         }
         return JobSpec(key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env,
                        timeout=self.options.timeout, max_memory=self.options.max_memory,
@@ -518,6 +524,15 @@ class Hypervisor:
             'echo "herd: workers must not push; commit locally and exit" >&2\n'
             "exit 1\n")
         guard.chmod(0o755)
+        helper = self.hooks_dir / "bin" / f"git-remote-{_NO_PUSH_SCHEME}"
+        helper.parent.mkdir(exist_ok=True)
+        helper.write_text(
+            "#!/bin/sh\n"
+            "# Installed by herd: every push URL of a worker is rewritten to this helper.\n"
+            '[ -n "$HERD_PUSH_MARKER" ] && : > "$HERD_PUSH_MARKER"\n'
+            'echo "herd: workers must not push; commit locally and exit" >&2\n'
+            "exit 1\n")
+        helper.chmod(0o755)
 
     @contextmanager
     def _executor(self) -> Iterator[Executor]:

@@ -12,6 +12,7 @@ section), the way a real agent reads its task:
     child             start a grandchild that sleeps forever, then carry on
     sleep: SECONDS    sleep before editing
     push              try `git push origin HEAD:refs/heads/sneaky`
+    push-no-verify: URL   try `git push --no-verify URL HEAD:refs/heads/sneaky2`
     rewrite           commit on an orphan history (not a descendant of the base)
     memory: MB        hold that many MB of RSS for a few seconds
 
@@ -97,6 +98,10 @@ for n in range(commits):
 if "push" in orders:
     pushed = subprocess.run(["git", "push", "origin", "HEAD:refs/heads/sneaky"])
     print(f"fake agent: push exited {pushed.returncode}", flush=True)
+remote = value("push-no-verify")
+if remote:
+    pushed = subprocess.run(["git", "push", "--no-verify", remote, "HEAD:refs/heads/sneaky2"])
+    print(f"fake agent: push --no-verify exited {pushed.returncode}", flush=True)
 log(result="ok")
 print(f"fake agent: done with {record['task']}")
 '''

@@ -228,6 +228,22 @@ def test_a_push_from_a_worker_is_blocked_and_fails_the_attempt(project: Project)
     assert "push exited 1" in comment["text"]
 
 
+def test_a_push_skipping_hooks_is_blocked_too(project: Project) -> None:
+    p = project
+    task = p.create("Pushes around the hook", "edit: src/m0.py",
+                    f"push-no-verify: {p.remote}", scope=["src/m0.py"])
+    p.run(task, "--no-integrate", check=1)
+    refs = p.git("--git-dir", str(p.remote), "for-each-ref", "--format=%(refname)").split()
+    assert "refs/heads/sneaky2" not in refs, "git push --no-verify got past herd"
+    [comment] = p.comments(task)
+    assert "tried to push" in comment["text"]
+    assert "workers must not push" in comment["text"]
+    # Fetching still works for a worker, and the landing push (herd's own) is unaffected.
+    ok = p.create("Fine", "edit: src/m1.py", scope=["src/m1.py"])
+    p.herd("run", ok, "--cmd", str(p.agent), "--push")
+    assert p.git("--git-dir", str(p.remote), "log", "-1", "--format=%s", "main") == f"Fine ({ok})"
+
+
 def test_timeout_kills_the_whole_worker_group(project: Project) -> None:
     p = project
     hung = p.create("Hangs", "hang", scope=["src/m0.py"])
