@@ -258,6 +258,26 @@ def test_timeout_kills_the_whole_worker_group(project: Project) -> None:
     assert f"ok      {fine}" in done.stdout
 
 
+def test_timeout_is_sigterm_then_grace_then_sigkill(project: Project, tmp_path: Path) -> None:
+    p = project
+    marks = tmp_path / "term.txt"
+    stubborn = tmp_path / "stubborn.sh"
+    # Ignores SIGTERM, and so does its background child: only SIGKILL ends them.
+    stubborn.write_text(f"#!/bin/sh\ntrap 'echo TERM >> {marks}' TERM\n"
+                        "(trap '' TERM; sleep 600) &\necho stubborn started\n"
+                        "while :; do sleep 0.1; done\n")
+    stubborn.chmod(0o755)
+    task = p.create("Stubborn", scope=["src/m0.py"])
+    started = time.monotonic()
+    p.herd("run", task, "--cmd", str(stubborn), "--timeout", "1s", "--retries", "0",
+           "--no-integrate", check=1)
+    took = time.monotonic() - started
+    assert marks.read_text().startswith("TERM"), "SIGTERM first"
+    assert 6 <= took < 30, f"grace of 5 s before SIGKILL, took {took:.1f}s"
+    assert run_processes(p.latest_run()) == []
+    assert "timed out after 1s" in p.comments(task)[0]["text"]
+
+
 def test_max_memory_kills_a_worker_over_the_ceiling(project: Project) -> None:
     p = project
     hog = p.create("Hog", "memory: 300", "edit: src/m0.py", scope=["src/m0.py"])
