@@ -462,8 +462,9 @@ class Hypervisor:
         self.journal.event("task_end", task=run.id, state=TaskState.FAILED.value, reason=reason)
 
     def _defer(self, run: TaskRun, why: str) -> None:
-        if run.worktree is not None:
-            self.worktrees.remove(run.worktree)
+        if run.worktree is not None:  # prepared ahead; the git pool may be busy
+            with self._worktree_lock:
+                self.worktrees.remove(run.worktree)
         self.result.deferred[run.id] = why
         self.journal.set_task(run.id, state=TaskState.DEFERRED.value, reason=why)
         if run.actor and run.attempt:
