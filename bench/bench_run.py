@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -67,9 +68,14 @@ def run_herd(repo: Path, ids: list[str], worker: Path, delay: float, jobs: int) 
     env["PYTHONPATH"] = str(src)
     argv = [sys.executable, "-m", "herd", "run", "--ready", "--cmd", f"{worker} {delay:g}",
             "-j", str(jobs), "--no-integrate"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"  {len(ids)} tasks: {elapsed:.2f} s wall, {cpu:.2f} s CPU (herd, git and workers; "
+          f"{cpu / len(ids) * 1000:.1f} ms/task)", file=sys.stderr)
     if proc.returncode != 0:
         sys.exit(f"herd run failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     done = proc.stdout.splitlines()[0]
