@@ -442,6 +442,10 @@ class Hypervisor:
         except NotDescendant:
             return "history", ("the worker's HEAD is not a descendant of the base commit "
                                f"{run.base[:12]} (history was rewritten)"), None
+        if run.worktree.branch is not None:
+            # Squashing moved HEAD; a worker that switched to another branch (or detached
+            # HEAD) would leave the task branch at the base, so it is set explicitly.
+            self.git.update_ref(f"refs/heads/{run.worktree.branch}", sha)
         changed = self.git.changed_paths(run.base, sha)
         outside = path_outside(run.scope, changed)
         if outside:

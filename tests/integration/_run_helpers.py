@@ -13,6 +13,8 @@ section), the way a real agent reads its task:
     sleep: SECONDS    sleep before editing
     push              try `git push origin HEAD:refs/heads/sneaky`
     push-no-verify: URL   try `git push --no-verify URL HEAD:refs/heads/sneaky2`
+    switch-branch     commit on a new branch of its own instead of the task branch
+    detach            commit on a detached HEAD
     rewrite           commit on an orphan history (not a descendant of the base)
     memory: MB        hold that many MB of RSS for a few seconds
 
@@ -82,6 +84,11 @@ if mb:
         hog[i] = 1
     print("fake agent: holding memory", flush=True)
     time.sleep(10)
+if "switch-branch" in orders:
+    subprocess.run(["git", "checkout", "-q", "-b", f"side-{record['task']}-{attempt}"],
+                   check=True)
+if "detach" in orders:
+    subprocess.run(["git", "checkout", "-q", "--detach"], check=True)
 if "rewrite" in orders:
     branch = f"rewritten-{record['task']}-{attempt}"
     subprocess.run(["git", "checkout", "-q", "--orphan", branch], check=True)

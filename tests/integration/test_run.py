@@ -70,6 +70,20 @@ def test_scoped_tasks_each_leave_one_squashed_commit_on_their_branch(project: Pr
     assert not any((p.repo / ".herd" / "worktrees" / run_id).glob("*-a*"))
 
 
+def test_the_task_branch_gets_the_commit_even_if_the_worker_left_it(project: Project) -> None:
+    p = project
+    base = p.git("rev-parse", "HEAD")
+    side = p.create("Switches branch", "switch-branch", "edit: src/m0.py", scope=["src/m0.py"])
+    detached = p.create("Detaches", "detach", "edit: src/m1.py", "commits: 2",
+                        scope=["src/m1.py"])
+    p.run(side, detached, "--no-integrate")
+    run_id = p.latest_run()
+    for task_id, path in ((side, "src/m0.py"), (detached, "src/m1.py")):
+        shas = _branch_commits(p, run_id, task_id, base)
+        assert len(shas) == 1, f"{task_id}: the task branch holds {len(shas)} commits"
+        assert p.git("diff", "--name-only", base, shas[0]) == path
+
+
 def test_claims_use_the_run_worker_as_assignee(project: Project) -> None:
     p = project
     task = p.create("Slow edit", "sleep: 2", "edit: src/m0.py", scope=["src/m0.py"])
