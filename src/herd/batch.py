@@ -121,7 +121,9 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
             integrator = Integrator(queue, git, journal, hypervisor, plan, landing, base)
             outcome.landing = integrator.land(work)
             outcome.exit_code = int(outcome.landing.get("exit_code", outcome.exit_code))
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt):
+        # A Ctrl-C outside the worker pool (between waves, while stacking a wave's base)
+        # interrupts the run too: it is resumable, not failed.
         journal.finish(RunState.INTERRUPTED, EXIT_INTERRUPTED)
         journal.close()
         raise
