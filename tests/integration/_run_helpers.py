@@ -131,6 +131,7 @@ class Project:
         if files:
             git(self.repo, "add", "-A")
             git(self.repo, "commit", "-q", "-m", "modules")
+            git(self.repo, "push", "-q", "origin", "main")
         herd("init", "--prefix", "t", cwd=self.repo)
         self.agent = write_fake_agent(tmp_path / "fake_agent.py")
         self.log = tmp_path / "fake.jsonl"

@@ -144,6 +144,18 @@ def test_waves_run_in_order(project: Project) -> None:
     assert f"edited by {second}" in p.git("show", f"herd/{run_id}/{third}:src/m0.py")
 
 
+def test_overlapping_tasks_in_two_waves_both_land(project: Project) -> None:
+    p = project
+    one = p.create("One", "edit: src/m0.py", scope=["src/m0.py"])
+    two = p.create("Two", "edit: src/m0.py", scope=["src/m0.py"])
+    p.run(one, two, "--push")
+    m0 = p.git("--git-dir", str(p.remote), "show", "main:src/m0.py")
+    assert f"edited by {one}" in m0 and f"edited by {two}" in m0
+    subjects = p.git("--git-dir", str(p.remote), "log", "-2", "--format=%s", "main").splitlines()
+    assert sorted(subjects) == sorted([f"One ({one})", f"Two ({two})"])
+    assert len(p.calls()) == 2, "no task needed a rerun to land"
+
+
 def test_cmd_placeholders_are_substituted_without_a_shell(project: Project) -> None:
     p = project
     task = p.create("Placeholders", "edit: src/m0.py", scope=["src/m0.py"])
