@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,6 +127,8 @@ def main() -> int:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if args.keep is None:
+        shutil.rmtree(root, ignore_errors=True)
     return 0 if all(r <= bar for *_, r, bar in rows) else 1
 
 
