@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,7 +92,8 @@ def resume(store: Store, run_id: str | None, *, listeners: Sequence[Listener] = 
     options = RunOptions.from_json(args["options"])
     landing = LandingOptions(**args["landing"])
     journal.set_run(state=RunState.RUNNING.value, pid=os.getpid(), ended_at=None)
-    journal.event("run_resume", killed_workers=killed)
+    lost = _close_lost_attempts(journal)
+    journal.event("run_resume", killed_workers=killed, lost_attempts=lost)
     rows = {row["task_id"]: row for row in journal.tasks()}
     queue = Queue(store)
     records = {r["id"]: r for r in queue.show(list(rows))}
@@ -119,7 +121,9 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
             integrator = Integrator(queue, git, journal, hypervisor, plan, landing, base)
             outcome.landing = integrator.land(work)
             outcome.exit_code = int(outcome.landing.get("exit_code", outcome.exit_code))
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt):
+        # A Ctrl-C outside the worker pool (between waves, while stacking a wave's base)
+        # interrupts the run too: it is resumable, not failed.
         journal.finish(RunState.INTERRUPTED, EXIT_INTERRUPTED)
         journal.close()
         raise
@@ -132,6 +136,21 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
     journal.finish(state, outcome.exit_code, outcome.to_json())
     journal.close()
     return outcome
+
+
+def _close_lost_attempts(journal: Journal) -> list[str]:
+    """Attempts the dead herd started and never judged: mark them lost (or `herd status`
+    shows their workers forever) and give the attempt back, as an interrupt does; the task
+    was not at fault. Its next attempt reuses the number."""
+    lost = []
+    for attempt in journal.attempts():
+        if attempt["ended_at"] is not None:
+            continue
+        task_id, number = attempt["task_id"], int(attempt["attempt"])
+        journal.end_attempt(task_id, number, {"attempts": number - 1}, ended_at=time.time(),
+                            outcome="lost", reason="herd died while it ran; resumed")
+        lost.append(f"{task_id}#{number}")
+    return lost
 
 
 def _scope(record: dict[str, Any]) -> Scope:

@@ -14,7 +14,7 @@ def render(task: Record, previous_failures: list[str] | None = None) -> str:
         "## Worker Task Context",
         "",
         f"**BD Issue**: {task['id']}",
-        f"**Title**: {task.get('title', '')}",
+        f"**Title**: {_one_line(str(task.get('title', '')))}",
         "**Scope**: " + (", ".join(f"{g} (can modify)" for g in scope) if scope
                          else "(not limited: keep changes to what the task needs)"),
         "**Out of scope**: " + (", ".join(out_of_scope) if out_of_scope else "(none)"),
@@ -36,3 +36,9 @@ def write(path: Path, task: Record, previous_failures: list[str] | None = None) 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(task, previous_failures), encoding="utf-8")
     return path
+
+
+def _one_line(text: str) -> str:
+    """A header field stays on its line: a title with line breaks (bd allows them) could
+    otherwise forge a `**Scope**:` line that a worker reading the file would believe."""
+    return " ".join(text.split())

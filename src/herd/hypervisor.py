@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from herd import agents, context
 from herd.agents import Agent
 from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
 from herd.executor import Executor, JobResult, JobSpec
-from herd.git import Git, NotDescendant, NothingToCommit
+from herd.git import Git, GitError, NotDescendant, NothingToCommit
 from herd.journal import Journal, TaskState
 from herd.model import Record
 from herd.plan import Plan
@@ -32,6 +35,10 @@ from herd.scope import Scope, path_outside
 from herd.worktree import Worktree, WorktreeManager
 
 TAIL_LINES = 40
+# Workers' pushes go to `git-remote-<this>`, which refuses them.
+_NO_PUSH_SCHEME = "herd-no-push"
+# How often the loop looks at the git pool while workers run (seconds).
+_GIT_POLL = 0.002
 
 
 def failpoint(name: str) -> None:
@@ -80,10 +87,23 @@ class TaskRun:
     worktree: Worktree | None = None
     slot: int = 0
     base: str = ""  # the commit this task's worktree starts from (set per wave)
+    started: bool = False  # the current attempt's worker was submitted
+    cost: float | None = None  # what the current attempt's agent reported, in USD
 
     @property
     def id(self) -> str:
         return str(self.task["id"])
+
+    @property
+    def key(self) -> str:
+        """The executor's job key for the current attempt."""
+        return f"{self.id}#{self.attempt}"
+
+
+class Verdict(NamedTuple):
+    outcome: str  # ok, failed, timeout, memory, crash, push, scope, history, empty, git
+    reason: str
+    sha: str | None  # the squashed commit, when the attempt succeeded
 
 
 @dataclass
@@ -113,6 +133,10 @@ class Hypervisor:
         self.worktrees = WorktreeManager(git, queue.store.herd_dir / "worktrees")
         self.hooks_dir = journal.run_dir / "hooks"
         self.result = WorkResult()
+        # `git worktree add` and `remove` read every worktree's admin files; run side by
+        # side, one can read another's half-written entry and fail ("failed to read
+        # .git/worktrees/X/commondir"). Squashing and diffing need no lock.
+        self._worktree_lock = threading.Lock()
 
     # -- the loop ------------------------------------------------------------
 
@@ -152,8 +176,10 @@ class Hypervisor:
         return self.result
 
     def _wave_base(self, plan: Plan, wave_number: int, runs: list[TaskRun]) -> str:
-        """A later wave starts from the earlier waves' commits stacked on the base: its tasks
-        may depend on them or touch the same files (that is why they wait)."""
+        """A later wave starts from the earlier waves' commits stacked on the base. A task is
+        in a later wave because it depends on earlier work or because its scope overlaps an
+        earlier task's: either way it must see that work, or its commit could not be stacked
+        with theirs (two edits of one file, both made from the base, conflict)."""
         earlier = [t for wave in plan.waves[:wave_number] for t in wave
                    if t in self.result.succeeded]
         if not earlier:
@@ -195,51 +221,110 @@ class Hypervisor:
         self._fail(run, reason, detail)
 
     def _run_wave(self, executor: Executor, runs: list[TaskRun]) -> None:
+        """Keep `workers` workers busy. The loop owns all state and every journal and queue
+        write; the git work of an attempt (worktree and context before it, squash, scope
+        check and cleanup after it) runs in a small thread pool, so one task's git never
+        holds up another's start (git spends its time waiting on the disk, not the GIL).
+
+        Each worker slot takes its next task while its current one runs: claimed and
+        prepared ahead, it starts the moment the slot's worker exits. So a slot has two
+        tickets, one for the task running on it and one for the task waiting for it."""
         pending: deque[TaskRun] = deque(runs)
-        in_flight: dict[str, TaskRun] = {}
-        free_slots = list(range(self.options.workers, 0, -1))
+        in_flight: dict[str, TaskRun] = {}  # claimed and not yet judged
+        git_work: dict[Future[Any], tuple[TaskRun, JobResult | None]] = {}
+        tickets = list(range(self.options.workers, 0, -1)) * 2  # popped from the end: w1 first
+        busy: set[int] = set()  # slots whose worker is running
+        waiting: dict[int, tuple[TaskRun, JobSpec]] = {}  # prepared, for a busy slot
         next_renewal = time.monotonic() + self.options.lease_seconds / 3
+        pool = ThreadPoolExecutor(max_workers=self.options.workers,
+                                  thread_name_prefix="herd-git")
+
+        def start(run: TaskRun, job: JobSpec) -> None:
+            if self._budget_reached():
+                del in_flight[run.key]
+                tickets.append(run.slot)
+                self._defer(run, "the run's budget was reached")
+                return
+            busy.add(run.slot)
+            self._start(executor, run, job)
+
         try:
             while pending or in_flight:
-                while pending and free_slots:
+                while pending and tickets:
                     if self._budget_reached():
                         for skipped in pending:
                             self._defer(skipped, "the run's budget was reached")
                         pending.clear()
                         break
                     run = pending.popleft()
-                    run.slot = free_slots.pop()
-                    if self._dispatch(executor, run):
-                        in_flight[f"{run.id}#{run.attempt}"] = run
+                    run.slot = tickets.pop()
+                    if self._claim(run):
+                        in_flight[run.key] = run
+                        git_work[pool.submit(self._prepare, run)] = (run, None)
                     else:
-                        free_slots.append(run.slot)
+                        tickets.append(run.slot)
+                for future in [f for f in git_work if f.done()]:
+                    run, ended = git_work.pop(future)
+                    if ended is None:
+                        if run.slot in busy:
+                            waiting[run.slot] = (run, future.result())
+                        else:
+                            start(run, future.result())
+                    else:
+                        del in_flight[run.key]
+                        if self._record(run, ended, future.result()):
+                            pending.appendleft(run)
                 if not in_flight:
                     continue
-                for job in executor.wait(timeout=1.0):
-                    run = in_flight.pop(job.key)
-                    free_slots.append(run.slot)
-                    if self._judge(run, job):
-                        pending.appendleft(run)
+                if executor.outstanding:
+                    # Git work in the pool finishes without waking the executor: poll it often.
+                    finished = executor.wait(timeout=_GIT_POLL if git_work else 1.0)
+                else:
+                    futures_wait(list(git_work), timeout=1.0, return_when=FIRST_COMPLETED)
+                    finished = []
+                for ended in finished:
+                    run = in_flight[ended.key]
+                    # Counted now, before the slot's next task starts, so a budget holds.
+                    run.cost = self._cost(ended)
+                    busy.discard(run.slot)
+                    tickets.append(run.slot)
+                    git_work[pool.submit(self._examine, run, ended)] = (run, ended)
+                    if run.slot in waiting:
+                        start(*waiting.pop(run.slot))
                 if time.monotonic() >= next_renewal:
                     for run in in_flight.values():
                         self.queue.renew_lease(run.id, run.actor, self.options.lease_seconds)
                     next_renewal = time.monotonic() + self.options.lease_seconds / 3
         except (KeyboardInterrupt, Interrupted) as exc:  # Interrupted: e.g. a lost Dask scheduler
-            cancelled = executor.cancel_all(self.options.grace)
-            for job in cancelled:
-                stopped = in_flight.pop(job.key, None)
-                if stopped is not None:
-                    self._interrupted(stopped, job)
-            for run in [*in_flight.values(), *pending]:
-                self._interrupted(run, None)
+            self._stop(executor, pool, pending, in_flight, git_work)
             why = str(exc) if isinstance(exc, Interrupted) else "interrupted"
             raise Interrupted(f"{why}; state saved: `herd resume {self.run_id}` "
                               "continues") from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _stop(self, executor: Executor, pool: ThreadPoolExecutor, pending: deque[TaskRun],
+              in_flight: dict[str, TaskRun],
+              git_work: dict[Future[Any], tuple[TaskRun, JobResult | None]]) -> None:
+        """Ctrl-C: stop every worker, let the git steps already running end (they are short;
+        a Ctrl-C from a terminal may have killed them too), give every unfinished task back."""
+        cancelled = {job.key: job for job in executor.cancel_all(self.options.grace)}
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, (run, job) in git_work.items():
+            if job is not None and future.done() and future.exception() is None:
+                # Its worker had finished before the interrupt: its verdict stands.
+                in_flight.pop(run.key, None)
+                if self._record(run, job, future.result()):
+                    self._interrupted(run, unjudged=False)
+        for key, run in in_flight.items():
+            self._interrupted(run, unjudged=True, job=cancelled.get(key))
+        for run in pending:
+            self._interrupted(run, unjudged=False)
 
     # -- one attempt ----------------------------------------------------------
 
-    def _dispatch(self, executor: Executor, run: TaskRun) -> bool:
-        """Claim (first attempt), make a fresh worktree and context, start the worker."""
+    def _claim(self, run: TaskRun) -> bool:
+        """Claim the task (CAS; the same actor again on a retry or resume) and count the attempt."""
         if not run.actor:
             run.actor = f"herd:{self.run_id}/w{run.slot}"
         try:
@@ -250,59 +335,84 @@ class Hypervisor:
         self.journal.set_task(run.id, actor=run.actor)
         failpoint("after-claim")
         run.attempt += 1
+        run.started = False
+        run.base = run.base or self.base
+        return True
+
+    def _prepare(self, run: TaskRun) -> JobSpec:
+        """In the git pool: a fresh worktree and context file; the job that runs the worker.
+        Touches no shared state but the run's own fields."""
         task_dir = self.journal.run_dir / run.id
         context_path = context.write(task_dir / f"context-{run.attempt}.md", run.task, run.evidence)
         log_path = task_dir / f"attempt-{run.attempt}.log"
-        run.base = run.base or self.base
-        run.worktree = self.worktrees.create(self.run_id, run.id, run.attempt, run.base)
+        with self._worktree_lock:
+            run.worktree = self.worktrees.create(self.run_id, run.id, run.attempt, run.base)
         push_marker = task_dir / f"push-attempted-{run.attempt}"
         push_marker.unlink(missing_ok=True)
         values = {"id": run.id, "context": str(context_path), "worktree": str(run.worktree.path)}
         argv = agents.build_argv(self.options.agent.argv, values)
-        worker = f"w{run.slot}"
         env = {
             "HERD_TASK_ID": run.id, "HERD_CONTEXT_FILE": str(context_path),
-            "HERD_RUN_ID": self.run_id, "HERD_WORKER": worker, "HERD_ATTEMPT": str(run.attempt),
-            "HERD_PUSH_MARKER": str(push_marker),
+            "HERD_RUN_ID": self.run_id, "HERD_WORKER": f"w{run.slot}",
+            "HERD_ATTEMPT": str(run.attempt), "HERD_PUSH_MARKER": str(push_marker),
             # Every git the worker runs sees herd's hooks: a push is refused and recorded.
-            "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath",
+            "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "core.hooksPath",
             "GIT_CONFIG_VALUE_0": str(self.hooks_dir),
+            # `git push --no-verify` skips hooks: every push URL (the empty prefix matches
+            # them all; fetches are untouched) is rewritten to a remote helper that refuses.
+            "GIT_CONFIG_KEY_1": f"url.{_NO_PUSH_SCHEME}::.pushInsteadOf", "GIT_CONFIG_VALUE_1": "",
+            "PATH": f"{self.hooks_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
         }
-        self.journal.start_attempt(run.id, run.attempt, worker, log_path)
-        self.journal.event("attempt_start", task=run.id, attempt=run.attempt, worker=worker,
-                           title=run.task.get("title", ""), log=str(log_path))
-        executor.submit(JobSpec(key=f"{run.id}#{run.attempt}", argv=tuple(argv),
-                                cwd=run.worktree.path, env=env, timeout=self.options.timeout,
-                                max_memory=self.options.max_memory, log_path=log_path,
-                                inputs=(context_path,)))
-        return True
+        return JobSpec(key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env,
+                       timeout=self.options.timeout, max_memory=self.options.max_memory,
+                       log_path=log_path, inputs=(context_path,))
 
-    def _judge(self, run: TaskRun, job: JobResult) -> bool:
-        """Record the attempt; True when it failed and should run again."""
+    def _start(self, executor: Executor, run: TaskRun, job: JobSpec) -> None:
+        worker = f"w{run.slot}"
+        run.started = True
+        self.journal.start_attempt(run.id, run.attempt, worker, job.log_path)
+        self.journal.event("attempt_start", task=run.id, attempt=run.attempt, worker=worker,
+                           title=run.task.get("title", ""), log=str(job.log_path))
+        executor.submit(job)
+
+    def _examine(self, run: TaskRun, job: JobResult) -> Verdict:
+        """In the git pool: squash and check the attempt; remove its worktree unless it is
+        the task's last failure (kept for inspection)."""
         assert run.worktree is not None
-        outcome, reason, sha = self._verdict(run, job)
-        cost = self._cost(job)
-        self.journal.end_attempt(run.id, run.attempt, ended_at=job.ended_at,
+        try:
+            verdict = Verdict(*self._verdict(run, job))
+        except GitError as exc:
+            verdict = Verdict("git", f"git failed while judging the attempt: {exc}", None)
+        if verdict.sha is not None or run.attempt <= self.options.retries:
+            with self._worktree_lock:
+                self.worktrees.remove(run.worktree)
+        return verdict
+
+    def _record(self, run: TaskRun, job: JobResult, verdict: Verdict) -> bool:
+        """Journal the attempt's verdict; True when it failed and should run again."""
+        outcome, reason, sha = verdict
+        cost = run.cost
+        task_fields: dict[str, Any] = {}
+        if sha is not None:
+            task_fields = {"state": TaskState.SUCCEEDED.value, "commit_sha": sha, "reason": None}
+        elif run.attempt <= self.options.retries:
+            task_fields = {"state": TaskState.QUEUED.value, "reason": reason}
+        self.journal.end_attempt(run.id, run.attempt, task_fields, ended_at=job.ended_at,
                                  exit_code=job.exit_code, signal=job.signal, outcome=outcome,
                                  reason=reason, tail=job.tail, cost_usd=cost, worker=job.worker)
         self.journal.event("attempt_end", task=run.id, attempt=run.attempt, outcome=outcome,
                            exit_code=job.exit_code, reason=reason,
-                           duration=round(job.duration, 3), worker=job.worker)
+                           duration=round(job.duration, 3), worker=f"w{run.slot}",
+                           host=job.worker)
         if sha is not None:
             self.result.succeeded[run.id] = sha
-            self.journal.set_task(run.id, state=TaskState.SUCCEEDED.value, commit_sha=sha,
-                                  reason=None)
-            self.worktrees.remove(run.worktree)
             self.journal.event("task_end", task=run.id, state=TaskState.SUCCEEDED.value,
                                commit=sha)
             failpoint("after-worker")
             return False
-        evidence = (f"Attempt {run.attempt} ({outcome}): {reason}\n\nOutput tail:\n```\n"
-                    f"{_tail(job.tail)}\n```")
         if run.attempt <= self.options.retries:
-            run.evidence.append(evidence)
-            self.worktrees.remove(run.worktree)
-            self.journal.set_task(run.id, state=TaskState.QUEUED.value, reason=reason)
+            run.evidence.append(f"Attempt {run.attempt} ({outcome}): {reason}\n\nOutput tail:\n"
+                                f"```\n{_tail(job.tail)}\n```")
             failpoint("after-worker")
             return True
         self._fail(run, reason, job.tail)
@@ -324,7 +434,7 @@ class Hypervisor:
             how = (f"killed by signal {job.signal}" if job.signal
                    else f"exited with code {job.exit_code}")
             return "failed", how, None
-        title = run.task.get("title", "")
+        title = " ".join(str(run.task.get("title", "")).split())  # a subject is one line
         try:
             sha = self.git.squash(run.worktree.path, run.base, f"{title} ({run.id})",
                                   {"Herd-Task": run.id, "Herd-Run": self.run_id})
@@ -333,6 +443,10 @@ class Hypervisor:
         except NotDescendant:
             return "history", ("the worker's HEAD is not a descendant of the base commit "
                                f"{run.base[:12]} (history was rewritten)"), None
+        if run.worktree.branch is not None:
+            # Squashing moved HEAD; a worker that switched to another branch (or detached
+            # HEAD) would leave the task branch at the base, so it is set explicitly.
+            self.git.update_ref(f"refs/heads/{run.worktree.branch}", sha)
         changed = self.git.changed_paths(run.base, sha)
         outside = path_outside(run.scope, changed)
         if outside:
@@ -353,18 +467,24 @@ class Hypervisor:
         self.journal.event("task_end", task=run.id, state=TaskState.FAILED.value, reason=reason)
 
     def _defer(self, run: TaskRun, why: str) -> None:
+        if run.worktree is not None:  # prepared ahead; the git pool may be busy
+            with self._worktree_lock:
+                self.worktrees.remove(run.worktree)
         self.result.deferred[run.id] = why
         self.journal.set_task(run.id, state=TaskState.DEFERRED.value, reason=why)
         if run.actor and run.attempt:
             self.queue.release(run.id)
         self.journal.event("task_end", task=run.id, state=TaskState.DEFERRED.value, reason=why)
 
-    def _interrupted(self, run: TaskRun, job: JobResult | None) -> None:
-        if job is not None:
-            self.journal.end_attempt(run.id, run.attempt, ended_at=job.ended_at,
-                                     exit_code=job.exit_code, signal=job.signal,
-                                     outcome="interrupted", reason="interrupted", tail=job.tail)
-            # An interrupted attempt is not the task's fault: it does not use up a retry.
+    def _interrupted(self, run: TaskRun, *, unjudged: bool, job: JobResult | None = None) -> None:
+        """Give a task back after Ctrl-C. An attempt cut short is not the task's fault: it
+        does not use up a retry (`unjudged`: claimed and counted, but never judged)."""
+        if unjudged:
+            if run.started:
+                self.journal.end_attempt(
+                    run.id, run.attempt, ended_at=job.ended_at if job else time.time(),
+                    exit_code=job.exit_code if job else None, signal=job.signal if job else None,
+                    outcome="interrupted", reason="interrupted", tail=job.tail if job else "")
             run.attempt -= 1
         self.journal.set_task(run.id, state=TaskState.QUEUED.value, attempts=run.attempt)
         if run.worktree is not None:
@@ -410,6 +530,15 @@ class Hypervisor:
             'echo "herd: workers must not push; commit locally and exit" >&2\n'
             "exit 1\n")
         guard.chmod(0o755)
+        helper = self.hooks_dir / "bin" / f"git-remote-{_NO_PUSH_SCHEME}"
+        helper.parent.mkdir(exist_ok=True)
+        helper.write_text(
+            "#!/bin/sh\n"
+            "# Installed by herd: every push URL of a worker is rewritten to this helper.\n"
+            '[ -n "$HERD_PUSH_MARKER" ] && : > "$HERD_PUSH_MARKER"\n'
+            'echo "herd: workers must not push; commit locally and exit" >&2\n'
+            "exit 1\n")
+        helper.chmod(0o755)
 
     @contextmanager
     def _executor(self) -> Iterator[Executor]:

@@ -152,9 +152,13 @@ class Journal:
             sql.update_task(tx, self.run_id, task_id, state=TaskState.RUNNING.value,
                             attempts=attempt)
 
-    def end_attempt(self, task_id: str, attempt: int, **fields: Any) -> None:
+    def end_attempt(self, task_id: str, attempt: int, task_fields: dict[str, Any] | None = None,
+                    **fields: Any) -> None:
+        """Record how an attempt ended and, in the same transaction, the task's new state."""
         with self.store.write() as tx:
             sql.finish_attempt(tx, self.run_id, task_id, attempt, **fields)
+            if task_fields:
+                sql.update_task(tx, self.run_id, task_id, **task_fields)
 
     def attempts(self, task_id: str | None = None) -> list[dict[str, Any]]:
         with self.store.read() as tx:
