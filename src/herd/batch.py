@@ -115,6 +115,8 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
     try:
         work = hypervisor.work(plan, already=already)
         outcome = RunOutcome(journal.run_id, work.exit_code, work)
+        if not landing.integrate:
+            _hold_unlanded(queue, journal, work)
         if landing.integrate and work.succeeded:
             from herd.integrate import Integrator
 
@@ -151,6 +153,19 @@ def _close_lost_attempts(journal: Journal) -> list[str]:
                             outcome="lost", reason="herd died while it ran; resumed")
         lost.append(f"{task_id}#{number}")
     return lost
+
+
+def _hold_unlanded(queue: Queue, journal: Journal, work: WorkResult) -> None:
+    """--no-integrate: each succeeded task stays claimed by the run, with no lease to expire
+    (so no other run redoes it), and a comment naming the branch that holds its commit."""
+    actors = {row["task_id"]: row.get("actor") for row in journal.tasks()}
+    for task_id, sha in work.succeeded.items():
+        actor = actors.get(task_id)
+        if actor:
+            queue.hold(task_id, actor, f"herd run {journal.run_id}: committed {sha[:12]} on "
+                                       f"branch herd/{journal.run_id}/{task_id}; not landed "
+                                       "(--no-integrate). `herd update ID --status open` gives "
+                                       "it back.")
 
 
 def _scope(record: dict[str, Any]) -> Scope:

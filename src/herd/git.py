@@ -230,6 +230,11 @@ class Git:
                          _checked(b, "revision"), ok_codes=(0, 1))
         return proc.returncode == 0
 
+    def count_between(self, base: str, rev: str) -> int:
+        """How many commits `rev` has that `base` does not."""
+        return int(self._out("rev-list", "--count",
+                             f"{_checked(base, 'revision')}..{_checked(rev, 'revision')}"))
+
     def changed_paths(self, base: str, rev: str) -> list[str]:
         """Paths that differ between two commits; a rename counts as both its names."""
         out = self._run("diff-tree", "-r", "-z", "--name-only", "--no-renames",

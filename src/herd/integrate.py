@@ -83,6 +83,13 @@ class Integrator:
             self._say(f"already on {self.branch}: {', '.join(sorted(already))} (not landed again)")
         todo = [t for t in order if t not in already]
         onto = target or self.base
+        if target and target != self.base and self.git.is_ancestor(target, self.base):
+            # The tasks were built on local commits the target does not have yet: they
+            # travel with the stack (landing without them would break the tasks' commits).
+            ahead = self.git.count_between(target, self.base)
+            self._say(f"{self.branch} here is {ahead} commit{'s' if ahead != 1 else ''} ahead of "
+                      f"{self.landing.remote}/{self.branch}: they land with the stack")
+            onto = self.base
         stack = self._stack(todo, commits, onto)
         exit_code = EXIT_OK
         try:
@@ -240,7 +247,8 @@ class Integrator:
         remote, branch = self.landing.remote, self.branch
         for attempt in range(1, PUSH_TRIES + 1):
             remote_tip = self.git.fetch(remote, branch)
-            if remote_tip and remote_tip != stack.onto:
+            if remote_tip and remote_tip != stack.onto and not self.git.is_ancestor(
+                    remote_tip, stack.onto):
                 stack = self._rebase(stack, remote_tip)
             if not stack.picks:
                 return stack

@@ -283,6 +283,14 @@ class Queue:
                     return sql_issues.full(tx, [candidate])[0]
         return None
 
+    def hold(self, issue_id: str, actor: str, comment: str | None = None) -> bool:
+        """Keep a claim without a lease (work is done but waits for landing), saying why."""
+        with self.store.write() as tx:
+            held = sql_work.hold_claim(tx, issue_id, actor)
+            if comment:
+                self._comment(tx, issue_id, comment)
+            return held
+
     def renew_lease(self, issue_id: str, actor: str, seconds: float) -> bool:
         with self.store.write() as tx:
             return sql_work.renew_lease(tx, issue_id, actor, time.time() + seconds)

@@ -266,3 +266,31 @@ def test_overlapping_scopes_run_in_waves_and_both_land(shop: dict[str, Path]) ->
     shared = git(shop["remote"], "show", "main:src/shared.py").splitlines()
     assert shared == [first, second]  # the second wave started from the first one's commit
     assert len(pushes(shop)) == 1
+
+
+def test_local_commits_not_yet_pushed_land_with_the_stack(shop: dict[str, Path]) -> None:
+    (shop["repo"] / "src" / "local.py").write_text("local work\n")
+    git(shop["repo"], "add", "-A")
+    git(shop["repo"], "commit", "-qm", "local, unpushed")
+    ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(2)]
+    proc = run(shop, ids, "--push")
+    assert "1 commit ahead" in proc.stdout + proc.stderr
+    assert "local, unpushed" in remote_log(shop)
+    assert sorted(trailers(shop)) == sorted(ids)
+    assert git(shop["repo"], "rev-parse", "main") == git(shop["remote"], "rev-parse", "main")
+
+
+def test_no_integrate_keeps_the_claim_without_a_lease(shop: dict[str, Path]) -> None:
+    ids = [create(shop["repo"], "task", "--scope", "src/m.py")]
+    herd(shop["repo"], "run", *ids, "--cmd", f"{sys.executable} {shop['agent']}",
+         "--no-integrate")
+    issue = json.loads(herd(shop["repo"], "show", ids[0], "--json").stdout)[0]
+    assert issue["status"] == "in_progress" and issue["assignee"].startswith("herd:")
+    comments = herd(shop["repo"], "comments", ids[0]).stdout
+    assert "not landed (--no-integrate)" in comments and f"/{ids[0]}" in comments
+    import sqlite3
+
+    lease = sqlite3.connect(shop["repo"] / ".herd" / "herd.db").execute(
+        "SELECT lease_expires_at FROM claims WHERE issue_id = ?", (ids[0],)).fetchone()
+    assert lease == (None,)
+    assert pushes(shop) == []

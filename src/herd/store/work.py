@@ -226,6 +226,13 @@ def renew_lease(tx: sqlite3.Connection, issue_id: str, actor: str, expires: floa
     return cur.rowcount == 1
 
 
+def hold_claim(tx: sqlite3.Connection, issue_id: str, actor: str) -> bool:
+    """A claim whose lease never expires (NULL): nobody else takes it over."""
+    cur = tx.execute("UPDATE claims SET lease_expires_at = NULL WHERE issue_id = ? AND actor = ?",
+                     (issue_id, actor))
+    return cur.rowcount == 1
+
+
 def release_claim(tx: sqlite3.Connection, issue_id: str) -> None:
     tx.execute("DELETE FROM claims WHERE issue_id = ?", (issue_id,))
 
