@@ -469,10 +469,16 @@ class Git:
         return self._out("rev-parse", "--verify", local)
 
     def push(self, cwd: Path, remote: str, src_sha: str, branch: str) -> PushResult:
-        """Push `src_sha` to `branch` on `remote`, never forcing."""
+        """Push `src_sha` to `branch` on `remote`, never forcing.
+
+        Runs from the repository's top level whatever `cwd` is: a remote given as a
+        relative path (`../remote.git`) means relative to the repository, and a worktree
+        under .herd/ would resolve it somewhere else. The commit is in the shared store.
+        """
+        del cwd
         ref = f"refs/heads/{_checked(branch, 'branch')}"
         proc = self._run("push", "--porcelain", _checked(remote, "remote"),
-                         f"{_checked(src_sha, 'revision')}:{ref}", cwd=cwd, check=False)
+                         f"{_checked(src_sha, 'revision')}:{ref}", check=False)
         for line in proc.stdout.splitlines():
             parts = line.split("\t")
             if len(parts) < 3 or not parts[1].endswith(f":{ref}"):

@@ -294,3 +294,10 @@ def test_no_integrate_keeps_the_claim_without_a_lease(shop: dict[str, Path]) -> 
         "SELECT lease_expires_at FROM claims WHERE issue_id = ?", (ids[0],)).fetchone()
     assert lease == (None,)
     assert pushes(shop) == []
+
+
+def test_a_remote_given_as_a_relative_path_works(shop: dict[str, Path]) -> None:
+    git(shop["repo"], "remote", "set-url", "origin", "../remote.git")
+    ids = [create(shop["repo"], "task", "--scope", "src/m.py")]
+    run(shop, ids, "--push")
+    assert trailers(shop) == ids
