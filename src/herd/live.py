@@ -26,6 +26,7 @@ from rich.text import Text
 
 from herd.progress import describe
 from herd.status import last_line
+from herd.units import format_duration
 
 Event = dict[str, Any]
 
@@ -191,7 +192,7 @@ class LiveDisplay:
         head.append(f"{self.phase}", style=_phase_style(self.phase))
         if self.phase_detail and self.ended is None:
             head.append(f" ({self.phase_detail})", style="dim")
-        head.append(f"  {_secs(elapsed)}", style="dim")
+        head.append(f"  {format_duration(elapsed)}", style="dim")
         table = Table(box=None, pad_edge=False, show_edge=False, expand=True,
                       header_style="dim")
         table.add_column("slot", width=5, no_wrap=True)
@@ -201,7 +202,7 @@ class LiveDisplay:
         table.add_column("last output", ratio=1, no_wrap=True, overflow="ellipsis")
         for worker in sorted(self.slots, key=_natural):
             slot = self.slots[worker]
-            table.add_row(worker, slot.task, str(slot.attempt), _secs(now - slot.started),
+            table.add_row(worker, slot.task, str(slot.attempt), format_duration(now - slot.started),
                           Text(self._tail(slot, now), style="dim"))
         if not self.slots:
             table.add_row("", Text("no worker running", style="dim"), "", "", "")
@@ -218,7 +219,7 @@ class LiveDisplay:
         summary.append(f" · {c['running']} running · {c['queued']} queued")
         if c["deferred"]:
             summary.append(f" · {c['deferred']} deferred", style="yellow")
-        summary.append(f"  ETA {_secs(eta)}" if eta is not None else "", style="cyan")
+        summary.append(f"  ETA {format_duration(eta)}" if eta is not None else "", style="cyan")
         bar.add_row(ProgressBar(total=max(1, c["total"]), completed=finished,
                                 complete_style="red" if c["failed"] else "green",
                                 finished_style="green" if not c["failed"] else "red"), summary)
@@ -292,14 +293,6 @@ def _phase_style(phase: str) -> str:
             "pushing": "bold blue", "done": "bold green", "partial": "bold yellow",
             "failed": "bold red", "interrupted": "bold red"}.get(phase, "bold")
 
-
-def _secs(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 60:
-        return f"{value:.1f}s"
-    minutes, seconds = divmod(int(value), 60)
-    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _natural(text: str) -> list[Any]:

@@ -23,6 +23,7 @@ from typing import Any
 from herd.errors import BadInput, HerdError
 from herd.journal import Journal, RunState, TaskState
 from herd.store import Store
+from herd.units import format_duration, format_time
 
 Report = dict[str, Any]
 
@@ -294,17 +295,6 @@ def file_followups(store: Store, report: Report) -> list[Report]:
 # -- rendering ------------------------------------------------------------------------
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
-
-
-def _secs(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 60:
-        return f"{value:.1f}s"
-    minutes, seconds = divmod(int(value), 60)
-    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _cell(text: Any) -> str:
@@ -319,7 +309,8 @@ def to_markdown(report: Report) -> str:
     c = report["counts"]
     noun = "items" if report["kind"] == "map" else "tasks"
     lines = [f"# herd {report['kind']} {report['run']}: {report['state']}", "",
-             f"Started {_when(report['started_at'])}, took {_secs(report['duration'])}"
+             f"Started {format_time(report['started_at'])}, "
+             f"took {format_duration(report['duration'])}"
              + (f", exit {report['exit_code']}" if report["exit_code"] is not None else "")
              + (f", cost ${report['cost_usd']:.2f}" if report["cost_usd"] is not None else "")
              + (f", base {report['base'][:12]}" if report["base"] else "") + ".", "",
@@ -351,14 +342,14 @@ def to_markdown(report: Report) -> str:
                   "| task | item | result | exit | time | last line |",
                   "|---|---|---|---:|---:|---|"]
         lines += [f"| {r['task']} | {_cell(r['item'])} | {'pass' if r['passed'] else 'FAIL'} | "
-                  f"{r['exit_code']} | {_secs(r['duration'])} | {_cell(r['last_line'][:80])} |"
+                  f"{r['exit_code']} | {format_duration(r['duration'])} | {_cell(r['last_line'][:80])} |"
                   for r in v["results"]] + [""]
     if report["test_runs"]:
         lines += ["## Test runs", "", "| # | purpose | commits | result | time | last line |",
                   "|---:|---|---:|---|---:|---|"]
         lines += [f"| {t['seq']} | {t['purpose']} | {len(t['commits'])} | "
                   f"{'pass' if t['passed'] else 'fail (exit ' + str(t['exit_code']) + ')'} | "
-                  f"{_secs(t['duration'])} | {_cell(t['last_line'][:80])} |"
+                  f"{format_duration(t['duration'])} | {_cell(t['last_line'][:80])} |"
                   for t in report["test_runs"]] + [""]
     lines += [f"## {noun.capitalize()}", "",
               "| id | state | attempts | exit codes | time | cost | commit | reason |",
@@ -368,7 +359,7 @@ def to_markdown(report: Report) -> str:
         cost = f"${t['cost_usd']:.2f}" if t["cost_usd"] is not None else ""
         label = t["id"] if t["item"] == t["id"] else f"{t['id']} `{_cell(t['item'][:40])}`"
         lines.append(f"| {label} | {t['state']} | {len(t['attempts'])} | "
-                     f"{','.join(str(x) for x in t['exit_codes'])} | {_secs(t['duration'])} | "
+                     f"{','.join(str(x) for x in t['exit_codes'])} | {format_duration(t['duration'])} | "
                      f"{cost} | {sha[:12]} | {_cell(t['reason'][:80])} |")
     return "\n".join(lines) + "\n"
 

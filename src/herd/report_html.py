@@ -11,6 +11,8 @@ import time
 from html import escape
 from typing import Any
 
+from herd.units import format_duration, format_time
+
 Report = dict[str, Any]
 
 COLOURS = {"ok": "#2f9e5e", "failed": "#d9534f", "timeout": "#e8833a", "memory": "#e8833a",
@@ -65,17 +67,6 @@ code, .mono { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; 
 """
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
-
-
-def _secs(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 60:
-        return f"{value:.1f}s"
-    minutes, seconds = divmod(int(value), 60)
-    return f"{minutes}m{seconds:02d}s"
 
 
 def _natural(text: str) -> list[Any]:
@@ -97,7 +88,8 @@ def to_html(report: Report) -> str:
         for k, colour in (("expected", "#3b82c4"), ("processed", "#2f9e5e"),
                           ("failed", "#d9534f"), ("ejected", "#e0a526"),
                           ("deferred", "#9aa3ad"), ("pending", "#c4cad1")) if k in c)
-    meta = (f"started {_when(report['started_at'])} · took {_secs(report['duration'])}"
+    meta = (f"started {format_time(report['started_at'])} · "
+            f"took {format_duration(report['duration'])}"
             + (f" · exit {report['exit_code']}" if report["exit_code"] is not None else "")
             + (f" · cost ${report['cost_usd']:.2f}" if report["cost_usd"] is not None else "")
             + (f" · base <code>{e(report['base'][:12])}</code>" if report["base"] else ""))
@@ -142,7 +134,7 @@ def timeline(report: Report, width: int = 1280) -> str:
         tx = x(start + tick)
         out.append(f'<line x1="{tx:.1f}" y1="{top - 4}" x2="{tx:.1f}" y2="{height - 6}" '
                    f'stroke="#eef1f4"/><text class="tick" x="{tx:.1f}" y="{top - 8}" '
-                   f'text-anchor="middle">{_secs(tick)}</text>')
+                   f'text-anchor="middle">{format_duration(tick)}</text>')
         tick += step
     for n, lane in enumerate(lanes):
         y = top + n * lane_h
@@ -159,7 +151,7 @@ def timeline(report: Report, width: int = 1280) -> str:
         label = f"{task['id']} #{a['attempt']}"
         tip = (f"{task['id']} attempt {a['attempt']}: {outcome}"
                + (f" (task {task['state']})" if shown == "ejected" else "")
-               + f", {_secs(a['duration'])}" + (f"\n{a['reason']}" if a["reason"] else ""))
+               + f", {format_duration(a['duration'])}" + (f"\n{a['reason']}" if a["reason"] else ""))
         out.append(f'<g><rect data-kind="attempt" data-task="{escape(task["id"])}" '
                    f'data-attempt="{a["attempt"]}" data-outcome="{escape(outcome)}" '
                    f'x="{x0:.1f}" y="{y}" width="{w:.1f}" height="{lane_h - 8}" rx="3" '
@@ -172,7 +164,8 @@ def timeline(report: Report, width: int = 1280) -> str:
         x0 = x(t["started_at"])
         w = max(3.0, x(t["ended_at"]) - x0)
         verdict = "passed" if t["passed"] else f"failed (exit {t['exit_code']})"
-        tip = f"test {t['purpose']} on {len(t['commits'])} commits: {verdict}, {_secs(t['duration'])}"
+        tip = (f"test {t['purpose']} on {len(t['commits'])} commits: {verdict}, "
+               f"{format_duration(t['duration'])}")
         out.append(f'<rect data-kind="test" data-purpose="{escape(t["purpose"])}" '
                    f'data-passed="{str(t["passed"]).lower()}" x="{x0:.1f}" y="{y}" '
                    f'width="{w:.1f}" height="{lane_h - 8}" rx="2" '
@@ -211,7 +204,7 @@ def _tests(report: Report) -> list[str]:
         rows.append(f'<tr data-purpose="{escape(t["purpose"])}"><td class="num">{t["seq"]}</td>'
                     f"<td>{escape(t['purpose'])}</td><td class='num'>{len(t['commits'])}</td>"
                     f"<td><code>{escape(upto)}</code></td><td>{verdict}</td>"
-                    f"<td class='num'>{_secs(t['duration'])}</td>"
+                    f"<td class='num'>{format_duration(t['duration'])}</td>"
                     f"<td class='mono'>{escape(t['last_line'][:120])}</td></tr>")
     bisects = sum(t["purpose"] == "bisect" for t in tests)
     return [f"<h2>Test runs ({len(tests)}{f', {bisects} bisection steps' if bisects else ''})</h2>",
@@ -245,7 +238,7 @@ def _verification(report: Report, kind: str) -> list[str]:
         f'<tr data-verified="{str(r["passed"]).lower()}"><td><code>{escape(r["task"])}</code></td>'
         f"<td class='mono'>{escape(r['item'][:60])}</td><td>"
         + ('<span class="pass">pass</span>' if r["passed"] else '<span class="fail">FAIL</span>')
-        + f"</td><td class='num'>{r['exit_code']}</td><td class='num'>{_secs(r['duration'])}</td>"
+        + f"</td><td class='num'>{r['exit_code']}</td><td class='num'>{format_duration(r['duration'])}</td>"
         f"<td class='mono'>{escape(r['last_line'][:100])}</td></tr>" for r in v["results"])
     return [f'<h2 id="verification" data-passed="{v["passed"]}" data-sample="{v["sample"]}" '
             f'data-seed="{v["seed"]}">Verification: {v["passed"]}/{v["sample"]} passed</h2>',
@@ -269,7 +262,7 @@ def _tasks(report: Report, kind: str) -> list[str]:
             f'<tr data-task="{escape(t["id"])}" data-state="{escape(t["state"])}">'
             f"<td><code>{escape(t['id'])}</code></td><td>{name}</td><td>{_badge(t['state'])}</td>"
             f"<td>{dots}</td><td class='mono'>{','.join(str(x) for x in t['exit_codes'])}</td>"
-            f"<td class='num'>{_secs(t['duration'])}</td><td class='num'>{cost}</td>"
+            f"<td class='num'>{format_duration(t['duration'])}</td><td class='num'>{cost}</td>"
             f"<td><code>{escape(sha[:12])}</code></td>"
             f"<td>{escape(t['reason'][:140])}</td></tr>")
     return [f"<h2>{kind.capitalize()} ({len(rows)})</h2>",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from herd.errors import BadInput
 
@@ -46,3 +47,18 @@ def rate(text: str) -> float:
     if count <= 0 or unit not in per:
         raise BadInput(f"rate {text!r}: use e.g. 30/min or 1/s")
     return count / per[unit]
+
+
+def format_duration(value: float | None) -> str:
+    """`4.2s`, `3m07s`, `2h05m`; `-` when unknown (reports and the live display)."""
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.1f}s"
+    minutes, seconds = divmod(int(value), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def format_time(ts: float | None) -> str:
+    """A local wall-clock time for people; `-` when unknown."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
