@@ -504,7 +504,7 @@ class _Loop:
         """True when stopped by a signal."""
         if self.scaler:
             self.journal.event("scale", workers=self.scaler.target,
-                               reason="-j auto: starting small, measuring")
+                               reason="starting small, measuring")
         exhausted = False
         while not signals:
             exhausted = self._fill(source, exhausted)
