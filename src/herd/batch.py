@@ -10,8 +10,9 @@ from typing import Any
 
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, Interrupted, Refused
 from herd.executor import Executor, LocalExecutor
+from herd.executor.local import kill_by_env
 from herd.git import Git
-from herd.hypervisor import Hypervisor, RunOptions, WorkResult, kill_leftover_workers
+from herd.hypervisor import Hypervisor, RunOptions, WorkResult
 from herd.journal import Journal, Listener, RunState, TaskState
 from herd.plan import Plan, make_plan, select_tasks
 from herd.queue import Queue
@@ -87,7 +88,7 @@ def resume(store: Store, run_id: str | None, *, listeners: Sequence[Listener] = 
                       "`herd status` shows it")
     if run["state"] in (RunState.DONE,):
         raise Refused(f"run {journal.run_id} already finished ({run['state']}); nothing to resume")
-    killed = kill_leftover_workers(journal.run_id)
+    killed = kill_by_env("HERD_RUN_ID", journal.run_id)
     args = run["args"]
     options = RunOptions.from_json(args["options"])
     landing = LandingOptions(**args["landing"])

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from herd import agents, context
+from herd import agents, context, push_guard
 from herd.agents import Agent
 from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
 from herd.executor import Executor, JobResult, JobSpec
@@ -36,7 +36,6 @@ from herd.worktree import Worktree, WorktreeManager
 
 TAIL_LINES = 40
 # Workers' pushes go to `git-remote-<this>`, which refuses them.
-_NO_PUSH_SCHEME = "herd-no-push"
 # How often the loop looks at the git pool while workers run (seconds).
 _GIT_POLL = 0.002
 
@@ -145,7 +144,7 @@ class Hypervisor:
         resumed run: tasks that succeeded are kept, the rest run again."""
         already = already or {}
         records = {t["id"]: t for t in plan.tasks}
-        self._install_push_guard()
+        push_guard.install(self.hooks_dir, self.git.hooks_dir())
         with _sigterm_as_interrupt(), self._executor() as executor:
             for wave_number, wave in enumerate(plan.waves):
                 runs = []
@@ -354,14 +353,7 @@ class Hypervisor:
         env = {
             "HERD_TASK_ID": run.id, "HERD_CONTEXT_FILE": str(context_path),
             "HERD_RUN_ID": self.run_id, "HERD_WORKER": f"w{run.slot}",
-            "HERD_ATTEMPT": str(run.attempt), "HERD_PUSH_MARKER": str(push_marker),
-            # Every git the worker runs sees herd's hooks: a push is refused and recorded.
-            "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "core.hooksPath",
-            "GIT_CONFIG_VALUE_0": str(self.hooks_dir),
-            # `git push --no-verify` skips hooks: every push URL (the empty prefix matches
-            # them all; fetches are untouched) is rewritten to a remote helper that refuses.
-            "GIT_CONFIG_KEY_1": f"url.{_NO_PUSH_SCHEME}::.pushInsteadOf", "GIT_CONFIG_VALUE_1": "",
-            "PATH": f"{self.hooks_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+            "HERD_ATTEMPT": str(run.attempt), **push_guard.worker_env(self.hooks_dir, push_marker),
         }
         return JobSpec(key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env,
                        timeout=self.options.timeout, max_memory=self.options.max_memory,
@@ -511,35 +503,6 @@ class Hypervisor:
         budget = self.options.budget_usd
         return budget is not None and self.result.cost_usd >= budget
 
-    def _install_push_guard(self) -> None:
-        """A hooks directory for workers: the repository's own hooks, plus a pre-push that
-        records the attempt and refuses it."""
-        self.hooks_dir.mkdir(parents=True, exist_ok=True)
-        original = self.git.hooks_dir()
-        if original is not None and original.is_dir():
-            for hook in original.iterdir():
-                link = self.hooks_dir / hook.name
-                if hook.name != "pre-push" and not hook.name.endswith(".sample") \
-                        and not link.exists():
-                    link.symlink_to(hook.resolve())
-        guard = self.hooks_dir / "pre-push"
-        guard.write_text(
-            "#!/bin/sh\n"
-            "# Installed by herd: workers commit locally; herd pushes once after testing.\n"
-            '[ -n "$HERD_PUSH_MARKER" ] && : > "$HERD_PUSH_MARKER"\n'
-            'echo "herd: workers must not push; commit locally and exit" >&2\n'
-            "exit 1\n")
-        guard.chmod(0o755)
-        helper = self.hooks_dir / "bin" / f"git-remote-{_NO_PUSH_SCHEME}"
-        helper.parent.mkdir(exist_ok=True)
-        helper.write_text(
-            "#!/bin/sh\n"
-            "# Installed by herd: every push URL of a worker is rewritten to this helper.\n"
-            '[ -n "$HERD_PUSH_MARKER" ] && : > "$HERD_PUSH_MARKER"\n'
-            'echo "herd: workers must not push; commit locally and exit" >&2\n'
-            "exit 1\n")
-        helper.chmod(0o755)
-
     @contextmanager
     def _executor(self) -> Iterator[Executor]:
         executor = self.executor_factory(self.options)
@@ -564,24 +527,3 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def _tail(text: str, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def kill_leftover_workers(run_id: str) -> int:
-    """After a crash the workers of a run may still be alive (they run in their own
-    sessions): find them by their HERD_RUN_ID and kill their process groups."""
-    import psutil
-
-    killed = 0
-    me = os.getpid()
-    for proc in psutil.process_iter(["pid"]):
-        if proc.pid == me:
-            continue
-        try:
-            if proc.environ().get("HERD_RUN_ID") != run_id:
-                continue
-            os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
-            killed += 1
-        except (psutil.Error, ProcessLookupError, PermissionError):
-            continue
-    return killed
-

@@ -429,3 +429,24 @@ def _not_started(
         error=why,
         cancelled=cancelled,
     )
+
+
+def kill_by_env(name: str, value: str) -> int:
+    """Kill the process group of every process whose environment has name=value: after a
+    crash, the jobs of a dead supervisor live on in their own sessions. Returns how many."""
+    import psutil
+
+    killed = 0
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.environ().get(name) != value:
+                continue
+            os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+            killed += 1
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+    return killed
+
