@@ -264,6 +264,13 @@ class Hypervisor:
                         tickets.append(run.slot)
                 for future in [f for f in git_work if f.done()]:
                     run, ended = git_work.pop(future)
+                    if ended is None and isinstance(future.exception(), HerdError | OSError):
+                        # No worktree, no worker: a failed attempt like any other.
+                        del in_flight[run.key]
+                        tickets.append(run.slot)
+                        if self._unprepared(run, future.exception()):
+                            pending.appendleft(run)
+                        continue
                     if ended is None:
                         if run.slot in busy:
                             waiting[run.slot] = (run, future.result())
@@ -358,6 +365,16 @@ class Hypervisor:
         return JobSpec(key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env,
                        timeout=self.options.timeout, max_memory=self.options.max_memory,
                        log_path=log_path, inputs=(context_path,))
+
+    def _unprepared(self, run: TaskRun, error: BaseException | None) -> bool:
+        """Journal an attempt whose worktree or context could not be made; True to retry."""
+        now = time.time()
+        self.journal.start_attempt(run.id, run.attempt, f"w{run.slot}", None)
+        failed = JobResult(key=run.key, exit_code=None, signal=None, timed_out=False,
+                           out_of_memory=False, started_at=now, ended_at=now, tail="",
+                           stdout=None, worker=f"w{run.slot}", error=str(error))
+        return self._record(run, failed, Verdict(
+            "crash", f"could not prepare the attempt's worktree: {error}", None))
 
     def _start(self, executor: Executor, run: TaskRun, job: JobSpec) -> None:
         worker = f"w{run.slot}"

@@ -301,3 +301,16 @@ def test_a_remote_given_as_a_relative_path_works(shop: dict[str, Path]) -> None:
     ids = [create(shop["repo"], "task", "--scope", "src/m.py")]
     run(shop, ids, "--push")
     assert trailers(shop) == ids
+
+
+def test_a_worktree_that_cannot_be_made_fails_that_task_only(shop: dict[str, Path]) -> None:
+    bad = create(shop["repo"], "bad", "--scope", "src/bad.py")
+    good = create(shop["repo"], "good", "--scope", "src/good.py")
+    hook = shop["repo"] / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f'#!/bin/sh\ncase "$PWD" in *{bad}-a*) echo "disk full" >&2; exit 1;; esac\n')
+    hook.chmod(0o755)
+    proc = run(shop, [bad, good], "--push", check=1)
+    assert trailers(shop) == [good]
+    assert status(shop["repo"], bad) == "open"
+    comments = herd(shop["repo"], "comments", bad).stdout
+    assert "could not prepare the attempt's worktree" in comments, proc.stderr
