@@ -43,7 +43,13 @@ def demo(directory: Path | None, with_failures: bool, jobs: int, db: str | None,
                               listeners=shown)
     finally:
         close_listeners(shown)
+    from herd import report
+
+    html = root / "report.html"
+    html.write_text(report.render(report.build(store, outcome.run_id), "html"), encoding="utf-8")
     if not ctx.as_json:
         _render_outcome(outcome)
-        click.echo(f"\nlook around: cd {repo} && herd runs && herd list --all && git log --oneline")
+        click.echo(f"\nHTML report: {html}")
+        click.echo(f"look around: cd {repo} && herd runs && herd report && herd list --all "
+                   "&& git log --oneline")
     sys.exit(outcome.exit_code)
