@@ -368,11 +368,8 @@ class Hypervisor:
 
     def _unprepared(self, run: TaskRun, error: BaseException | None) -> bool:
         """Journal an attempt whose worktree or context could not be made; True to retry."""
-        now = time.time()
         self.journal.start_attempt(run.id, run.attempt, f"w{run.slot}", None)
-        failed = JobResult(key=run.key, exit_code=None, signal=None, timed_out=False,
-                           out_of_memory=False, started_at=now, ended_at=now, tail="",
-                           stdout=None, worker=f"w{run.slot}", error=str(error))
+        failed = JobResult.unrun(run.key, str(error), worker=f"w{run.slot}")
         return self._record(run, failed, Verdict(
             "crash", f"could not prepare the attempt's worktree: {error}", None))
 

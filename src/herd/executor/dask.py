@@ -480,8 +480,4 @@ def _died(job: JobSpec, exc: BaseException, started_at: float) -> JobResult:
 
 def _failed(job: JobSpec, why: str, *, now: float | None = None,
             started_at: float | None = None) -> JobResult:
-    at = time.time() if now is None else now
-    return JobResult(key=job.key, exit_code=None, signal=None, timed_out=False,
-                     out_of_memory=False, started_at=at if started_at is None else started_at,
-                     ended_at=at, tail="", stdout=None,
-                     worker="", error=why)
+    return JobResult.unrun(job.key, why, started_at=started_at, ended_at=now)

@@ -397,38 +397,15 @@ def _spawn_failed(job: JobSpec, exc: OSError, started_at: float, worker: str) ->
     else:
         code = EXIT_CANNOT_EXECUTE
         text = f"cannot execute {job.argv[0]}: {exc.strerror or exc}"
-    return JobResult(
-        key=job.key,
-        exit_code=code,
-        signal=None,
-        timed_out=False,
-        out_of_memory=False,
-        started_at=started_at,
-        ended_at=time.time(),
-        tail="",
-        stdout=b"" if job.capture_stdout else None,
-        worker=worker,
-        error=text,
-    )
+    return JobResult.unrun(job.key, text, worker=worker, started_at=started_at, exit_code=code,
+                           stdout=b"" if job.capture_stdout else None)
 
 
 def _not_started(
     job: JobSpec, now: float, why: str, *, worker: str = "", cancelled: bool = False
 ) -> JobResult:
-    return JobResult(
-        key=job.key,
-        exit_code=None,
-        signal=None,
-        timed_out=False,
-        out_of_memory=False,
-        started_at=now,
-        ended_at=now,
-        tail="",
-        stdout=None,
-        worker=worker,
-        error=why,
-        cancelled=cancelled,
-    )
+    return JobResult.unrun(job.key, why, worker=worker, started_at=now, ended_at=now,
+                           cancelled=cancelled)
 
 
 def kill_by_env(name: str, value: str) -> int:

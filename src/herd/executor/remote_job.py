@@ -206,7 +206,4 @@ def _log_tail(path: Path) -> bytes:
 
 
 def _failed(job: JobSpec, worker: str, why: str) -> JobResult:
-    now = time.time()
-    return JobResult(key=job.key, exit_code=None, signal=None, timed_out=False,
-                     out_of_memory=False, started_at=now, ended_at=now, tail="", stdout=None,
-                     worker=worker, error=why)
+    return JobResult.unrun(job.key, why, worker=worker)
