@@ -16,7 +16,7 @@ from herd.hypervisor import Hypervisor, RunOptions, WorkResult
 from herd.journal import Journal, Listener, RunState, TaskState
 from herd.plan import Plan, make_plan, select_tasks
 from herd.queue import Queue
-from herd.scope import Scope
+from herd.scope import scope_for
 from herd.store import Store
 
 
@@ -101,7 +101,7 @@ def resume(store: Store, run_id: str | None, *, listeners: Sequence[Listener] = 
     waves: list[list[str]] = args["waves"]
     plan = Plan(tasks=[records[t] for wave in waves for t in wave], waves=waves, conflicts=[],
                 warnings=[], workers=options.workers,
-                scopes={t: _scope(records[t]) for t in records}, after=args.get("after", {}))
+                scopes={t: scope_for(records[t]) for t in records}, after=args.get("after", {}))
     # A task a crash left claimed by this run is claimed again by the same actor (CAS allows it).
     git = Git(store.root)
     return _execute(store, git, journal, plan, options, landing, run["base"], executor_factory,
@@ -167,13 +167,6 @@ def _hold_unlanded(queue: Queue, journal: Journal, work: WorkResult) -> None:
                                        f"branch herd/{journal.run_id}/{task_id}; not landed "
                                        "(--no-integrate). `herd update ID --status open` gives "
                                        "it back.")
-
-
-def _scope(record: dict[str, Any]) -> Scope:
-    from herd.model import scope_of
-
-    include, exclude = scope_of(record)
-    return Scope(tuple(include), tuple(exclude))
 
 
 def _alive(pid: int) -> bool:

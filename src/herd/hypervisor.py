@@ -10,7 +10,6 @@ The hypervisor never prints: it emits events through the journal.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -26,24 +25,19 @@ from herd import agents, context, push_guard
 from herd.agents import Agent
 from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
 from herd.executor import Executor, JobResult, JobSpec
+from herd.executor.output import last_lines
 from herd.git import Git, GitError, NotDescendant, NothingToCommit
-from herd.journal import Journal, TaskState
+from herd.journal import Journal, TaskState, failpoint
 from herd.model import Record
 from herd.plan import Plan
 from herd.queue import Queue
-from herd.scope import Scope, path_outside
+from herd.scope import Scope, path_outside, scope_for
 from herd.worktree import Worktree, WorktreeManager
 
 TAIL_LINES = 40
 # Workers' pushes go to `git-remote-<this>`, which refuses them.
 # How often the loop looks at the git pool while workers run (seconds).
 _GIT_POLL = 0.002
-
-
-def failpoint(name: str) -> None:
-    """`HERD_FAILPOINT=name` makes herd die right here, as a crash would (for crash tests)."""
-    if os.environ.get("HERD_FAILPOINT") == name:
-        os._exit(99)
 
 
 @dataclass
@@ -195,10 +189,7 @@ class Hypervisor:
         if row is None:
             return None
         record = self.queue.get(task_id)
-        from herd.model import scope_of
-
-        include, exclude = scope_of(record)
-        run = TaskRun(record, int(row["wave"]), Scope(tuple(include), tuple(exclude)),
+        run = TaskRun(record, int(row["wave"]), scope_for(record),
                       actor=row.get("actor") or "", attempt=int(row["attempts"] or 0),
                       evidence=[evidence], base=base)
         self.result.succeeded.pop(task_id, None)
@@ -539,5 +530,5 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _tail(text: str, lines: int = TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+def _tail(text: str) -> str:
+    return last_lines(text, TAIL_LINES)

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from herd.errors import EXIT_LANDING, EXIT_OK, EXIT_PARTIAL, BadInput, LandingFailed
+from herd.executor.output import last_lines
 from herd.git import Git, PushStatus
-from herd.journal import Journal, TaskState
-from herd.model import PARENT_CHILD, Status
+from herd.journal import Journal, TaskState, failpoint
+from herd.model import Status
 from herd.queue import Queue
 from herd.worktree import Worktree
 
@@ -30,12 +31,6 @@ if TYPE_CHECKING:
 
 PUSH_TRIES = 1 + 3  # the push, then up to 3 fetch-rebase-test rounds after rejections
 TEST_TAIL = 60
-
-
-def failpoint(name: str) -> None:
-    from herd.hypervisor import failpoint as fp
-
-    fp(name)
 
 
 @dataclass
@@ -339,20 +334,12 @@ class Integrator:
         parent = self.landing.parent
         if parent:
             record = self.queue.get(parent)
-            children = [d["issue_id"] for d in self._dependents(parent)]
-            statuses = [self.queue.get(c).get("status") for c in children]
-            if children and all(s == Status.CLOSED for s in statuses) \
+            children = self.queue.children(parent)
+            if children and all(c.get("status") == Status.CLOSED for c in children) \
                     and record.get("status") != Status.CLOSED:
                 self.queue.close([parent], reason=f"all children landed (herd run {self.run_id})",
                                  force=True)
                 self._say(f"closed epic {parent}: every child is closed")
-
-    def _dependents(self, parent: str) -> list[dict[str, Any]]:
-        from herd.store import work as sql_work
-
-        with self.queue.store.read() as tx:
-            return [{"issue_id": i} for i, t in sql_work.dependents_of(tx, parent)
-                    if t == PARENT_CHILD]
 
     def _cleanup(self, landed: dict[str, str], stack: Stack) -> None:
         kept_stack = {"stack"} if self.git.rev_parse_or_none(
@@ -403,5 +390,5 @@ class Integrator:
         self.journal.event("message", text=line)
 
 
-def _tail(text: str, lines: int = TEST_TAIL) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+def _tail(text: str) -> str:
+    return last_lines(text, TEST_TAIL)

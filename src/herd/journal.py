@@ -44,6 +44,13 @@ class TaskState(enum.StrEnum):
     DEFERRED = "deferred"    # not attempted: budget reached, interrupted, upstream failed
 
 
+def failpoint(name: str) -> None:
+    """`HERD_FAILPOINT=name` makes herd die right here, as a crash would (crash tests of the
+    journal: every step before this point must be recoverable by `herd resume`)."""
+    if os.environ.get("HERD_FAILPOINT") == name:
+        os._exit(99)
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 

@@ -152,14 +152,9 @@ class MapOptions:
         """The pool the jobs run on; `distributed` is imported only for `dask`."""
         if self.executor == "local":
             return LocalExecutor(slots)
-        import importlib
+        from herd.executor import load_dask
 
-        try:
-            dask = importlib.import_module("herd.executor.dask")
-        except ModuleNotFoundError as exc:
-            raise BadInput("--executor dask needs the dask extra: pip install 'herd[dask]' "
-                           f"({exc.name} is missing)") from None
-        executor: Executor = dask.DaskExecutor(slots, scheduler=self.scheduler,
+        executor: Executor = load_dask().DaskExecutor(slots, scheduler=self.scheduler,
                                                cpus_per_job=self.cpus_per_job,
                                                memory_per_job=self.memory_per_job)
         return executor

@@ -27,7 +27,7 @@ from herd.model import (
     criteria_of,
     scope_of,
 )
-from herd.scope import Overlap, Scope, find_overlaps
+from herd.scope import Overlap, Scope, find_overlaps, scope_for
 from herd.store import Store
 from herd.store import issues as sql_issues
 from herd.store import work as sql_work
@@ -85,8 +85,7 @@ def select_tasks(store: Store, ids: Sequence[str] = (), *, ready: bool = False,
         assert parent is not None
         if not sql_issues.existing(tx, [parent]):
             raise NotFound(f"no issue {parent!r}; `herd list --all` shows the ids")
-        children = [c for c, t in sql_work.dependents_of(tx, parent) if t == PARENT_CHILD]
-        records = sql_issues.full(tx, children, counts=False)
+        records = sql_issues.full(tx, sql_work.children_of(tx, parent), counts=False)
     return [r["id"] for r in records if r.get("status") == Status.OPEN]
 
 
@@ -122,9 +121,8 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
     warnings: list[str] = []
     scopes: dict[str, Scope] = {}
     for task_id in members:
-        include, exclude = scope_of(records[task_id])
-        scopes[task_id] = Scope(tuple(include), tuple(exclude))
-        if not include:
+        scopes[task_id] = scope_for(records[task_id])
+        if scopes[task_id].unscoped:
             warnings.append(f"{task_id} has no scope: it may touch anything (runs side by side; "
                             "conflicts are caught at integration)")
         if not criteria_of(records[task_id]):

@@ -140,6 +140,11 @@ class Queue:
         with self.store.read() as tx:
             return sql_work.dangling_edges(tx)
 
+    def children(self, parent_id: str) -> list[Record]:
+        """An epic's children (parent-child dependents), whole."""
+        with self.store.read() as tx:
+            return sql_issues.full(tx, sql_work.children_of(tx, parent_id), counts=False)
+
     def comments(self, issue_id: str) -> list[Record]:
         with self.store.read() as tx:
             self._require(tx, [issue_id])

@@ -31,6 +31,7 @@ from herd.globs import (
     included,
     parse_pattern,
 )
+from herd.model import Record, scope_of
 
 MAX_EXAMPLES = 5
 
@@ -128,6 +129,12 @@ class Overlap:
     b: str
     paths: tuple[str, ...]  # shared tracked files, or a description of the shared glob region
     reason: str
+
+
+def scope_for(record: Record) -> Scope:
+    """A task's scope from its issue record (metadata.herd)."""
+    include, exclude = scope_of(record)
+    return Scope(tuple(include), tuple(exclude))
 
 
 def path_outside(scope: Scope, paths: Iterable[str]) -> list[str]:

@@ -281,7 +281,8 @@ def test_coordinator_loop_refills_slots() -> None:
 def test_public_surface() -> None:
     import herd.executor
 
-    assert sorted(herd.executor.__all__) == ["Executor", "JobResult", "JobSpec", "LocalExecutor"]
+    assert sorted(herd.executor.__all__) == ["Executor", "JobResult", "JobSpec", "LocalExecutor",
+                                            "load_dask"]
     executor: herd.executor.Executor = LocalExecutor(1)  # the pool satisfies the protocol
     executor.close()
 

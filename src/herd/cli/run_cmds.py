@@ -138,14 +138,9 @@ def _executor_factory(name: str, scheduler: str | None, *, cpus_per_job: float |
         if scheduler or cpus_per_job is not None or memory_per_job is not None:
             raise BadInput("--scheduler, --cpus-per-job and --memory-per-job need --executor dask")
         return batch.local_executor
-    import importlib
+    from herd.executor import load_dask
 
-    try:
-        module = importlib.import_module("herd.executor.dask")
-    except ModuleNotFoundError as exc:
-        raise BadInput("--executor dask needs the dask extra: pip install 'herd[dask]' "
-                       f"({exc.name} is missing)") from None
-    return module.dask_executor_factory(scheduler, cpus_per_job=cpus_per_job,
+    return load_dask().dask_executor_factory(scheduler, cpus_per_job=cpus_per_job,
                                         memory_per_job=memory_per_job)
 
 

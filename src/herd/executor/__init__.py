@@ -1,6 +1,21 @@
 """Executors run jobs; the coordinator only sees `Executor`, `JobSpec` and `JobResult`."""
 
+from types import ModuleType
+
 from herd.executor.base import Executor, JobResult, JobSpec
 from herd.executor.local import LocalExecutor
 
-__all__ = ["Executor", "JobResult", "JobSpec", "LocalExecutor"]
+__all__ = ["Executor", "JobResult", "JobSpec", "LocalExecutor", "load_dask"]
+
+
+def load_dask() -> ModuleType:
+    """`herd.executor.dask`, imported only when asked for: `distributed` is an extra."""
+    import importlib
+
+    from herd.errors import BadInput
+
+    try:
+        return importlib.import_module("herd.executor.dask")
+    except ModuleNotFoundError as exc:
+        raise BadInput("--executor dask needs the dask extra: pip install 'herd[dask]' "
+                       f"({exc.name} is missing)") from None

@@ -10,6 +10,11 @@ TAIL_LINES = 40
 _READ_CHUNK = 65536
 
 
+def last_lines(text: str, lines: int) -> str:
+    """The last `lines` lines of `text`, trailing blank space dropped."""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
 def tail_text(data: bytes) -> str:
     """The last TAIL_LINES lines within the last TAIL_BYTES bytes, decoded leniently."""
     text = data[-TAIL_BYTES:].decode("utf-8", errors="replace")

@@ -176,6 +176,13 @@ def dependents_of(tx: sqlite3.Connection, issue_id: str) -> list[tuple[str, str]
         (issue_id,)))
 
 
+def children_of(tx: sqlite3.Connection, parent_id: str) -> list[str]:
+    """Ids with a parent-child edge to `parent_id`."""
+    return [r[0] for r in tx.execute(
+        "SELECT issue_id FROM dependencies WHERE depends_on_id = ? AND type = ? ORDER BY issue_id",
+        (parent_id, PARENT_CHILD))]
+
+
 def add_dependency(tx: sqlite3.Connection, issue_id: str, target: str, dep_type: str,
                    data: str) -> bool:
     pos = tx.execute("SELECT coalesce(max(pos) + 1, 0) FROM dependencies WHERE issue_id = ?",
