@@ -96,7 +96,7 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
     if not task_ids:
         raise Refused("no tasks to run: nothing is ready, or the epic has no open children")
     with store.read() as tx:
-        missing = [i for i in task_ids if i not in sql_issues.existing(tx, task_ids)]
+        missing = sql_issues.missing(tx, task_ids)
         if missing:
             raise NotFound(f"no issue {', '.join(missing)}; `herd list --all` shows the ids")
         members = list(task_ids)

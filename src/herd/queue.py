@@ -413,8 +413,7 @@ class Queue:
     # -- helpers ------------------------------------------------------------
 
     def _require(self, tx: sqlite3.Connection, issue_ids: Iterable[str]) -> None:
-        wanted = list(dict.fromkeys(issue_ids))
-        missing = [i for i in wanted if i not in sql_issues.existing(tx, wanted)]
+        missing = sql_issues.missing(tx, list(issue_ids))
         if missing:
             raise NotFound(f"no issue {', '.join(missing)}; `herd list --all` shows the ids")
 

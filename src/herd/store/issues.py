@@ -97,6 +97,13 @@ def existing(tx: sqlite3.Connection, ids: Iterable[str]) -> set[str]:
     return found
 
 
+def missing(tx: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
+    """The ids (in the order given, once each) that are not in the store."""
+    wanted = list(dict.fromkeys(ids))
+    found = existing(tx, wanted)
+    return [i for i in wanted if i not in found]
+
+
 def count(tx: sqlite3.Connection) -> int:
     return int(tx.execute("SELECT count(*) FROM issues").fetchone()[0])
 
