@@ -6,21 +6,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from herd.executor.output import read_file_tail
 from herd.journal import Journal
 from herd.store import Store
 
 
-def last_line(path: str | None, limit: int = 4096) -> str:
+def last_line(path: str | None) -> str:
+    """The last line a worker wrote to its log (what `status` and the live display show)."""
     if not path:
         return ""
-    try:
-        with Path(path).open("rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            lines = handle.read().decode(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
+    lines = read_file_tail(Path(path)).decode(errors="replace").strip().splitlines()
     return lines[-1] if lines else ""
 
 

@@ -22,11 +22,12 @@ def tail_text(data: bytes) -> str:
     return "".join(lines[-TAIL_LINES:])
 
 
-def read_file_tail(path: Path) -> bytes:
+def read_file_tail(path: Path, size: int = TAIL_BYTES) -> bytes:
+    """The last `size` bytes of a file (b"" when it cannot be read)."""
     try:
         with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - TAIL_BYTES))
+            end = f.seek(0, os.SEEK_END)
+            f.seek(max(0, end - size))
             return f.read()
     except OSError:
         return b""

@@ -27,6 +27,7 @@ from typing import Any
 from herd.errors import HerdError
 from herd.executor.base import JobResult, JobSpec
 from herd.executor.local import LocalExecutor
+from herd.executor.output import read_file_tail
 from herd.git import Git
 
 LOG_BYTES_BACK = 1 << 20
@@ -196,13 +197,7 @@ def _rewrite(value: str, paths: Mapping[str, str]) -> str:
 
 
 def _log_tail(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, 2)
-            f.seek(max(0, size - LOG_BYTES_BACK))
-            return f.read()
-    except OSError:
-        return b""
+    return read_file_tail(path, LOG_BYTES_BACK)
 
 
 def _failed(job: JobSpec, worker: str, why: str) -> JobResult:
