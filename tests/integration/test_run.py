@@ -318,9 +318,11 @@ def test_rate_limit_spaces_worker_starts(project: Project) -> None:
     p = project
     ids = [p.create(f"T{n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in range(3)]
     p.run(*ids, "-j", "3", "--rate", "120/min", "--no-integrate")
+    # The limiter spaces the spawns 0.5 s apart (tests/integration/test_executor.py checks each gap
+    # on spawn times); here each worker notes its own start after its interpreter came up, which
+    # a loaded machine delays by a varying amount, so only the span of the three is steady.
     starts = sorted(c["start"] for c in p.calls())
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert all(g >= 0.45 for g in gaps), gaps
+    assert starts[-1] - starts[0] >= 0.9, starts
 
 
 def test_json_gives_only_events_on_stdout_and_progress_goes_to_stderr(project: Project) -> None:
