@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -32,3 +33,48 @@ def snapshot(store: Store, run_id: str | None = None) -> dict[str, Any]:
     return {"run": journal.run_id, "kind": run["kind"], "state": run["state"],
             "started_at": run["created_at"], "ended_at": run["ended_at"],
             "exit_code": run["exit_code"], "counts": journal.counts(), "workers": workers}
+
+
+PHASE_EVENTS = ("run_start", "run_resume", "wave_start", "phase", "run_end")
+
+
+def phase(run_dir: Path, state: str) -> str:
+    """What the run is busy with, from the newest phase-like event in its events.jsonl
+    (working, wave N, stacking, testing, pushing, ... or how it ended)."""
+    if state != "running":
+        return state
+    tail = read_file_tail(run_dir / "events.jsonl").decode(errors="replace").splitlines()
+    for line in reversed(tail):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # the tail's first line may be cut, the last half-written
+        name = event.get("event") if isinstance(event, dict) else None
+        if name not in PHASE_EVENTS:
+            continue
+        if name == "wave_start":
+            return f"working (wave {event.get('wave')})"
+        if name == "phase":
+            detail = event.get("detail")
+            return f"{event.get('phase')} ({detail})" if detail else str(event.get("phase"))
+        return "working" if name != "run_end" else str(event.get("state"))
+    return "starting"
+
+
+def detail(store: Store, run_id: str | None = None) -> dict[str, Any]:
+    """`snapshot` plus each task's state and last output line, and the current phase: one
+    call that answers "where is this run?" for an agent polling it."""
+    snap = snapshot(store, run_id)
+    journal = Journal.open(store, snap["run"])
+    last_attempt: dict[str, dict[str, Any]] = {}
+    for attempt in journal.attempts():
+        last_attempt[attempt["task_id"]] = attempt
+    running = {w["task"]: w["last_line"] for w in snap["workers"]}
+    tasks = []
+    for row in journal.tasks():
+        attempt = last_attempt.get(row["task_id"]) or {}
+        tail_lines = (attempt.get("tail") or "").strip().splitlines()
+        line = running.get(row["task_id"]) or (tail_lines[-1] if tail_lines else "")
+        tasks.append({"id": row["task_id"], "state": row["state"], "attempts": row["attempts"],
+                      "reason": row["reason"] or "", "last_line": line})
+    return {**snap, "phase": phase(journal.run_dir, snap["state"]), "tasks": tasks}

@@ -114,7 +114,7 @@ def _register_batch_commands() -> None:
     """Batch commands live in their own modules; import them only when present."""
     import importlib
 
-    for name in ("plan_cmds", "run_cmds", "map_cmds", "report_cmds", "demo_cmds"):
+    for name in ("plan_cmds", "run_cmds", "map_cmds", "report_cmds", "demo_cmds", "mcp_cmds"):
         try:
             importlib.import_module(f"herd.cli.{name}")
         except ModuleNotFoundError as exc:
