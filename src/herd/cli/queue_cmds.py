@@ -75,16 +75,30 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 @cli.command()
 @click.option("--prefix", help="Id prefix (default: the directory's name).")
+@click.option("--agent-files", is_flag=True,
+              help="Also write the hypervisor playbook for agents: .claude/agents/"
+                   "herd-hypervisor.md, a section of AGENTS.md, the herd entry of .mcp.json.")
 @common
-def init(prefix: str | None, db: str | None, as_json: bool) -> None:
+def init(prefix: str | None, agent_files: bool, db: str | None, as_json: bool) -> None:
     """Create .herd/ in the repository root (store, config, gitignore)."""
+    from herd import agent_files as files
     from herd.queue import init as init_store
 
     ctx = make_context(db, as_json)
-    store = init_store(_repo_root(Path.cwd()), prefix, Path(ctx.db) if ctx.db else None)
-    ctx.emit({"path": str(store.path), "prefix": store.get_config("issue_prefix")},
-             lambda: click.echo(f"herd: store at {store.path} (prefix "
-                                f"{store.get_config('issue_prefix')})"))
+    root = _repo_root(Path.cwd())
+
+    # Checked before anything is written: a refused file (the user's own) leaves nothing.
+    changes = files.plan(root) if agent_files else []
+    store = init_store(root, prefix, Path(ctx.db) if ctx.db else None)
+    written = [change.to_json() for change in files.write(root, changes)]
+
+    def text() -> None:
+        click.echo(f"herd: store at {store.path} (prefix {store.get_config('issue_prefix')})")
+        for change in written:
+            click.echo(f"herd: {change['action']} {change['path']}")
+
+    ctx.emit({"path": str(store.path), "prefix": store.get_config("issue_prefix"),
+              **({"agent_files": written} if agent_files else {})}, text)
 
 
 def _repo_root(start: Path) -> Path:
