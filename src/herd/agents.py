@@ -39,7 +39,9 @@ class Agent:
 BUILTIN: Mapping[str, Agent] = {
     "claude": Agent("claude", ("claude", "-p", "{prompt}", "--output-format", "json",
                                "--permission-mode", "acceptEdits"), cost_field="total_cost_usd"),
-    "codex": Agent("codex", ("codex", "exec", "--full-auto", "{prompt}")),
+    # codex 0.171 dropped `--full-auto`; `exec` never asks for approval, the sandbox lets it
+    # write in its worktree (herd commits what it leaves uncommitted).
+    "codex": Agent("codex", ("codex", "exec", "--sandbox", "workspace-write", "{prompt}")),
     "aider": Agent("aider", ("aider", "--yes-always", "--no-auto-commits", "--message-file",
                              "{context}")),
 }
