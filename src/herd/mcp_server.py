@@ -48,6 +48,10 @@ the report's failure groups), 130 interrupted (`resume`)."""
 Ids = Annotated[list[str], Field(description="Issue ids, e.g. [\"herd-a1b\"].")]
 Argv = Annotated[list[str] | None, Field(
     description="A command as an argv list (never run by a shell), e.g. [\"pytest\", \"-q\"].")]
+# resume and land print their first event only when they get going; a few seconds catch an
+# immediate refusal (unknown run, nothing to land) without making the agent wait.
+QUICK_CHECK = 5.0
+
 RunId = Annotated[str | None, Field(description="Run id (default: the latest run).")]
 
 
@@ -211,7 +215,7 @@ def build(db: Path) -> MCPServer:
         """Continue an interrupted run in the background (as `herd resume`); poll `status`."""
         from herd import detached
 
-        started = detached.start(store(), ["resume", *([run] if run else [])])
+        started = detached.start(store(), ["resume", *([run] if run else [])], wait=QUICK_CHECK)
         return {"run": (started.first_event or {}).get("run", run), **started.to_json(root)}
 
     @tool
@@ -221,7 +225,7 @@ def build(db: Path) -> MCPServer:
         from herd import detached
 
         args = ["land", run, *_flags(test_cmd=test_cmd, push=push)]
-        started = detached.start(store(), args)
+        started = detached.start(store(), args, wait=QUICK_CHECK)
         return {"run": run, "first_event": started.first_event, **started.to_json(root)}
 
     return server

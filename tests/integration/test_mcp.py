@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+from _queue_helpers import herd
 from _run_helpers import Project
 
 pytest.importorskip("mcp", reason="the mcp extra is not installed (pip install -e '.[mcp]')")
@@ -171,7 +172,33 @@ def test_bad_input_is_a_tool_error_and_the_server_keeps_serving(project: Project
 
 
 def test_herd_mcp_outside_a_repository_exits_3(tmp_path: Path) -> None:
-    from _queue_helpers import herd
-
     done = herd("mcp", cwd=tmp_path, check=3)
     assert "herd init" in done.stderr and done.stdout == ""
+
+
+def test_resume_continues_a_crashed_run_in_the_background(project: Project) -> None:
+    p = project
+    ids = [p.create(f"Edit module {n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"])
+           for n in range(2)]
+    crashed = herd("run", *ids, "--cmd", str(p.agent), cwd=p.repo, check=None,
+                   env={**p.env, "HERD_FAILPOINT": "mid-stack"})
+    assert crashed.returncode == 99
+    run_id = p.latest_run()
+
+    async def session() -> None:
+        async with Client(_server(p), read_timeout_seconds=60) as client:
+            resumed = _data(await client.call_tool("resume", {"run": run_id}))
+            _say(f"resume -> {json.dumps(resumed)}")
+            assert resumed["run"] == run_id
+            deadline = time.monotonic() + 60
+            while (status := _data(await client.call_tool("status", {"run": run_id})))[
+                    "state"] == "running":
+                assert time.monotonic() < deadline, "the resumed run did not end in 60 s"
+                await anyio.sleep(0.5)
+            _say(f"status after resume -> {status['state']} {status['counts']}")
+            assert status["state"] == "done" and status["counts"] == {"landed": 2}
+            text, code = _error(await client.call_tool("resume", {"run": run_id}))
+            _say(f"resume a finished run -> {text}")
+            assert code == 4
+
+    anyio.run(session)
