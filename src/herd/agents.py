@@ -42,8 +42,16 @@ BUILTIN: Mapping[str, Agent] = {
     # codex 0.171 dropped `--full-auto`; `exec` never asks for approval, the sandbox lets it
     # write in its worktree (herd commits what it leaves uncommitted).
     "codex": Agent("codex", ("codex", "exec", "--sandbox", "workspace-write", "{prompt}")),
-    "aider": Agent("aider", ("aider", "--yes-always", "--no-auto-commits", "--message-file",
-                             "{context}")),
+    # aider 0.86 leaves files in the repository root that would be outside any task's scope:
+    # with --yes-always it adds `.aider*` to .gitignore (--no-gitignore), writes its chat and
+    # input history there (moved next to the context file, outside the worktree) and keeps a
+    # repo-map cache in `.aider.tags.cache.v4/` (--map-tokens 0: no repo map, no cache). A
+    # repository that ignores `.aider*` can define a preset without the last two.
+    "aider": Agent("aider", ("aider", "--yes-always", "--no-auto-commits", "--no-gitignore",
+                             "--no-analytics", "--no-check-update", "--map-tokens", "0",
+                             "--chat-history-file", "{context}.chat-history.md",
+                             "--input-history-file", "{context}.input-history",
+                             "--message-file", "{context}")),
 }
 
 

@@ -40,7 +40,10 @@ def _command_and_flags(argv: tuple[str, ...]) -> tuple[list[str], list[tuple[str
         flag, _, inline = arg.partition("=")
         after = rest[n + 1] if n + 1 < len(rest) else None
         value = inline or (after if after and not after.startswith("-") else None)
-        flags.append((flag, None if value in PLACEHOLDERS else value))
+        # Only a literal word can be checked against the help's list of choices.
+        literal = value is not None and (value.isidentifier() or "-" in value)
+        templated = value is not None and any(p in value for p in PLACEHOLDERS)
+        flags.append((flag, value if literal and not templated else None))
     return command, flags
 
 
