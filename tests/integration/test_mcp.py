@@ -171,11 +171,6 @@ def test_bad_input_is_a_tool_error_and_the_server_keeps_serving(project: Project
     anyio.run(session)
 
 
-def test_herd_mcp_outside_a_repository_exits_3(tmp_path: Path) -> None:
-    done = herd("mcp", cwd=tmp_path, check=3)
-    assert "herd init" in done.stderr and done.stdout == ""
-
-
 def test_resume_continues_a_crashed_run_in_the_background(project: Project) -> None:
     p = project
     ids = [p.create(f"Edit module {n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"])
