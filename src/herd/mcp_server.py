@@ -219,12 +219,13 @@ def build(db: Path) -> MCPServer:
         return {"run": (started.first_event or {}).get("run", run), **started.to_json(root)}
 
     @tool
-    def land(run: str, test_cmd: Argv = None, push: bool = False) -> Any:
+    def land(run: str, test_cmd: Argv = None, format_cmd: Argv = None,
+             push: bool = False) -> Any:
         """Land the succeeded tasks of a run that stopped before landing (`--no-integrate`),
         as `herd land RUN`, in the background; poll `status`, then `report`."""
         from herd import detached
 
-        args = ["land", run, *_flags(test_cmd=test_cmd, push=push)]
+        args = ["land", run, *_flags(test_cmd=test_cmd, format_cmd=format_cmd, push=push)]
         started = detached.start(store(), args, wait=QUICK_CHECK)
         return {"run": run, "first_event": started.first_event, **started.to_json(root)}
 
