@@ -7,10 +7,13 @@ push) come back as values; anything else unexpected raises `GitError`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -38,6 +41,17 @@ _FALLBACK_IDENTITY = {
     "GIT_COMMITTER_EMAIL": "herd@localhost",
 }
 _TRAILER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+# Fetch and push give up after this long (seconds; HERD_GIT_TIMEOUT overrides): a remote
+# that never answers must not hang landing forever.
+NETWORK_TIMEOUT = 300.0
+
+
+def network_timeout() -> float:
+    value = os.environ.get("HERD_GIT_TIMEOUT", "")
+    try:
+        return float(value) if value else NETWORK_TIMEOUT
+    except ValueError:
+        raise BadInput(f"HERD_GIT_TIMEOUT={value!r}: use a number of seconds") from None
 
 
 class GitError(HerdError):
@@ -65,6 +79,12 @@ class NotDescendant(Refused):
 
 class RefMoved(Refused):
     """A compare-and-swap ref update found a different old value."""
+
+
+class WorktreeNotItself(Refused):
+    """A worktree's `.git` file no longer leads to the worktree's own git directory (a
+    worker removed or rewrote it): herd runs no git there, or it would act on the
+    repository the file now names (the user's, when `.git` is simply gone)."""
 
 
 @dataclass(frozen=True)
@@ -123,10 +143,18 @@ def _split_z(output: str) -> list[str]:
 
 
 class Git:
-    """Runs git for one repository; `cwd` arguments select one of its worktrees."""
+    """Runs git for one repository; `cwd` arguments select one of its worktrees.
+
+    A command for a worktree other than the repository's own checkout is pinned to
+    that worktree's git directory (`--git-dir`/`--work-tree`, found from the
+    repository's side, never from the worktree's `.git` file, which a worker can
+    change), after checking that the worktree still resolves to itself.
+    """
 
     def __init__(self, repo: Path) -> None:
         self.repo = Path(repo)
+        self._admin_dirs: dict[Path, Path] = {}  # worktree path -> its git directory
+        self._common_dir: Path | None = None
         env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
         env["GIT_TERMINAL_PROMPT"] = "0"
         # Nothing herd runs should wait for an editor; messages always come via -F/-m.
@@ -164,23 +192,91 @@ class Git:
         check: bool = True,
         stdin: str | None = None,
         ok_codes: tuple[int, ...] = (0,),
+        timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
         where = Path(cwd) if cwd is not None else self.repo
-        argv = ["git", *args]
-        proc = subprocess.run(
-            argv,
-            cwd=where,
-            env=self._env,
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="surrogateescape",
-        )
+        argv = ["git", *self._pin(where), *args]
+        if timeout is not None:
+            proc = self._run_with_timeout(argv, where, timeout)
+        else:
+            proc = subprocess.run(
+                argv,
+                cwd=where,
+                env=self._env,
+                input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="surrogateescape",
+            )
         if check and proc.returncode not in ok_codes:
             raise GitError(argv, proc.returncode, proc.stderr, where)
         return proc
+
+    def _run_with_timeout(self, argv: list[str], where: Path,
+                          timeout: float) -> subprocess.CompletedProcess[str]:
+        """A network command: its own session, so a timeout kills ssh or a remote helper
+        with it (killing git alone would leave them holding the pipes open)."""
+        proc = subprocess.Popen(argv, cwd=where, env=self._env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                encoding="utf-8", errors="surrogateescape",
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:  # the timeout, or Ctrl-C: nothing of the command may outlive it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
+                raise
+            raise GitError(argv, -signal.SIGKILL, f"no answer after {timeout:g}s (killed; "
+                           "HERD_GIT_TIMEOUT sets the limit)", where) from None
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    def _pin(self, where: Path) -> list[str]:
+        """`--git-dir`/`--work-tree` for a linked worktree; nothing for the repository itself."""
+        if where == self.repo:
+            return []
+        path = where.resolve()
+        if path == self.repo.resolve():
+            return []
+        admin = self._admin_dirs.get(path) or self._find_admin_dir(path)
+        self.check_worktree(path, admin)
+        return [f"--git-dir={admin}", f"--work-tree={path}"]
+
+    def _find_admin_dir(self, path: Path) -> Path:
+        """The git directory the repository registered for the worktree at `path`."""
+        if self._common_dir is None:
+            common = self._out("rev-parse", "--path-format=absolute", "--git-common-dir")
+            self._common_dir = Path(common)
+        registry = self._common_dir / "worktrees"
+        for admin in sorted(registry.iterdir()) if registry.is_dir() else []:
+            try:
+                gitfile = (admin / "gitdir").read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            if (admin / gitfile).resolve().parent == path:  # absolute, or relative to admin
+                self._admin_dirs[path] = admin.resolve()
+                return admin.resolve()
+        raise WorktreeNotItself(
+            f"{path} is not a worktree of {self.repo} (git has no record of it); "
+            "herd runs no git there")
+
+    def check_worktree(self, path: Path, admin: Path) -> None:
+        """Raise WorktreeNotItself unless `path/.git` is a file naming `admin`."""
+        gitfile = path / ".git"
+        try:
+            text = gitfile.read_text(encoding="utf-8") if not gitfile.is_symlink() else ""
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        target = text.strip().removeprefix("gitdir:").strip() if text.startswith("gitdir:") else ""
+        if not target or (path / target).resolve() != admin.resolve():
+            what = "is gone" if not gitfile.exists() and not gitfile.is_symlink() else (
+                f"now points at {target}" if target else "is no longer a git file")
+            raise WorktreeNotItself(
+                f"worktree {path} no longer resolves to itself: its .git {what}; a worker "
+                "must not change .git (herd ran no git there)")
 
     def _out(self, *args: str, cwd: Path | None = None, stdin: str | None = None) -> str:
         return self._run(*args, cwd=cwd, stdin=stdin).stdout.strip()
@@ -283,6 +379,7 @@ class Git:
         path = Path(path)
         if path.exists():
             self._discard_worktree_dir(path)
+        self._admin_dirs.pop(path.resolve(), None)
         args = ["worktree", "add", "--quiet"]
         args += ["--detach"] if branch is None else ["--no-track", "-B", _checked(branch, "branch")]
         args += [str(path), _checked(base, "revision")]
@@ -311,13 +408,25 @@ class Git:
 
     def worktree_remove(self, path: Path, force: bool = True) -> None:
         path = Path(path)
+        admin = self._admin_dirs.pop(path.resolve(), None)
         args = ["worktree", "remove"] + (["--force", "--force"] if force else []) + [str(path)]
         proc = self._run(*args, check=False)
         if proc.returncode != 0:
             registered = any(wt.path == path.resolve() for wt in self.worktrees())
             if registered and path.exists():
-                raise GitError(["git", *args], proc.returncode, proc.stderr, self.repo)
+                if not force or not self._tampered(path, admin):
+                    raise GitError(["git", *args], proc.returncode, proc.stderr, self.repo)
+                # git refuses to remove a worktree whose .git a worker broke; it is herd's
+                # own directory (rmtree never follows a symlink out of it).
+                shutil.rmtree(path)
             self.worktree_prune()
+
+    def _tampered(self, path: Path, admin: Path | None) -> bool:
+        try:
+            self.check_worktree(path.resolve(), admin or self._find_admin_dir(path.resolve()))
+        except WorktreeNotItself:
+            return True
+        return False
 
     def worktree_prune(self) -> None:
         self._run("worktree", "prune")
@@ -348,12 +457,15 @@ class Git:
         return self.head(cwd)
 
     def squash(
-        self, cwd: Path, base: str, message: str, trailers: Mapping[str, str]
+        self, cwd: Path, base: str, message: str, trailers: Mapping[str, str],
+        *, branch: str | None = None,
     ) -> str:
         """Make everything on top of `base` in `cwd` one commit whose parent is `base`.
 
-        Commits the worker made and uncommitted changes are both included. The
-        worktree's HEAD (its branch, or the detached HEAD) moves to the new commit.
+        Commits the worker made and uncommitted changes are both included. `branch`
+        (the worktree's own) is set to the new commit and HEAD attached to it; without
+        it HEAD is detached there. Whatever branch a worker pointed HEAD at never moves:
+        it may be the user's.
         """
         head, base_sha, base_tree = self._out(
             "rev-parse", "HEAD", f"{_checked(base, 'revision')}^{{commit}}",
@@ -370,7 +482,13 @@ class Git:
             raise NothingToCommit(f"no changes on top of {base_sha[:12]} in {cwd}; nothing to land")
         sha = self._out("commit-tree", tree, "-p", base_sha, "-F", "-", cwd=cwd,
                         stdin=format_message(message, trailers))
-        self._run("update-ref", "-m", "herd: squash", "HEAD", sha, head, cwd=cwd)
+        if branch is None:
+            self._run("update-ref", "--no-deref", "-m", "herd: squash", "HEAD", sha, head,
+                      cwd=cwd)
+            return sha
+        ref = f"refs/heads/{_checked(branch, 'branch')}"
+        self._run("update-ref", "-m", "herd: squash", ref, sha, cwd=cwd)
+        self._run("symbolic-ref", "HEAD", ref, cwd=cwd)
         return sha
 
     def cherry_pick(self, cwd: Path, sha: str) -> PickResult:
@@ -459,13 +577,14 @@ class Git:
         """Fetch `branch` from `remote`; its tip sha, or None when the remote has no such branch."""
         ref = f"refs/heads/{_checked(branch, 'branch')}"
         listed = self._run("ls-remote", "--exit-code", _checked(remote, "remote"), ref,
-                           ok_codes=(0, 2))
+                           ok_codes=(0, 2), timeout=network_timeout())
         if listed.returncode == 2:
             return None
         # A herd-owned ref keeps the fetched commits reachable and is safe to
         # overwrite; FETCH_HEAD would be shared by concurrent fetches.
         local = f"refs/herd/fetched/{branch}"
-        self._run("fetch", "--quiet", "--no-tags", remote, f"+{ref}:{local}")
+        self._run("fetch", "--quiet", "--no-tags", remote, f"+{ref}:{local}",
+                  timeout=network_timeout())
         return self._out("rev-parse", "--verify", local)
 
     def push(self, cwd: Path, remote: str, src_sha: str, branch: str) -> PushResult:
@@ -477,14 +596,18 @@ class Git:
         """
         del cwd
         ref = f"refs/heads/{_checked(branch, 'branch')}"
-        proc = self._run("push", "--porcelain", _checked(remote, "remote"),
-                         f"{_checked(src_sha, 'revision')}:{ref}", check=False)
+        try:
+            proc = self._run("push", "--porcelain", _checked(remote, "remote"),
+                             f"{_checked(src_sha, 'revision')}:{ref}", check=False,
+                             timeout=network_timeout())
+        except GitError as exc:  # timed out
+            return PushResult(PushStatus.ERROR, exc.stderr)
         for line in proc.stdout.splitlines():
             parts = line.split("\t")
             if len(parts) < 3 or not parts[1].endswith(f":{ref}"):
                 continue
             flag, summary = parts[0], parts[2]
-            if flag == "!" and summary.startswith("[rejected]"):
+            if flag == "!" and _moved_under_us(summary):
                 return PushResult(PushStatus.REJECTED, summary)
             if flag != "!" and proc.returncode == 0:
                 return PushResult(PushStatus.OK, summary)
@@ -510,6 +633,16 @@ class Git:
             )
         self._run("fetch", "--quiet", "--no-tags", str(bundle_path),
                   f"+{names[0]}:{_checked(into_ref, 'ref')}")
+
+
+def _moved_under_us(summary: str) -> bool:
+    """A push refused because the branch moved: not a fast-forward, or another push won
+    the race for the ref lock on the remote side (`[remote rejected] (failed to update
+    ref)`, `cannot lock ref`). Fetching, rebasing and pushing again can succeed."""
+    if summary.startswith("[rejected]"):
+        return True
+    return summary.startswith("[remote rejected]") and (
+        "failed to update ref" in summary or "cannot lock ref" in summary)
 
 
 def format_message(message: str, trailers: Mapping[str, str]) -> str:

@@ -26,7 +26,7 @@ from herd.agents import Agent
 from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
 from herd.executor import Executor, JobResult, JobSpec
 from herd.executor.output import last_lines
-from herd.git import Git, GitError, NotDescendant, NothingToCommit
+from herd.git import Git, GitError, NotDescendant, NothingToCommit, WorktreeNotItself
 from herd.journal import Journal, TaskState, failpoint
 from herd.model import Record
 from herd.plan import Plan
@@ -94,7 +94,7 @@ class TaskRun:
 
 
 class Verdict(NamedTuple):
-    outcome: str  # ok, failed, timeout, memory, crash, push, scope, history, empty, git
+    outcome: str  # ok, failed, timeout, memory, crash, push, scope, history, empty, git, worktree
     reason: str
     sha: str | None  # the squashed commit, when the attempt succeeded
 
@@ -352,6 +352,9 @@ class Hypervisor:
             "HERD_TASK_ID": run.id, "HERD_CONTEXT_FILE": str(context_path),
             "HERD_RUN_ID": self.run_id, "HERD_WORKER": f"w{run.slot}",
             "HERD_ATTEMPT": str(run.attempt), **push_guard.worker_env(self.hooks_dir, push_marker),
+            # A worker's git never looks above its worktree for a repository: after an
+            # accidental `rm .git` it fails instead of committing into the user's checkout.
+            "GIT_CEILING_DIRECTORIES": str(run.worktree.path.parent.resolve()),
         }
         return JobSpec(key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env,
                        timeout=self.options.timeout, max_memory=self.options.max_memory,
@@ -378,6 +381,8 @@ class Hypervisor:
         assert run.worktree is not None
         try:
             verdict = Verdict(*self._verdict(run, job))
+        except WorktreeNotItself as exc:
+            verdict = Verdict("worktree", str(exc), None)
         except GitError as exc:
             verdict = Verdict("git", f"git failed while judging the attempt: {exc}", None)
         if verdict.sha is not None or run.attempt <= self.options.retries:
@@ -433,17 +438,16 @@ class Hypervisor:
             return "failed", how, None
         title = " ".join(str(run.task.get("title", "")).split())  # a subject is one line
         try:
+            # The task branch is set explicitly: a worker that switched to another branch
+            # (or detached HEAD) would leave it at the base.
             sha = self.git.squash(run.worktree.path, run.base, f"{title} ({run.id})",
-                                  {"Herd-Task": run.id, "Herd-Run": self.run_id})
+                                  {"Herd-Task": run.id, "Herd-Run": self.run_id},
+                                  branch=run.worktree.branch)
         except NothingToCommit:
             return "empty", "the worker exited 0 but changed nothing", None
         except NotDescendant:
             return "history", ("the worker's HEAD is not a descendant of the base commit "
                                f"{run.base[:12]} (history was rewritten)"), None
-        if run.worktree.branch is not None:
-            # Squashing moved HEAD; a worker that switched to another branch (or detached
-            # HEAD) would leave the task branch at the base, so it is set explicitly.
-            self.git.update_ref(f"refs/heads/{run.worktree.branch}", sha)
         changed = self.git.changed_paths(run.base, sha)
         outside = path_outside(run.scope, changed)
         if outside:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from herd.errors import EXIT_LANDING, EXIT_OK, EXIT_PARTIAL, BadInput, LandingFailed
 from herd.executor.output import last_lines
-from herd.git import Git, PushStatus
+from herd.git import Git, NothingToCommit, PushStatus
 from herd.journal import Journal, TaskState, failpoint
 from herd.model import Status
 from herd.queue import Queue
@@ -159,8 +159,12 @@ class Integrator:
             step["exit_code"] = code
             if code != 0:
                 raise LandingFailed(f"format command exited {code}: {tail.splitlines()[-1:]}")
-            stack.format_sha = self.git.commit_all(
-                stack.worktree.path, f"herd: format\n\nHerd-Run: {self.run_id}")
+            try:
+                # A commit on the detached tip, whatever the command did to HEAD.
+                stack.format_sha = self.git.squash(stack.worktree.path, stack.tip,
+                                                   "herd: format", {"Herd-Run": self.run_id})
+            except NothingToCommit:
+                stack.format_sha = None
 
     def _rebuild(self, stack: Stack, without: str) -> Stack:
         commits = {t: sha for t, sha in stack.picks if t != without}

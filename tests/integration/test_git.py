@@ -107,7 +107,8 @@ def test_squash_makes_one_commit_on_base(repo: Path, wt: Path, worker_commits: i
     (wt / "src/b.py").unlink()
     (wt / "untracked.txt").write_text("new file\n")
 
-    sha = g.squash(wt, base, "Refactor auth", {"Herd-Task": "ns-abc", "Herd-Run": "r1"})
+    sha = g.squash(wt, base, "Refactor auth", {"Herd-Task": "ns-abc", "Herd-Run": "r1"},
+                   branch="task")
 
     assert sh(repo, "rev-parse", f"{sha}^") == base
     assert sh(repo, "rev-list", "--count", f"{base}..{sha}") == "1"
@@ -206,7 +207,8 @@ def test_trailers_map_values_to_commits(repo: Path, wt: Path) -> None:
     shas = {}
     for task in ["t1", "t2"]:
         (wt / f"{task}.txt").write_text(task)
-        shas[task] = g.squash(wt, g.head(wt), f"task {task}", {"Herd-Task": task, "Herd-Run": "r"})
+        shas[task] = g.squash(wt, g.head(wt), f"task {task}", {"Herd-Task": task, "Herd-Run": "r"},
+                              branch="task")
     commit_file(wt, "plain.txt", "no trailer")
     assert g.trailers(f"{base}..task", "Herd-Task") == shas
     assert g.trailers(f"{base}..task", "herd-run") == {"r": shas["t2"]}
@@ -382,7 +384,7 @@ def test_bundle_round_trip(repo_remote: tuple[Path, Path], wt: Path, tmp_path: P
     g = Git(repo)
     base = g.head()
     (wt / "shipped.txt").write_text("over the wire\n")
-    sha = g.squash(wt, base, "ship it", {"Herd-Task": "t9"})
+    sha = g.squash(wt, base, "ship it", {"Herd-Task": "t9"}, branch="task")
     bundle = tmp_path / "t9.bundle"
     g.bundle_create(bundle, f"{base}..task")
 

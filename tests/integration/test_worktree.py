@@ -51,7 +51,7 @@ def test_remove_keeps_branch_unless_asked(manager: WorktreeManager) -> None:
     g = manager.git
     wt = manager.create("r1", "t1", 1, "main")
     (wt.path / "f.txt").write_text("f\n")
-    sha = g.squash(wt.path, wt.base, "t1", {"Herd-Task": "t1"})
+    sha = g.squash(wt.path, wt.base, "t1", {"Herd-Task": "t1"}, branch=wt.branch)
     manager.remove(wt)
     assert not wt.path.exists() and g.rev_parse("herd/r1/t1") == sha
     wt = manager.create("r1", "t1", 2, "main")
