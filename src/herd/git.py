@@ -318,6 +318,11 @@ class Git:
         status = self._out("status", "--porcelain=v1", "-z", "--untracked-files=normal", cwd=cwd)
         return status == ""
 
+    def has_tracked_changes(self, cwd: Path | None = None) -> bool:
+        """Staged or unstaged changes to tracked files (untracked files do not count)."""
+        status = self._out("status", "--porcelain=v1", "-z", "--untracked-files=no", cwd=cwd)
+        return status != ""
+
     def ls_files(self, cwd: Path | None = None) -> list[str]:
         return _split_z(self._run("ls-files", "-z", cwd=cwd).stdout)
 

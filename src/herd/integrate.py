@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from herd.errors import EXIT_LANDING, EXIT_OK, EXIT_PARTIAL, BadInput, LandingFailed
 from herd.executor.output import last_lines
-from herd.git import Git, NothingToCommit, PushStatus
+from herd.git import Git, GitError, NothingToCommit, PushStatus
 from herd.journal import Journal, TaskState, failpoint
 from herd.model import Status
 from herd.queue import Queue
@@ -63,6 +63,8 @@ class Integrator:
         self.branch = landing.branch or journal.run()["args"].get("branch") or "main"
         self.ejected: dict[str, str] = {}
         self.failed: dict[str, str] = {}
+        self.skipped: dict[str, str] = {}  # closed by someone during the run
+        self._stack_kept = False
         self.lines: list[str] = []
         self.tests_run = 0
         self._last_test_tail = ""
@@ -76,7 +78,7 @@ class Integrator:
         already = self._already_landed(target)
         if already:
             self._say(f"already on {self.branch}: {', '.join(sorted(already))} (not landed again)")
-        todo = [t for t in order if t not in already]
+        todo = self._still_wanted([t for t in order if t not in already])
         onto = target or self.base
         if target and target != self.base and self.git.is_ancestor(target, self.base):
             # The tasks were built on local commits the target does not have yet: they
@@ -91,24 +93,47 @@ class Integrator:
             stack = self._test_and_eject(stack)
             if self.landing.push:
                 stack = self._push(stack)
-            else:
-                self._update_local_branch(stack)
+                if not stack.picks and already and target:
+                    # A resume after a crash between the push and the local update.
+                    self._update_local_branch(target, pushed=True)
+            elif stack.picks and not self._update_local_branch(stack.tip):
+                raise LandingFailed(
+                    f"nothing was landed: {self.lines[-1]}. Once {self.branch} can be "
+                    f"fast-forwarded, `herd resume {self.run_id}` lands the run")
         except LandingFailed as exc:
             self._keep_stack(stack)
             self.journal.event("message", text=f"landing failed: {exc}")
             return {"exit_code": EXIT_LANDING, "lines": [*self.lines, f"landing failed: {exc}"],
                     "landed": {}, "ejected": self.ejected, "failed": self.failed,
-                    "tests": self.tests_run}
+                    "skipped": self.skipped, "tests": self.tests_run}
         landed = {t: sha for t, sha in stack.picks}
         for task_id, sha in already.items():
             landed[task_id] = sha
         failpoint("before-close")
         self._close(landed)
         self._cleanup(landed, stack)
-        if self.ejected or self.failed or work.failed or work.deferred:
+        if self.ejected or self.failed or self.skipped or work.failed or work.deferred:
             exit_code = EXIT_PARTIAL
         return {"exit_code": exit_code, "lines": self.lines, "landed": landed,
-                "ejected": self.ejected, "failed": self.failed, "tests": self.tests_run}
+                "ejected": self.ejected, "failed": self.failed, "skipped": self.skipped,
+                "tests": self.tests_run}
+
+    def _still_wanted(self, order: list[str]) -> list[str]:
+        """Drop tasks someone closed while the run was working on them: landing them
+        anyway would undo the user's decision behind their back."""
+        wanted = []
+        for task_id in order:
+            if self.queue.get(task_id).get("status") != Status.CLOSED:
+                wanted.append(task_id)
+                continue
+            why = "closed while the run was in progress: not landed"
+            self.skipped[task_id] = why
+            self.journal.set_task(task_id, state=TaskState.DEFERRED.value, reason=why)
+            self.journal.event("task_end", task=task_id, state=TaskState.DEFERRED.value,
+                               reason=why)
+            self._say(f"skipped {task_id}: {why} (its commit stays on herd/{self.run_id}/"
+                      f"{task_id})")
+        return wanted
 
     # -- stacking ---------------------------------------------------------------
 
@@ -260,7 +285,8 @@ class Integrator:
                 failpoint("after-push")
                 self._say(f"pushed {len(stack.picks)} commits to {remote}/{branch} "
                           f"({stack.tip[:12]})")
-                self._update_local_branch(stack, pushed=True)
+                if not self._update_local_branch(stack.tip, pushed=True):
+                    self._keep_stack(stack)
                 return stack
             if pushed.status is not PushStatus.REJECTED:
                 raise LandingFailed(f"push to {remote}/{branch} failed: {pushed.detail}")
@@ -291,36 +317,50 @@ class Integrator:
 
     # -- after landing -------------------------------------------------------------
 
-    def _update_local_branch(self, stack: Stack, *, pushed: bool = False) -> None:
-        """Fast-forward the user's branch when that is safe; otherwise say so and keep
-        the stack on herd/<run>/stack."""
-        if not stack.picks:
-            return
-        branch = self.branch
-        current = self.git.current_branch()
-        if current == branch:
-            if not self.git.is_clean():
-                self._keep_stack(stack)
-                self._say(f"{branch} is checked out with uncommitted changes: not touched; the "
-                          f"stack is on herd/{self.run_id}/stack (git merge --ff-only it)")
-                return
-            if self.git.merge_ff_only(self.git.toplevel(), stack.tip):
-                self._say(f"{branch} fast-forwarded to {stack.tip[:12]}")
-                return
-            self._keep_stack(stack)
-            self._say(f"{branch} has moved on: not fast-forwarded; the stack is on "
-                      f"herd/{self.run_id}/stack")
-            return
+    def _update_local_branch(self, tip: str, *, pushed: bool = False) -> bool:
+        """Move the user's branch to `tip` when that is safe; True when it holds `tip` now.
+
+        A branch checked out in any worktree (this one or another) only moves the way
+        `git merge --ff-only` moves it there: a fast-forward of a checkout without
+        tracked changes (untracked files are fine unless the fast-forward would
+        overwrite one; git refuses then). Otherwise nothing is touched and the caller
+        keeps the stack on herd/<run>/stack."""
+        branch, stack_ref = self.branch, f"herd/{self.run_id}/stack"
         local = self.git.rev_parse_or_none(f"refs/heads/{branch}")
-        if local is None or self.git.is_ancestor(local, stack.tip):
-            if not pushed or local is not None:
-                self.git.update_ref(f"refs/heads/{branch}", stack.tip, local)
-                self._say(f"{branch} updated to {stack.tip[:12]} (not checked out here)")
-            return
-        self._keep_stack(stack)
-        self._say(f"{branch} has diverged: not touched; the stack is on herd/{self.run_id}/stack")
+        if local == tip:
+            return True
+        if local is not None and not self.git.is_ancestor(local, tip):
+            self._say(f"{branch} has moved on since the run started: not touched; the stack "
+                      f"is on {stack_ref}")
+            return False
+        checkout = next((wt for wt in self.git.worktrees() if wt.branch == branch), None)
+        if checkout is None:
+            if local is None and pushed:
+                return True  # no local branch of that name: nothing to keep in step
+            self.git.update_ref(f"refs/heads/{branch}", tip, local)
+            self._say(f"{branch} updated to {tip[:12]} (not checked out)")
+            return True
+        here = checkout.path.resolve() == self.git.repo.resolve()
+        where = "here" if here else f"in {checkout.path}"
+        if self.git.has_tracked_changes(checkout.path):
+            self._say(f"{branch} is checked out {where} with uncommitted changes: not touched; "
+                      f"the stack is on {stack_ref}")
+            return False
+        try:
+            moved = self.git.merge_ff_only(checkout.path, tip)
+        except GitError as exc:
+            why = exc.stderr.splitlines()[0] if exc.stderr else str(exc)
+            self._say(f"{branch} is checked out {where} and cannot be fast-forwarded ({why}): "
+                      f"not touched; the stack is on {stack_ref}")
+            return False
+        if not moved:
+            self._say(f"{branch} has moved on: not fast-forwarded; the stack is on {stack_ref}")
+            return False
+        self._say(f"{branch} fast-forwarded to {tip[:12]}" + ("" if here else f" {where}"))
+        return True
 
     def _keep_stack(self, stack: Stack) -> None:
+        self._stack_kept = True
         self.git.update_ref(f"refs/heads/herd/{self.run_id}/stack", stack.tip)
 
     def _close(self, landed: dict[str, str]) -> None:
@@ -346,8 +386,8 @@ class Integrator:
                 self._say(f"closed epic {parent}: every child is closed")
 
     def _cleanup(self, landed: dict[str, str], stack: Stack) -> None:
-        kept_stack = {"stack"} if self.git.rev_parse_or_none(
-            f"refs/heads/herd/{self.run_id}/stack") else set()
+        # A stack kept by an earlier landing of this run (resumed since) goes now.
+        kept_stack = {"stack"} if self._stack_kept else set()
         self.hypervisor.worktrees.remove_run(self.run_id, keep=set(self.failed) | set(
             self.ejected) | set(self.hypervisor.result.failed) | kept_stack)
         kept = sorted(set(self.failed) | set(self.ejected) | set(self.hypervisor.result.failed))

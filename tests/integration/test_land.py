@@ -231,7 +231,7 @@ def test_a_dirty_checkout_is_never_touched(shop: dict[str, Path]) -> None:
     ids = [create(shop["repo"], "task", "--scope", "src/m.py")]
     (shop["repo"] / "README.md").write_text("local edit\n")
     before = git(shop["repo"], "rev-parse", "main")
-    proc = run(shop, ids)
+    proc = run(shop, ids, check=5)  # not landed: the commits are only on the stack branch
     assert git(shop["repo"], "rev-parse", "main") == before
     assert (shop["repo"] / "README.md").read_text() == "local edit\n"
     assert "uncommitted changes" in proc.stdout + proc.stderr
