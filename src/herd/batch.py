@@ -25,6 +25,7 @@ class LandingOptions:
     integrate: bool = True
     test_cmd: str | None = None
     format_cmd: str | None = None
+    test_timeout: float | None = None  # seconds for each test or format run; None: no limit
     push: bool = False
     remote: str = "origin"
     branch: str | None = None

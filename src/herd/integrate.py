@@ -10,14 +10,23 @@ nor leaves a landed task open.
 from __future__ import annotations
 
 import shlex
-import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from herd.errors import EXIT_LANDING, EXIT_OK, EXIT_PARTIAL, BadInput, LandingFailed
-from herd.executor.output import last_lines
+from herd.errors import (
+    EXIT_LANDING,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    BadInput,
+    Interrupted,
+    LandingFailed,
+)
+from herd.executor.base import JobSpec
+from herd.executor.local import LocalExecutor
+from herd.executor.output import last_lines, read_file_tail
 from herd.git import Git, GitError, NothingToCommit, PushStatus
 from herd.journal import Journal, TaskState, failpoint
 from herd.model import Status
@@ -31,6 +40,9 @@ if TYPE_CHECKING:
 
 PUSH_TRIES = 1 + 3  # the push, then up to 3 fetch-rebase-test rounds after rejections
 TEST_TAIL = 60
+_LOG_TAIL_BYTES = 16384
+# How often a running test or format command looks for a stop request (seconds).
+_SIGNAL_POLL = 0.2
 
 
 @dataclass
@@ -65,6 +77,7 @@ class Integrator:
         self.failed: dict[str, str] = {}
         self.skipped: dict[str, str] = {}  # closed by someone during the run
         self._stack_kept = False
+        self._signals: list[int] = []  # SIGINT/SIGTERM received while landing
         self.lines: list[str] = []
         self.tests_run = 0
         self._last_test_tail = ""
@@ -72,9 +85,23 @@ class Integrator:
     # -- the whole landing ---------------------------------------------------
 
     def land(self, work: WorkResult) -> dict[str, Any]:
+        """Land the succeeded tasks. The first SIGINT/SIGTERM stops landing before its next
+        step (a running test is stopped, group and all): Interrupted, resumable. A second
+        one raises KeyboardInterrupt at once (the shutdown `herd map` follows too)."""
+        from herd.mapper import stop_on_signals
+
+        if threading.current_thread() is not threading.main_thread():
+            return self._land(work)  # signals reach the main thread only; it owns them
+        with stop_on_signals() as self._signals:
+            return self._land(work)
+
+    def _land(self, work: WorkResult) -> dict[str, Any]:
         order = [t for wave in self.plan.waves for t in wave if t in work.succeeded]
         commits = {t: work.succeeded[t] for t in order}
-        target = self._target_tip()
+        try:
+            target = self._target_tip()
+        except LandingFailed as exc:
+            return self._failure(exc)
         already = self._already_landed(target)
         if already:
             self._say(f"already on {self.branch}: {', '.join(sorted(already))} (not landed again)")
@@ -102,10 +129,7 @@ class Integrator:
                     f"fast-forwarded, `herd resume {self.run_id}` lands the run")
         except LandingFailed as exc:
             self._keep_stack(stack)
-            self.journal.event("message", text=f"landing failed: {exc}")
-            return {"exit_code": EXIT_LANDING, "lines": [*self.lines, f"landing failed: {exc}"],
-                    "landed": {}, "ejected": self.ejected, "failed": self.failed,
-                    "skipped": self.skipped, "tests": self.tests_run}
+            return self._failure(exc)
         landed = {t: sha for t, sha in stack.picks}
         for task_id, sha in already.items():
             landed[task_id] = sha
@@ -117,6 +141,12 @@ class Integrator:
         return {"exit_code": exit_code, "lines": self.lines, "landed": landed,
                 "ejected": self.ejected, "failed": self.failed, "skipped": self.skipped,
                 "tests": self.tests_run}
+
+    def _failure(self, exc: LandingFailed) -> dict[str, Any]:
+        self.journal.event("message", text=f"landing failed: {exc}")
+        return {"exit_code": EXIT_LANDING, "lines": [*self.lines, f"landing failed: {exc}"],
+                "landed": {}, "ejected": self.ejected, "failed": self.failed,
+                "skipped": self.skipped, "tests": self.tests_run}
 
     def _still_wanted(self, order: list[str]) -> list[str]:
         """Drop tasks someone closed while the run was working on them: landing them
@@ -270,7 +300,7 @@ class Integrator:
     def _push(self, stack: Stack) -> Stack:
         remote, branch = self.landing.remote, self.branch
         for attempt in range(1, PUSH_TRIES + 1):
-            remote_tip = self.git.fetch(remote, branch)
+            remote_tip = self._fetch()
             if remote_tip and remote_tip != stack.onto and not self.git.is_ancestor(
                     remote_tip, stack.onto):
                 stack = self._rebase(stack, remote_tip)
@@ -398,8 +428,17 @@ class Integrator:
 
     def _target_tip(self) -> str | None:
         if self.landing.push:
-            return self.git.fetch(self.landing.remote, self.branch)
+            return self._fetch()
         return self.git.rev_parse_or_none(f"refs/heads/{self.branch}")
+
+    def _fetch(self) -> str | None:
+        try:
+            return self.git.fetch(self.landing.remote, self.branch)
+        except GitError as exc:  # unreachable, refused, or no answer in time
+            raise LandingFailed(f"fetching {self.landing.remote}/{self.branch} failed: "
+                                f"{exc.stderr.splitlines()[-1] if exc.stderr else exc}; "
+                                f"nothing was pushed; `herd resume {self.run_id}` tries "
+                                "again") from None
 
     def _already_landed(self, tip: str | None) -> dict[str, str]:
         """Tasks of this run whose commits are already on the target (trailers are the truth)."""
@@ -410,23 +449,53 @@ class Integrator:
         return {t: sha for t, sha in found.items() if t in mine}
 
     def _run_cmd(self, command: str, cwd: Path, kind: str) -> tuple[int, str, Path]:
+        """Run the test or format command supervised like a worker: its own process group,
+        `--test-timeout`, SIGTERM then SIGKILL of the whole group when it overruns or when
+        herd is asked to stop. A timeout fails the landing; a stop request interrupts it."""
         try:
             argv = shlex.split(command)
         except ValueError as exc:
             raise BadInput(f"{kind} command {command!r}: {exc}") from None
+        if not argv:
+            raise BadInput(f"{kind} command is empty; give a program to run")
+        self._check_signals()
         log = self.journal.run_dir / "tests" / f"{kind}-{self.tests_run + 1}-{time.time_ns()}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("wb") as out:
-            try:
-                code = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, check=False).returncode
-            except OSError as exc:
-                out.write(f"herd: cannot run {argv[0]}: {exc.strerror}\n".encode())
-                code = 127
-        text = log.read_bytes()[-16384:].decode(errors="replace")
+        timeout = self.landing.test_timeout
+        job = JobSpec(key=f"{kind}-{self.tests_run + 1}", argv=tuple(argv), cwd=cwd,
+                      timeout=timeout, log_path=log,
+                      # Its git (if any) never wanders above the integration worktree.
+                      env={"GIT_CEILING_DIRECTORIES": str(cwd.resolve().parent),
+                           "HERD_RUN_ID": self.run_id})
+        with LocalExecutor(1, grace=self.hypervisor.options.grace) as executor:
+            executor.submit(job)
+            result = None
+            while result is None:
+                done = executor.wait(_SIGNAL_POLL)
+                if done:
+                    result = done[0]
+                elif self._signals:
+                    executor.cancel_all()  # SIGTERM, grace, SIGKILL: the group is gone
+                    self._check_signals()
+        text = read_file_tail(log, _LOG_TAIL_BYTES).decode(errors="replace")
+        if result.error:
+            text += f"\nherd: {result.error}\n"
+        if result.timed_out:
+            raise LandingFailed(
+                f"the {kind} command timed out after {timeout:g}s (its process group was "
+                f"killed): {command}; nothing was landed. Output: {log}")
+        code = result.exit_code if result.exit_code is not None else 128 + (result.signal or 0)
         return code, _tail(text), log
 
+    def _check_signals(self) -> None:
+        """After SIGINT or SIGTERM: stop before the next step (state is in the journal)."""
+        if self._signals:
+            raise Interrupted(f"interrupted while landing; state saved: "
+                              f"`herd resume {self.run_id}` continues")
+
     def _phase(self, phase: str, detail: str = "") -> None:
+        if phase != "closing":  # once pushed, closing the issues finishes the landing
+            self._check_signals()
         self.journal.event("phase", phase=phase, detail=detail)
 
     def _say(self, line: str) -> None:

@@ -77,6 +77,9 @@ def _render_outcome(outcome: Any) -> None:
 @click.option("--no-integrate", is_flag=True, help="Stop after the workers: one branch per task.")
 @click.option("--test-cmd", metavar="CMD", help="Test command run once on the combined stack.")
 @click.option("--format-cmd", metavar="CMD", help="Formatter run once on the stack.")
+@click.option("--test-timeout", metavar="DUR",
+              help="Kill a test or format run after DUR, e.g. 10m (default: no limit); "
+                   "landing then fails with exit 5.")
 @click.option("--push", is_flag=True, help="Push the landed stack (once).")
 @click.option("--remote", default="origin", show_default=True)
 @click.option("--branch", metavar="B", help="Branch to land on (default: the current one).")
@@ -91,7 +94,8 @@ def _render_outcome(outcome: Any) -> None:
 def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_blockers: bool,
         agent: str | None, command: str | None, jobs: int | None, retries: int,
         timeout: str | None, max_memory: str | None, rate: str | None, budget_usd: float | None,
-        no_integrate: bool, test_cmd: str | None, format_cmd: str | None, push: bool,
+        no_integrate: bool, test_cmd: str | None, format_cmd: str | None,
+        test_timeout: str | None, push: bool,
         remote: str, branch: str | None, executor: str, scheduler: str | None,
         cpus_per_job: float | None, memory_per_job: str | None, db: str | None,
         as_json: bool) -> None:
@@ -114,6 +118,8 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
         rate_per_min=units.rate(rate) if rate else None, budget_usd=budget_usd)
     landing = batch.LandingOptions(integrate=not no_integrate, test_cmd=test_cmd,
                                    format_cmd=format_cmd, push=push, remote=remote,
+                                   test_timeout=units.duration(test_timeout) if test_timeout
+                                   else None,
                                    branch=branch, parent=parent)
     factory = _executor_factory(executor, scheduler, cpus_per_job=cpus_per_job,
                                 memory_per_job=units.size(memory_per_job) if memory_per_job
