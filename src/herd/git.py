@@ -15,11 +15,23 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
+from herd import gitdir
 from herd.errors import BadInput, HerdError, NotFound, Refused
+from herd.git_results import (
+    PickResult,
+    PushResult,
+    PushStatus,
+    RebaseResult,
+    WorktreeInfo,
+    moved_under_us,
+)
+from herd.gitdir import WorktreeNotItself
+
+__all__ = ["Git", "GitError", "NotDescendant", "NothingToCommit", "PickResult", "PushResult",
+           "PushStatus", "RebaseResult", "RefMoved", "WorktreeInfo", "WorktreeNotItself",
+           "format_message", "network_timeout"]
 
 _STDERR_TAIL_LINES = 20
 _EXCERPT_LINES = 80
@@ -79,56 +91,6 @@ class NotDescendant(Refused):
 
 class RefMoved(Refused):
     """A compare-and-swap ref update found a different old value."""
-
-
-class WorktreeNotItself(Refused):
-    """A worktree's `.git` file no longer leads to the worktree's own git directory (a
-    worker removed or rewrote it): herd runs no git there, or it would act on the
-    repository the file now names (the user's, when `.git` is simply gone)."""
-
-
-@dataclass(frozen=True)
-class PickResult:
-    """Outcome of applying one commit: `ok` with the new `sha`, or a conflict."""
-
-    ok: bool
-    sha: str | None = None
-    conflicts: list[str] = field(default_factory=list)
-    excerpt: str = ""
-
-
-@dataclass(frozen=True)
-class RebaseResult:
-    """Outcome of replaying a range: the new tip, or the commit that conflicted."""
-
-    ok: bool
-    sha: str | None = None
-    failed_commit: str | None = None
-    conflicts: list[str] = field(default_factory=list)
-    excerpt: str = ""
-
-
-class PushStatus(Enum):
-    OK = "ok"
-    REJECTED = "rejected"  # the remote branch moved: fetch, rebase, retry
-    ERROR = "error"  # anything else: network, hook, permissions
-
-
-@dataclass(frozen=True)
-class PushResult:
-    status: PushStatus
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status is PushStatus.OK
-
-
-@dataclass(frozen=True)
-class WorktreeInfo:
-    path: Path
-    head: str | None
-    branch: str | None  # short name; None when detached
 
 
 def _checked(value: str, what: str) -> str:
@@ -242,41 +204,19 @@ class Git:
         if path == self.repo.resolve():
             return []
         admin = self._admin_dirs.get(path) or self._find_admin_dir(path)
-        self.check_worktree(path, admin)
+        gitdir.check_worktree(path, admin)
         return [f"--git-dir={admin}", f"--work-tree={path}"]
 
     def _find_admin_dir(self, path: Path) -> Path:
-        """The git directory the repository registered for the worktree at `path`."""
         if self._common_dir is None:
             common = self._out("rev-parse", "--path-format=absolute", "--git-common-dir")
             self._common_dir = Path(common)
-        registry = self._common_dir / "worktrees"
-        for admin in sorted(registry.iterdir()) if registry.is_dir() else []:
-            try:
-                gitfile = (admin / "gitdir").read_text(encoding="utf-8").strip()
-            except OSError:
-                continue
-            if (admin / gitfile).resolve().parent == path:  # absolute, or relative to admin
-                self._admin_dirs[path] = admin.resolve()
-                return admin.resolve()
-        raise WorktreeNotItself(
-            f"{path} is not a worktree of {self.repo} (git has no record of it); "
-            "herd runs no git there")
-
-    def check_worktree(self, path: Path, admin: Path) -> None:
-        """Raise WorktreeNotItself unless `path/.git` is a file naming `admin`."""
-        gitfile = path / ".git"
-        try:
-            text = gitfile.read_text(encoding="utf-8") if not gitfile.is_symlink() else ""
-        except (OSError, UnicodeDecodeError):
-            text = ""
-        target = text.strip().removeprefix("gitdir:").strip() if text.startswith("gitdir:") else ""
-        if not target or (path / target).resolve() != admin.resolve():
-            what = "is gone" if not gitfile.exists() and not gitfile.is_symlink() else (
-                f"now points at {target}" if target else "is no longer a git file")
-            raise WorktreeNotItself(
-                f"worktree {path} no longer resolves to itself: its .git {what}; a worker "
-                "must not change .git (herd ran no git there)")
+        admin = gitdir.registered_admin_dir(self._common_dir, path)
+        if admin is None:
+            raise WorktreeNotItself(f"{path} is not a worktree of {self.repo} (git has no "
+                                    "record of it); herd runs no git there")
+        self._admin_dirs[path] = admin
+        return admin
 
     def _out(self, *args: str, cwd: Path | None = None, stdin: str | None = None) -> str:
         return self._run(*args, cwd=cwd, stdin=stdin).stdout.strip()
@@ -341,6 +281,32 @@ class Git:
         out = self._run("diff-tree", "-r", "-z", "--name-only", "--no-renames",
                         _checked(base, "revision"), _checked(rev, "revision")).stdout
         return _split_z(out)
+
+    def added_blobs(self, rev: str) -> list[tuple[str, str, str, int]]:
+        """(path, mode, blob sha, size) of every file `rev` adds or changes relative to its
+        first parent; deletions and submodules are left out."""
+        out = self._run("diff-tree", "-r", "-z", "--no-renames", "--no-commit-id",
+                        f"{_checked(rev, 'revision')}^", rev).stdout
+        fields = out.split("\0")
+        entries: list[tuple[str, str, str]] = []
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+            parts = meta.lstrip(":").split()
+            if len(parts) >= 5 and parts[4] != "D" and parts[1] != "160000":
+                entries.append((path, parts[1], parts[3]))
+        if not entries:
+            return []
+        sizes = self._out("cat-file", "--batch-check=%(objectsize)",
+                          stdin="".join(f"{sha}\n" for _, _, sha in entries)).split()
+        return [(path, mode, sha, int(size))
+                for (path, mode, sha), size in zip(entries, sizes, strict=True)]
+
+    def read_blob(self, sha: str) -> bytes:
+        proc = subprocess.run(["git", "cat-file", "blob", _checked(sha, "blob")], cwd=self.repo,
+                              env=self._env, capture_output=True, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise GitError(["git", "cat-file", "blob", sha], proc.returncode,
+                           proc.stderr.decode(errors="replace"), self.repo)
+        return proc.stdout
 
     def trailers(self, rev_range: str, key: str) -> dict[str, str]:
         """Trailer value -> sha of the newest commit in `rev_range` carrying `key`."""
@@ -428,7 +394,7 @@ class Git:
 
     def _tampered(self, path: Path, admin: Path | None) -> bool:
         try:
-            self.check_worktree(path.resolve(), admin or self._find_admin_dir(path.resolve()))
+            gitdir.check_worktree(path.resolve(), admin or self._find_admin_dir(path.resolve()))
         except WorktreeNotItself:
             return True
         return False
@@ -612,7 +578,7 @@ class Git:
             if len(parts) < 3 or not parts[1].endswith(f":{ref}"):
                 continue
             flag, summary = parts[0], parts[2]
-            if flag == "!" and _moved_under_us(summary):
+            if flag == "!" and moved_under_us(summary):
                 return PushResult(PushStatus.REJECTED, summary)
             if flag != "!" and proc.returncode == 0:
                 return PushResult(PushStatus.OK, summary)
@@ -638,16 +604,6 @@ class Git:
             )
         self._run("fetch", "--quiet", "--no-tags", str(bundle_path),
                   f"+{names[0]}:{_checked(into_ref, 'ref')}")
-
-
-def _moved_under_us(summary: str) -> bool:
-    """A push refused because the branch moved: not a fast-forward, or another push won
-    the race for the ref lock on the remote side (`[remote rejected] (failed to update
-    ref)`, `cannot lock ref`). Fetching, rebasing and pushing again can succeed."""
-    if summary.startswith("[rejected]"):
-        return True
-    return summary.startswith("[remote rejected]") and (
-        "failed to update ref" in summary or "cannot lock ref" in summary)
 
 
 def format_message(message: str, trailers: Mapping[str, str]) -> str:

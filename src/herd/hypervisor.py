@@ -10,6 +10,7 @@ The hypervisor never prints: it emits events through the journal.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from herd import agents, context, push_guard
+from herd import agents, context, push_guard, units
 from herd.agents import Agent
 from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
 from herd.executor import Executor, JobResult, JobSpec
@@ -35,6 +36,15 @@ from herd.scope import Scope, path_outside, scope_for
 from herd.worktree import Worktree, WorktreeManager
 
 TAIL_LINES = 40
+# A worker's log keeps its last 64 MiB (HERD_WORKER_LOG_LIMIT overrides, e.g. 512M): an
+# agent stuck printing in a loop must not fill the disk.
+WORKER_LOG_LIMIT = 64 * 2**20
+
+
+def worker_log_limit() -> int:
+    value = os.environ.get("HERD_WORKER_LOG_LIMIT", "")
+    return units.size(value) if value else WORKER_LOG_LIMIT
+
 # Workers' pushes go to `git-remote-<this>`, which refuses them.
 # How often the loop looks at the git pool while workers run (seconds).
 _GIT_POLL = 0.002
@@ -358,7 +368,7 @@ class Hypervisor:
         }
         return JobSpec(key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env,
                        timeout=self.options.timeout, max_memory=self.options.max_memory,
-                       log_path=log_path, inputs=(context_path,))
+                       log_path=log_path, log_limit=worker_log_limit(), inputs=(context_path,))
 
     def _unprepared(self, run: TaskRun, error: BaseException | None) -> bool:
         """Journal an attempt whose worktree or context could not be made; True to retry."""

@@ -9,7 +9,8 @@ nor leaves a landed task open.
 
 from __future__ import annotations
 
-import shlex
+import os
+import posixpath
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,15 +21,13 @@ from herd.errors import (
     EXIT_LANDING,
     EXIT_OK,
     EXIT_PARTIAL,
-    BadInput,
     Interrupted,
     LandingFailed,
 )
-from herd.executor.base import JobSpec
-from herd.executor.local import LocalExecutor
-from herd.executor.output import last_lines, read_file_tail
+from herd.executor.output import last_lines
 from herd.git import Git, GitError, NothingToCommit, PushStatus
 from herd.journal import Journal, TaskState, failpoint
+from herd.landing_cmd import Stopped, run_landing_command
 from herd.model import Status
 from herd.queue import Queue
 from herd.worktree import Worktree
@@ -40,9 +39,15 @@ if TYPE_CHECKING:
 
 PUSH_TRIES = 1 + 3  # the push, then up to 3 fetch-rebase-test rounds after rejections
 TEST_TAIL = 60
-_LOG_TAIL_BYTES = 16384
-# How often a running test or format command looks for a stop request (seconds).
-_SIGNAL_POLL = 0.2
+# Landing warns about a task's file above this size (HERD_LARGE_FILE overrides, e.g. 50M).
+LARGE_FILE = 10 * 2**20
+
+
+def large_file_limit() -> int:
+    from herd.units import size
+
+    value = os.environ.get("HERD_LARGE_FILE", "")
+    return size(value) if value else LARGE_FILE
 
 
 @dataclass
@@ -172,6 +177,7 @@ class Integrator:
         worktree = self.hypervisor.worktrees.integration(self.run_id, onto)
         stack = Stack(worktree, onto)
         for n, task_id in enumerate(order):
+            self._warn_about(task_id, commits[task_id])
             with self.journal.step("pick", task=task_id, commit=commits[task_id]) as step:
                 picked = self.git.cherry_pick(worktree.path, commits[task_id])
                 step["ok"] = picked.ok
@@ -185,6 +191,20 @@ class Integrator:
         if self.landing.format_cmd and stack.picks:
             self._format(stack)
         return stack
+
+    def _warn_about(self, task_id: str, commit: str) -> None:
+        """Say when a task's commit adds a symlink that leads out of the repository or a
+        file over the size limit: legal, but rarely what a task meant to land."""
+        for path, mode, blob, size in self.git.added_blobs(commit):
+            if mode == "120000":
+                target = self.git.read_blob(blob).decode(errors="replace")
+                inside = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+                if target.startswith("/") or inside == ".." or inside.startswith("../"):
+                    self._say(f"warning: {task_id} adds a symlink {path} -> {target}, which "
+                              "points outside the repository")
+            elif size > large_file_limit():
+                self._say(f"warning: {task_id} adds {path}, {size / 2**20:.1f} MiB (over "
+                          f"{large_file_limit() / 2**20:g} MiB; HERD_LARGE_FILE sets the limit)")
 
     def _conflict(self, stack: Stack, task_id: str, picked: Any) -> None:
         """A pick that conflicts goes back to its worker for its retry, on top of the
@@ -449,43 +469,16 @@ class Integrator:
         return {t: sha for t, sha in found.items() if t in mine}
 
     def _run_cmd(self, command: str, cwd: Path, kind: str) -> tuple[int, str, Path]:
-        """Run the test or format command supervised like a worker: its own process group,
-        `--test-timeout`, SIGTERM then SIGKILL of the whole group when it overruns or when
-        herd is asked to stop. A timeout fails the landing; a stop request interrupts it."""
-        try:
-            argv = shlex.split(command)
-        except ValueError as exc:
-            raise BadInput(f"{kind} command {command!r}: {exc}") from None
-        if not argv:
-            raise BadInput(f"{kind} command is empty; give a program to run")
         self._check_signals()
         log = self.journal.run_dir / "tests" / f"{kind}-{self.tests_run + 1}-{time.time_ns()}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        timeout = self.landing.test_timeout
-        job = JobSpec(key=f"{kind}-{self.tests_run + 1}", argv=tuple(argv), cwd=cwd,
-                      timeout=timeout, log_path=log,
-                      # Its git (if any) never wanders above the integration worktree.
-                      env={"GIT_CEILING_DIRECTORIES": str(cwd.resolve().parent),
-                           "HERD_RUN_ID": self.run_id})
-        with LocalExecutor(1, grace=self.hypervisor.options.grace) as executor:
-            executor.submit(job)
-            result = None
-            while result is None:
-                done = executor.wait(_SIGNAL_POLL)
-                if done:
-                    result = done[0]
-                elif self._signals:
-                    executor.cancel_all()  # SIGTERM, grace, SIGKILL: the group is gone
-                    self._check_signals()
-        text = read_file_tail(log, _LOG_TAIL_BYTES).decode(errors="replace")
-        if result.error:
-            text += f"\nherd: {result.error}\n"
-        if result.timed_out:
-            raise LandingFailed(
-                f"the {kind} command timed out after {timeout:g}s (its process group was "
-                f"killed): {command}; nothing was landed. Output: {log}")
-        code = result.exit_code if result.exit_code is not None else 128 + (result.signal or 0)
-        return code, _tail(text), log
+        try:
+            ran = run_landing_command(command, kind, cwd, log, timeout=self.landing.test_timeout,
+                                      grace=self.hypervisor.options.grace, signals=self._signals,
+                                      env={"HERD_RUN_ID": self.run_id})
+        except Stopped:
+            self._check_signals()
+            raise
+        return ran.exit_code, _tail(ran.output), ran.log
 
     def _check_signals(self) -> None:
         """After SIGINT or SIGTERM: stop before the next step (state is in the journal)."""

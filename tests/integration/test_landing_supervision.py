@@ -103,3 +103,27 @@ def test_a_remote_that_never_answers_fails_landing_after_the_git_timeout(
     assert "no answer after 2s" in out, out
     gone = subprocess.run(["pgrep", "-f", "sleep 600; git-upload-pack"], capture_output=True)
     assert gone.stdout == b"", gone.stdout
+
+
+SURPRISING_AGENT = r'''
+import os
+os.symlink("/etc/passwd", "src/passwd")
+os.symlink("../../outside", "src/up")
+os.symlink("a.py", "src/fine")
+with open("src/big.bin", "wb") as f:
+    f.write(b"x" * (2 * 2**20))
+'''
+
+
+def test_landing_warns_about_symlinks_out_of_the_repo_and_big_files(project: Project) -> None:
+    p = project
+    agent = p.tmp / "surprising_agent.py"
+    agent.write_text(SURPRISING_AGENT)
+    task = p.create("surprise", scope=["src/*"])
+    p.env["HERD_LARGE_FILE"] = "1M"
+    proc = p.herd("run", task, "--cmd", f"{sys.executable} {agent}")
+    out = proc.stdout + proc.stderr
+    assert f"warning: {task} adds a symlink src/passwd -> /etc/passwd" in out, out
+    assert f"warning: {task} adds a symlink src/up -> ../../outside" in out, out
+    assert "src/fine" not in out
+    assert f"warning: {task} adds src/big.bin, 2.0 MiB (over 1 MiB" in out, out

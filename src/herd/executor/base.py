@@ -35,6 +35,9 @@ class JobSpec:
     """Bytes of RSS, summed over the job's whole process tree."""
     log_path: Path | None = None
     """Where stdout and stderr of the attempt are saved (None: only a tail is kept in memory)."""
+    log_limit: int | None = None
+    """Keep only about the last this many bytes in `log_path` (the log then says so).
+    Output then passes through the supervisor; None: the job writes the file itself."""
     capture_stdout: bool = False
     """Return stdout whole in `JobResult.stdout`; stderr then goes to `log_path` or the tail."""
     inputs: tuple[Path, ...] = ()

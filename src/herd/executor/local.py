@@ -40,7 +40,7 @@ from herd.executor.base import (
     JobResult,
     JobSpec,
 )
-from herd.executor.output import PipeReader, read_file_tail, tail_text
+from herd.executor.output import CappedLog, PipeReader, read_file_tail, tail_text
 from herd.executor.tree import tree_rss
 
 DEFAULT_GRACE = 5.0
@@ -250,21 +250,30 @@ class LocalExecutor:
         """Where the child's stdout and stderr go. Logged output is a plain file
         descriptor (nothing to pump); only captured or unlogged output is piped."""
 
-        def pipe(whole: bool) -> tuple[PipeReader, int]:
+        def pipe(whole: bool, log: CappedLog | None = None) -> tuple[PipeReader, int]:
             r, w = os.pipe2(os.O_CLOEXEC)
-            reader = PipeReader(r, whole=whole)
+            reader = PipeReader(r, whole=whole, log=log)
             parent_ends.append(reader)
             child_ends.append(w)
             return reader, w
 
+        stdout: PipeReader | None = None
+        output: PipeReader | None = None
+        if job.log_path is not None and job.log_limit is not None:
+            # A capped log: output passes through here so only its end is kept.
+            log = CappedLog(job.log_path, job.log_limit)
+            if job.capture_stdout:
+                stdout, stdout_fd = pipe(whole=True)
+                output, stderr_fd = pipe(whole=False, log=log)
+                return stdout_fd, stderr_fd, stdout, output
+            output, both_fd = pipe(whole=False, log=log)
+            return both_fd, both_fd, None, output
         log_fd = None
         if job.log_path is not None:
             log_fd = os.open(
                 job.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
             )
             child_ends.append(log_fd)
-        stdout: PipeReader | None = None
-        output: PipeReader | None = None
         if job.capture_stdout:
             stdout, stdout_fd = pipe(whole=True)
             if log_fd is not None:

@@ -33,17 +33,60 @@ def read_file_tail(path: Path, size: int = TAIL_BYTES) -> bytes:
         return b""
 
 
+class CappedLog:
+    """A job's log file that keeps only about the last `limit` bytes.
+
+    Output is appended to the file; past `limit / 2` bytes the file becomes the
+    previous half and a new one starts, so at most `limit` bytes are on disk. When
+    the job ends the halves are joined under a line that says output was dropped.
+    """
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.path = path
+        self.limit = max(limit, 2)
+        self.dropped = 0
+        self._older = path.with_name(path.name + ".older")
+        self._file = open(path, "wb")  # noqa: SIM115 (closed in close())
+        self._size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._file.flush()  # `herd status` shows the log's last line while the job runs
+        self._size += len(chunk)
+        if self._size >= self.limit // 2:
+            self._file.close()
+            if self._older.exists():
+                self.dropped += self._older.stat().st_size
+            os.replace(self.path, self._older)
+            self._file = open(self.path, "wb")  # noqa: SIM115
+            self._size = 0
+
+    def close(self) -> None:
+        self._file.close()
+        if not self._older.exists():
+            return
+        kept = self._older.read_bytes() + self.path.read_bytes()
+        self.dropped += max(0, len(kept) - self.limit)
+        kept = kept[-self.limit:]
+        note = (f"[herd: this log keeps the last {self.limit / 2**20:g} MiB of output; "
+                f"{self.dropped} earlier bytes were dropped]\n").encode()
+        self.path.write_bytes(note + kept)
+        self._older.unlink()
+
+
 class PipeReader:
     """The parent's non-blocking end of a job's output pipe.
 
     Keeps everything (`whole=True`, for captured stdout) or only a bounded tail,
-    so a chatty job cannot grow the supervisor's memory.
+    so a chatty job cannot grow the supervisor's memory. With a `log`, every
+    chunk is also written there.
     """
 
-    def __init__(self, fd: int, *, whole: bool) -> None:
+    def __init__(self, fd: int, *, whole: bool, log: CappedLog | None = None) -> None:
         os.set_blocking(fd, False)
         self.fd = fd
         self.whole = whole
+        self.log = log
         self.buf = bytearray()
         self.closed = False
 
@@ -56,6 +99,8 @@ class PipeReader:
                 return False
             if not chunk:
                 return True
+            if self.log is not None:
+                self.log.write(chunk)
             self.buf += chunk
             if not self.whole and len(self.buf) > 2 * TAIL_BYTES:
                 del self.buf[:-TAIL_BYTES]
@@ -64,3 +109,5 @@ class PipeReader:
         if not self.closed:
             self.closed = True
             os.close(self.fd)
+            if self.log is not None:
+                self.log.close()
