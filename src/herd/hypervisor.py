@@ -26,6 +26,7 @@ from herd import agents, context, push_guard, units
 from herd.agents import Agent
 from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
 from herd.executor import Executor, JobResult, JobSpec
+from herd.executor.local import kill_by_env
 from herd.executor.output import last_lines
 from herd.git import Git, GitError, NotDescendant, NothingToCommit, WorktreeNotItself
 from herd.journal import Journal, TaskState, failpoint
@@ -389,6 +390,10 @@ class Hypervisor:
         """In the git pool: squash and check the attempt; remove its worktree unless it is
         the task's last failure (kept for inspection)."""
         assert run.worktree is not None
+        # A daemon the worker started in a session of its own escaped the kill of the
+        # worker's process group; it must not go on writing while herd judges and cleans up.
+        kill_by_env("HERD_RUN_ID", self.run_id, HERD_TASK_ID=run.id,
+                    HERD_ATTEMPT=str(run.attempt))
         try:
             verdict = Verdict(*self._verdict(run, job))
         except WorktreeNotItself as exc:

@@ -10,8 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
-from _run_helpers import Project
+from _run_helpers import Project, wait_for
 
 # argv[1] says how the worker misbehaves; it always edits a file in its scope first.
 TAMPERING_AGENT = r'''
@@ -100,3 +101,41 @@ def test_a_worker_that_points_head_at_the_user_branch_does_not_move_it(
     # The work itself is kept on the task branch, where it belongs.
     run_id = p.latest_run()
     assert "work" in p.git("show", f"herd/{run_id}/{task}:src/work.py")
+
+
+DAEMON_AGENT = r'''
+import os, sys, time
+with open("src/work.py", "a") as f:
+    f.write("work\n")
+if os.fork() == 0:
+    os.setsid()  # leaves the worker's process group: the group kill cannot reach it
+    if os.fork() == 0:
+        with open(sys.argv[1], "w") as f:
+            f.write(str(os.getpid()))
+        while True:  # keeps writing into the worktree, as a stray watcher would
+            try:
+                with open("src/work.py", "a") as f:
+                    f.write("daemon\n")
+            except OSError:
+                pass
+            time.sleep(0.05)
+    os._exit(0)
+time.sleep(0.5)
+'''
+
+
+def test_a_daemon_a_worker_leaves_behind_is_killed_before_judging(
+        project: Project, tmp_path: Path) -> None:
+    p = project
+    agent = tmp_path / "daemon_agent.py"
+    agent.write_text(DAEMON_AGENT)
+    pid_file = tmp_path / "daemon.pid"
+    task = p.create("daemon", scope=["src/work.py"])
+    p.herd("run", task, "--no-integrate", "--cmd", f"{sys.executable} {agent} {pid_file}")
+    pid = int(pid_file.read_text())
+    try:
+        wait_for(lambda: not psutil.pid_exists(pid)
+                 or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=5)
+    finally:
+        if psutil.pid_exists(pid):
+            psutil.Process(pid).kill()
