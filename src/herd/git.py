@@ -207,11 +207,15 @@ class Git:
         gitdir.check_worktree(path, admin)
         return [f"--git-dir={admin}", f"--work-tree={path}"]
 
-    def _find_admin_dir(self, path: Path) -> Path:
+    def common_dir(self) -> Path:
+        """The git directory every worktree of the repository shares (config, refs)."""
         if self._common_dir is None:
             common = self._out("rev-parse", "--path-format=absolute", "--git-common-dir")
             self._common_dir = Path(common)
-        admin = gitdir.registered_admin_dir(self._common_dir, path)
+        return self._common_dir
+
+    def _find_admin_dir(self, path: Path) -> Path:
+        admin = gitdir.registered_admin_dir(self.common_dir(), path)
         if admin is None:
             raise WorktreeNotItself(f"{path} is not a worktree of {self.repo} (git has no "
                                     "record of it); herd runs no git there")

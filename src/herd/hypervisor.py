@@ -105,7 +105,8 @@ class TaskRun:
 
 
 class Verdict(NamedTuple):
-    outcome: str  # ok, failed, timeout, memory, crash, push, scope, history, empty, git, worktree
+    outcome: str  # ok, failed, timeout, memory, crash, push, scope, history, empty, git,
+    #               worktree, config
     reason: str
     sha: str | None  # the squashed commit, when the attempt succeeded
 
@@ -141,6 +142,8 @@ class Hypervisor:
         # side, one can read another's half-written entry and fail ("failed to read
         # .git/worktrees/X/commondir"). Squashing and diffing need no lock.
         self._worktree_lock = threading.Lock()
+        self._config: bytes | None = None  # the repository's git config when work began
+        self._config_path = journal.run_dir / "none"
 
     # -- the loop ------------------------------------------------------------
 
@@ -150,6 +153,8 @@ class Hypervisor:
         already = already or {}
         records = {t["id"]: t for t in plan.tasks}
         push_guard.install(self.hooks_dir, self.git.hooks_dir())
+        self._config_path = self.git.common_dir() / "config"
+        self._config = self._config_path.read_bytes()
         with _sigterm_as_interrupt(), self._executor() as executor:
             for wave_number, wave in enumerate(plan.waves):
                 runs = []
@@ -395,7 +400,9 @@ class Hypervisor:
         kill_by_env("HERD_RUN_ID", self.run_id, HERD_TASK_ID=run.id,
                     HERD_ATTEMPT=str(run.attempt))
         try:
-            verdict = Verdict(*self._verdict(run, job))
+            changed = self._config_changed()
+            verdict = Verdict("config", changed, None) if changed else Verdict(
+                *self._verdict(run, job))
         except WorktreeNotItself as exc:
             verdict = Verdict("worktree", str(exc), None)
         except GitError as exc:
@@ -404,6 +411,21 @@ class Hypervisor:
             with self._worktree_lock:
                 self.worktrees.remove(run.worktree)
         return verdict
+
+    def _config_changed(self) -> str:
+        """A worktree's `git config` writes the repository's shared config, the user's:
+        whatever a worker changed there is put back, and the attempt fails saying so."""
+        if self._config is None:
+            return ""
+        with self._worktree_lock:
+            now = self._config_path.read_bytes()
+            if now == self._config:
+                return ""
+            self._config_path.write_bytes(self._config)
+        old, new = (set(b.decode(errors="replace").splitlines()) for b in (self._config, now))
+        shown = "; ".join(sorted(line.strip() for line in new ^ old))[:300]
+        return (f"the worker changed the repository's git config ({self._config_path}: "
+                f"{shown}); herd put it back. Workers must not run `git config`")
 
     def _record(self, run: TaskRun, job: JobResult, verdict: Verdict) -> bool:
         """Journal the attempt's verdict; True when it failed and should run again."""

@@ -139,3 +139,21 @@ def test_a_daemon_a_worker_leaves_behind_is_killed_before_judging(
     finally:
         if psutil.pid_exists(pid):
             psutil.Process(pid).kill()
+
+
+def test_a_worker_that_changes_the_git_config_gets_it_put_back_and_fails(
+        project: Project, tmp_path: Path) -> None:
+    p = project
+    agent = tmp_path / "config_agent.py"
+    agent.write_text("import subprocess\n"
+                     "open('src/work.py', 'a').write('work\\n')\n"
+                     "subprocess.run(['git', 'config', 'core.hooksPath', '/tmp/elsewhere'])\n"
+                     "subprocess.run(['git', 'config', 'user.email', 'worker@evil'])\n")
+    config = p.repo / ".git" / "config"
+    before = config.read_bytes()
+    task = p.create("config", scope=["src/work.py"])
+    proc = p.herd("run", task, "--retries", "0", "--cmd", f"{sys.executable} {agent}", check=1)
+    assert config.read_bytes() == before, proc.stderr
+    assert "changed the repository's git config" in proc.stdout + proc.stderr
+    assert "core.hooksPath" in json.dumps(p.comments(task)) or "hookspath" in json.dumps(
+        p.comments(task)).lower()
