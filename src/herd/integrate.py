@@ -25,7 +25,7 @@ from herd.errors import (
     LandingFailed,
 )
 from herd.executor.output import last_lines
-from herd.git import Git, GitError, NothingToCommit, PushStatus
+from herd.git import Git, GitError, NothingToCommit, PushStatus, WorktreeNotItself
 from herd.journal import Journal, TaskState, failpoint
 from herd.landing_cmd import Stopped, run_landing_command
 from herd.model import Status
@@ -132,7 +132,7 @@ class Integrator:
                 raise LandingFailed(
                     f"nothing was landed: {self.lines[-1]}. Once {self.branch} can be "
                     f"fast-forwarded, `herd resume {self.run_id}` lands the run")
-        except LandingFailed as exc:
+        except (LandingFailed, WorktreeNotItself) as exc:  # the latter: a test broke .git
             self._keep_stack(stack)
             return self._failure(exc)
         landed = {t: sha for t, sha in stack.picks}
@@ -147,7 +147,7 @@ class Integrator:
                 "ejected": self.ejected, "failed": self.failed, "skipped": self.skipped,
                 "tests": self.tests_run}
 
-    def _failure(self, exc: LandingFailed) -> dict[str, Any]:
+    def _failure(self, exc: LandingFailed | WorktreeNotItself) -> dict[str, Any]:
         self.journal.event("message", text=f"landing failed: {exc}")
         return {"exit_code": EXIT_LANDING, "lines": [*self.lines, f"landing failed: {exc}"],
                 "landed": {}, "ejected": self.ejected, "failed": self.failed,

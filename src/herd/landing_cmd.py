@@ -65,6 +65,7 @@ def run_landing_command(command: str, kind: str, cwd: Path, log: Path, *,
     if result.timed_out:
         raise LandingFailed(
             f"the {kind} command timed out after {timeout:g}s (its process group was "
-            f"killed): {command}; nothing was landed. Output: {log}")
+            f"killed): {command}; nothing was landed (output: {log}); once it is fixed, "
+            f"`herd resume {env.get('HERD_RUN_ID', 'RUN')}` lands the run")
     code = result.exit_code if result.exit_code is not None else 128 + (result.signal or 0)
     return CommandRun(code, output, log)
