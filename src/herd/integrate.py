@@ -438,9 +438,9 @@ class Integrator:
     def _cleanup(self, landed: dict[str, str], stack: Stack) -> None:
         # A stack kept by an earlier landing of this run (resumed since) goes now.
         kept_stack = {"stack"} if self._stack_kept else set()
-        self.hypervisor.worktrees.remove_run(self.run_id, keep=set(self.failed) | set(
-            self.ejected) | set(self.hypervisor.result.failed) | kept_stack)
-        kept = sorted(set(self.failed) | set(self.ejected) | set(self.hypervisor.result.failed))
+        kept = sorted(set(self.failed) | set(self.ejected) | set(self.skipped)
+                      | set(self.hypervisor.result.failed))
+        self.hypervisor.worktrees.remove_run(self.run_id, keep=set(kept) | kept_stack)
         if kept:
             self._say("kept for inspection: " + ", ".join(f"herd/{self.run_id}/{t}" for t in kept))
 

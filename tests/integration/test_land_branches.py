@@ -140,6 +140,7 @@ def test_a_task_closed_by_the_user_during_the_run_is_not_landed(shop: dict[str, 
     assert f"skipped {drop}" in out and "closed while the run was in progress" in out, out
     shown = json.loads(herd(repo, "show", drop, "--json").stdout)[0]
     assert shown["close_reason"] == "not wanted"
+    assert git(repo, "branch", "--list", f"herd/*/{drop}") != ""  # its work is not lost
 
 
 def test_a_push_that_loses_the_ref_lock_race_is_retried(shop: dict[str, Path]) -> None:
