@@ -64,7 +64,9 @@ def test_a_hung_test_times_out_fails_landing_and_leaves_no_process(project: Proj
     assert run_processes(p.latest_run()) == []
 
 
-def test_sigterm_during_landing_stops_the_test_and_resume_lands(project: Project) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_during_landing_stops_the_test_and_resume_lands(project: Project,
+                                                                sig: int) -> None:
     p = project
     task = p.create("edit", "edit: src/m0.py", scope=["src/m0.py"])
     command, flag = _test_cmd(p)
@@ -73,7 +75,7 @@ def test_sigterm_during_landing_stops_the_test_and_resume_lands(project: Project
         wait_for(lambda: Path(str(flag) + ".started").exists(), timeout=60)
         run_id = p.latest_run()
         assert run_processes(run_id), "the test runs under the run's id"
-        herd.send_signal(signal.SIGTERM)
+        herd.send_signal(sig)
         out, err = herd.communicate(timeout=30)
     finally:
         kill_tree(herd)
@@ -86,6 +88,39 @@ def test_sigterm_during_landing_stops_the_test_and_resume_lands(project: Project
     assert "all green" not in resumed.stdout  # test output stays in its log
     assert _trailers(p) == [task]
     assert p.show(task)["status"] == "closed"
+
+
+STUBBORN_TEST = r'''
+import signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a test runner that ignores SIGTERM
+open(sys.argv[1], "w").write("started")
+time.sleep(600)
+'''
+
+
+def test_a_second_signal_does_not_wait_out_the_grace_period(project: Project) -> None:
+    p = project
+    script = p.tmp / "stubborn_test.py"
+    script.write_text(STUBBORN_TEST)
+    started = p.tmp / "stubborn.started"
+    task = p.create("edit", "edit: src/m0.py", scope=["src/m0.py"])
+    herd = p.popen("run", task, "--cmd", str(p.agent), "--test-cmd",
+                   f"{sys.executable} {script} {started}")
+    try:
+        wait_for(started.exists, timeout=60)
+        run_id = p.latest_run()
+        herd.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        begun = time.monotonic()
+        herd.send_signal(signal.SIGTERM)  # the grace period is 5 s; this must not wait for it
+        out, err = herd.communicate(timeout=30)
+        waited = time.monotonic() - begun
+    finally:
+        kill_tree(herd)
+    assert herd.returncode == 130, out + err
+    assert waited < 3, waited
+    assert run_processes(run_id) == []
+    assert "Traceback" not in err
 
 
 def test_a_remote_that_never_answers_fails_landing_after_the_git_timeout(
