@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from herd import agents, context, push_guard, units
 from herd.agents import Agent
+from herd.config_guard import ConfigGuard
 from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
 from herd.executor import Executor, JobResult, JobSpec
 from herd.executor.local import kill_by_env
@@ -142,8 +143,7 @@ class Hypervisor:
         # side, one can read another's half-written entry and fail ("failed to read
         # .git/worktrees/X/commondir"). Squashing and diffing need no lock.
         self._worktree_lock = threading.Lock()
-        self._config: bytes | None = None  # the repository's git config when work began
-        self._config_path = journal.run_dir / "none"
+        self._config: ConfigGuard | None = None  # set when work starts
 
     # -- the loop ------------------------------------------------------------
 
@@ -153,8 +153,7 @@ class Hypervisor:
         already = already or {}
         records = {t["id"]: t for t in plan.tasks}
         push_guard.install(self.hooks_dir, self.git.hooks_dir())
-        self._config_path = self.git.common_dir() / "config"
-        self._config = self._config_path.read_bytes()
+        self._config = ConfigGuard(self.git.common_dir() / "config")
         with _sigterm_as_interrupt(), self._executor() as executor:
             for wave_number, wave in enumerate(plan.waves):
                 runs = []
@@ -400,7 +399,7 @@ class Hypervisor:
         kill_by_env("HERD_RUN_ID", self.run_id, HERD_TASK_ID=run.id,
                     HERD_ATTEMPT=str(run.attempt))
         try:
-            changed = self._config_changed()
+            changed = self._config.restore_if_changed() if self._config else ""
             verdict = Verdict("config", changed, None) if changed else Verdict(
                 *self._verdict(run, job))
         except WorktreeNotItself as exc:
@@ -411,21 +410,6 @@ class Hypervisor:
             with self._worktree_lock:
                 self.worktrees.remove(run.worktree)
         return verdict
-
-    def _config_changed(self) -> str:
-        """A worktree's `git config` writes the repository's shared config, the user's:
-        whatever a worker changed there is put back, and the attempt fails saying so."""
-        if self._config is None:
-            return ""
-        with self._worktree_lock:
-            now = self._config_path.read_bytes()
-            if now == self._config:
-                return ""
-            self._config_path.write_bytes(self._config)
-        old, new = (set(b.decode(errors="replace").splitlines()) for b in (self._config, now))
-        shown = "; ".join(sorted(line.strip() for line in new ^ old))[:300]
-        return (f"the worker changed the repository's git config ({self._config_path}: "
-                f"{shown}); herd put it back. Workers must not run `git config`")
 
     def _record(self, run: TaskRun, job: JobResult, verdict: Verdict) -> bool:
         """Journal the attempt's verdict; True when it failed and should run again."""
