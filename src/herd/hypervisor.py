@@ -147,8 +147,11 @@ class Hypervisor:
                     if row.get("state") == TaskState.SUCCEEDED and row.get("commit_sha"):
                         self.result.succeeded[task_id] = row["commit_sha"]
                         continue
-                    if row.get("state") in (TaskState.FAILED, TaskState.LANDED,
-                                            TaskState.EJECTED):
+                    if row.get("state") == TaskState.FAILED:
+                        # Failed before a crash: it counts in this run's result all the same.
+                        self.result.failed[task_id] = row.get("reason") or "failed"
+                        continue
+                    if row.get("state") in (TaskState.LANDED, TaskState.EJECTED):
                         continue
                     broken = [b for b in plan.after.get(task_id, ())
                               if b in self.result.failed or b in self.result.deferred]
@@ -322,10 +325,15 @@ class Hypervisor:
 
     def _claim(self, run: TaskRun) -> bool:
         """Claim the task (CAS; the same actor again on a retry or resume) and count the attempt."""
-        if not run.actor:
-            run.actor = f"herd:{self.run_id}/w{run.slot}"
+        previous = run.actor
+        if not run.actor.endswith(f"@{self.journal.token}"):
+            # The token names this process: a resumed run takes over the dead owner's claims.
+            run.actor = f"herd:{self.run_id}/w{run.slot}@{self.journal.token}"
         try:
-            self.queue.claim(run.id, run.actor, self.options.lease_seconds)
+            if previous and previous != run.actor:
+                self.queue.take_over(run.id, previous, run.actor, self.options.lease_seconds)
+            else:
+                self.queue.claim(run.id, run.actor, self.options.lease_seconds)
         except HerdError as exc:
             self._defer(run, f"could not claim it: {exc}")
             return False

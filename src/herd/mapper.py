@@ -507,8 +507,8 @@ def resume(journal: Journal, *, out: IO[bytes]) -> MapOutcome:
     if run["kind"] != "map":
         raise BadInput(f"run {journal.run_id} is a {run['kind']!r} run; `herd resume` continues it")
     options = MapOptions.from_args(run["args"])
+    journal.take_over()  # exit 4 while another herd drives it
     todo = [t for t in journal.tasks() if t["state"] != TaskState.SUCCEEDED.value]
-    journal.set_run(state=RunState.RUNNING.value, ended_at=None, exit_code=None, pid=os.getpid())
     journal.event("map_resume", invocations=len(todo), items=sum(len(json.loads(t["payload"])) for t in todo))
     pending = [Batch(t["task_id"], int(t["seq"]), tuple(json.loads(t["payload"])),
                      int(t["attempts"]), int(t["attempts"]) + 1 + options.retries) for t in todo]
