@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from herd import preflight
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, Interrupted, Refused
 from herd.executor import Executor, LocalExecutor
 from herd.executor.local import kill_by_env
@@ -59,13 +60,19 @@ def start(store: Store, *, ids: Sequence[str] = (), ready: bool = False, parent:
           landing: LandingOptions, listeners: Sequence[Listener] = (),
           executor_factory: ExecutorFactory = local_executor) -> RunOutcome:
     git = Git(store.root)
-    base = git.head()
+    base = preflight.repository(git)
     task_ids = select_tasks(store, ids, ready=ready, parent=parent)
-    plan = make_plan(store, task_ids, git.ls_files(), jobs=jobs, include_blockers=include_blockers)
+    plan = make_plan(store, task_ids, git.ls_files(), jobs=jobs, include_blockers=include_blockers,
+                     skip_taken=ready)
+    options.skip_taken = ready
     options.workers = plan.workers
+    # Everything that can be known to fail is checked before anything is claimed.
+    options.agent = preflight.agent(git, options.agent, base)
+    branch = landing.branch or git.current_branch()
+    preflight.landing(git, landing, base, branch)
     journal = Journal.create(store, "run", {
         "options": options.to_json(), "landing": landing.to_json(),
-        "waves": plan.waves, "after": plan.after, "branch": landing.branch or git.current_branch(),
+        "waves": plan.waves, "after": plan.after, "branch": branch,
     }, base)
     journal.listeners.extend(listeners)
     journal.add_tasks([(t["id"], seq, plan.wave_of(t["id"]), "", TaskState.QUEUED.value, None)

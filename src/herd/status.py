@@ -33,7 +33,9 @@ def snapshot(store: Store, run_id: str | None = None) -> dict[str, Any]:
     return {"run": journal.run_id, "kind": run["kind"], "state": run["state"],
             "started_at": run["created_at"], "ended_at": run["ended_at"],
             "exit_code": run["exit_code"], "counts": journal.counts(), "workers": workers,
-            **{k: run[k] for k in ("resume", "owner_gone") if k in run}}
+            **{k: run[k] for k in ("resume", "owner_gone") if k in run},
+            **({"error": run["summary"]["error"]} if (run.get("summary") or {}).get("error")
+               else {})}
 
 
 PHASE_EVENTS = ("run_start", "run_resume", "wave_start", "phase", "run_end")

@@ -57,7 +57,7 @@ def _render_outcome(outcome: Any) -> None:
         click.echo(f"  ejected {task_id}  {reason}")
     for task_id, reason in failed.items():
         click.echo(f"  failed  {task_id}  {reason}")
-    for task_id, reason in work.deferred.items():
+    for task_id, reason in {**work.deferred, **work.skipped}.items():
         click.echo(f"  skipped {task_id}  {reason}")
     for line in outcome.landing.get("lines", []):
         click.echo(line)
@@ -244,6 +244,8 @@ def _render_status(snap: dict[str, Any]) -> None:
     counts = snap["counts"]
     click.echo(f"run {snap['run']} ({snap['kind']}) {snap['state']}: "
                + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if snap.get("error"):
+        click.echo(f"  could not start: {snap['error']}")
     if snap.get("owner_gone"):
         click.echo("  its herd process is gone (killed or crashed); "
                    + (f"`{snap['resume']}` continues it" if snap.get("resume")
