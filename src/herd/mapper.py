@@ -52,11 +52,10 @@ def read_items(args: Sequence[str], from_file: str | None, pattern: str | None,
     lines skipped), then the sorted matches of `pattern` (`**` recurses)."""
     items = list(args)
     if from_file == "-":
-        try:
-            items.extend(_lines(stdin or sys.stdin))
-        except UnicodeDecodeError as exc:
-            raise BadInput(f"--from -: standard input is not UTF-8 text ({exc.reason} at byte "
-                           f"{exc.start}); convert it first, e.g. iconv -f latin1 -t utf-8") from None
+        if stdin is None:  # bytes, checked like a file's (the text layer may mask bad bytes)
+            stdin = io.StringIO(utf8_text(sys.stdin.buffer.read(), "--from - (standard input)"),
+                                newline=None)
+        items.extend(_lines(stdin))
     elif from_file is not None:
         try:
             data = Path(from_file).read_bytes()
