@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from herd import preflight
-from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, Interrupted, Refused
+from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput, Interrupted, Refused
 from herd.executor import Executor, LocalExecutor
 from herd.executor.local import kill_by_env
 from herd.git import Git
@@ -89,6 +89,10 @@ def resume(store: Store, run_id: str | None, *, listeners: Sequence[Listener] = 
     journal = Journal.open(store, run_id, kind="run")
     journal.listeners.extend(listeners)
     run = journal.run()
+    if run["kind"] != "run":
+        raise BadInput(f"run {journal.run_id} is a {run['kind']}; "
+                       + (f"`herd map --resume {journal.run_id}` continues it" if run["kind"] == "map"
+                          else "it cannot be resumed"))
     if run["state"] in (RunState.DONE,):
         raise Refused(f"run {journal.run_id} already finished ({run['state']}); nothing to resume")
     # Owner first: only the one resume that gets the run may kill the dead run's workers
