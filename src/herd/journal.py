@@ -250,7 +250,8 @@ def _honest_state(run: dict[str, Any]) -> dict[str, Any]:
         run["state"] = RunState.INTERRUPTED.value
         run["owner_gone"] = True
     hint = resume_command(run)
-    if run["state"] in (RunState.INTERRUPTED, RunState.FAILED) and hint:
+    never_started = bool((run.get("summary") or {}).get("error"))  # resuming fails the same way
+    if run["state"] in (RunState.INTERRUPTED, RunState.FAILED) and hint and not never_started:
         run["resume"] = hint
     return run
 
