@@ -1,8 +1,9 @@
 """Agent presets and command templates: how a worker command is built, never through a shell.
 
-A preset is an argv template whose elements may be exactly one of the
-placeholders `{id}`, `{context}`, `{worktree}`, `{prompt}`; each is replaced
-as a whole argv element, so task text can never be parsed by a shell.
+A preset is an argv template whose elements may contain the placeholders
+`{id}` (also written `{}`, as `herd map` and `--verify-cmd` write it), `{context}`,
+`{worktree}`, `{prompt}`; each is replaced inside its own argv element, so task text
+can never be parsed by a shell. Any other `{name}` is refused before a run starts.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from pathlib import Path
 
 from herd.errors import BadInput
 
-PLACEHOLDERS = ("{id}", "{context}", "{worktree}", "{prompt}")
+PLACEHOLDERS = ("{id}", "{}", "{context}", "{worktree}", "{prompt}")
 _PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+# What looks like a placeholder: `{name}` (`{1:2}` or `{"a": 1}` in an inline script do not).
+_LOOKS_LIKE_ONE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 PROMPT = (
     "You are a herd worker with exactly one task. Read the task context in {context} and do "
@@ -89,9 +92,15 @@ def build_argv(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
     """Substitute placeholders in one pass; each value stays inside the argv element it
     replaced (`{id}` or `--task={id}`), so no value can add or split arguments."""
     prompt = PROMPT.format(context=values["context"], worktree=values["worktree"])
-    table = {"{id}": values["id"], "{context}": values["context"],
+    table = {"{id}": values["id"], "{}": values["id"], "{context}": values["context"],
              "{worktree}": values["worktree"], "{prompt}": prompt}
     return [_PLACEHOLDER.sub(lambda m: table[m.group(0)], arg) for arg in template]
+
+
+def unknown_placeholders(argv: Sequence[str]) -> list[str]:
+    """`{name}`s in a template that herd would pass through unfilled (a typo, most likely)."""
+    found = [m.group(0) for arg in argv for m in _LOOKS_LIKE_ONE.finditer(arg)]
+    return list(dict.fromkeys(p for p in found if p not in PLACEHOLDERS))
 
 
 def read_cost(agent: Agent, output: str) -> float | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, Interrupted, Refused
+from herd import preflight
+from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput, Interrupted, Refused
 from herd.executor import Executor, LocalExecutor
 from herd.executor.local import kill_by_env
 from herd.git import Git
@@ -61,13 +61,19 @@ def start(store: Store, *, ids: Sequence[str] = (), ready: bool = False, parent:
           landing: LandingOptions, listeners: Sequence[Listener] = (),
           executor_factory: ExecutorFactory = local_executor) -> RunOutcome:
     git = Git(store.root)
-    base = git.head()
+    base = preflight.repository(git)
     task_ids = select_tasks(store, ids, ready=ready, parent=parent)
-    plan = make_plan(store, task_ids, git.ls_files(), jobs=jobs, include_blockers=include_blockers)
+    plan = make_plan(store, task_ids, git.ls_files(), jobs=jobs, include_blockers=include_blockers,
+                     skip_taken=ready)
+    options.skip_taken = ready
     options.workers = plan.workers
+    # Everything that can be known to fail is checked before anything is claimed.
+    options.agent = preflight.agent(git, options.agent, base)
+    branch = landing.branch or git.current_branch()
+    preflight.landing(git, landing, base, branch)
     journal = Journal.create(store, "run", {
         "options": options.to_json(), "landing": landing.to_json(),
-        "waves": plan.waves, "after": plan.after, "branch": landing.branch or git.current_branch(),
+        "waves": plan.waves, "after": plan.after, "branch": branch,
     }, base)
     journal.listeners.extend(listeners)
     journal.add_tasks([(t["id"], seq, plan.wave_of(t["id"]), "", TaskState.QUEUED.value, None)
@@ -84,16 +90,19 @@ def resume(store: Store, run_id: str | None, *, listeners: Sequence[Listener] = 
     journal = Journal.open(store, run_id, kind="run")
     journal.listeners.extend(listeners)
     run = journal.run()
-    if run["state"] == RunState.RUNNING and run["pid"] and _alive(run["pid"]):
-        raise Refused(f"run {journal.run_id} is still running (pid {run['pid']}); "
-                      "`herd status` shows it")
+    if run["kind"] != "run":
+        raise BadInput(f"run {journal.run_id} is a {run['kind']}; "
+                       + (f"`herd map --resume {journal.run_id}` continues it" if run["kind"] == "map"
+                          else "it cannot be resumed"))
     if run["state"] in (RunState.DONE,):
         raise Refused(f"run {journal.run_id} already finished ({run['state']}); nothing to resume")
+    # Owner first: only the one resume that gets the run may kill the dead run's workers
+    # (a loser doing it would kill the winner's).
+    journal.take_over()
     killed = kill_by_env("HERD_RUN_ID", journal.run_id)
     args = run["args"]
     options = RunOptions.from_json(args["options"])
     landing = LandingOptions(**args["landing"])
-    journal.set_run(state=RunState.RUNNING.value, pid=os.getpid(), ended_at=None)
     lost = _close_lost_attempts(journal)
     journal.event("run_resume", killed_workers=killed, lost_attempts=lost)
     rows = {row["task_id"]: row for row in journal.tasks()}
@@ -135,11 +144,31 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
         journal.finish(RunState.FAILED, 1)
         journal.close()
         raise
+    _count_earlier(outcome, already)
     state = {EXIT_OK: RunState.DONE, EXIT_PARTIAL: RunState.PARTIAL}.get(outcome.exit_code,
                                                                          RunState.FAILED)
     journal.finish(state, outcome.exit_code, outcome.to_json())
     journal.close()
     return outcome
+
+
+def _count_earlier(outcome: RunOutcome, already: dict[str, dict[str, Any]]) -> None:
+    """A resumed run's summary and exit code count what it did before the crash as well:
+    tasks landed or ejected then are not worked on again, but they are part of the run."""
+    earlier = {state: {t: row for t, row in already.items() if row.get("state") == state}
+               for state in (TaskState.LANDED, TaskState.EJECTED)}
+    if not any(earlier.values()):
+        return
+    landing = outcome.landing
+    for task_id, row in earlier[TaskState.LANDED].items():
+        landing.setdefault("landed", {}).setdefault(
+            task_id, row.get("landed_sha") or row.get("commit_sha") or "")
+    for task_id, row in earlier[TaskState.EJECTED].items():
+        landing.setdefault("ejected", {}).setdefault(task_id, row.get("reason") or "ejected")
+    for task_id, row in [*earlier[TaskState.LANDED].items(), *earlier[TaskState.EJECTED].items()]:
+        outcome.work.succeeded.setdefault(task_id, row.get("commit_sha") or "")
+    if earlier[TaskState.EJECTED] and outcome.exit_code == EXIT_OK:
+        outcome.exit_code = EXIT_PARTIAL
 
 
 def _close_lost_attempts(journal: Journal) -> list[str]:
@@ -169,12 +198,3 @@ def _hold_unlanded(queue: Queue, journal: Journal, work: WorkResult) -> None:
                                        "(--no-integrate). `herd update ID --status open` gives "
                                        "it back.")
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid != os.getpid()

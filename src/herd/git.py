@@ -609,6 +609,36 @@ class Git:
         self._run("fetch", "--quiet", "--no-tags", str(bundle_path),
                   f"+{names[0]}:{_checked(into_ref, 'ref')}")
 
+    # -- checks before a run starts ---------------------------------------------
+
+    def branch_name_ok(self, name: str) -> bool:
+        """Whether `name` is a valid branch name (`git check-ref-format --branch`)."""
+        if not name or name.startswith("-"):
+            return False
+        return self._run("check-ref-format", "--branch", name, check=False).returncode == 0
+
+    def remote_problem(self, remote: str, timeout: float = 30.0) -> str | None:
+        """Why a push to `remote` cannot work, found before any worker starts; None when the
+        remote is known and answers `git ls-remote` within `timeout` seconds."""
+        if not remote or remote.startswith("-"):
+            return f"invalid remote name {remote!r}"
+        if self.config_get(f"remote.{remote}.url") is None:
+            known = self._out("remote").split()
+            return (f"no remote {remote!r} in this repository (remotes: "
+                    f"{', '.join(known) or 'none'}); add it with `git remote add` or pick one "
+                    "with --remote")
+        try:
+            proc = subprocess.run(["git", "ls-remote", "--exit-code", remote, "HEAD"],
+                                  cwd=self.repo, env=self._env, stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, errors="replace",
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return f"remote {remote!r} did not answer within {timeout:g}s"
+        if proc.returncode not in (0, 2):  # 2: reachable, but it has no HEAD (an empty remote)
+            lines = proc.stderr.strip().splitlines()
+            return f"remote {remote!r} is not reachable: {lines[0] if lines else proc.returncode}"
+        return None
+
 
 def format_message(message: str, trailers: Mapping[str, str]) -> str:
     """`message`, a blank line, then one `Key: value` line per trailer."""

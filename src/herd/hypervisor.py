@@ -63,6 +63,7 @@ class RunOptions:
     budget_usd: float | None = None
     lease_seconds: float = 600.0
     grace: float = 5.0
+    skip_taken: bool = False  # --ready: a task another run claims first is skipped, no failure
 
     def to_json(self) -> dict[str, Any]:
         return {"agent": {"name": self.agent.name, "argv": list(self.agent.argv),
@@ -70,7 +71,7 @@ class RunOptions:
                 "workers": self.workers, "retries": self.retries, "timeout": self.timeout,
                 "max_memory": self.max_memory, "rate_per_min": self.rate_per_min,
                 "budget_usd": self.budget_usd, "lease_seconds": self.lease_seconds,
-                "grace": self.grace}
+                "grace": self.grace, "skip_taken": self.skip_taken}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunOptions:
@@ -78,7 +79,8 @@ class RunOptions:
         return cls(agent=Agent(spec["name"], tuple(spec["argv"]), spec.get("cost_field")),
                    **{k: data[k] for k in ("workers", "retries", "timeout", "max_memory",
                                            "rate_per_min", "budget_usd", "lease_seconds",
-                                           "grace")})
+                                           "grace")},
+                   skip_taken=bool(data.get("skip_taken", False)))
 
 
 @dataclass
@@ -119,6 +121,7 @@ class WorkResult:
     succeeded: dict[str, str] = field(default_factory=dict)  # task id -> commit sha
     failed: dict[str, str] = field(default_factory=dict)     # task id -> reason
     deferred: dict[str, str] = field(default_factory=dict)   # task id -> why not attempted
+    skipped: dict[str, str] = field(default_factory=dict)    # taken by another run (--ready)
     cost_usd: float = 0.0
 
     @property
@@ -162,8 +165,11 @@ class Hypervisor:
                     if row.get("state") == TaskState.SUCCEEDED and row.get("commit_sha"):
                         self.result.succeeded[task_id] = row["commit_sha"]
                         continue
-                    if row.get("state") in (TaskState.FAILED, TaskState.LANDED,
-                                            TaskState.EJECTED):
+                    if row.get("state") == TaskState.FAILED:
+                        # Failed before a crash: it counts in this run's result all the same.
+                        self.result.failed[task_id] = row.get("reason") or "failed"
+                        continue
+                    if row.get("state") in (TaskState.LANDED, TaskState.EJECTED):
                         continue
                     broken = [b for b in plan.after.get(task_id, ())
                               if b in self.result.failed or b in self.result.deferred]
@@ -337,12 +343,22 @@ class Hypervisor:
 
     def _claim(self, run: TaskRun) -> bool:
         """Claim the task (CAS; the same actor again on a retry or resume) and count the attempt."""
-        if not run.actor:
-            run.actor = f"herd:{self.run_id}/w{run.slot}"
+        previous = run.actor
+        if not run.actor.endswith(f"@{self.journal.token}"):
+            # The token names this process: a resumed run takes over the dead owner's claims.
+            run.actor = f"herd:{self.run_id}/w{run.slot}@{self.journal.token}"
         try:
-            self.queue.claim(run.id, run.actor, self.options.lease_seconds)
+            if previous and previous != run.actor:
+                self.queue.take_over(run.id, previous, run.actor, self.options.lease_seconds)
+            else:
+                self.queue.claim(run.id, run.actor, self.options.lease_seconds)
         except HerdError as exc:
-            self._defer(run, f"could not claim it: {exc}")
+            if self.options.skip_taken and run.attempt == 0:
+                # --ready chose it; another run claimed it first: theirs, not a failure here.
+                self._defer(run, f"skipped: another run claimed it first ({exc})")
+                self.result.skipped[run.id] = self.result.deferred.pop(run.id)
+            else:
+                self._defer(run, f"could not claim it: {exc}")
             return False
         self.journal.set_task(run.id, actor=run.actor)
         failpoint("after-claim")

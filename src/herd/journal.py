@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from herd.errors import NotFound
+from herd.errors import NotFound, Refused
+from herd.owner import Owner, run_owner_alive
 from herd.store import Store
 from herd.store import journal as sql
 
@@ -61,6 +62,7 @@ class Journal:
         self.run_id = run_id
         self.listeners: list[Listener] = []
         self._events: Any = None
+        self.owner: Owner | None = None  # set when this process drives the run
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -68,9 +70,10 @@ class Journal:
     def create(cls, store: Store, kind: str, args: dict[str, Any], base: str | None = None,
                run_id: str | None = None) -> Journal:
         journal = cls(store, run_id or new_run_id())
+        journal.owner = Owner.this_process(kind)
         with store.write() as tx:
             sql.insert_run(tx, journal.run_id, kind, RunState.RUNNING, time.time(), os.getpid(),
-                           args, base)
+                           args, base, str(journal.owner))
         journal.run_dir.mkdir(parents=True, exist_ok=True)
         return journal
 
@@ -82,6 +85,28 @@ class Journal:
                 what = f"run {run_id!r}" if run_id else "run"
                 raise NotFound(f"no {what} in this store; `herd runs` lists them")
         return cls(store, chosen)
+
+    def take_over(self) -> None:
+        """Become the run's owner, for `herd resume` and `herd map --resume`: refused (exit 4)
+        while the recorded owner lives, and a compare-and-swap on the owner, so of two
+        resumes racing exactly one proceeds."""
+        run = self.run()
+        if run["state"] == RunState.RUNNING and run_owner_alive(run):
+            raise Refused(_held_by(self.run_id, run))
+        me = Owner.this_process("resume")
+        with self.store.write() as tx:
+            won = sql.take_over_run(tx, self.run_id, was_owner=run.get("owner"),
+                                    was_pid=run.get("pid"), owner=str(me), pid=me.pid)
+        if not won:
+            raise Refused(_held_by(self.run_id, self.run()))
+        self.owner = me
+
+    @property
+    def token(self) -> str:
+        """This process's token, part of the run's actor names."""
+        if self.owner is None:
+            self.owner = Owner.this_process("run")
+        return self.owner.token
 
     @property
     def run_dir(self) -> Path:
@@ -211,4 +236,41 @@ def list_runs(store: Store, limit: int = 0) -> list[dict[str, Any]]:
         runs = sql.list_runs(tx, limit)
         for run in runs:
             run["counts"] = sql.task_counts(tx, run["id"])
+    for run in runs:
+        _honest_state(run)
     return runs
+
+
+def _honest_state(run: dict[str, Any]) -> dict[str, Any]:
+    """A run recorded as running whose owner is gone (kill -9, a crash, a lost machine) is
+    shown as interrupted, with the command that continues it; the row is left as it is
+    (a reader never writes), and `recorded_state` keeps what the journal says."""
+    if run["state"] == RunState.RUNNING and not run_owner_alive(run):
+        run["recorded_state"] = run["state"]
+        run["state"] = RunState.INTERRUPTED.value
+        run["owner_gone"] = True
+    hint = resume_command(run)
+    never_started = bool((run.get("summary") or {}).get("error"))  # resuming fails the same way
+    if run["state"] in (RunState.INTERRUPTED, RunState.FAILED) and hint and not never_started:
+        run["resume"] = hint
+    return run
+
+
+def honest_run(journal: Journal) -> dict[str, Any]:
+    """`journal.run()` as `herd status` shows it (see `_honest_state`)."""
+    return _honest_state(journal.run())
+
+
+def resume_command(run: dict[str, Any]) -> str | None:
+    if run["kind"] == "run":
+        return f"herd resume {run['id']}"
+    if run["kind"] == "map":
+        return f"herd map --resume {run['id']}"
+    return None
+
+
+def _held_by(run_id: str, run: dict[str, Any]) -> str:
+    owner = Owner.parse(run.get("owner"))
+    if owner is not None and owner.role == "resume":
+        return f"run {run_id} is being resumed by pid {run['pid']}; `herd status {run_id}` shows it"
+    return f"run {run_id} is still running (pid {run['pid']}); `herd status {run_id}` shows it"

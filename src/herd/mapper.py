@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import glob as globmod
+import io
 import json
 import os
 import signal
@@ -32,7 +33,7 @@ from types import FrameType
 from typing import IO, Any
 
 from herd.autoscale import MAX_AUTO_WORKERS, AutoScaler
-from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput
+from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, BadInput, HerdError
 from herd.executor.base import Executor, JobResult, JobSpec
 from herd.executor.local import LocalExecutor
 from herd.journal import Journal, RunState, TaskState
@@ -51,16 +52,29 @@ def read_items(args: Sequence[str], from_file: str | None, pattern: str | None,
     lines skipped), then the sorted matches of `pattern` (`**` recurses)."""
     items = list(args)
     if from_file == "-":
-        items.extend(_lines(stdin or sys.stdin))
+        if stdin is None:  # bytes, checked like a file's (the text layer may mask bad bytes)
+            stdin = io.StringIO(utf8_text(sys.stdin.buffer.read(), "--from - (standard input)"),
+                                newline=None)
+        items.extend(_lines(stdin))
     elif from_file is not None:
         try:
-            with open(from_file, encoding="utf-8") as handle:
-                items.extend(_lines(handle))
+            data = Path(from_file).read_bytes()
         except OSError as exc:
             raise BadInput(f"--from {from_file}: {exc.strerror}") from None
+        items.extend(_lines(io.StringIO(utf8_text(data, f"--from {from_file}"), newline=None)))
     if pattern is not None:
         items.extend(sorted(globmod.glob(pattern, recursive=True)))
     return items
+
+
+def utf8_text(data: bytes, where: str) -> str:
+    """`data` decoded, or BadInput naming the line that is not UTF-8 and how to fix it."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise BadInput(f"{where}: line {line} is not UTF-8 text ({exc.reason}); convert the "
+                       "file first, e.g. iconv -f latin1 -t utf-8") from None
 
 
 def _lines(handle: IO[str]) -> Iterator[str]:
@@ -361,7 +375,14 @@ def execute(journal: Journal, options: MapOptions, pending: Iterable[Batch], *, 
             resumed: bool = False) -> MapOutcome:
     """Run `pending` batches to completion (or interruption); their journal rows exist."""
     t0 = time.monotonic()
-    loop = _Loop(journal, options, out, resumed)
+    try:
+        loop = _Loop(journal, options, out, resumed)
+    except (HerdError, OSError) as exc:
+        # Not started (no executor, no scheduler, an unwritable joblog): the map ends failed
+        # with the reason, instead of staying "running" with everything queued.
+        reason = str(exc) if isinstance(exc, HerdError) else f"{exc.strerror}: {exc.filename}"
+        journal.finish(RunState.FAILED, EXIT_USAGE, {"error": reason})
+        raise BadInput(f"map {journal.run_id} could not start: {reason}") from None
     try:
         with stop_on_signals() as signals:
             try:
@@ -507,8 +528,8 @@ def resume(journal: Journal, *, out: IO[bytes]) -> MapOutcome:
     if run["kind"] != "map":
         raise BadInput(f"run {journal.run_id} is a {run['kind']!r} run; `herd resume` continues it")
     options = MapOptions.from_args(run["args"])
+    journal.take_over()  # exit 4 while another herd drives it
     todo = [t for t in journal.tasks() if t["state"] != TaskState.SUCCEEDED.value]
-    journal.set_run(state=RunState.RUNNING.value, ended_at=None, exit_code=None, pid=os.getpid())
     journal.event("map_resume", invocations=len(todo), items=sum(len(json.loads(t["payload"])) for t in todo))
     pending = [Batch(t["task_id"], int(t["seq"]), tuple(json.loads(t["payload"])),
                      int(t["attempts"]), int(t["attempts"]) + 1 + options.retries) for t in todo]

@@ -35,6 +35,7 @@ from herd.mapper import (
     reason_for,
     resolve_program,
     stop_on_signals,
+    utf8_text,
 )
 
 
@@ -65,8 +66,10 @@ class PipelineSpec:
 def load(path: Path, retries: int = 1) -> PipelineSpec:
     """Read and check a pipeline file; every mistake is one BadInput line naming the field."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(utf8_text(path.read_bytes(), str(path)))
+    except OSError as exc:
+        raise BadInput(f"{path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: {exc}") from None
     tables = data.get("stage")
     if not isinstance(tables, list) or not tables:
@@ -85,7 +88,8 @@ def load(path: Path, retries: int = 1) -> PipelineSpec:
     elif "items_from_file" in data:
         source = path.parent / str(data["items_from_file"])
         try:
-            items = tuple(line for line in source.read_text(encoding="utf-8").splitlines() if line)
+            text = utf8_text(source.read_bytes(), f"{path}: items_from_file {source}")
+            items = tuple(line for line in text.splitlines() if line)
         except OSError as exc:
             raise BadInput(f"{path}: items_from_file {source}: {exc.strerror}") from None
     else:

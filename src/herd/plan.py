@@ -91,10 +91,18 @@ def select_tasks(store: Store, ids: Sequence[str] = (), *, ready: bool = False,
 
 def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
               jobs: int | None = None, include_blockers: bool = False,
-              cores: int | None = None) -> Plan:
-    """Check the set and lay it out in waves; Refused (exit 4) names what is wrong."""
+              cores: int | None = None, skip_taken: bool = False) -> Plan:
+    """Check the set and lay it out in waves; Refused (exit 4) names what is wrong.
+    `skip_taken` (a batch herd chose, `--ready`): a task that stopped being open since it
+    was chosen (another run claimed it) is left out with a warning instead of refusing all."""
     if not task_ids:
         raise Refused("no tasks to run: nothing is ready, or the epic has no open children")
+    skipped: list[str] = []
+    if skip_taken:
+        task_ids, skipped = _still_open(store, task_ids)
+        if not task_ids:
+            raise Refused("no tasks to run: every ready task was taken by another run meanwhile "
+                          f"({', '.join(skipped)})")
     with store.read() as tx:
         missing = sql_issues.missing(tx, task_ids)
         if missing:
@@ -118,7 +126,7 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
     if found:
         raise Refused("dependency cycle in the batch: " + "; ".join(" -> ".join(c) for c in found))
 
-    warnings: list[str] = []
+    warnings: list[str] = [f"skipped {line}" for line in skipped]
     scopes: dict[str, Scope] = {}
     for task_id in members:
         scopes[task_id] = scope_for(records[task_id])
@@ -149,6 +157,22 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
     return Plan(tasks=tasks, waves=waves, conflicts=conflicts, warnings=warnings,
                 workers=workers, scopes=scopes,
                 after={t: list(dict.fromkeys(b)) for t, b in ordering.items() if b})
+
+
+def _still_open(store: Store, task_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the ids still open, "ID: now STATUS (assignee A)" for the others)."""
+    with store.read() as tx:
+        records = {r["id"]: r for r in sql_issues.full(tx, list(task_ids), counts=False)}
+    kept, skipped = [], []
+    for task_id in task_ids:
+        record = records.get(task_id)
+        if record is not None and record.get("status") != Status.OPEN:
+            who = record.get("assignee")
+            skipped.append(f"{task_id}: {record.get('status')}"
+                           + (f" (assignee {who})" if who else "") + " since it was selected")
+            continue
+        kept.append(task_id)
+    return kept, skipped
 
 
 def _priority_order(members: Sequence[str], records: Mapping[str, Record]) -> list[str]:

@@ -272,6 +272,20 @@ class Queue:
             self._mark_claimed(tx, issue_id, who)
             return sql_issues.full(tx, [issue_id])[0]
 
+    def take_over(self, issue_id: str, old_actor: str, actor: str,
+                  lease_seconds: float | None = DEFAULT_LEASE_SECONDS) -> Record:
+        """Claim an issue that `old_actor` holds or nobody does, in one transaction (a run's
+        new owner taking over a dead owner's claims); Refused when someone else has it."""
+        with self.store.write() as tx:
+            record = self._record(tx, issue_id)
+            sql_work.transfer_claim(tx, issue_id, old_actor, actor)
+            if not sql_work.claim(tx, issue_id, actor, time.time(), lease_seconds):
+                holder = record.get("assignee") or "nobody"
+                raise Refused(f"{issue_id} is {record.get('status')} (assignee {holder}); "
+                              "claim lost, nothing changed")
+            self._mark_claimed(tx, issue_id, actor)
+            return sql_issues.full(tx, [issue_id])[0]
+
     def claim_next_ready(self, actor: str | None = None, *, labels: Sequence[str] = (),
                          sort: str = "hybrid",
                          lease_seconds: float | None = DEFAULT_LEASE_SECONDS) -> Record | None:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from herd.agents import unknown_placeholders
 from herd.errors import BadInput, HerdError
 from herd.journal import Journal, RunState, TaskState
 from herd.store import Store
@@ -214,9 +215,16 @@ def verify(report: Report, command: str, sample: int, seed: int | None = None, *
     `{}` it is appended, as GNU parallel does. No shell: argv via shlex."""
     if sample < 1:
         raise BadInput("--sample must be 1 or more")
-    template = shlex.split(command)
+    try:
+        template = shlex.split(command)
+    except ValueError as exc:
+        raise BadInput(f"--verify-cmd {command!r} does not parse: {exc}") from None
     if not template:
         raise BadInput("--verify-cmd is empty")
+    unknown = [p for p in unknown_placeholders(template) if p != "{id}"]
+    if unknown:
+        raise BadInput(f"--verify-cmd: unknown placeholder {', '.join(unknown)}; "
+                       "{} (or {id}) is the item or task id")
     seed = secrets.randbelow(2**31) if seed is None else seed
     processed = [t for t in report["tasks"] if t["state"] in PROCESSED]
     chosen = sorted(random.Random(seed).sample(processed, min(sample, len(processed))),
@@ -246,8 +254,9 @@ def verify(report: Report, command: str, sample: int, seed: int | None = None, *
 
 
 def _fill(template: list[str], value: str) -> list[str]:
-    if any("{}" in arg for arg in template):
-        return [arg.replace("{}", value) for arg in template]
+    """`{}` (or `{id}`, as `herd run --cmd` writes it) becomes the value; else it is appended."""
+    if any("{}" in arg or "{id}" in arg for arg in template):
+        return [arg.replace("{id}", "{}").replace("{}", value) for arg in template]
     return [*template, value]
 
 

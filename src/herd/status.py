@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from herd.executor.output import read_file_tail
-from herd.journal import Journal
+from herd.journal import Journal, honest_run
 from herd.store import Store
 
 
@@ -22,7 +22,7 @@ def last_line(path: str | None) -> str:
 
 def snapshot(store: Store, run_id: str | None = None) -> dict[str, Any]:
     journal = Journal.open(store, run_id)
-    run = journal.run()
+    run = honest_run(journal)
     now = time.time()
     workers = [
         {"worker": a["worker"], "task": a["task_id"], "attempt": a["attempt"],
@@ -32,7 +32,10 @@ def snapshot(store: Store, run_id: str | None = None) -> dict[str, Any]:
     ]
     return {"run": journal.run_id, "kind": run["kind"], "state": run["state"],
             "started_at": run["created_at"], "ended_at": run["ended_at"],
-            "exit_code": run["exit_code"], "counts": journal.counts(), "workers": workers}
+            "exit_code": run["exit_code"], "counts": journal.counts(), "workers": workers,
+            **{k: run[k] for k in ("resume", "owner_gone") if k in run},
+            **({"error": run["summary"]["error"]} if (run.get("summary") or {}).get("error")
+               else {})}
 
 
 PHASE_EVENTS = ("run_start", "run_resume", "wave_start", "phase", "run_end")

@@ -166,10 +166,16 @@ def test_unknown_agent_and_bad_config_are_usage_errors(project: Project) -> None
     assert p.calls() == [] and p.show(task)["status"] == "open"
 
 
-def test_a_missing_agent_program_fails_the_task_with_a_clear_reason(project: Project) -> None:
+def test_a_missing_agent_program_is_refused_before_anything_starts(project: Project) -> None:
     p = project
     p.env["PATH"] = "/usr/bin:/bin"
     task = p.create("T", scope=["src/m0.py"])
-    p.herd("run", task, "--agent", "claude", "--no-integrate", check=1)
-    [comment] = p.comments(task)
-    assert "command not found: claude" in comment["text"]
+    refused = p.herd("run", task, "--agent", "claude", "--no-integrate", check=2)
+    assert "'claude' is not on PATH" in refused.stderr
+    assert "npm install -g @anthropic-ai/claude-code" in refused.stderr
+    assert "--cmd" in refused.stderr and "Traceback" not in refused.stderr
+    shown = p.show(task)
+    assert shown["status"] == "open" and not shown.get("assignee") and not p.comments(task)
+    assert p.latest_run_or_none() is None
+    assert not (p.repo / ".herd" / "worktrees").exists() or not any(
+        (p.repo / ".herd" / "worktrees").iterdir())

@@ -98,7 +98,8 @@ def test_claims_use_the_run_worker_as_assignee(project: Project) -> None:
             time.sleep(0.05)
         assert shown is not None and shown["status"] == "in_progress"
         run_id = p.latest_run()
-        assert shown["assignee"] == f"herd:{run_id}/w1"
+        # The actor names the worker slot and this herd process (its token after the @).
+        assert shown["assignee"].startswith(f"herd:{run_id}/w1@")
         # The claim is a compare-and-swap: another actor cannot take it meanwhile.
         taken = p.herd("update", task, "--claim", "--actor", "someone", check=None)
         assert taken.returncode == 4

@@ -180,6 +180,9 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
         keep_order=keep_order, joblog=Path(joblog).resolve() if joblog else None,
         cwd=Path.cwd(), executor=executor, scheduler=scheduler, cpus_per_job=cpus_per_job,
         memory_per_job=units.size(memory_per_job) if memory_per_job else None)
+    if joblog and not Path(joblog).resolve().parent.is_dir():
+        raise BadInput(f"--joblog {joblog}: directory {Path(joblog).resolve().parent} does not "
+                       "exist; create it or write the joblog elsewhere")
     if executor == "local" and (scheduler or cpus_per_job or memory_per_job):
         raise BadInput("--scheduler, --cpus-per-job and --memory-per-job need --executor dask")
     found = mapper.read_items(items, from_file, pattern)

@@ -86,6 +86,9 @@ def init(prefix: str | None, agent_files: bool, db: str | None, as_json: bool) -
 
     ctx = make_context(db, as_json)
     root = _repo_root(Path.cwd())
+    if not (root / ".git").exists() and not ctx.db:
+        warn(f"{root} is not in a git repository: the queue works here, but `herd run` needs "
+             "one (git init, commit your files, then herd init there)")
 
     # Checked before anything is written: a refused file (the user's own) leaves nothing.
     changes = files.plan(root) if agent_files else []

@@ -57,7 +57,7 @@ def _render_outcome(outcome: Any) -> None:
         click.echo(f"  ejected {task_id}  {reason}")
     for task_id, reason in failed.items():
         click.echo(f"  failed  {task_id}  {reason}")
-    for task_id, reason in work.deferred.items():
+    for task_id, reason in {**work.deferred, **work.skipped}.items():
         click.echo(f"  skipped {task_id}  {reason}")
     for line in outcome.landing.get("lines", []):
         click.echo(line)
@@ -189,7 +189,8 @@ def runs(limit: int, db: str | None, as_json: bool) -> None:
         for r in found:
             counts = ", ".join(f"{n} {s}" for s, n in sorted(r["counts"].items()))
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
-            click.echo(f"{r['id']}  {r['kind']:<8} {r['state']:<11} {started}  {counts}")
+            click.echo(f"{r['id']}  {r['kind']:<8} {r['state']:<11} {started}  {counts}"
+                       + (f"  ({r['resume']} continues)" if r.get("resume") else ""))
 
     ctx.emit(found, text)
 
@@ -226,7 +227,7 @@ def _watch_live(store: Any, run_id: str | None, interval: float) -> None:
     """The same live display as `herd run` shows, fed from the run's events.jsonl."""
     from rich.console import Console
 
-    from herd.journal import Journal
+    from herd.journal import Journal, honest_run
     from herd.live import EventTail, LiveDisplay, follow
     from herd.status import snapshot
 
@@ -242,13 +243,21 @@ def _watch_live(store: Any, run_id: str | None, interval: float) -> None:
             display.console.print(display.render())
             return
         follow(tail, display, interval=min(interval, 0.5),
-               still_running=lambda: bool(journal.run()["state"] == "running"))
+               still_running=lambda: bool(honest_run(journal)["state"] == "running"))
 
 
 def _render_status(snap: dict[str, Any]) -> None:
     counts = snap["counts"]
     click.echo(f"run {snap['run']} ({snap['kind']}) {snap['state']}: "
                + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if snap.get("error"):
+        click.echo(f"  could not start: {snap['error']}")
+    if snap.get("owner_gone"):
+        click.echo("  its herd process is gone (killed or crashed); "
+                   + (f"`{snap['resume']}` continues it" if snap.get("resume")
+                      else "it cannot be resumed"))
+    elif snap.get("resume"):
+        click.echo(f"  `{snap['resume']}` continues it")
     for worker in snap["workers"]:
         click.echo(f"  {worker['worker']:<6} {worker['task']:<20} attempt {worker['attempt']} "
                    f"{worker['elapsed']:>6.1f}s  {worker['last_line'][:60]}")

@@ -16,10 +16,20 @@ def _rows(cur: sqlite3.Cursor) -> list[Row]:
 
 
 def insert_run(tx: sqlite3.Connection, run_id: str, kind: str, state: str, created_at: float,
-               pid: int, args: dict[str, Any], base: str | None) -> None:
-    tx.execute("INSERT INTO runs (id, kind, state, created_at, pid, args, base) "
-               "VALUES (?,?,?,?,?,?,?)",
-               (run_id, kind, state, created_at, pid, json.dumps(args), base))
+               pid: int, args: dict[str, Any], base: str | None, owner: str | None = None) -> None:
+    tx.execute("INSERT INTO runs (id, kind, state, created_at, pid, args, base, owner) "
+               "VALUES (?,?,?,?,?,?,?,?)",
+               (run_id, kind, state, created_at, pid, json.dumps(args), base, owner))
+
+
+def take_over_run(tx: sqlite3.Connection, run_id: str, *, was_owner: str | None,
+                  was_pid: int | None, owner: str, pid: int) -> bool:
+    """Compare-and-swap on the run's owner: True when the owner was still the one the caller
+    saw (and found dead), so exactly one of several racing resumes gets the run."""
+    cur = tx.execute("UPDATE runs SET owner = ?, pid = ?, state = 'running', ended_at = NULL, "
+                     "exit_code = NULL WHERE id = ? AND owner IS ? AND pid IS ?",
+                     (owner, pid, run_id, was_owner, was_pid))
+    return cur.rowcount == 1
 
 
 def update_run(tx: sqlite3.Connection, run_id: str, **fields: Any) -> None:

@@ -148,6 +148,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;
     """,
+    # 4: who drives a run. `pid` alone cannot tell a dead herd from a live process that
+    # reused its pid, nor two resumes apart; `owner` names one process (host, pid, start
+    # time, a random token) and taking a run over is a compare-and-swap on it.
+    """
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -227,6 +227,14 @@ def claim(tx: sqlite3.Connection, issue_id: str, actor: str, now: float,
     return True
 
 
+def transfer_claim(tx: sqlite3.Connection, issue_id: str, old_actor: str, new_actor: str) -> bool:
+    """Hand a claim held by `old_actor` to `new_actor` (a run's new owner takes over the claims
+    of the dead one); False when `old_actor` does not hold it."""
+    cur = tx.execute(f"UPDATE issues SET assignee = ? WHERE id = ? AND assignee = ? "
+                     f"AND status = '{Status.IN_PROGRESS.value}'", (new_actor, issue_id, old_actor))
+    return cur.rowcount == 1
+
+
 def renew_lease(tx: sqlite3.Connection, issue_id: str, actor: str, expires: float) -> bool:
     cur = tx.execute("UPDATE claims SET lease_expires_at = ? WHERE issue_id = ? AND actor = ?",
                      (expires, issue_id, actor))

@@ -1,0 +1,90 @@
+"""Who drives a run: one process, named so that it cannot be mistaken for another.
+
+A run row records its owner as `ROLE@HOST:PID:STARTED:TOKEN`. The start time
+tells a dead herd from a live process that reused its pid; the token is unique
+per process and goes into the run's actor names, so claims made by a process
+that lost the run are not mistaken for the new owner's. `herd resume` takes a
+run over only when its owner is gone, with a compare-and-swap on this string.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+# Start times read twice for the same process can differ by rounding (psutil derives them
+# from boot time and clock ticks).
+_START_SLACK = 1.0
+
+
+@dataclass(frozen=True)
+class Owner:
+    role: str       # run, map, pipeline (the process that created the run) or resume
+    host: str
+    pid: int
+    started: float  # the process's start time, seconds since the epoch
+    token: str
+
+    def __str__(self) -> str:
+        return f"{self.role}@{self.host}:{self.pid}:{self.started:.2f}:{self.token}"
+
+    @classmethod
+    def this_process(cls, role: str) -> Owner:
+        return cls(role, socket.gethostname(), os.getpid(), _start_time(os.getpid()) or 0.0,
+                   secrets.token_hex(3))
+
+    @classmethod
+    def parse(cls, text: str | None) -> Owner | None:
+        if not text or "@" not in text:
+            return None
+        role, rest = text.split("@", 1)
+        parts = rest.rsplit(":", 3)
+        if len(parts) != 4:
+            return None
+        host, pid, started, token = parts
+        try:
+            return cls(role, host, int(pid), float(started), token)
+        except ValueError:
+            return None
+
+    def alive(self) -> bool:
+        """False when this process is certainly gone. A process on another host cannot be
+        checked from here: it counts as alive (refusing is the safe side)."""
+        if self.host != socket.gethostname():
+            return True
+        started = _start_time(self.pid)
+        if started is None:
+            return False
+        if not started or not self.started:  # one of the two start times is unknown
+            return True
+        return abs(started - self.started) <= _START_SLACK
+
+
+def run_owner_alive(run: dict[str, Any]) -> bool:
+    """Whether the process recorded as a run's owner still exists (runs recorded before
+    owners were, have only a pid)."""
+    pid = run.get("pid")
+    if pid == os.getpid():
+        return False  # this process is asking to drive it, so it does not drive it now
+    owner = Owner.parse(run.get("owner"))
+    if owner is not None:
+        return owner.alive()
+    return pid is not None and _start_time(int(pid)) is not None
+
+
+def _start_time(pid: int) -> float | None:
+    """When process `pid` started; None when there is no such process (or only its zombie)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return float(process.create_time())
+    except psutil.NoSuchProcess:
+        return None
+    except psutil.AccessDenied:
+        return 0.0  # someone else's live process: it exists, its age is unknown
