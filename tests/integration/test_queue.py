@@ -120,7 +120,7 @@ def test_parent_child_blocking_is_transitive(queue: Queue, tmp_path: Path) -> No
     assert set(ready_ids(queue, limit=0)) == {"t-gate", "t-free", "t-free.1"}
     queue.close(["t-gate"])
     assert {"t-epic.1", "t-epic.1.1"} <= set(ready_ids(queue, limit=0))
-    assert "t-epic" not in ready_ids(queue, limit=0)  # epics are not work
+    assert "t-epic" in ready_ids(queue, limit=0)  # bd lists an unblocked epic as ready
 
 
 def test_waits_for_blocks_while_target_has_an_unclosed_child(
@@ -160,7 +160,8 @@ def test_ready_filters_status_pinned_ephemeral_type_and_deferral(
     records += [issue(f"t-type-{kind}", issue_type=kind) for kind in sorted(NOT_WORK_TYPES)]
     records += [issue("t-bug", issue_type="bug"), issue("t-odd", issue_type="convoy")]
     load(queue, tmp_path, *records)
-    assert set(ready_ids(queue, limit=0)) == {"t-ok", "t-past", "t-soon.1", "t-bug", "t-odd"}
+    assert set(ready_ids(queue, limit=0)) == {"t-ok", "t-past", "t-soon", "t-soon.1", "t-bug",
+                                              "t-odd"}
 
 
 def test_close_readies_dependents_at_once_and_reopen_reblocks(queue: Queue, tmp_path: Path) -> None:
@@ -189,8 +190,8 @@ def test_sorts_hybrid_priority_oldest_and_limit(queue: Queue, tmp_path: Path) ->
          issue("t-new-p1b", priority=1, created_at=iso(timedelta(hours=-40))))
     assert ready_ids(queue, sort="hybrid") == [
         "t-new-p1b", "t-new-p1", "t-new-p4", "t-old-p3", "t-old-p0"]
-    assert ready_ids(queue, sort="priority") == [
-        "t-old-p0", "t-new-p1b", "t-new-p1", "t-old-p3", "t-new-p4"]
+    assert ready_ids(queue, sort="priority") == [  # equal priority: newest first, as bd
+        "t-old-p0", "t-new-p1", "t-new-p1b", "t-old-p3", "t-new-p4"]
     assert ready_ids(queue, sort="oldest") == [
         "t-old-p3", "t-old-p0", "t-new-p1b", "t-new-p1", "t-new-p4"]
     assert len(ready_ids(queue, limit=2)) == 2
@@ -362,7 +363,7 @@ def test_ready_order_matches_bd_rules_on_a_random_store(queue: Queue, tmp_path: 
         ok = [r for r in records if r["status"] == "open" and unblocked(r)
               and (label is None or label in r.get("labels", []))]
         keys = {
-            "priority": lambda r: (r["priority"], created(r), r["id"]),
+            "priority": lambda r: (r["priority"], -created(r), r["id"]),
             "oldest": lambda r: (created(r), r["id"]),
             "hybrid": lambda r: ((0, r["priority"], created(r), r["id"]) if created(r) >= recent
                                  else (1, 0, created(r), r["id"])),

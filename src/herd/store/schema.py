@@ -148,6 +148,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;
     """,
+    # 4: `ready` sorts as bd does by default, priority first and then newest first; this
+    # index lets SQLite walk that order and stop at --limit.
+    """
+    CREATE INDEX issues_by_priority_newest ON issues (status, priority, created_ts DESC, id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
