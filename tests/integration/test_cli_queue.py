@@ -191,8 +191,13 @@ def test_expired_lease_lets_another_claim_through_the_cli(repo: Path) -> None:
     a = create(repo, "a")["id"]
     herd("update", a, "--claim", "--actor", "alice", "--lease", "0.5", cwd=repo)
     time.sleep(0.6)
+    assert [r["id"] for r in herd_json("ready", cwd=repo)] == [a]  # issue 11.9
     got = herd_json("update", a, "--claim", "--actor", "bob", cwd=repo)
     assert got["assignee"] == "bob"
+    b = create(repo, "b")["id"]
+    herd("update", b, "--claim", "--actor", "carol", "--lease", "90s", cwd=repo)
+    assert_clean_error(herd("update", b, "--claim", "--lease", "forever", cwd=repo, check=None),
+                       2, "forever", "30m")
 
 
 def test_ready_claim_takes_the_first_ready_issue(repo: Path) -> None:
@@ -247,6 +252,22 @@ BAD_IMPORTS = [
     ("status", f'{GOOD}\n{{"id": "q-st", "status": "Work In Progress"}}\n',
      ["bad.jsonl:2", "q-st", "Work In Progress"]),
     ("not object", f"{GOOD}\n[1, 2]\n", ["bad.jsonl:2", "object"]),
+    # Issue 11.13: each of these used to be stored and break later (a string scope was split
+    # into characters, so "docs/**" allowed any path) or end in a traceback.
+    ("scope string", f'{GOOD}\n{{"id": "q-s", "metadata": {{"herd": {{"scope": "docs/**"}}}}}}\n',
+     ["bad.jsonl:2", "q-s", "metadata.herd.scope", "list of globs"]),
+    ("scope non-strings", f'{GOOD}\n{{"id": "q-s", "metadata": {{"herd": {{"out_of_scope": [1]}}}}}}\n',
+     ["bad.jsonl:2", "q-s", "metadata.herd.out_of_scope", "1"]),
+    ("metadata string", f'{GOOD}\n{{"id": "q-m", "metadata": "{{\\"herd\\": {{}}}}"}}\n',
+     ["bad.jsonl:2", "q-m", "JSON-encoded string"]),
+    ("assignee number", f'{GOOD}\n{{"id": "q-a", "assignee": 7}}\n',
+     ["bad.jsonl:2", "q-a", '"assignee" must be a string', "a number"]),
+    ("issue_type list", f'{GOOD}\n{{"id": "q-t", "issue_type": ["task"]}}\n',
+     ["bad.jsonl:2", "q-t", '"issue_type" must be a string', "a list"]),
+    ("description object", f'{GOOD}\n{{"id": "q-d", "description": {{"x": 1}}}}\n',
+     ["bad.jsonl:2", "q-d", '"description" must be a string', "an object"]),
+    ("title NUL", f'{GOOD}\n{{"id": "q-n", "title": "a\\u0000b"}}\n',
+     ["bad.jsonl:2", "q-n", '"title" contains a NUL']),
 ]
 
 
@@ -260,6 +281,61 @@ def test_bad_import_line_writes_nothing(repo: Path, tmp_path: Path, case: str, c
     assert_clean_error(herd("import", str(bad), cwd=repo, check=None), 2, *needles)
     assert row_count(repo) == count
     assert snapshot(repo) == before
+
+
+def test_record_without_status_imports_as_open_like_bd(repo: Path, tmp_path: Path) -> None:
+    """Issue 11.13: bd's Issue.SetDefaults (internal/types/types.go) makes a record without a
+    status open and one without a type a task; herd stores and exports the same."""
+    path = write_jsonl(tmp_path / "n.jsonl", [{"id": "q-nostatus", "title": "bare"}])
+    herd("import", str(path), cwd=repo)
+    [exported] = [json.loads(line) for line in herd("export", cwd=repo).stdout.splitlines()]
+    assert (exported["status"], exported["issue_type"]) == ("open", "task")
+    assert [r["id"] for r in herd_json("ready", cwd=repo)] == ["q-nostatus"]
+
+
+def test_reimporting_an_unchanged_file_says_unchanged(repo: Path, tmp_path: Path) -> None:
+    """Issue 12: the second import of the same file changes nothing and says so."""
+    records = [{"id": f"q-{n}", "title": f"t{n}", "status": "open", "priority": 2,
+                "updated_at": "2026-01-01T00:00:00Z"} for n in range(13)]
+    path = write_jsonl(tmp_path / "u.jsonl", records)
+    herd("import", str(path), cwd=repo)
+    before = snapshot(repo)
+    proc = herd("import", str(path), cwd=repo)
+    assert "0 new, 0 updated, 13 unchanged" in proc.stdout
+    assert snapshot(repo) == before
+
+
+def test_import_shows_progress_on_a_terminal_only(repo: Path, tmp_path: Path) -> None:
+    """Issue 12: a large import is not silent on a TTY (stderr is a real pseudo-terminal
+    here); piped, stderr stays clean."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    records = [{"id": f"q-{n}", "title": f"t{n}", "status": "open", "priority": 2}
+               for n in range(12000)]
+    path = write_jsonl(tmp_path / "big.jsonl", records)
+    leader, follower = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "herd", "import", str(path)], cwd=repo,
+                          env=herd_env(), stdout=subprocess.PIPE, stderr=follower, text=True,
+                          timeout=120)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"reading big.jsonl: 10,000 lines" in seen and b"writing 12,000 issues" in seen
+    assert "12000 new" in proc.stdout
+    piped = herd("import", str(path), cwd=repo)
+    assert piped.stderr == ""
 
 
 def test_import_of_missing_file(repo: Path, tmp_path: Path) -> None:

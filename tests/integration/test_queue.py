@@ -274,6 +274,59 @@ def test_expired_lease_lets_another_actor_claim(queue: Queue, tmp_path: Path) ->
         queue.claim("t-a", "alice")
 
 
+def test_expired_lease_makes_the_task_ready_again(queue: Queue, tmp_path: Path) -> None:
+    """Issue 11.9: a claim whose lease ran out (its worker died) is given back: `ready` lists
+    the task, `claim_next_ready` takes it, stats count it open. bd has no leases (its claim
+    is only the compare-and-swap of issueops/claim.go), so this is herd's rule; a held claim
+    (`--no-integrate`) has no lease and never comes back."""
+    load(queue, tmp_path, issue("t-dead"), issue("t-held"), issue("t-live"))
+    queue.claim("t-dead", "crashed-worker", lease_seconds=0.2)
+    queue.claim("t-held", "run-1", lease_seconds=0.2)
+    assert queue.hold("t-held", "run-1")
+    queue.claim("t-live", "busy-worker")
+    assert ready_ids(queue) == []
+    time.sleep(0.3)
+    assert ready_ids(queue) == ["t-dead"]
+    again = queue.get("t-dead")
+    assert again["status"] == "open" and "assignee" not in again
+    assert queue.stats()["summary"]["open_issues"] == 1
+    queue.claim("t-dead", "crashed-worker", lease_seconds=0.2)
+    time.sleep(0.3)
+    taken = queue.claim_next_ready("rescuer")
+    assert taken is not None and (taken["id"], taken["assignee"]) == ("t-dead", "rescuer")
+    assert queue.claim_next_ready("rescuer") is None
+    assert queue.get("t-held")["assignee"] == "run-1"
+
+
+def test_concurrent_first_open_of_a_new_store(tmp_path: Path) -> None:
+    """Issue 11.10: 8 real processes open the same new store at once (as `herd map`'s
+    per-user store is); every one succeeds and the schema is complete. Before the fix 3-6
+    of 6 failed with `table config already exists`."""
+    import subprocess
+    import sys
+
+    from _queue_helpers import herd_env
+
+    opener = ("import sys, time\n"
+              "from pathlib import Path\n"
+              "from herd.store import Store\n"
+              "while time.time() < float(sys.argv[2]):\n"
+              "    time.sleep(0.001)\n"
+              "Store(Path(sys.argv[1]), create=True).close()\n")
+    for round_ in range(4):
+        db = tmp_path / f"round{round_}" / "state" / "herd.db"
+        start = time.time() + 1.5
+        procs = [subprocess.Popen([sys.executable, "-c", opener, str(db), str(start)],
+                                  env=herd_env(), stderr=subprocess.PIPE, text=True)
+                 for _ in range(8)]
+        errors = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+        assert [code for code, _ in errors] == [0] * 8, errors
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+
+
 def test_claim_next_ready_takes_ready_work_in_order(queue: Queue, tmp_path: Path) -> None:
     load(queue, tmp_path, issue("t-a", priority=0), issue("t-b", priority=1),
          issue("t-c", deps=[("t-b", "blocks")]))

@@ -74,11 +74,12 @@ def parse_line(line: str, where: str) -> Record | None:
 
 def is_issue(record: Record) -> bool:
     """bd ≥ 1.0 tags each line with `_type`; older files have no tag but always an `id`.
-    A line without an id whose keys are all `_`-prefixed is a header, not a broken issue."""
+    A line without an id that carries `_`-prefixed keys (`_schema`) is a header, not a
+    broken issue."""
     kind = record.get("_type")
     if kind is not None:
         return bool(kind == "issue")
-    return "id" in record or not all(str(key).startswith("_") for key in record)
+    return "id" in record or not any(str(key).startswith("_") for key in record)
 
 
 # Fields bd types as strings: a number or a list there is a broken file, not a value.
