@@ -18,15 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from herd import graph, ids
+from herd import queue_rules as rules
 from herd.beads_import import ImportResult, Progress, import_jsonl
 from herd.errors import BadInput, NotFound, Refused
 from herd.model import (
     BLOCKS,
     CYCLE_CHECKED_TYPES,
     PARENT_CHILD,
-    PRIORITY_MAX,
-    PRIORITY_MIN,
-    STATUS_PATTERN,
     Record,
     Status,
     now_iso,
@@ -123,7 +121,7 @@ class Queue:
              label: str | None = None, issue_type: str | None = None,
              limit: int = 0) -> list[Record]:
         if statuses:
-            _check_statuses(statuses)
+            rules.check_statuses(statuses)
         elif not include_closed:
             statuses = [s.value for s in Status
                         if s not in (Status.CLOSED, Status.TOMBSTONE)]
@@ -135,7 +133,7 @@ class Queue:
     def ready(self, *, limit: int = 0, labels: Sequence[str] = (),
               sort: str = sql_work.DEFAULT_SORT, assignee: str | None = None,
               unassigned: bool = False) -> list[Record]:
-        _check_sort(sort)
+        rules.check_sort(sort)
         expire_leases(self.store)
         with self.store.read() as tx:
             chosen = sql_work.ready(tx, now=time.time(), limit=limit, labels=labels, sort=sort,
@@ -217,7 +215,7 @@ class Queue:
                labels: Sequence[str] = (), assignee: str | None = None) -> Record:
         if not title.strip():
             raise BadInput("a title is required: herd create \"what to do\"")
-        _check_priority(priority)
+        rules.check_priority(priority)
         now = now_iso()
         with self.store.write() as tx:
             self._require(tx, [*deps, *([parent] if parent else [])])
@@ -259,9 +257,9 @@ class Queue:
                priority: int | None = None, title: str | None = None,
                description: str | None = None) -> Record:
         if status is not None:
-            _check_status_name(status)
+            rules.check_status_name(status)
         if priority is not None:
-            _check_priority(priority)
+            rules.check_priority(priority)
         with self.store.write() as tx:
             record = self._record(tx, issue_id)
             if status is not None:
@@ -296,7 +294,7 @@ class Queue:
                          lease_seconds: float | None = DEFAULT_LEASE_SECONDS) -> Record | None:
         """Claim the first ready, unassigned issue in one transaction (None when there is
         none), as bd's ClaimReadyIssueInTx: issues assigned to someone are never taken."""
-        _check_sort(sort)
+        rules.check_sort(sort)
         who = actor or self.actor
         now = time.time()
         with self.store.write() as tx:
@@ -339,7 +337,7 @@ class Queue:
             closed = []
             for issue_id in dict.fromkeys(issue_ids):
                 record = self._record(tx, issue_id)
-                refusal = None if force else _close_guard(tx, record)
+                refusal = None if force else rules.close_guard(tx, record)
                 if refusal:
                     result.refused.append(refusal)
                     continue
@@ -384,7 +382,7 @@ class Queue:
         with self.store.write() as tx:
             self._require(tx, [issue_id, target])
             if dep_type == BLOCKS:
-                _check_block_types(self._record(tx, issue_id), self._record(tx, target))
+                rules.check_block_types(self._record(tx, issue_id), self._record(tx, target))
             if dep_type in CYCLE_CHECKED_TYPES:
                 edges = graph.adjacency((a, b) for a, b, _ in sql_work.cycle_edges(tx))
                 back = graph.path_between(edges, target, issue_id)
@@ -494,48 +492,3 @@ def _set_status(record: Record, status: str, *, reason: str | None = None) -> No
     # The first start counts: a re-claim keeps it (bd GH#2796).
     if status == Status.IN_PROGRESS and not record.get("started_at"):
         set_field(record, "started_at", now)
-
-
-def _close_guard(tx: sqlite3.Connection, record: Record) -> str | None:
-    """Why bd would not close this issue without --force, or None."""
-    issue_id = record["id"]
-    if record.get("status") == Status.PINNED or record.get("pinned"):
-        return f"cannot close {issue_id}: it is pinned (use --force to override)"
-    if record.get("issue_type") == "epic":
-        children = sql_work.open_children(tx, issue_id)
-        if children:
-            return (f"cannot close epic {issue_id}: {len(children)} open child issue(s) "
-                    f"({', '.join(children[:3])}); close children first or use --force")
-    blockers = sql_work.open_blockers(tx, issue_id)
-    if blockers:
-        return (f"cannot close {issue_id}: blocked by open issues {', '.join(blockers)} "
-                "(use --force to override)")
-    return None
-
-
-def _check_block_types(source: Record, target: Record) -> None:
-    source_epic = source.get("issue_type") == "epic"
-    if source_epic != (target.get("issue_type") == "epic"):
-        raise Refused("epics can only block other epics, not tasks" if source_epic
-                      else "tasks can only block other tasks, not epics")
-
-
-def _check_sort(sort: str) -> None:
-    if sort not in sql_work.SORTS:
-        raise BadInput(f"unknown sort {sort!r}; use one of {', '.join(sql_work.SORTS)}")
-
-
-def _check_status_name(status: str) -> None:
-    if not STATUS_PATTERN.fullmatch(status):
-        raise BadInput(f"status {status!r} is not a status name; use open, in_progress, "
-                       "blocked, deferred, closed, pinned, hooked or a custom lowercase word")
-
-
-def _check_statuses(statuses: Iterable[str]) -> None:
-    for status in statuses:
-        _check_status_name(status)
-
-
-def _check_priority(priority: int) -> None:
-    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-        raise BadInput(f"priority {priority} is out of range 0-4 (0 is most urgent)")
