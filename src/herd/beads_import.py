@@ -7,7 +7,7 @@ one transaction: a bad line writes nothing. The rules follow bd's
 - lines that are not issues (`"_type": "memory"`, a `_schema` header) are skipped;
 - a `tombstone` is not imported: it deletes the stored issue of that id;
 - legacy `wisp: true` (bd 0.35-0.37) reads as `ephemeral: true`;
-- a record without `status`/`issue_type` gets bd's defaults (`open`, `task`);
+- a record without `status`/`issue_type`/`priority` gets bd's (`open`, `task`, 0);
 - a record older (`updated_at`) than the stored copy does not overwrite it;
 - self and cyclic `blocks`/`conditional-blocks` edges are dropped with a warning.
 """
@@ -37,6 +37,7 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     stale: int = 0
+    tombstones: int = 0
     deleted: int = 0
     skipped_lines: int = 0
     #: (issue, depends_on, why) for each edge left out.
@@ -49,7 +50,8 @@ class ImportResult:
 
     def as_json(self) -> dict[str, object]:
         return {"path": self.path, "created": self.created, "updated": self.updated,
-                "unchanged": self.unchanged, "stale": self.stale, "deleted": self.deleted,
+                "unchanged": self.unchanged, "stale": self.stale,
+                "tombstones": self.tombstones, "deleted": self.deleted,
                 "skipped_lines": self.skipped_lines,
                 "dropped_dependencies": [{"issue_id": a, "depends_on_id": b, "reason": why}
                                          for a, b, why in self.dropped],
@@ -69,6 +71,7 @@ def import_jsonl(store: Store, path: Path, progress: Progress | None = None) -> 
             say(f"reading {path.name}: {number:,} lines")
     result.skipped_lines = len(skipped)
     tombstones = [i for i, r in latest.items() if r.get("status") == Status.TOMBSTONE]
+    result.tombstones = len(tombstones)
     records = [_normalised(r, result.dropped) for r in latest.values()
                if r.get("status") != Status.TOMBSTONE]
     say(f"checking {len(records):,} issues against the store")
@@ -108,6 +111,9 @@ def _normalised(record: Record, dropped: list[tuple[str, str, str]]) -> Record:
         set_field(record, "status", Status.OPEN.value)
     if record.get("issue_type") is None:
         set_field(record, "issue_type", "task")
+    # bd: "Priority default of 2 only applies to new issues via Create, not import" (P0).
+    if record.get("priority") is None:
+        set_field(record, "priority", 0)
     if record.pop("wisp", None) and not record.get("ephemeral"):
         set_field(record, "ephemeral", True)
     deps = record.get("dependencies")

@@ -285,11 +285,12 @@ def test_bad_import_line_writes_nothing(repo: Path, tmp_path: Path, case: str, c
 
 def test_record_without_status_imports_as_open_like_bd(repo: Path, tmp_path: Path) -> None:
     """Issue 11.13: bd's Issue.SetDefaults (internal/types/types.go) makes a record without a
-    status open and one without a type a task; herd stores and exports the same."""
+    status open and one without a type a task, and import leaves a missing priority at 0
+    ("Priority default of 2 only applies to new issues via Create"); herd does the same."""
     path = write_jsonl(tmp_path / "n.jsonl", [{"id": "q-nostatus", "title": "bare"}])
     herd("import", str(path), cwd=repo)
     [exported] = [json.loads(line) for line in herd("export", cwd=repo).stdout.splitlines()]
-    assert (exported["status"], exported["issue_type"]) == ("open", "task")
+    assert (exported["status"], exported["issue_type"], exported["priority"]) == ("open", "task", 0)
     assert [r["id"] for r in herd_json("ready", cwd=repo)] == ["q-nostatus"]
 
 

@@ -466,8 +466,9 @@ def _import_summary(result: Any, path: Path) -> str:
              f"{result.unchanged} unchanged"]
     if result.stale:
         parts.append(f"{result.stale} older than the store's copy, kept the store's")
-    if result.deleted:
-        parts.append(f"{result.deleted} deleted by tombstones")
+    if result.tombstones:
+        parts.append(f"{result.tombstones} tombstones not imported, {result.deleted} of them "
+                     "deleted a stored issue")
     if result.skipped_lines:
         parts.append(f"{result.skipped_lines} lines that are not issues skipped")
     noun = "issue" if result.read == 1 else "issues"
