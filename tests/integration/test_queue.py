@@ -298,6 +298,17 @@ def test_expired_lease_makes_the_task_ready_again(queue: Queue, tmp_path: Path) 
     assert queue.get("t-held")["assignee"] == "run-1"
 
 
+def test_one_lease_default_for_the_library_and_the_cli() -> None:
+    """Issue 11.9: `--lease` is a duration like every other duration flag, and its default is
+    the library's."""
+    from herd.cli.queue_cmds import _LEASE_DEFAULT
+    from herd.queue import DEFAULT_LEASE_SECONDS
+    from herd.units import duration
+
+    assert duration(_LEASE_DEFAULT) == DEFAULT_LEASE_SECONDS
+    assert duration("90s") == 90
+
+
 def test_concurrent_first_open_of_a_new_store(tmp_path: Path) -> None:
     """Issue 11.10: 8 real processes open the same new store at once (as `herd map`'s
     per-user store is); every one succeeds and the schema is complete. Before the fix 3-6
