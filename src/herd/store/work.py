@@ -32,19 +32,22 @@ _GATE = """coalesce(
 # the spawner has active children and none closed. The children of a blocked issue are
 # blocked too (transitively, through active issues only: a closed or pinned parent passes
 # nothing down). Edges to ids not in the store match no row, so never block.
+_ACTIVE = f"status NOT IN {_RESOLVED}"
+
 _BLOCKED_SQL = f"""
 WITH RECURSIVE
-active(id) AS (SELECT id FROM issues WHERE status NOT IN {_RESOLVED}),
 direct(id) AS (
     SELECT d.issue_id FROM dependencies d
+      JOIN issues i ON i.id = d.issue_id AND i.{_ACTIVE}
+      JOIN issues t ON t.id = d.depends_on_id AND t.{_ACTIVE}
      WHERE d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')
-       AND d.issue_id IN active AND d.depends_on_id IN active
     UNION
     SELECT d.issue_id FROM dependencies d
-     WHERE d.type = '{WAITS_FOR}' AND d.issue_id IN active
-       AND EXISTS (SELECT 1 FROM dependencies c
+      JOIN issues i ON i.id = d.issue_id AND i.{_ACTIVE}
+     WHERE d.type = '{WAITS_FOR}'
+       AND EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
                     WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
-                      AND c.issue_id IN active)
+                      AND ci.{_ACTIVE})
        AND NOT ({_GATE} = 'any-children' AND EXISTS (
             SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
              WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
@@ -54,7 +57,8 @@ closure(id) AS (
     SELECT id FROM direct
     UNION
     SELECT d.issue_id FROM dependencies d JOIN closure c ON d.depends_on_id = c.id
-     WHERE d.type = '{PARENT_CHILD}' AND d.issue_id IN active
+      JOIN issues i ON i.id = d.issue_id AND i.{_ACTIVE}
+     WHERE d.type = '{PARENT_CHILD}'
 )
 """
 
