@@ -109,7 +109,7 @@ SELECT id FROM (
   SELECT * FROM (
     SELECT i.id AS id, 0 AS part, i.priority AS pri, i.created_ts AS ts FROM issues i
      WHERE i.status = 'open' AND i.ephemeral = 0 AND i.pinned = 0
-     AND i.issue_type NOT IN ('agent','epic','gate','merge-request','message','molecule','rig','role')
+     AND i.issue_type NOT IN ('agent','gate','merge-request','message','molecule','rig','role')
      AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = i.id)
      AND (i.defer_ts IS NULL OR i.defer_ts <= :now)
      AND NOT EXISTS (SELECT 1 FROM dependencies p JOIN issues pi ON pi.id = p.depends_on_id
@@ -120,7 +120,7 @@ SELECT id FROM (
   SELECT * FROM (
     SELECT i.id, 1, NULL, i.created_ts FROM issues i
      WHERE i.status = 'open' AND i.ephemeral = 0 AND i.pinned = 0
-     AND i.issue_type NOT IN ('agent','epic','gate','merge-request','message','molecule','rig','role')
+     AND i.issue_type NOT IN ('agent','gate','merge-request','message','molecule','rig','role')
      AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = i.id)
      AND (i.defer_ts IS NULL OR i.defer_ts <= :now)
      AND NOT EXISTS (SELECT 1 FROM dependencies p JOIN issues pi ON pi.id = p.depends_on_id
@@ -133,7 +133,7 @@ ORDER BY part, pri, ts, id LIMIT 50
 SORT_EVERYTHING_SQL = """
 SELECT i.id FROM issues i
  WHERE i.status = 'open' AND i.ephemeral = 0 AND i.pinned = 0
-   AND i.issue_type NOT IN ('agent','epic','gate','merge-request','message','molecule','rig','role')
+   AND i.issue_type NOT IN ('agent','gate','merge-request','message','molecule','rig','role')
    AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = i.id)
    AND (i.defer_ts IS NULL OR i.defer_ts <= :now)
    AND NOT EXISTS (SELECT 1 FROM dependencies p JOIN issues pi ON pi.id = p.depends_on_id
@@ -176,14 +176,14 @@ def main() -> int:
         queue = Queue(Store(db))
         now = time.time()
         with queue.store.read() as tx:
-            ours = sql_work.ready(tx, now=now, limit=50)
+            ours = sql_work.ready(tx, now=now, limit=50, sort="hybrid")
             hand = [r[0] for r in tx.execute(HAND_SQL, {"now": now, "recent": now - 48 * 3600})]
         if ours != hand:
             raise SystemExit("herd's ready query and the hand-written one disagree")
 
         def herd_query() -> None:
             with queue.store.read() as tx:
-                sql_work.ready(tx, now=time.time(), limit=50)
+                sql_work.ready(tx, now=time.time(), limit=50, sort="hybrid")
 
         conn = sqlite3.connect(db)
 

@@ -135,3 +135,12 @@ def tree_lines(
 
     walk(root, "", 1)
     return lines
+
+
+def cyclic_nodes(graph: Adjacency) -> set[str]:
+    """Every id that lies on some cycle (members of a strongly connected component with one)."""
+    nodes: set[str] = set()
+    for component in _strongly_connected(graph):
+        if len(component) > 1 or component[0] in graph.get(component[0], ()):
+            nodes.update(component)
+    return nodes

@@ -8,6 +8,7 @@ mean and in which order bd writes them.
 from __future__ import annotations
 
 import enum
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,10 +37,18 @@ WAITS_FOR = "waits-for"
 DISCOVERED_FROM = "discovered-from"
 BLOCKING_TYPES = frozenset({BLOCKS, PARENT_CHILD, CONDITIONAL_BLOCKS, WAITS_FOR})
 
-#: Issue types that are never handed out as work (bd's ready filter).
-NOT_WORK_TYPES = frozenset(
-    {"merge-request", "gate", "molecule", "message", "agent", "role", "rig", "epic"}
-)
+#: Only these edges are checked for cycles (bd's issueops/cycles.go and dependencies.go).
+CYCLE_CHECKED_TYPES = frozenset({BLOCKS, CONDITIONAL_BLOCKS})
+
+#: Issue types bd's `ready` never lists (issueops/ready_work.go).
+NOT_WORK_TYPES = frozenset({"merge-request", "gate", "molecule", "message", "agent", "role", "rig"})
+
+#: Ready, but not work a worker can do on its own: `herd run --ready` leaves them out.
+CONTAINER_TYPES = frozenset({"epic"})
+
+#: bd's configurable statuses: any lowercase word is accepted; all but closed and pinned
+#: block their dependents like open does.
+STATUS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 ISSUE_TYPES = ("task", "bug", "feature", "chore", "epic")  # offered by `create`; others import fine
 

@@ -19,6 +19,8 @@ from herd.errors import BadInput, NotFound, Refused
 from herd.model import (
     BLOCKS,
     CONDITIONAL_BLOCKS,
+    CONTAINER_TYPES,
+    NOT_WORK_TYPES,
     PARENT_CHILD,
     RESOLVED_STATUSES,
     WAITS_FOR,
@@ -69,19 +71,40 @@ def _task_json(task: Record, wave: int) -> dict[str, Any]:
             "wave": wave}
 
 
+class Selection(list[str]):
+    """The ids a batch runs, with notes on what the selection left out and why (shown as
+    plan warnings)."""
+
+    def __init__(self, ids: Sequence[str] = (), notes: Sequence[str] = ()) -> None:
+        super().__init__(ids)
+        self.notes = list(notes)
+
+
 def select_tasks(store: Store, ids: Sequence[str] = (), *, ready: bool = False,
                  parent: str | None = None) -> list[str]:
     """The ids a batch names: explicit ids, every ready issue, or an epic's open children."""
+    from herd.queue import expire_leases
+
     chosen = sum(bool(x) for x in (ids, ready, parent))
     if chosen != 1:
         raise BadInput("name the tasks: IDs, --ready or --parent EPIC (exactly one of them)")
+    expire_leases(store)
     if ids:
         return list(dict.fromkeys(ids))
     with store.read() as tx:
         if ready:
             import time
 
-            return sql_work.ready(tx, now=time.time())
+            now = time.time()
+            every = sql_work.ready(tx, now=now)
+            # `herd ready` lists epics as bd does; a worker cannot do an epic by itself, so
+            # running "the ready work" leaves containers out (run --parent EPIC runs one).
+            work = sql_work.ready(tx, now=now, exclude_types=NOT_WORK_TYPES | CONTAINER_TYPES)
+            left = [i for i in every if i not in set(work)]
+            notes = [f"left out {len(left)} ready epic{'s' if len(left) != 1 else ''} "
+                     f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}): a container "
+                     "is not run as a task; use --parent EPIC to run its children"] if left else []
+            return Selection(work, notes)
         assert parent is not None
         if not sql_issues.existing(tx, [parent]):
             raise NotFound(f"no issue {parent!r}; `herd list --all` shows the ids")
@@ -97,6 +120,7 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
     was chosen (another run claimed it) is left out with a warning instead of refusing all."""
     if not task_ids:
         raise Refused("no tasks to run: nothing is ready, or the epic has no open children")
+    notes = list(task_ids.notes) if isinstance(task_ids, Selection) else []
     skipped: list[str] = []
     if skip_taken:
         task_ids, skipped = _still_open(store, task_ids)
@@ -126,7 +150,7 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
     if found:
         raise Refused("dependency cycle in the batch: " + "; ".join(" -> ".join(c) for c in found))
 
-    warnings: list[str] = [f"skipped {line}" for line in skipped]
+    warnings: list[str] = [*notes, *(f"skipped {line}" for line in skipped)]
     scopes: dict[str, Scope] = {}
     for task_id in members:
         scopes[task_id] = scope_for(records[task_id])

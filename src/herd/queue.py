@@ -12,18 +12,19 @@ import json
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from herd import graph, ids
+from herd import queue_rules as rules
+from herd.beads_import import ImportResult, Progress, import_jsonl
 from herd.errors import BadInput, NotFound, Refused
 from herd.model import (
-    BLOCKING_TYPES,
     BLOCKS,
+    CYCLE_CHECKED_TYPES,
     PARENT_CHILD,
-    PRIORITY_MAX,
-    PRIORITY_MIN,
     Record,
     Status,
     now_iso,
@@ -34,6 +35,7 @@ from herd.store import issues as sql_issues
 from herd.store import work as sql_work
 
 DEFAULT_PREFIX = "herd"
+#: How long a claim holds without renewal before the task is offered again (`--lease`).
 DEFAULT_LEASE_SECONDS = 30 * 60
 
 _GITIGNORE = "# herd runtime state: the store, worktrees and run logs stay local.\n*\n"
@@ -76,12 +78,22 @@ def _prefix_for(root: Path) -> str:
     return name[:12] or DEFAULT_PREFIX
 
 
+def expire_leases(store: Store) -> list[str]:
+    """Give back the tasks whose claim's lease ran out (their worker died or hung), so they
+    are ready again. Cheap when there are none: one indexed read, no write."""
+    now = time.time()
+    with store.read() as tx:
+        if not sql_work.has_expired_leases(tx, now):
+            return []
+    with store.write() as tx:
+        return sql_work.expire_leases(tx, now, now_iso())
+
+
 @dataclass
-class ImportResult:
-    path: str
-    created: int = 0
-    updated: int = 0
-    dangling: list[tuple[str, str, str]] = field(default_factory=list)
+class CloseResult:
+    """bd closes what it can: each refused id is reported, the others are closed."""
+    closed: list[Record] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 class Queue:
@@ -109,7 +121,7 @@ class Queue:
              label: str | None = None, issue_type: str | None = None,
              limit: int = 0) -> list[Record]:
         if statuses:
-            _check_statuses(statuses)
+            rules.check_statuses(statuses)
         elif not include_closed:
             statuses = [s.value for s in Status
                         if s not in (Status.CLOSED, Status.TOMBSTONE)]
@@ -118,13 +130,14 @@ class Queue:
                                        issue_type=issue_type, limit=limit)
             return sql_issues.full(tx, chosen)
 
-    def ready(self, *, limit: int = 0, labels: Sequence[str] = (), sort: str = "hybrid",
-              assignee: str | None = None) -> list[Record]:
-        if sort not in sql_work.SORTS:
-            raise BadInput(f"unknown sort {sort!r}; use one of {', '.join(sql_work.SORTS)}")
+    def ready(self, *, limit: int = 0, labels: Sequence[str] = (),
+              sort: str = sql_work.DEFAULT_SORT, assignee: str | None = None,
+              unassigned: bool = False) -> list[Record]:
+        rules.check_sort(sort)
+        expire_leases(self.store)
         with self.store.read() as tx:
             chosen = sql_work.ready(tx, now=time.time(), limit=limit, labels=labels, sort=sort,
-                                    assignee=assignee)
+                                    assignee=assignee, unassigned=unassigned)
             return sql_issues.full(tx, chosen)
 
     def blocked(self) -> list[Record]:
@@ -151,26 +164,30 @@ class Queue:
             return sql_issues.comments_of(tx, issue_id)
 
     def stats(self) -> dict[str, object]:
+        """bd's `stats` summary, computed as bd computes it (issueops/statistics.go and
+        DoltStore.GetStatistics): pinned counts the `pinned` flag, blocked counts issues
+        blocked by their own edges, and ready is open minus blocked."""
+        expire_leases(self.store)
         with self.store.read() as tx:
             counts = sql_issues.status_counts(tx)
-            ready = len(sql_work.ready(tx, now=time.time()))
-            blocked = len(sql_work.blocked(tx))
+            pinned = sql_issues.pinned_count(tx)
+            blocked = sql_work.direct_blocked_count(tx)
         total = sum(n for s, n in counts.items() if s != Status.TOMBSTONE)
+        open_issues = counts.get("open", 0)
         return {"summary": {
             "total_issues": total,
-            "open_issues": counts.get("open", 0),
+            "open_issues": open_issues,
             "in_progress_issues": counts.get("in_progress", 0),
             "closed_issues": counts.get("closed", 0),
             "blocked_issues": blocked,
             "deferred_issues": counts.get("deferred", 0),
-            "ready_issues": ready,
-            "pinned_issues": counts.get("pinned", 0),
-            "tombstone_issues": counts.get("tombstone", 0),
+            "ready_issues": max(open_issues - blocked, 0),
+            "pinned_issues": pinned,
         }}
 
     def cycles(self) -> list[list[str]]:
         with self.store.read() as tx:
-            edges = sql_work.blocking_edges(tx)
+            edges = sql_work.cycle_edges(tx)
         return graph.cycles(graph.adjacency((a, b) for a, b, _ in edges))
 
     def tree(self, issue_id: str) -> list[str]:
@@ -198,7 +215,7 @@ class Queue:
                labels: Sequence[str] = (), assignee: str | None = None) -> Record:
         if not title.strip():
             raise BadInput("a title is required: herd create \"what to do\"")
-        _check_priority(priority)
+        rules.check_priority(priority)
         now = now_iso()
         with self.store.write() as tx:
             self._require(tx, [*deps, *([parent] if parent else [])])
@@ -240,13 +257,13 @@ class Queue:
                priority: int | None = None, title: str | None = None,
                description: str | None = None) -> Record:
         if status is not None:
-            _check_statuses([status])
+            rules.check_status_name(status)
         if priority is not None:
-            _check_priority(priority)
+            rules.check_priority(priority)
         with self.store.write() as tx:
             record = self._record(tx, issue_id)
             if status is not None:
-                _set_status(record, Status(status))
+                _set_status(record, status)
                 if status != Status.IN_PROGRESS:
                     sql_work.release_claim(tx, issue_id)
             for key, value in (("assignee", assignee), ("priority", priority),
@@ -287,16 +304,17 @@ class Queue:
             return sql_issues.full(tx, [issue_id])[0]
 
     def claim_next_ready(self, actor: str | None = None, *, labels: Sequence[str] = (),
-                         sort: str = "hybrid",
+                         sort: str = sql_work.DEFAULT_SORT,
                          lease_seconds: float | None = DEFAULT_LEASE_SECONDS) -> Record | None:
-        """Claim the first ready issue in one transaction (None when nothing is ready)."""
+        """Claim the first ready, unassigned issue in one transaction (None when there is
+        none), as bd's ClaimReadyIssueInTx: issues assigned to someone are never taken."""
+        rules.check_sort(sort)
         who = actor or self.actor
         now = time.time()
         with self.store.write() as tx:
-            # Only work this actor may take: without the assignee filter a page of issues
-            # assigned to others would hide the free ones behind it.
+            sql_work.expire_leases(tx, now, now_iso())
             for candidate in sql_work.ready(tx, now=now, labels=labels, sort=sort, limit=20,
-                                            assignee=who):
+                                            unassigned=True):
                 if sql_work.claim(tx, candidate, who, now, lease_seconds):
                     self._mark_claimed(tx, candidate, who)
                     return sql_issues.full(tx, [candidate])[0]
@@ -316,19 +334,36 @@ class Queue:
 
     def close(self, issue_ids: Sequence[str], *, reason: str | None = None,
               force: bool = False) -> list[Record]:
+        """Close issues; Refused when none could be closed (see `close_each`)."""
+        result = self.close_each(issue_ids, reason=reason, force=force)
+        if result.refused and not result.closed:
+            raise Refused("; ".join(result.refused))
+        return result.closed
+
+    def close_each(self, issue_ids: Sequence[str], *, reason: str | None = None,
+                   force: bool = False) -> CloseResult:
+        """Close each issue bd's guards let through (cmd/bd/close.go), reporting the others:
+        a pinned issue, an epic with open children, an issue with active `blocks`,
+        `conditional-blocks` or `waits-for` targets. `force` skips the guards."""
+        result = CloseResult()
         with self.store.write() as tx:
             self._require(tx, issue_ids)
-            for issue_id in issue_ids:
-                blockers = sql_work.open_blockers(tx, issue_id)
-                if blockers and not force:
-                    raise Refused(f"{issue_id} is blocked by {', '.join(blockers)} (not closed); "
-                                  "close those first or pass --force")
+            closed = []
+            for issue_id in dict.fromkeys(issue_ids):
                 record = self._record(tx, issue_id)
+                refusal = None if force else rules.close_guard(tx, record)
+                if refusal:
+                    result.refused.append(refusal)
+                    continue
                 _set_status(record, Status.CLOSED, reason=reason)
                 sql_issues.update_issue(tx, record)
                 sql_work.release_claim(tx, issue_id)
+                closed.append(issue_id)
+            # Each close can free the next one's blockers in bd's loop; here one rebuild
+            # after all of them gives the same blocked set.
             sql_work.rebuild_blocked(tx)
-            return sql_issues.full(tx, list(issue_ids))
+            result.closed = sql_issues.full(tx, closed)
+        return result
 
     def reopen(self, issue_id: str, reason: str | None = None) -> Record:
         with self.store.write() as tx:
@@ -354,12 +389,16 @@ class Queue:
             sql_work.rebuild_blocked(tx)
 
     def dep_add(self, issue_id: str, target: str, dep_type: str = BLOCKS) -> None:
+        """bd's AddDependencyInTx rules: no self-dependency; `blocks` only between two epics
+        or two non-epics; only `blocks`/`conditional-blocks` edges are cycle-checked."""
         if issue_id == target:
             raise Refused(f"{issue_id} cannot depend on itself")
         with self.store.write() as tx:
             self._require(tx, [issue_id, target])
-            if dep_type in BLOCKING_TYPES:
-                edges = graph.adjacency((a, b) for a, b, _ in sql_work.blocking_edges(tx))
+            if dep_type == BLOCKS:
+                rules.check_block_types(self._record(tx, issue_id), self._record(tx, target))
+            if dep_type in CYCLE_CHECKED_TYPES:
+                edges = graph.adjacency((a, b) for a, b, _ in sql_work.cycle_edges(tx))
                 back = graph.path_between(edges, target, issue_id)
                 if back:
                     cycle = " -> ".join([issue_id, *back])
@@ -398,31 +437,20 @@ class Queue:
 
     # -- beads JSONL --------------------------------------------------------
 
-    def import_jsonl(self, path: Path) -> ImportResult:
+    def import_jsonl(self, path: Path, progress: Progress | None = None) -> ImportResult:
         """Validate the whole file first, then upsert it in one transaction: a bad line
-        writes nothing."""
-        # A later line for the same id replaces the earlier one, as importing the lines one
-        # by one would; storing both would merge their children (or break a unique key).
-        latest: dict[str, Record] = {}
-        for _, record in jsonl.read(path):
-            latest[record["id"]] = record
-        records = list(latest.values())
-        result = ImportResult(path=str(path))
-        with self.store.write() as tx:
-            known = sql_issues.existing(tx, (r["id"] for r in records))
-            result.updated = len(known)
-            result.created = len(records) - len(known)
-            sql_issues.put_issues(tx, records)
-            sql_work.rebuild_blocked(tx)
-            result.dangling = sql_work.dangling_edges(tx)
-        return result
+        writes nothing (the rules: `herd.beads_import`)."""
+        return import_jsonl(self.store, path, progress)
 
-    def export_lines(self) -> Iterable[str]:
+    def export_lines(self, *, include_ephemeral: bool = False) -> Iterable[str]:
+        """bd's `export`: every issue, ordered as bd orders it (priority, then newest first,
+        then id), each line tagged `"_type": "issue"` and carrying its derived counts;
+        ephemeral issues (wisps) only when asked for, as `bd export --all`."""
         with self.store.read() as tx:
-            every = sql_issues.all_ids(tx)
+            every = sql_issues.export_ids(tx, include_ephemeral=include_ephemeral)
             for start in range(0, len(every), 2000):
-                for record in sql_issues.full(tx, every[start:start + 2000]):
-                    yield jsonl.encode(record) + "\n"
+                for record in sql_issues.full(tx, every[start:start + 2000], add_counts=True):
+                    yield jsonl.encode({"_type": "issue", **record}) + "\n"
 
     # -- helpers ------------------------------------------------------------
 
@@ -450,7 +478,8 @@ class Queue:
 
     def _comment(self, tx: sqlite3.Connection, issue_id: str, text: str,
                  author: str | None = None) -> Record:
-        comment: Record = {"id": sql_issues.next_comment_id(tx), "issue_id": issue_id,
+        # bd >= 1.0 gives comments UUID string ids; older files' integer ids are kept as-is.
+        comment: Record = {"id": str(uuid.uuid4()), "issue_id": issue_id,
                            "author": author or self.actor, "text": text,
                            "created_at": now_iso()}
         sql_issues.add_comment(tx, issue_id, comment)
@@ -462,10 +491,10 @@ class Queue:
                 "created_at": now, "created_by": self.actor}
 
 
-def _set_status(record: Record, status: Status, *, reason: str | None = None) -> None:
+def _set_status(record: Record, status: str, *, reason: str | None = None) -> None:
     """The one place an issue's status changes, with the fields bd keeps beside it."""
     now = now_iso()
-    set_field(record, "status", status.value)
+    set_field(record, "status", str(status))
     set_field(record, "updated_at", now)
     if status == Status.CLOSED:
         set_field(record, "closed_at", now)
@@ -474,17 +503,6 @@ def _set_status(record: Record, status: Status, *, reason: str | None = None) ->
     else:
         record.pop("closed_at", None)
         record.pop("close_reason", None)
-    if status == Status.IN_PROGRESS:
+    # The first start counts: a re-claim keeps it (bd GH#2796).
+    if status == Status.IN_PROGRESS and not record.get("started_at"):
         set_field(record, "started_at", now)
-
-
-def _check_statuses(statuses: Iterable[str]) -> None:
-    known = {s.value for s in Status}
-    for status in statuses:
-        if status not in known:
-            raise BadInput(f"unknown status {status!r}; use one of {', '.join(sorted(known))}")
-
-
-def _check_priority(priority: int) -> None:
-    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-        raise BadInput(f"priority {priority} is out of range 0-4 (0 is most urgent)")

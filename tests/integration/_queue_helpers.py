@@ -17,8 +17,17 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-#: The repo lives at X/main (or X/<clone>) with the shared corpus at X/shared.
-CORPUS = Path(__file__).resolve().parents[3] / "shared/corpus/beads"
+def _find_corpus() -> Path:
+    """`../shared/corpus/beads` beside the clone (X/main with X/shared), or further up for a
+    worktree nested deeper (X/wt/NAME)."""
+    repo = Path(__file__).resolve().parents[2]
+    for directory in repo.parents:
+        if (directory / "shared/corpus/beads").is_dir():
+            return directory / "shared/corpus/beads"
+    return repo.parent / "shared/corpus/beads"
+
+
+CORPUS = _find_corpus()
 SMALL = "beads-dogfood-issues-385c0c031.jsonl"  # 704 records
 PRE_DOLT = "beads-dogfood-issues-pre-dolt-051aeb0a6.jsonl"  # 485, written by bd
 LARGEST = "beads-dogfood-issues-ce622f568-largest.jsonl"  # 5,722, written by bd
@@ -26,7 +35,8 @@ CORPUS_FILES = (SMALL, PRE_DOLT, LARGEST)
 
 needs_corpus = pytest.mark.skipif(
     not CORPUS.is_dir(),
-    reason=f"beads corpus not found at {CORPUS} (expected shared/ beside the repository clone)",
+    reason=f"beads corpus not found at {CORPUS} (expected ../shared/corpus/beads beside the "
+           "repository clone)",
 )
 
 

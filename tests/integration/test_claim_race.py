@@ -61,11 +61,12 @@ won = []
 while True:
     proc = subprocess.run([sys.executable, "-m", "herd", "ready", "--claim", "--actor", actor,
                            "--json", "--db", db], capture_output=True, text=True)
-    if proc.returncode == 4:
-        break
     if proc.returncode != 0:
         sys.exit(f"herd failed: {proc.returncode} {proc.stderr}")
-    won.append(json.loads(proc.stdout)["id"])
+    claimed = json.loads(proc.stdout)  # as bd: a list, empty when nothing is left
+    if not claimed:
+        break
+    won.append(claimed[0]["id"])
 print(json.dumps(won))
 """
 

@@ -120,7 +120,7 @@ def test_parent_child_blocking_is_transitive(queue: Queue, tmp_path: Path) -> No
     assert set(ready_ids(queue, limit=0)) == {"t-gate", "t-free", "t-free.1"}
     queue.close(["t-gate"])
     assert {"t-epic.1", "t-epic.1.1"} <= set(ready_ids(queue, limit=0))
-    assert "t-epic" not in ready_ids(queue, limit=0)  # epics are not work
+    assert "t-epic" in ready_ids(queue, limit=0)  # bd lists an unblocked epic as ready
 
 
 def test_waits_for_blocks_while_target_has_an_unclosed_child(
@@ -160,7 +160,8 @@ def test_ready_filters_status_pinned_ephemeral_type_and_deferral(
     records += [issue(f"t-type-{kind}", issue_type=kind) for kind in sorted(NOT_WORK_TYPES)]
     records += [issue("t-bug", issue_type="bug"), issue("t-odd", issue_type="convoy")]
     load(queue, tmp_path, *records)
-    assert set(ready_ids(queue, limit=0)) == {"t-ok", "t-past", "t-soon.1", "t-bug", "t-odd"}
+    assert set(ready_ids(queue, limit=0)) == {"t-ok", "t-past", "t-soon", "t-soon.1", "t-bug",
+                                              "t-odd"}
 
 
 def test_close_readies_dependents_at_once_and_reopen_reblocks(queue: Queue, tmp_path: Path) -> None:
@@ -189,8 +190,8 @@ def test_sorts_hybrid_priority_oldest_and_limit(queue: Queue, tmp_path: Path) ->
          issue("t-new-p1b", priority=1, created_at=iso(timedelta(hours=-40))))
     assert ready_ids(queue, sort="hybrid") == [
         "t-new-p1b", "t-new-p1", "t-new-p4", "t-old-p3", "t-old-p0"]
-    assert ready_ids(queue, sort="priority") == [
-        "t-old-p0", "t-new-p1b", "t-new-p1", "t-old-p3", "t-new-p4"]
+    assert ready_ids(queue, sort="priority") == [  # equal priority: newest first, as bd
+        "t-old-p0", "t-new-p1", "t-new-p1b", "t-old-p3", "t-new-p4"]
     assert ready_ids(queue, sort="oldest") == [
         "t-old-p3", "t-old-p0", "t-new-p1b", "t-new-p1", "t-new-p4"]
     assert len(ready_ids(queue, limit=2)) == 2
@@ -271,6 +272,70 @@ def test_expired_lease_lets_another_actor_claim(queue: Queue, tmp_path: Path) ->
     assert queue.claim("t-a", "bob")["assignee"] == "bob"
     with pytest.raises(Refused):
         queue.claim("t-a", "alice")
+
+
+def test_expired_lease_makes_the_task_ready_again(queue: Queue, tmp_path: Path) -> None:
+    """Issue 11.9: a claim whose lease ran out (its worker died) is given back: `ready` lists
+    the task, `claim_next_ready` takes it, stats count it open. bd has no leases (its claim
+    is only the compare-and-swap of issueops/claim.go), so this is herd's rule; a held claim
+    (`--no-integrate`) has no lease and never comes back."""
+    load(queue, tmp_path, issue("t-dead"), issue("t-held"), issue("t-live"))
+    queue.claim("t-dead", "crashed-worker", lease_seconds=0.2)
+    queue.claim("t-held", "run-1", lease_seconds=0.2)
+    assert queue.hold("t-held", "run-1")
+    queue.claim("t-live", "busy-worker")
+    assert ready_ids(queue) == []
+    time.sleep(0.3)
+    assert ready_ids(queue) == ["t-dead"]
+    again = queue.get("t-dead")
+    assert again["status"] == "open" and "assignee" not in again
+    assert queue.stats()["summary"]["open_issues"] == 1
+    queue.claim("t-dead", "crashed-worker", lease_seconds=0.2)
+    time.sleep(0.3)
+    taken = queue.claim_next_ready("rescuer")
+    assert taken is not None and (taken["id"], taken["assignee"]) == ("t-dead", "rescuer")
+    assert queue.claim_next_ready("rescuer") is None
+    assert queue.get("t-held")["assignee"] == "run-1"
+
+
+def test_one_lease_default_for_the_library_and_the_cli() -> None:
+    """Issue 11.9: `--lease` is a duration like every other duration flag, and its default is
+    the library's."""
+    from herd.cli.queue_cmds import _LEASE_DEFAULT
+    from herd.queue import DEFAULT_LEASE_SECONDS
+    from herd.units import duration
+
+    assert duration(_LEASE_DEFAULT) == DEFAULT_LEASE_SECONDS
+    assert duration("90s") == 90
+
+
+def test_concurrent_first_open_of_a_new_store(tmp_path: Path) -> None:
+    """Issue 11.10: 8 real processes open the same new store at once (as `herd map`'s
+    per-user store is); every one succeeds and the schema is complete. Before the fix 3-6
+    of 6 failed with `table config already exists`."""
+    import subprocess
+    import sys
+
+    from _queue_helpers import herd_env
+
+    opener = ("import sys, time\n"
+              "from pathlib import Path\n"
+              "from herd.store import Store\n"
+              "while time.time() < float(sys.argv[2]):\n"
+              "    time.sleep(0.001)\n"
+              "Store(Path(sys.argv[1]), create=True).close()\n")
+    for round_ in range(4):
+        db = tmp_path / f"round{round_}" / "state" / "herd.db"
+        start = time.time() + 1.5
+        procs = [subprocess.Popen([sys.executable, "-c", opener, str(db), str(start)],
+                                  env=herd_env(), stderr=subprocess.PIPE, text=True)
+                 for _ in range(8)]
+        errors = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+        assert [code for code, _ in errors] == [0] * 8, errors
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
 
 
 def test_claim_next_ready_takes_ready_work_in_order(queue: Queue, tmp_path: Path) -> None:
@@ -362,7 +427,7 @@ def test_ready_order_matches_bd_rules_on_a_random_store(queue: Queue, tmp_path: 
         ok = [r for r in records if r["status"] == "open" and unblocked(r)
               and (label is None or label in r.get("labels", []))]
         keys = {
-            "priority": lambda r: (r["priority"], created(r), r["id"]),
+            "priority": lambda r: (r["priority"], -created(r), r["id"]),
             "oldest": lambda r: (created(r), r["id"]),
             "hybrid": lambda r: ((0, r["priority"], created(r), r["id"]) if created(r) >= recent
                                  else (1, 0, created(r), r["id"])),

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from herd.cli.app import cli, common, make_context, warn
-from herd.errors import EXIT_REFUSED, BadInput
+from herd.errors import EXIT_REFUSED, BadInput, Refused
 from herd.model import Record
 
 
@@ -165,27 +165,37 @@ def list_cmd(statuses: tuple[str, ...], include_closed: bool, label: str | None,
 
 
 @cli.command()
-@click.option("-n", "--limit", type=int, default=10, show_default=True, help="0 = no limit.")
-@click.option("-l", "--label", "labels", multiple=True)
-@click.option("--sort", type=click.Choice(["hybrid", "priority", "oldest"]), default="hybrid",
-              show_default=True)
-@click.option("-a", "--assignee", help="Only unassigned or this assignee's.")
-@click.option("--claim", is_flag=True, help="Claim the first ready issue (compare-and-swap).")
+@click.option("-n", "--limit", type=int, default=100, show_default=True, help="0 = no limit.")
+@click.option("-l", "--label", "labels", multiple=True, help="Only issues with this label "
+              "(repeat: all of them).")
+@click.option("-s", "--sort", type=click.Choice(["priority", "hybrid", "oldest"]),
+              default="priority", show_default=True,
+              help="priority: most urgent first, newest first within a priority; hybrid: the "
+                   "last 48 hours by priority, then oldest first; oldest: oldest first.")
+@click.option("-a", "--assignee", help="Only this assignee's issues.")
+@click.option("-u", "--unassigned", is_flag=True, help="Only issues nobody is assigned to.")
+@click.option("--claim", is_flag=True, help="Claim the first ready unassigned issue "
+              "(compare-and-swap); prints nothing to claim as an empty list with --json.")
 @click.option("--actor", help="Who claims (default: HERD_ACTOR, BD_ACTOR or your user name).")
 @common
-def ready(limit: int, labels: tuple[str, ...], sort: str, assignee: str | None, claim: bool,
-          actor: str | None, db: str | None, as_json: bool) -> None:
+def ready(limit: int, labels: tuple[str, ...], sort: str, assignee: str | None,
+          unassigned: bool, claim: bool, actor: str | None, db: str | None,
+          as_json: bool) -> None:
     """Open work with nothing blocking it, in bd's order."""
     ctx = make_context(db, as_json)
     queue = ctx.queue()
     if claim:
+        if assignee:
+            raise BadInput("--claim cannot be combined with --assignee (it claims only "
+                           "unassigned issues)")
         issue = queue.claim_next_ready(actor, labels=_split(labels), sort=sort)
-        if issue is None:
-            ctx.emit(None, lambda: click.echo("herd: nothing ready to claim", err=True))
-            sys.exit(EXIT_REFUSED)
-        ctx.emit(issue, lambda: click.echo(f"claimed {_line(issue)}"))
+        # As bd: nothing to claim is not an error; --json gives a list either way.
+        ctx.emit([issue] if issue else [],
+                 lambda: click.echo(f"claimed {_line(issue)}" if issue
+                                    else "nothing ready to claim"))
         return
-    issues = queue.ready(limit=limit, labels=_split(labels), sort=sort, assignee=assignee)
+    issues = queue.ready(limit=limit, labels=_split(labels), sort=sort, assignee=assignee,
+                         unassigned=unassigned)
     if not ctx.as_json:
         _warn_dangling(queue)
     ctx.emit(issues, lambda: _lines(issues, "nothing is ready"))
@@ -218,6 +228,9 @@ def blocked(db: str | None, as_json: bool) -> None:
     ctx.emit(issues, text)
 
 
+_LEASE_DEFAULT = "30m"  # herd.queue.DEFAULT_LEASE_SECONDS, as a flag value
+
+
 @cli.command()
 @click.argument("issue_id")
 @click.option("-s", "--status")
@@ -227,19 +240,22 @@ def blocked(db: str | None, as_json: bool) -> None:
 @click.option("-d", "--description")
 @click.option("--claim", is_flag=True, help="Compare-and-swap claim: exit 4 if someone has it.")
 @click.option("--actor", help="Who claims (default: HERD_ACTOR, BD_ACTOR or your user name).")
-@click.option("--lease", type=float, default=1800, show_default=True,
-              help="Claim lease in seconds; an expired lease lets another claim it.")
+@click.option("--lease", default=_LEASE_DEFAULT, show_default=True, metavar="DURATION",
+              help="How long the claim holds (e.g. 90s, 30m, 2h); after it expires the "
+                   "issue is ready again and anyone may claim it.")
 @common
 def update(issue_id: str, status: str | None, assignee: str | None, priority: int | None,
            title: str | None, description: str | None, claim: bool, actor: str | None,
-           lease: float, db: str | None, as_json: bool) -> None:
+           lease: str, db: str | None, as_json: bool) -> None:
     """Change fields of an issue, or claim it."""
     ctx = make_context(db, as_json)
     queue = ctx.queue()
     if claim:
         if any(v is not None for v in (status, assignee)):
             raise BadInput("--claim sets status and assignee itself; drop --status/--assignee")
-        issue = queue.claim(issue_id, actor, lease)
+        from herd.units import duration
+
+        issue = queue.claim(issue_id, actor, duration(lease))
         if any(v is not None for v in (priority, title, description)):
             issue = queue.update(issue_id, priority=priority, title=title, description=description)
     else:
@@ -251,13 +267,22 @@ def update(issue_id: str, status: str | None, assignee: str | None, priority: in
 @cli.command()
 @click.argument("ids", nargs=-1, required=True)
 @click.option("-r", "--reason")
-@click.option("-f", "--force", is_flag=True, help="Close even with open blockers.")
+@click.option("-f", "--force", is_flag=True,
+              help="Close even when pinned, blocked or an epic with open children.")
 @common
 def close(ids: tuple[str, ...], reason: str | None, force: bool, db: str | None,
           as_json: bool) -> None:
-    """Close issues; their dependents become ready in the same command."""
+    """Close issues; their dependents become ready in the same command.
+
+    As bd: an issue a guard refuses is reported and the others are closed; the exit code
+    is 0 when at least one closed, 4 when none did."""
     ctx = make_context(db, as_json)
-    issues = ctx.queue().close(list(ids), reason=reason, force=force)
+    result = ctx.queue().close_each(list(ids), reason=reason, force=force)
+    issues = result.closed
+    if result.refused and not issues:
+        raise Refused("; ".join(result.refused))
+    for refusal in result.refused:
+        warn(refusal)
     ctx.emit(issues, lambda: _each(lambda i: click.echo(f"closed {_line(i)}"), issues))
 
 
@@ -406,24 +431,63 @@ def stats(db: str | None, as_json: bool) -> None:
 def import_cmd(path: Path, db: str | None, as_json: bool) -> None:
     """Import beads JSONL (upsert); one bad line and nothing is written."""
     ctx = make_context(db, as_json)
-    result = ctx.queue().import_jsonl(path)
+    progress = _StatusLine() if sys.stderr.isatty() else None
+    try:
+        result = ctx.queue().import_jsonl(path, progress.show if progress else None)
+    finally:
+        if progress:
+            progress.clear()
+    for issue_id, target, why in result.dropped:
+        warn(f"dropped dependency {issue_id} -> {target}: {why}")
     if result.dangling and not ctx.as_json:
         issue_id, target, dep_type = result.dangling[0]
         warn(f"{len(result.dangling)} dependencies point at ids not in the store (e.g. "
              f"{issue_id} -> {target} [{dep_type}]); they do not block")
-    ctx.emit({"path": result.path, "created": result.created, "updated": result.updated,
-              "dangling_dependencies": len(result.dangling)},
-             lambda: click.echo(f"imported {result.created + result.updated} issues from "
-                                f"{path} ({result.created} new, {result.updated} updated)"))
+    ctx.emit(result.as_json(), lambda: click.echo(_import_summary(result, path)))
+
+
+class _StatusLine:
+    """One line on a terminal's stderr, rewritten in place (a long import is not silent)."""
+
+    def __init__(self) -> None:
+        self.width = 0
+
+    def show(self, text: str) -> None:
+        line = f"herd: {text}"
+        sys.stderr.write("\r" + line.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(line)
+
+    def clear(self) -> None:
+        if self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
+def _import_summary(result: Any, path: Path) -> str:
+    parts = [f"{result.created} new", f"{result.updated} updated",
+             f"{result.unchanged} unchanged"]
+    if result.stale:
+        parts.append(f"{result.stale} older than the store's copy, kept the store's")
+    if result.tombstones:
+        parts.append(f"{result.tombstones} tombstones not imported, {result.deleted} of them "
+                     "deleted a stored issue")
+    if result.skipped_lines:
+        parts.append(f"{result.skipped_lines} lines that are not issues skipped")
+    noun = "issue" if result.read == 1 else "issues"
+    return f"read {result.read} {noun} from {path} ({', '.join(parts)})"
 
 
 @cli.command("export")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="File (default: stdout).")
+@click.option("--all", "include_ephemeral", is_flag=True,
+              help="Include ephemeral issues (wisps), left out by default as bd does.")
 @common
-def export_cmd(output: Path | None, db: str | None, as_json: bool) -> None:
-    """Export beads JSONL, sorted by id."""
+def export_cmd(output: Path | None, include_ephemeral: bool, db: str | None,
+               as_json: bool) -> None:
+    """Export beads JSONL as bd does: priority order, newest first within a priority."""
     ctx = make_context(db, as_json)
-    lines = ctx.queue().export_lines()
+    lines = ctx.queue().export_lines(include_ephemeral=include_ephemeral)
     if output is None:
         for line in lines:
             sys.stdout.write(line)

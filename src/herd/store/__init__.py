@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,20 @@ def find_db(explicit: str | os.PathLike[str] | None = None, start: Path | None =
     raise NotFound(f"no {HERD_DIR}/ in {here} or any parent; run `herd init` in your repository")
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new store to WAL. The switch needs the file to itself and SQLite does not
+    wait for that (no busy handler), so processes opening a new store together retry."""
+    for attempt in range(200):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 199:
+                raise
+            time.sleep(0.01 + 0.001 * attempt)
+
+
 class Store:
     """A connection to one store file. Not shared between threads or processes."""
 
@@ -55,8 +70,7 @@ class Store:
             raise BadInput(f"cannot open store {path}: {exc}") from None
         self.conn.execute("PRAGMA busy_timeout = 30000")
         try:
-            if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                self.conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(self.conn)
             self.conn.execute("PRAGMA synchronous = NORMAL")
             migrate(self.conn)
         except sqlite3.DatabaseError as exc:

@@ -120,8 +120,11 @@ def children_count(tx: sqlite3.Connection, parent_id: str) -> int:
     return int(row[0])
 
 
-def full(tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True) -> list[Record]:
-    """Whole beads records, children re-attached in their original place, in `ids` order."""
+def full(tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True,
+         add_counts: bool = False) -> list[Record]:
+    """Whole beads records, children re-attached in their original place, in `ids` order.
+    The derived counts are refreshed where a record has them, and added where it has not
+    with `add_counts` (bd's export always writes them)."""
     rows: dict[str, Record] = {}
     labels: dict[str, list[str]] = defaultdict(list)
     deps: dict[str, list[Record]] = defaultdict(list)
@@ -174,8 +177,8 @@ def full(tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True) -> 
             "comment_count": len(comments[issue_id]),
         }
         for key in DERIVED_COUNTS:
-            if key in record:
-                record[key] = derived[key]
+            if key in record or add_counts:
+                set_field(record, key, derived[key])
         out.append(record)
     return out
 
@@ -210,11 +213,6 @@ def comments_of(tx: sqlite3.Connection, issue_id: str) -> list[Record]:
         "SELECT data FROM comments WHERE issue_id = ? ORDER BY pos", (issue_id,))]
 
 
-def next_comment_id(tx: sqlite3.Connection) -> int:
-    row = tx.execute("SELECT max(CAST(json_extract(data, '$.id') AS INTEGER)) FROM comments")
-    return int(row.fetchone()[0] or 0) + 1
-
-
 def select(
     tx: sqlite3.Connection,
     *,
@@ -245,7 +243,23 @@ def select(
 
 
 def status_counts(tx: sqlite3.Connection) -> dict[str, int]:
-    return {s: n for s, n in tx.execute("SELECT status, count(*) FROM issues GROUP BY status")}
+    """Issues per status, ephemeral ones left out (bd keeps those in a separate table that
+    its stats do not count)."""
+    return {s: n for s, n in tx.execute(
+        "SELECT status, count(*) FROM issues WHERE ephemeral = 0 GROUP BY status")}
+
+
+def pinned_count(tx: sqlite3.Connection) -> int:
+    """bd counts the `pinned` flag, not a status."""
+    return int(tx.execute(
+        "SELECT count(*) FROM issues WHERE ephemeral = 0 AND pinned = 1").fetchone()[0])
+
+
+def export_ids(tx: sqlite3.Connection, *, include_ephemeral: bool) -> list[str]:
+    """Ids in bd's export order (issueops/search.go): priority, newest first, id."""
+    where = "" if include_ephemeral else " WHERE ephemeral = 0"
+    return [r[0] for r in tx.execute(
+        f"SELECT id FROM issues{where} ORDER BY priority, created_ts DESC, id")]
 
 
 def _dump(value: Any) -> str:
@@ -256,3 +270,13 @@ def _chunks(items: list[str], size: int = 900) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
+
+
+def delete_issues(tx: sqlite3.Connection, ids: Sequence[str]) -> None:
+    """Remove issues with their labels, edges, comments and claims (a tombstone on import).
+    Edges from other issues to them stay, as dangling edges that never block."""
+    rows = [(i,) for i in ids]
+    for table, column in (("labels", "issue_id"), ("dependencies", "issue_id"),
+                          ("comments", "issue_id"), ("claims", "issue_id"),
+                          ("blocked", "id"), ("issues", "id")):
+        tx.executemany(f"DELETE FROM {table} WHERE {column} = ?", rows)

@@ -7,9 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from herd.errors import BadInput
-from herd.model import PRIORITY_MAX, PRIORITY_MIN, Record, Status
-
-_STATUSES = frozenset(s.value for s in Status)
+from herd.model import PRIORITY_MAX, PRIORITY_MIN, STATUS_PATTERN, Record
 
 # Go's encoding/json escapes these even inside strings; bd's files carry them.
 _GO_ESCAPES = (
@@ -30,8 +28,11 @@ def encode(record: Record) -> str:
     return text
 
 
-def read(path: Path) -> Iterator[tuple[int, Record]]:
-    """Validated records with their line numbers; the first bad line raises BadInput."""
+def read(path: Path, skipped: list[int] | None = None) -> Iterator[tuple[int, Record]]:
+    """Validated issue records with their line numbers; the first bad line raises BadInput.
+
+    Lines that are not issues (a `{"_schema": ...}` header, `"_type": "memory"` records)
+    are left out, their numbers added to `skipped`."""
     try:
         handle = path.open(encoding="utf-8")
     except FileNotFoundError:
@@ -43,13 +44,19 @@ def read(path: Path) -> Iterator[tuple[int, Record]]:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                yield number, parse_line(line, f"{path}:{number}")
+                record = parse_line(line, f"{path}:{number}")
+                if record is None:
+                    if skipped is not None:
+                        skipped.append(number)
+                    continue
+                yield number, record
         except UnicodeDecodeError as exc:
             raise BadInput(f"{path}: not UTF-8 text ({exc.reason}); is this a beads JSONL file?") \
                 from None
 
 
-def parse_line(line: str, where: str) -> Record:
+def parse_line(line: str, where: str) -> Record | None:
+    """The issue on one line, validated; None for a line that is not an issue."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -58,23 +65,56 @@ def parse_line(line: str, where: str) -> Record:
         ) from None
     if not isinstance(record, dict):
         raise BadInput(f"{where}: expected a JSON object (one issue per line)")
+    if not is_issue(record):
+        return None
+    record.pop("_type", None)
     validate(record, where)
     return record
 
 
+def is_issue(record: Record) -> bool:
+    """bd ≥ 1.0 tags each line with `_type`; older files have no tag but always an `id`.
+    A line without an id that carries `_`-prefixed keys (`_schema`) is a header, not a
+    broken issue."""
+    kind = record.get("_type")
+    if kind is not None:
+        return bool(kind == "issue")
+    return "id" in record or not any(str(key).startswith("_") for key in record)
+
+
+# Fields bd types as strings: a number or a list there is a broken file, not a value.
+_TEXT_FIELDS = (
+    "title", "description", "design", "acceptance_criteria", "notes", "status", "issue_type",
+    "assignee", "owner", "created_by", "close_reason", "external_ref", "created_at",
+    "updated_at", "started_at", "closed_at", "defer_until", "due_at",
+)
+_FLAG_FIELDS = ("ephemeral", "pinned", "wisp")
+
+
 def validate(record: Record, where: str) -> None:
-    """The checks every issue must pass before it is stored."""
+    """The checks every issue must pass before it is stored: one line each, naming the
+    line, the issue and the field."""
     issue_id = record.get("id")
     if not isinstance(issue_id, str) or not issue_id.strip():
         raise BadInput(f"{where}: record has no \"id\"; every issue needs one")
+    if "\0" in issue_id or any(c.isspace() for c in issue_id):
+        raise BadInput(f"{where}: id {issue_id!r} contains a NUL or white space")
     where = f"{where} ({issue_id})"
-    if not isinstance(record.get("title", ""), str):
-        raise BadInput(f"{where}: \"title\" must be a string")
-    status = record.get("status", Status.OPEN.value)
-    if status not in _STATUSES:
-        raise BadInput(
-            f"{where}: unknown status {status!r}; expected one of {', '.join(sorted(_STATUSES))}"
-        )
+    for key in _TEXT_FIELDS:
+        value = record.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise BadInput(f"{where}: \"{key}\" must be a string, got {_json_type(value)}")
+        if "\0" in value:
+            raise BadInput(f"{where}: \"{key}\" contains a NUL character; remove it")
+    for key in _FLAG_FIELDS:
+        if record.get(key) is not None and not isinstance(record[key], bool):
+            raise BadInput(f"{where}: \"{key}\" must be true or false, got {record[key]!r}")
+    status = record.get("status")
+    if status is not None and not STATUS_PATTERN.fullmatch(status):
+        raise BadInput(f"{where}: status {status!r} is not a status name (lowercase letters, "
+                       "digits, - or _)")
     priority = record.get("priority", 2)
     if isinstance(priority, bool) or not isinstance(priority, int) or not (
         PRIORITY_MIN <= priority <= PRIORITY_MAX
@@ -88,16 +128,51 @@ def validate(record: Record, where: str) -> None:
         if not isinstance(label, str):
             raise BadInput(f"{where}: labels must be strings, got {label!r}")
     for dep in record.get("dependencies") or []:
-        if not isinstance(dep, dict) or not isinstance(dep.get("depends_on_id"), str):
-            raise BadInput(f"{where}: each dependency needs a \"depends_on_id\"")
-        owner = dep.get("issue_id", issue_id)
-        if owner != issue_id:
-            raise BadInput(
-                f"{where}: dependency names issue_id {owner!r}, not the record's own id"
-            )
+        _validate_dependency(dep, issue_id, where)
     for comment in record.get("comments") or []:
         if not isinstance(comment, dict):
             raise BadInput(f"{where}: each comment must be an object")
-    metadata = record.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict | str):
-        raise BadInput(f"{where}: \"metadata\" must be an object")
+    _validate_metadata(record.get("metadata"), where)
+
+
+def _validate_dependency(dep: object, issue_id: str, where: str) -> None:
+    if not isinstance(dep, dict) or not isinstance(dep.get("depends_on_id"), str) \
+            or not dep["depends_on_id"].strip():
+        raise BadInput(f"{where}: each dependency needs a \"depends_on_id\" string")
+    if not isinstance(dep.get("type", "blocks"), str):
+        raise BadInput(f"{where}: dependency on {dep['depends_on_id']}: \"type\" must be a string")
+    owner = dep.get("issue_id", issue_id)
+    if owner != issue_id:
+        raise BadInput(f"{where}: dependency names issue_id {owner!r}, not the record's own id")
+
+
+def _validate_metadata(metadata: object, where: str) -> None:
+    if metadata is None:
+        return
+    if isinstance(metadata, str):
+        raise BadInput(f"{where}: \"metadata\" is a JSON-encoded string; write the object "
+                       "itself (metadata: {...})")
+    if not isinstance(metadata, dict):
+        raise BadInput(f"{where}: \"metadata\" must be an object, got {_json_type(metadata)}")
+    herd = metadata.get("herd")
+    if herd is None:
+        return
+    if not isinstance(herd, dict):
+        raise BadInput(f"{where}: \"metadata.herd\" must be an object, got {_json_type(herd)}")
+    for key in ("scope", "out_of_scope"):
+        globs = herd.get(key)
+        if globs is None:
+            continue
+        if not isinstance(globs, list):
+            raise BadInput(f"{where}: \"metadata.herd.{key}\" must be a list of globs "
+                           f"(e.g. [\"docs/**\"]), got {_json_type(globs)}")
+        for glob in globs:
+            if not isinstance(glob, str) or not glob.strip():
+                raise BadInput(f"{where}: \"metadata.herd.{key}\" must hold non-empty glob "
+                               f"strings, got {glob!r}")
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)

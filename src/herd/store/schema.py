@@ -154,6 +154,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN owner TEXT;
     """,
+    # 5: `ready` sorts as bd does by default, priority first and then newest first; this
+    # index lets SQLite walk that order and stop at --limit.
+    """
+    CREATE INDEX issues_by_priority_newest ON issues (status, priority, created_ts DESC, id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -169,11 +174,22 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"store schema version {found} is newer than this herd ({SCHEMA_VERSION}); "
             "upgrade herd"
         )
+    if found == SCHEMA_VERSION:
+        return found
+    # Several processes may open a new store at once (`herd map`'s per-user store):
+    # the version read above is only a hint. Each step re-reads it inside its own
+    # write transaction, so only one process runs a migration and the others see it done.
     for version in range(found, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
-        for statement in _statements(MIGRATIONS[version]):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {version + 1}")
+        try:
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if current == version:
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         conn.execute("COMMIT")
     return found
 

@@ -3,40 +3,61 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from herd.model import (
-    BLOCKING_TYPES,
     BLOCKS,
     CONDITIONAL_BLOCKS,
     NOT_WORK_TYPES,
     PARENT_CHILD,
-    RESOLVED_STATUSES,
     WAITS_FOR,
     Status,
 )
 
 _RESOLVED = "('closed', 'pinned', 'tombstone')"
 
-# An issue is blocked by an open `blocks`/`conditional-blocks` target, by a
-# `waits-for` target that still has an unclosed child, or by a blocked parent
-# (transitively). Edges to ids not in the store match no row, so never block.
+# A waits-for edge's gate lives in the dependency's metadata, which bd writes either as an
+# object or as a JSON-encoded string ("{}" in its exports).
+_GATE = """coalesce(
+    CASE json_type(d.data, '$.metadata')
+        WHEN 'object' THEN json_extract(d.data, '$.metadata.gate')
+        WHEN 'text' THEN CASE WHEN json_valid(json_extract(d.data, '$.metadata'))
+                              THEN json_extract(json_extract(d.data, '$.metadata'), '$.gate') END
+    END, 'all-children')"""
+
+# bd's rules (internal/storage/issueops/blocked.go, ComputeBlockedIDsInTx): only an active
+# issue (not closed or pinned) is blocked, and only by an active one. It is blocked by a
+# `blocks`/`conditional-blocks` target, or by a `waits-for` spawner whose gate is not met:
+# `all-children` (the default) waits while any child is active; `any-children` waits while
+# the spawner has active children and none closed. The children of a blocked issue are
+# blocked too (transitively, through active issues only: a closed or pinned parent passes
+# nothing down). Edges to ids not in the store match no row, so never block.
+_ACTIVE = f"status NOT IN {_RESOLVED}"
+
 _BLOCKED_SQL = f"""
 WITH RECURSIVE
 direct(id) AS (
-    SELECT d.issue_id FROM dependencies d JOIN issues b ON b.id = d.depends_on_id
-     WHERE d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}') AND b.status NOT IN {_RESOLVED}
+    SELECT d.issue_id FROM dependencies d
+      JOIN issues i ON i.id = d.issue_id AND i.{_ACTIVE}
+      JOIN issues t ON t.id = d.depends_on_id AND t.{_ACTIVE}
+     WHERE d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')
     UNION
     SELECT d.issue_id FROM dependencies d
-     WHERE d.type = '{WAITS_FOR}' AND EXISTS (
-        SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
-         WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
-           AND ci.status NOT IN ('closed', 'tombstone'))
+      JOIN issues i ON i.id = d.issue_id AND i.{_ACTIVE}
+     WHERE d.type = '{WAITS_FOR}'
+       AND EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
+                    WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
+                      AND ci.{_ACTIVE})
+       AND NOT ({_GATE} = 'any-children' AND EXISTS (
+            SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
+             WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
+               AND ci.status = 'closed'))
 ),
 closure(id) AS (
     SELECT id FROM direct
     UNION
     SELECT d.issue_id FROM dependencies d JOIN closure c ON d.depends_on_id = c.id
+      JOIN issues i ON i.id = d.issue_id AND i.{_ACTIVE}
      WHERE d.type = '{PARENT_CHILD}'
 )
 """
@@ -48,17 +69,22 @@ def rebuild_blocked(tx: sqlite3.Connection) -> None:
     tx.execute(_BLOCKED_SQL + "INSERT INTO blocked (id) SELECT id FROM closure")
 
 
+def direct_blocked_count(tx: sqlite3.Connection) -> int:
+    """Issues blocked by their own edges, not through a parent (what bd's stats count)."""
+    return int(tx.execute(_BLOCKED_SQL + "SELECT count(*) FROM direct").fetchone()[0])
+
+
+# bd's sort policies (issueops/ready_work.go): priority is the default; equal priority is
+# newest first. Each has an index (schema migrations 2 and 4) that SQLite walks in order.
 _ORDER = {
-    "priority": "i.priority, i.created_ts, i.id",
+    "priority": "i.priority, i.created_ts DESC, i.id",
     "oldest": "i.created_ts, i.id",
 }
-SORTS = ("hybrid", "priority", "oldest")
-
-_TYPES = ",".join(f"'{t}'" for t in sorted(NOT_WORK_TYPES))
+SORTS = ("priority", "hybrid", "oldest")
+DEFAULT_SORT = "priority"
 
 _READY_WHERE = f"""
     i.status = 'open' AND i.ephemeral = 0 AND i.pinned = 0
-    AND i.issue_type NOT IN ({_TYPES})
     AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = i.id)
     AND (i.defer_ts IS NULL OR i.defer_ts <= :now)
     AND NOT EXISTS (
@@ -73,21 +99,30 @@ def ready(
     now: float,
     limit: int = 0,
     labels: Sequence[str] = (),
-    sort: str = "hybrid",
+    sort: str = DEFAULT_SORT,
     assignee: str | None = None,
+    unassigned: bool = False,
+    exclude_types: Iterable[str] = NOT_WORK_TYPES,
 ) -> list[str]:
     """Ids of open, unblocked, undeferred work, in bd's order.
 
-    Each part is ordered the way an index (schema migration 2) is, so SQLite walks it
-    and stops after `limit` rows instead of sorting every open issue."""
+    `assignee` keeps only that assignee's issues, `unassigned` only issues nobody has.
+    Each part is ordered the way an index is, so SQLite walks it and stops after `limit`
+    rows instead of sorting every open issue."""
+    excluded = sorted(set(exclude_types))
     where = _READY_WHERE
     params: dict[str, object] = {"now": now, "recent": now - 48 * 3600,
                                  "limit": limit if limit > 0 else -1}
+    if excluded:
+        where += f" AND i.issue_type NOT IN ({','.join(f':t{n}' for n in range(len(excluded)))})"
+        params.update({f"t{n}": t for n, t in enumerate(excluded)})
     for n, label in enumerate(labels):
         where += f" AND EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = i.id AND l.label = :l{n})"
         params[f"l{n}"] = label
-    if assignee is not None:
-        where += " AND (i.assignee IS NULL OR i.assignee = :assignee)"
+    if unassigned:
+        where += " AND (i.assignee IS NULL OR i.assignee = '')"
+    elif assignee is not None:
+        where += " AND i.assignee = :assignee"
         params["assignee"] = assignee
     if sort == "hybrid":
         # bd's hybrid: work created in the last 48 hours by priority first, then older work
@@ -110,51 +145,73 @@ def ready(
 
 
 def blocked(tx: sqlite3.Connection) -> list[tuple[str, list[str]]]:
-    """Blocked, unresolved issues with the ids blocking each (open blockers or blocked parents)."""
+    """Blocked, active issues with the ids blocking each, priority first and then newest
+    first (bd's GetBlockedIssuesInTx). An issue's own blockers are listed; an issue blocked
+    only through its parent lists the parent."""
     rows = tx.execute(f"""
-        SELECT b.id, d.depends_on_id, d.type, t.status,
-               EXISTS (SELECT 1 FROM blocked bp WHERE bp.id = d.depends_on_id),
-               EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
+        SELECT b.id, d.depends_on_id, d.type,
+               CASE
+                 WHEN d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')
+                   THEN EXISTS (SELECT 1 FROM issues t WHERE t.id = d.depends_on_id
+                                   AND t.status NOT IN {_RESOLVED})
+                 WHEN d.type = '{WAITS_FOR}' THEN
+                   EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
+                            WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
+                              AND ci.status NOT IN {_RESOLVED})
+                   AND NOT ({_GATE} = 'any-children' AND EXISTS (
+                       SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
                         WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
-                          AND ci.status NOT IN ('closed', 'tombstone'))
+                          AND ci.status = 'closed'))
+                 WHEN d.type = '{PARENT_CHILD}'
+                   THEN EXISTS (SELECT 1 FROM blocked bp WHERE bp.id = d.depends_on_id)
+                 ELSE 0
+               END
           FROM blocked b JOIN issues i ON i.id = b.id
           JOIN dependencies d ON d.issue_id = b.id
-          JOIN issues t ON t.id = d.depends_on_id
          WHERE i.status NOT IN {_RESOLVED}
-         ORDER BY i.priority, i.created_ts, b.id, d.pos
+         ORDER BY i.priority, i.created_ts DESC, b.id, d.pos
     """)
-    out: dict[str, list[str]] = {}
-    for issue_id, target, dep_type, status, target_blocked, open_children in rows:
-        blockers = out.setdefault(issue_id, [])
-        if dep_type in (BLOCKS, CONDITIONAL_BLOCKS):
-            reason = status not in RESOLVED_STATUSES
-        elif dep_type == PARENT_CHILD:
-            reason = bool(target_blocked)
-        else:
-            reason = dep_type == WAITS_FOR and bool(open_children)
-        if reason:
-            blockers.append(target)
-    return [(k, v) for k, v in out.items() if v]
+    own: dict[str, list[str]] = {}
+    parents: dict[str, list[str]] = {}
+    for issue_id, target, dep_type, blocks in rows:
+        own.setdefault(issue_id, [])
+        parents.setdefault(issue_id, [])
+        if blocks:
+            (parents if dep_type == PARENT_CHILD else own)[issue_id].append(target)
+    return [(k, own[k] or parents[k]) for k in own if own[k] or parents[k]]
 
 
 def open_blockers(tx: sqlite3.Connection, issue_id: str) -> list[str]:
-    """Ids this issue directly waits on (`blocks`/`conditional-blocks` targets not yet resolved)."""
-    return [r[0] for r in tx.execute(f"""
-        SELECT d.depends_on_id FROM dependencies d JOIN issues t ON t.id = d.depends_on_id
-         WHERE d.issue_id = ? AND d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')
+    """What keeps `close` from closing an issue (bd's IsBlockedInTx): its `blocks`,
+    `conditional-blocks` and `waits-for` targets that are still active; a non-`blocks`
+    edge is named with its type."""
+    return [target if dep_type == BLOCKS else f"{target} ({dep_type})"
+            for target, dep_type in tx.execute(f"""
+        SELECT d.depends_on_id, d.type FROM dependencies d JOIN issues t ON t.id = d.depends_on_id
+         WHERE d.issue_id = ? AND d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}', '{WAITS_FOR}')
            AND t.status NOT IN {_RESOLVED}
          ORDER BY d.pos""", (issue_id,))]
 
 
+def open_children(tx: sqlite3.Connection, parent_id: str) -> list[str]:
+    """Children (parent-child) that are not closed: they keep an epic from closing."""
+    return [r[0] for r in tx.execute(f"""
+        SELECT d.issue_id FROM dependencies d JOIN issues c ON c.id = d.issue_id
+         WHERE d.depends_on_id = ? AND d.type = '{PARENT_CHILD}'
+           AND c.status NOT IN ('closed', 'tombstone')
+         ORDER BY d.issue_id""", (parent_id,))]
+
+
+def cycle_edges(tx: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """The edges bd checks for cycles: `blocks` and `conditional-blocks` only
+    (issueops/cycles.go); waits-for and parent-child edges may loop."""
+    return list(tx.execute(
+        f"SELECT issue_id, depends_on_id, type FROM dependencies "
+        f"WHERE type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')"))
+
+
 def is_blocked(tx: sqlite3.Connection, issue_id: str) -> bool:
     return tx.execute("SELECT 1 FROM blocked WHERE id = ?", (issue_id,)).fetchone() is not None
-
-
-def blocking_edges(tx: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    """(issue, depends_on, type) for every edge that can block: the graph cycles live in."""
-    marks = ",".join(f"'{t}'" for t in sorted(BLOCKING_TYPES))
-    return list(tx.execute(
-        f"SELECT issue_id, depends_on_id, type FROM dependencies WHERE type IN ({marks})"))
 
 
 def dangling_edges(tx: sqlite3.Connection) -> list[tuple[str, str, str]]:
@@ -252,6 +309,20 @@ def release_claim(tx: sqlite3.Connection, issue_id: str) -> None:
     tx.execute("DELETE FROM claims WHERE issue_id = ?", (issue_id,))
 
 
-def expired_claims(tx: sqlite3.Connection, now: float) -> list[tuple[str, str]]:
-    return list(tx.execute(
-        "SELECT issue_id, actor FROM claims WHERE lease_expires_at < ? ORDER BY issue_id", (now,)))
+def has_expired_leases(tx: sqlite3.Connection, now: float) -> bool:
+    return tx.execute("SELECT 1 FROM claims WHERE lease_expires_at < ? LIMIT 1",
+                      (now,)).fetchone() is not None
+
+
+def expire_leases(tx: sqlite3.Connection, now: float, stamp: str) -> list[str]:
+    """Give back every claim whose lease ran out: the issue is open and unassigned again,
+    so `ready` offers it and anyone may claim it. A held claim (no lease) never expires."""
+    expired = [r[0] for r in tx.execute(
+        "SELECT c.issue_id FROM claims c JOIN issues i ON i.id = c.issue_id "
+        "WHERE c.lease_expires_at < ? AND i.status = 'in_progress' ORDER BY c.issue_id", (now,))]
+    tx.executemany(
+        "UPDATE issues SET status = 'open', assignee = NULL, "
+        "data = json_set(json_remove(data, '$.assignee'), '$.status', 'open', '$.updated_at', ?) "
+        "WHERE id = ?", [(stamp, issue_id) for issue_id in expired])
+    tx.execute("DELETE FROM claims WHERE lease_expires_at < ?", (now,))
+    return expired
