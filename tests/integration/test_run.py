@@ -395,3 +395,29 @@ def test_worker_env_does_not_leak_into_the_store(project: Project) -> None:
                                 "HERD_WORKER", "HERD_ATTEMPT"}
     assert call["env"]["GIT_CONFIG_KEY_0"] == "core.hooksPath"
     assert os.path.isdir(call["env"]["GIT_CONFIG_VALUE_0"])
+
+
+def test_the_journal_records_each_result_before_the_slot_starts_its_next_task(
+        project: Project) -> None:
+    """An attempt_end is journaled before its slot's next attempt_start, and never more than
+    -j attempts are open at once (the slot's next task used to start while the previous one
+    was still being squashed, so the log showed up to 2x -j attempts open)."""
+    p = project
+    ids = [p.create(f"T{n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in range(8)]
+    done = p.run(*ids, "-j", "2", "--no-integrate", "--json")
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    open_now: dict[tuple[str, int], str] = {}
+    busy_slots: set[str] = set()
+    most = 0
+    for event in events:
+        key = (event.get("task"), event.get("attempt"))
+        if event["event"] == "attempt_start":
+            assert event["worker"] not in busy_slots, f"{event['worker']} started before its " \
+                                                      "previous attempt_end"
+            busy_slots.add(event["worker"])
+            open_now[key] = event["worker"]
+            most = max(most, len(open_now))
+        elif event["event"] == "attempt_end":
+            busy_slots.discard(open_now.pop(key))
+    assert most <= 2 and not open_now
+    assert sum(e["event"] == "attempt_end" for e in events) == 8
