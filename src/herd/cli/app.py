@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -91,11 +92,9 @@ def run(args: list[str]) -> None:
         click.echo(f"herd: {label}{message}", err=True)
         if as_json:
             # Scripts read stdout: the error is there too, as the one object they parse.
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 click.echo(json.dumps({"error": message, "exit_code": exit_code},
                                       ensure_ascii=False))
-            except BrokenPipeError:
-                pass
         sys.exit(exit_code)
 
     try:

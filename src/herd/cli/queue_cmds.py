@@ -216,7 +216,7 @@ def blocked(db: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("issue_id")
+@click.argument("issue_ids", nargs=-1, required=True)
 @click.option("-s", "--status")
 @click.option("-a", "--assignee")
 @click.option("-p", "--priority", type=int)
@@ -227,22 +227,30 @@ def blocked(db: str | None, as_json: bool) -> None:
 @click.option("--lease", type=float, default=1800, show_default=True,
               help="Claim lease in seconds; an expired lease lets another claim it.")
 @common
-def update(issue_id: str, status: str | None, assignee: str | None, priority: int | None,
-           title: str | None, description: str | None, claim: bool, actor: str | None,
-           lease: float, db: str | None, as_json: bool) -> None:
-    """Change fields of an issue, or claim it."""
+def update(issue_ids: tuple[str, ...], status: str | None, assignee: str | None,
+           priority: int | None, title: str | None, description: str | None, claim: bool,
+           actor: str | None, lease: float, db: str | None, as_json: bool) -> None:
+    """Change fields of one or more issues, or claim one."""
     ctx = make_context(db, as_json)
     queue = ctx.queue()
     if claim:
+        if len(issue_ids) > 1:
+            raise BadInput("--claim takes one issue at a time (each claim is its own "
+                           "compare-and-swap)")
         if any(v is not None for v in (status, assignee)):
             raise BadInput("--claim sets status and assignee itself; drop --status/--assignee")
-        issue = queue.claim(issue_id, actor, lease)
+        issue = queue.claim(issue_ids[0], actor, lease)
         if any(v is not None for v in (priority, title, description)):
-            issue = queue.update(issue_id, priority=priority, title=title, description=description)
+            issue = queue.update(issue_ids[0], priority=priority, title=title,
+                                 description=description)
+        issues = [issue]
     else:
-        issue = queue.update(issue_id, status=status, assignee=assignee, priority=priority,
-                             title=title, description=description)
-    ctx.emit(issue, lambda: click.echo(f"updated {_line(issue)}"))
+        queue.show(list(issue_ids))  # every id exists, or nothing changes (exit 3)
+        issues = [queue.update(issue_id, status=status, assignee=assignee, priority=priority,
+                               title=title, description=description) for issue_id in issue_ids]
+    # One id answers with the issue, as before (bd's shape); several with the list.
+    ctx.emit(issues[0] if len(issues) == 1 else issues,
+             lambda: _each(lambda i: click.echo(f"updated {_line(i)}"), issues))
 
 
 @cli.command()
