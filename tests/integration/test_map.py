@@ -241,7 +241,9 @@ def test_dry_run_prints_batches_and_workers(tmp_path: Path) -> None:
 
 def _auto_choice(tmp_path: Path, items: int, *cmd: str) -> dict[str, Any]:
     done = herd(tmp_path, "map", "--json", *(["0"] * items), "-j", "auto", "--", *cmd)
-    scaling = json.loads(done.stdout)["scaling"]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["event"] for e in events[-2:]] == ["map_end", "run_end"]
+    scaling = events[-2]["scaling"]
     assert scaling, "no scaling decision recorded"
     assert latest_run(tmp_path)["summary"]["scaling"] == scaling
     final: dict[str, Any] = scaling[-1]
