@@ -32,6 +32,7 @@ from herd.model import Record
 from herd.plan import Plan
 from herd.queue import Queue
 from herd.scope import Scope, path_outside, scope_for
+from herd.units import format_size, plural
 from herd.worktree import Worktree, WorktreeManager
 
 TAIL_LINES = 40
@@ -428,7 +429,8 @@ class Hypervisor:
         if job.timed_out:
             return "timeout", f"timed out after {self.options.timeout:g}s (killed)", None
         if job.out_of_memory:
-            return "memory", f"used more than {self.options.max_memory} bytes (killed)", None
+            limit = format_size(self.options.max_memory or 0)
+            return "memory", f"used more than {limit} (killed)", None
         if job.error:
             return "crash", job.error, None
         if job.exit_code != 0:
@@ -453,7 +455,7 @@ class Hypervisor:
         if outside:
             shown = ", ".join(outside[:10]) + (" …" if len(outside) > 10 else "")
             return "scope", f"changed paths outside its scope: {shown}", None
-        return "ok", f"committed {sha[:12]} ({len(changed)} paths)", sha
+        return "ok", f"committed {sha[:12]} ({plural(len(changed), 'path')})", sha
 
     # -- endings ---------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput
 from herd.executor.base import Executor, JobResult, JobSpec
 from herd.executor.local import LocalExecutor
 from herd.journal import Journal, RunState, TaskState
+from herd.units import plural
 
 AUTO_BATCH_MIN, AUTO_BATCH_MAX = 10, 20
 FLUSH_SECONDS, FLUSH_RESULTS = 0.2, 500
@@ -77,9 +78,11 @@ def auto_batch_size(count: int, workers: int) -> tuple[int, str]:
     keep every worker busy with batches of 10 (parallelism first), else 10-20 (start-up
     cost per item first), always leaving at least 4 batches per worker."""
     if count < AUTO_BATCH_MIN * 4 * workers:
-        return 1, f"{count} items for {workers} workers: one item per invocation keeps them busy"
+        return 1, (f"{plural(count, 'item')} for {plural(workers, 'worker')}: one item per "
+                   "invocation keeps them busy")
     size = max(AUTO_BATCH_MIN, min(AUTO_BATCH_MAX, count // (4 * workers)))
-    return size, f"{count} items for {workers} workers: {size} per invocation amortises start-up"
+    return size, (f"{plural(count, 'item')} for {plural(workers, 'worker')}: {size} per "
+                  "invocation amortises start-up")
 
 
 def batches(items: Sequence[str], size: int) -> Iterator[tuple[str, ...]]:

@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from herd.store import work as sql_work
 
 DEFAULT_PREFIX = "herd"
 DEFAULT_LEASE_SECONDS = 30 * 60
+IMPORT_CHUNK = 5000  # issues between two progress reports of an import
 
 _GITIGNORE = "# herd runtime state: the store, worktrees and run logs stay local.\n*\n"
 
@@ -384,21 +385,31 @@ class Queue:
 
     # -- beads JSONL --------------------------------------------------------
 
-    def import_jsonl(self, path: Path) -> ImportResult:
+    def import_jsonl(self, path: Path,
+                     progress: Callable[[str, int, int], None] | None = None) -> ImportResult:
         """Validate the whole file first, then upsert it in one transaction: a bad line
-        writes nothing."""
+        writes nothing. `progress(step, done, total)` hears how far it got (total 0: unknown)."""
         # A later line for the same id replaces the earlier one, as importing the lines one
         # by one would; storing both would merge their children (or break a unique key).
         latest: dict[str, Record] = {}
-        for _, record in jsonl.read(path):
+        for count, (_, record) in enumerate(jsonl.read(path), start=1):
             latest[record["id"]] = record
+            if progress is not None and count % IMPORT_CHUNK == 0:
+                progress("read", count, 0)
         records = list(latest.values())
         result = ImportResult(path=str(path))
         with self.store.write() as tx:
+            if progress is not None:
+                progress("read", len(records), len(records))
             known = sql_issues.existing(tx, (r["id"] for r in records))
             result.updated = len(known)
             result.created = len(records) - len(known)
-            sql_issues.put_issues(tx, records)
+            for start in range(0, len(records), IMPORT_CHUNK):  # one transaction still
+                sql_issues.put_issues(tx, records[start:start + IMPORT_CHUNK])
+                if progress is not None:
+                    progress("wrote", min(start + IMPORT_CHUNK, len(records)), len(records))
+            if progress is not None:
+                progress("checking dependencies of", len(records), len(records))
             sql_work.rebuild_blocked(tx)
             result.dangling = sql_work.dangling_edges(tx)
         return result

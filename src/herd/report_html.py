@@ -11,6 +11,7 @@ import time
 from html import escape
 from typing import Any
 
+from herd.report import exit_labels
 from herd.units import format_duration, format_time
 
 Report = dict[str, Any]
@@ -261,7 +262,7 @@ def _tasks(report: Report, kind: str) -> list[str]:
         rows.append(
             f'<tr data-task="{escape(t["id"])}" data-state="{escape(t["state"])}">'
             f"<td><code>{escape(t['id'])}</code></td><td>{name}</td><td>{_badge(t['state'])}</td>"
-            f"<td>{dots}</td><td class='mono'>{','.join(str(x) for x in t['exit_codes'])}</td>"
+            f"<td>{dots}</td><td class='mono'>{escape(exit_labels(t['attempts']))}</td>"
             f"<td class='num'>{format_duration(t['duration'])}</td><td class='num'>{cost}</td>"
             f"<td><code>{escape(sha[:12])}</code></td>"
             f"<td>{escape(t['reason'][:140])}</td></tr>")

@@ -275,6 +275,7 @@ def test_local_commits_not_yet_pushed_land_with_the_stack(shop: dict[str, Path])
     ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(2)]
     proc = run(shop, ids, "--push")
     assert "1 commit ahead" in proc.stdout + proc.stderr
+    assert "pushed 3 commits to origin/main" in proc.stdout  # the local one went out too
     assert "local, unpushed" in remote_log(shop)
     assert sorted(trailers(shop)) == sorted(ids)
     assert git(shop["repo"], "rev-parse", "main") == git(shop["remote"], "rev-parse", "main")

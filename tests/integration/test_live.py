@@ -199,3 +199,34 @@ def test_first_frame_has_the_totals_and_the_eta_counts_down() -> None:
              "ts": 1015.0})
     assert "phase: stacking (1 commit)" in plain(screen.getvalue())
     display.close()
+
+
+def test_a_big_import_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    herd("init", "--prefix", "big", cwd=tmp_path)
+    lines = [json.dumps({"id": f"big-{n:05d}", "title": f"Issue {n}", "status": "open",
+                         "priority": 2, "issue_type": "task"}) for n in range(12_000)]
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    code, drawn = on_terminal([sys.executable, "-m", "herd", "import", "big.jsonl"], tmp_path,
+                              herd_env())
+    assert code == 0
+    assert "herd: import: wrote 5,000/12,000 issues" in drawn
+    under_a_pipe = herd("import", "big.jsonl", cwd=tmp_path)
+    assert under_a_pipe.stderr == ""  # progress is for people; logs stay clean
+    assert "imported 12000 issues from big.jsonl (0 new, 12000 updated)" in under_a_pipe.stdout
+
+
+def test_messages_count_in_words() -> None:
+    from herd.progress import describe
+    from herd.units import format_size
+
+    line = describe({"event": "run_start", "run": "r", "tasks": 1, "waves": 1, "workers": 1,
+                     "base": "abc"})
+    assert line == "run r: 1 task in 1 wave, 1 worker (base abc)"
+    assert format_size(104857600) == "100 MiB"
+    assert describe({"event": "test_run", "purpose": "stack", "exit_code": 0, "commits": 1,
+                     "duration": 1.0}) == "test [stack] on 1 commit passed in 1.0s"
+    from herd.report import exit_labels
+
+    timed_out = {"exit_code": None, "signal": 15, "outcome": "timeout"}
+    assert exit_labels([timed_out, timed_out, {"exit_code": 0, "signal": None,
+                                               "outcome": "ok"}]) == "timeout,timeout,0"

@@ -19,6 +19,7 @@ import click
 
 from herd.cli.app import cli, common, make_context
 from herd.errors import BadInput, NotFound
+from herd.units import plural
 
 STORE_HELP = (
     "Store: .herd/herd.db found upwards from the working directory (or --db / HERD_DB), "
@@ -89,7 +90,8 @@ def _summary(outcome: Any, what: str) -> None:
     click.echo(f"herd: {what} {outcome.run_id} {outcome.state.value}: {counts} "
                f"in {outcome.elapsed:.1f}s", err=True)
     for decision in outcome.scaling[-1:]:
-        click.echo(f"herd: -j auto chose {decision['workers']} workers: {decision['reason']} "
+        click.echo(f"herd: -j auto chose {plural(decision['workers'], 'worker')}: "
+                   f"{decision['reason']} "
                    f"[{decision['jobs']}]", err=True)
     if outcome.exit_code == 130:
         hint = (f"herd map --resume {outcome.run_id}" if what == "map"
@@ -110,7 +112,8 @@ def _stderr_log(outcome: Any) -> str:
 
 
 def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
-    click.echo(f"{the_plan.items} items -> {the_plan.invocations} invocations of "
+    click.echo(f"{plural(the_plan.items, 'item')} -> "
+               f"{plural(the_plan.invocations, 'invocation')} of "
                f"{the_plan.batch_size} ({the_plan.batch_reason})")
     click.echo(f"workers: {the_plan.workers} ({the_plan.worker_reason})")
     for seq, group in enumerate(groups[:20], 1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import click
 from herd.cli.app import cli, common, make_context, warn
 from herd.errors import EXIT_REFUSED, BadInput
 from herd.model import Record
+from herd.units import plural
 
 
 def _line(issue: Record) -> str:
@@ -192,7 +194,8 @@ def _warn_dangling(queue: Any) -> None:
     dangling = queue.dangling()
     if dangling:
         issue_id, target, dep_type = dangling[0]
-        warn(f"{len(dangling)} dependencies point at ids not in the store (e.g. {issue_id} "
+        warn(f"{plural(len(dangling), 'dependency', 'dependencies')} point"
+             f"{'s' if len(dangling) == 1 else ''} at ids not in the store (e.g. {issue_id} "
              f"-> {target} [{dep_type}]); they do not block")
 
 
@@ -411,15 +414,42 @@ def stats(db: str | None, as_json: bool) -> None:
 def import_cmd(path: Path, db: str | None, as_json: bool) -> None:
     """Import beads JSONL (upsert); one bad line and nothing is written."""
     ctx = make_context(db, as_json)
-    result = ctx.queue().import_jsonl(path)
+    shown = _ImportProgress() if sys.stderr.isatty() else None
+    try:
+        result = ctx.queue().import_jsonl(path, progress=shown)
+    finally:
+        if shown is not None:
+            shown.clear()
     if result.dangling and not ctx.as_json:
         issue_id, target, dep_type = result.dangling[0]
-        warn(f"{len(result.dangling)} dependencies point at ids not in the store (e.g. "
+        warn(f"{plural(len(result.dangling), 'dependency', 'dependencies')} point"
+             f"{'s' if len(result.dangling) == 1 else ''} at ids not in the store (e.g. "
              f"{issue_id} -> {target} [{dep_type}]); they do not block")
     ctx.emit({"path": result.path, "created": result.created, "updated": result.updated,
               "dangling_dependencies": len(result.dangling)},
-             lambda: click.echo(f"imported {result.created + result.updated} issues from "
-                                f"{path} ({result.created} new, {result.updated} updated)"))
+             lambda: click.echo(f"imported {plural(result.created + result.updated, 'issue')} "
+                                f"from {path} ({result.created} new, {result.updated} updated)"))
+
+
+class _ImportProgress:
+    """One line on the terminal, rewritten in place: a big file takes seconds to import."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.width = 0
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        line = (f"herd: import: {step} {done:,}/{total:,} issues" if total
+                else f"herd: import: {step} {done:,} lines")
+        line += f" ({time.monotonic() - self.started:.1f}s)"
+        sys.stderr.write("\r" + line.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(line)
+
+    def clear(self) -> None:
+        if self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
 
 
 @cli.command("export")
@@ -448,4 +478,4 @@ def export_cmd(output: Path | None, db: str | None, as_json: bool) -> None:
     if ctx.as_json:
         ctx.emit({"path": str(output), "exported": count})
     else:
-        click.echo(f"exported {count} issues to {output}", err=True)
+        click.echo(f"exported {plural(count, 'issue')} to {output}", err=True)
