@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from herd.report import exit_labels
-from herd.units import format_duration, format_time
+from herd.units import format_duration, format_time, plural
 
 Report = dict[str, Any]
 
@@ -165,7 +165,7 @@ def timeline(report: Report, width: int = 1280) -> str:
         x0 = x(t["started_at"])
         w = max(3.0, x(t["ended_at"]) - x0)
         verdict = "passed" if t["passed"] else f"failed (exit {t['exit_code']})"
-        tip = (f"test {t['purpose']} on {len(t['commits'])} commits: {verdict}, "
+        tip = (f"test {t['purpose']} on {plural(len(t['commits']), 'commit')}: {verdict}, "
                f"{format_duration(t['duration'])}")
         out.append(f'<rect data-kind="test" data-purpose="{escape(t["purpose"])}" '
                    f'data-passed="{str(t["passed"]).lower()}" x="{x0:.1f}" y="{y}" '
