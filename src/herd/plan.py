@@ -96,7 +96,8 @@ def _not_open(store: Store, record: Record) -> str:
 
     task_id, status, who = record["id"], record.get("status"), record.get("assignee") or ""
     give_back = f"`herd update {task_id} --status open` gives it back"
-    run_id = who.removeprefix("herd:").split("/")[0] if who.startswith("herd:") else ""
+    held = status == Status.IN_PROGRESS and who.startswith("herd:")
+    run_id = who.removeprefix("herd:").split("/")[0] if held else ""
     with store.read() as tx:
         run = sql_journal.get_run(tx, run_id) if run_id else None
         rows = sql_journal.tasks(tx, run_id) if run else []

@@ -76,13 +76,15 @@ class Renderer:
             click.echo("\n".join(f"herd: {part}" for part in line.splitlines()), err=True)
 
 
-def _listeners(as_json: bool) -> list[Any]:
+def _listeners(as_json: bool, live: bool) -> list[Any]:
     """The same choice as `herd run`: JSONL events with --json, the live display on a
-    terminal, `herd:` lines otherwise."""
+    terminal, `herd:` lines otherwise (and for a pipeline, which sends no progress events)."""
     from herd.cli.run_cmds import listeners
 
     chosen = listeners(as_json)
-    return [Renderer() if type(shown).__name__ == "PlainProgress" else shown for shown in chosen]
+    return [shown if type(shown).__name__ == "JsonProgress" or (
+                live and type(shown).__name__ == "LiveDisplay") else Renderer()
+            for shown in chosen]
 
 
 def _summary(outcome: Any, what: str) -> None:
@@ -201,13 +203,13 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
 
 
 @contextmanager
-def _shown(as_json: bool, journal: Any) -> Iterator[IO[bytes]]:
+def _shown(as_json: bool, journal: Any, *, live: bool = True) -> Iterator[IO[bytes]]:
     """Attach how events are shown for the map's whole life; yield where job stdout goes:
     ours; the run's stdout.log when ours carries the JSONL events; above the live rows
     when the live display draws on the same terminal."""
     from herd.cli.run_cmds import close_listeners
 
-    shown = _listeners(as_json)
+    shown = _listeners(as_json, live)
     journal.listeners.extend(shown)
     try:
         if as_json:
@@ -277,6 +279,6 @@ def pipeline_command(file: str, retries: int, db: str | None, as_json: bool) -> 
     spec = pipeline.load(Path(file), retries=retries)
     store = item_store(ctx.db)
     journal = Journal.create(store, "pipeline", spec.to_args())
-    with _shown(ctx.as_json, journal) as out:
+    with _shown(ctx.as_json, journal, live=False) as out:
         outcome = pipeline.run(journal, spec, out=out)
     _finish(ctx, outcome, "pipeline")
