@@ -310,7 +310,7 @@ def test_max_memory_kills_a_worker_over_the_ceiling(project: Project) -> None:
     small = p.create("Small", "edit: src/m1.py", scope=["src/m1.py"])
     p.run(hog, small, "--max-memory", "100M", "--retries", "0", "--no-integrate", check=1)
     [comment] = p.comments(hog)
-    assert "used more than 104857600 bytes" in comment["text"]
+    assert "used more than 100 MiB (killed)" in comment["text"]
     assert run_processes(p.latest_run()) == []
 
 
