@@ -37,7 +37,8 @@ def snapshot(store: Store, run_id: str | None = None) -> dict[str, Any]:
             "exit_code": run["exit_code"], "counts": journal.counts(), "workers": workers}
 
 
-PHASE_EVENTS = ("run_start", "run_resume", "wave_start", "phase", "run_end")
+PHASE_EVENTS = ("run_start", "run_resume", "wave_start", "phase", "run_end", "land_start",
+                "map_start", "map_resume", "pipeline_start")
 
 
 def phase(run_dir: Path, state: str) -> str:
@@ -56,6 +57,8 @@ def phase(run_dir: Path, state: str) -> str:
             continue
         if name == "wave_start":
             return f"working (wave {event.get('wave')})"
+        if name == "land_start":
+            return "landing"
         if name == "phase":
             detail = event.get("detail")
             return f"{event.get('phase')} ({detail})" if detail else str(event.get("phase"))
