@@ -11,6 +11,8 @@ import os
 import time
 from typing import Any
 
+from herd.units import plural
+
 MAX_AUTO_WORKERS = 8
 
 def children_cpu() -> float:
@@ -63,7 +65,7 @@ class AutoScaler:
         if self._prev is not None and rate < self._prev[1] * self.GAIN:
             prev_workers, prev_rate = self._prev
             self.target = prev_workers if rate < prev_rate else was
-            why = (f"throughput stopped rising: {rate:.1f} jobs/s at {was} workers vs "
+            why = (f"throughput stopped rising: {rate:.1f} jobs/s at {plural(was, 'worker')} vs "
                    f"{prev_rate:.1f} at {prev_workers}")
             self.settled = True
         elif was >= limit:
@@ -78,7 +80,8 @@ class AutoScaler:
         else:
             self._prev = (was, rate)
             self.target = min(limit, was * 2)
-            why = f"{rate:.1f} jobs/s at {was} workers and headroom left: trying {self.target}"
+            why = (f"{rate:.1f} jobs/s at {plural(was, 'worker')} and headroom left: "
+                   f"trying {self.target}")
         decision = {"workers": self.target, "was": was, "settled": self.settled,
                     "jobs": kind, "reason": why, "rate": round(rate, 2),
                     "cpu_ratio": round(ratio, 2)}

@@ -118,6 +118,43 @@ def resume(store: Store, run_id: str | None, *, listeners: Sequence[Listener] = 
                     rows)
 
 
+def land(store: Store, run_id: str, landing: LandingOptions, *,
+         listeners: Sequence[Listener] = (),
+         executor_factory: ExecutorFactory = local_executor) -> RunOutcome:
+    """Land the succeeded tasks of a run that stopped before landing (`--no-integrate`):
+    the same landing as `herd run` (the Integrator), on the commits the run left."""
+    journal = Journal.open(store, run_id, kind="run")
+    journal.listeners.extend(listeners)
+    run = journal.run()
+    git = Git(store.root)
+    # The same checks as `herd run` makes before it claims anything.
+    preflight.landing(git, landing, run["base"], landing.branch or run["args"].get("branch"))
+    journal.take_over()  # exit 4 while another herd drives the run
+    run = journal.run()
+    rows = {row["task_id"]: row for row in journal.tasks()}
+    waiting = [t for t, row in rows.items()
+               if row["state"] == TaskState.SUCCEEDED and row.get("commit_sha")]
+    if not waiting:
+        landed = sum(row["state"] == TaskState.LANDED for row in rows.values())
+        raise Refused(f"run {journal.run_id} has no succeeded task waiting to land"
+                      + (f" ({landed} landed already)" if landed else "")
+                      + "; `herd report " + journal.run_id + "` shows what it did")
+    args = run["args"]
+    options = RunOptions.from_json(args["options"])
+    landing.parent = landing.parent or args["landing"].get("parent")
+    # Saved first, so a crash while landing is continued by `herd resume` with these flags.
+    journal.set_run(args={**args, "landing": landing.to_json()}, state=RunState.RUNNING.value,
+                    ended_at=None)
+    journal.event("land_start", tasks=len(waiting))
+    records = {r["id"]: r for r in Queue(store).show(waiting)}
+    waves = [[t for t in wave if t in records] for wave in args["waves"]]
+    plan = Plan(tasks=[records[t] for wave in waves for t in wave], waves=waves, conflicts=[],
+                warnings=[], workers=options.workers,
+                scopes={t: scope_for(records[t]) for t in records}, after={})
+    return _execute(store, git, journal, plan, options, landing, run["base"],
+                    executor_factory, {t: rows[t] for t in waiting})
+
+
 def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunOptions,
              landing: LandingOptions, base: str, executor_factory: ExecutorFactory,
              already: dict[str, dict[str, Any]]) -> RunOutcome:
@@ -195,6 +232,6 @@ def _hold_unlanded(queue: Queue, journal: Journal, work: WorkResult) -> None:
         if actor:
             queue.hold(task_id, actor, f"herd run {journal.run_id}: committed {sha[:12]} on "
                                        f"branch herd/{journal.run_id}/{task_id}; not landed "
-                                       "(--no-integrate). `herd update ID --status open` gives "
-                                       "it back.")
+                                       f"(--no-integrate). `herd land {journal.run_id}` lands it; "
+                                       "`herd update ID --status open` gives it back.")
 

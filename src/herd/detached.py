@@ -75,6 +75,9 @@ def start(store: Store, args: Sequence[str], *, wait: float = STARTUP_TIMEOUT) -
         time.sleep(0.05)
     if event is None and code is not None:
         event = _first_event(stdout)  # written just before it exited
+    if event is not None and "event" not in event and "error" in event:
+        # With --json an error is also an object on stdout: the command stopped up front.
+        raise CommandFailed(str(event["error"]), int(event.get("exit_code") or 1))
     if event is None and code not in (None, 0):
         raise CommandFailed(_error_line(stderr) or f"`herd {args[0]}` exited with {code}",
                             int(code or 1))

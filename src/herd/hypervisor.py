@@ -35,6 +35,7 @@ from herd.model import Record
 from herd.plan import Plan
 from herd.queue import Queue
 from herd.scope import Scope, path_outside, scope_for
+from herd.units import format_size, plural
 from herd.worktree import Worktree, WorktreeManager
 
 TAIL_LINES = 40
@@ -238,13 +239,14 @@ class Hypervisor:
         holds up another's start (git spends its time waiting on the disk, not the GIL).
 
         Each worker slot takes its next task while its current one runs: claimed and
-        prepared ahead, it starts the moment the slot's worker exits. So a slot has two
-        tickets, one for the task running on it and one for the task waiting for it."""
+        prepared ahead, it starts as soon as the slot's previous attempt is judged and
+        journaled (never before: the journal's order is the order things happened in). So
+        a slot has two tickets, one for the task running on it and one waiting for it."""
         pending: deque[TaskRun] = deque(runs)
         in_flight: dict[str, TaskRun] = {}  # claimed and not yet judged
         git_work: dict[Future[Any], tuple[TaskRun, JobResult | None]] = {}
         tickets = list(range(self.options.workers, 0, -1)) * 2  # popped from the end: w1 first
-        busy: set[int] = set()  # slots whose worker is running
+        busy: set[int] = set()  # slots whose attempt runs or is not yet journaled
         waiting: dict[int, tuple[TaskRun, JobSpec]] = {}  # prepared, for a busy slot
         next_renewal = time.monotonic() + self.options.lease_seconds / 3
         pool = ThreadPoolExecutor(max_workers=self.options.workers,
@@ -290,7 +292,14 @@ class Hypervisor:
                             start(run, future.result())
                     else:
                         del in_flight[run.key]
-                        if self._record(run, ended, future.result()):
+                        again = self._record(run, ended, future.result())
+                        # Only now is the slot free: its result is journaled before its next
+                        # attempt starts, so at most `workers` attempts are ever open.
+                        busy.discard(run.slot)
+                        tickets.append(run.slot)
+                        if run.slot in waiting:
+                            start(*waiting.pop(run.slot))
+                        if again:
                             pending.appendleft(run)
                 if not in_flight:
                     continue
@@ -304,11 +313,7 @@ class Hypervisor:
                     run = in_flight[ended.key]
                     # Counted now, before the slot's next task starts, so a budget holds.
                     run.cost = self._cost(ended)
-                    busy.discard(run.slot)
-                    tickets.append(run.slot)
                     git_work[pool.submit(self._examine, run, ended)] = (run, ended)
-                    if run.slot in waiting:
-                        start(*waiting.pop(run.slot))
                 if time.monotonic() >= next_renewal:
                     for run in in_flight.values():
                         self.queue.renew_lease(run.id, run.actor, self.options.lease_seconds)
@@ -466,7 +471,8 @@ class Hypervisor:
         if job.timed_out:
             return "timeout", f"timed out after {self.options.timeout:g}s (killed)", None
         if job.out_of_memory:
-            return "memory", f"used more than {self.options.max_memory} bytes (killed)", None
+            limit = format_size(self.options.max_memory or 0)
+            return "memory", f"used more than {limit} (killed)", None
         if job.error:
             return "crash", job.error, None
         if job.exit_code != 0:
@@ -490,7 +496,7 @@ class Hypervisor:
         if outside:
             shown = ", ".join(outside[:10]) + (" …" if len(outside) > 10 else "")
             return "scope", f"changed paths outside its scope: {shown}", None
-        return "ok", f"committed {sha[:12]} ({len(changed)} paths)", sha
+        return "ok", f"committed {sha[:12]} ({plural(len(changed), 'path')})", sha
 
     # -- endings ---------------------------------------------------------------
 

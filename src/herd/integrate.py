@@ -30,6 +30,7 @@ from herd.journal import Journal, TaskState, failpoint
 from herd.landing_cmd import Stopped, run_landing_command
 from herd.model import Status
 from herd.queue import Queue
+from herd.units import plural
 from herd.worktree import Worktree
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ class Integrator:
     # -- stacking ---------------------------------------------------------------
 
     def _stack(self, order: list[str], commits: dict[str, str], onto: str) -> Stack:
-        self._phase("stacking", f"{len(order)} commits onto {onto[:12]}")
+        self._phase("stacking", f"{plural(len(order), 'commit')} onto {onto[:12]}")
         worktree = self.hypervisor.worktrees.integration(self.run_id, onto)
         stack = Stack(worktree, onto)
         for n, task_id in enumerate(order):
@@ -261,7 +262,7 @@ class Integrator:
     def _test_and_eject(self, stack: Stack) -> Stack:
         if not self.landing.test_cmd or not stack.picks:
             return stack
-        self._phase("testing", f"{len(stack.picks)} commits")
+        self._phase("testing", plural(len(stack.picks), "commit"))
         if self._test(stack, stack.tip, len(stack.picks), "stack"):
             return stack
         if self._test(stack, stack.tip, len(stack.picks), "rerun"):
@@ -269,7 +270,7 @@ class Integrator:
             return stack
         base_ok: bool | None = None
         while stack.picks:
-            self._phase("bisecting", f"{len(stack.picks)} commits")
+            self._phase("bisecting", plural(len(stack.picks), "commit"))
             good, bad = 0, len(stack.picks)  # prefix lengths: good passes (or is the base)
             bad_tail = self._last_test_tail
             while bad - good > 1:
@@ -289,7 +290,8 @@ class Integrator:
             stack = self._rebuild(stack, culprit)
             if not stack.picks:
                 break
-            self._phase("testing", f"{len(stack.picks)} commits after ejecting {culprit}")
+            self._phase("testing", f"{plural(len(stack.picks), 'commit')} after ejecting "
+                                   f"{culprit}")
             if self._test(stack, stack.tip, len(stack.picks), "stack"):
                 return stack
         return stack
@@ -333,7 +335,10 @@ class Integrator:
                 step["ok"] = pushed.ok
             if pushed.ok:
                 failpoint("after-push")
-                self._say(f"pushed {len(stack.picks)} commits to {remote}/{branch} "
+                # What went out: the picks, the format commit, local commits under them.
+                sent = (self.git.count_between(remote_tip, stack.tip) if remote_tip
+                        else len(stack.picks) + bool(stack.format_sha))
+                self._say(f"pushed {plural(sent, 'commit')} to {remote}/{branch} "
                           f"({stack.tip[:12]})")
                 if not self._update_local_branch(stack.tip, pushed=True):
                     self._keep_stack(stack)
@@ -414,7 +419,7 @@ class Integrator:
         self.git.update_ref(f"refs/heads/herd/{self.run_id}/stack", stack.tip)
 
     def _close(self, landed: dict[str, str]) -> None:
-        self._phase("closing", f"{len(landed)} issues")
+        self._phase("closing", plural(len(landed), "issue"))
         for task_id, sha in landed.items():
             short = self.git.short(sha)
             record = self.queue.get(task_id)

@@ -32,8 +32,11 @@ Event = dict[str, Any]
 
 DONE = {"succeeded", "landed"}
 FAILED = {"failed", "ejected"}
-# Lines worth keeping on screen above the live rows (the rest is in events.jsonl).
-SCROLL_EVENTS = {"message", "test_run", "run_start", "wave_start"}
+# Lines worth keeping on screen above the live rows (the rest is in events.jsonl). Phases
+# scroll too: stacking or closing can be over between two refreshes of the live rows.
+SCROLL_EVENTS = {"message", "test_run", "run_start", "wave_start", "phase", "land_start",
+                 "map_start", "map_resume", "scale", "item_failed", "pipeline_start",
+                 "stage_failed"}
 
 
 @dataclass
@@ -64,6 +67,9 @@ class LiveDisplay:
         self.slots: dict[str, Slot] = {}
         self.finished_attempts: list[float] = []
         self.ended: str | None = None
+        # A map reports counts in `progress` events (not one event per job): they win.
+        self.progress: dict[str, int] | None = None
+        self._eta_anchor: tuple[int, float, float] | None = None  # finished, when, estimate
         self._tails: dict[str, tuple[float, str]] = {}
         self.live = Live(get_renderable=self.render, console=self.console, auto_refresh=True,
                          refresh_per_second=refresh_per_second, transient=False,
@@ -84,6 +90,10 @@ class LiveDisplay:
             self.close()
         else:
             self.start()
+            # Redrawn now, not at the next tick: rich keeps the last frame it drew (the first
+            # one is made before any event: it said 0/0), and a phase like stacking can be
+            # over between two ticks.
+            self.live.refresh()
 
     def apply(self, event: Event) -> None:
         """Update the state from one event (no output: `follow` replays history with it)."""
@@ -98,6 +108,29 @@ class LiveDisplay:
             self.kind = str(event.get("kind", self.kind))
         elif name == "run_resume":
             self.phase, self.slots, self.ended = "working", {}, None
+        elif name in ("map_start", "map_resume", "pipeline_start"):
+            self.kind = "pipeline" if name == "pipeline_start" else "map"
+            self.total = int(event.get("invocations") or event.get("items") or 0)
+            workers = str(event.get("workers", ""))
+            self.workers = int(workers) if workers.isdigit() else self.workers
+            self.started = self.started or ts
+            self.phase, self.slots, self.ended = "working", {}, None
+        elif name == "land_start":
+            self.total = int(event.get("tasks") or 0)
+            self.started = self.started or ts
+            self.phase, self.ended = "landing", None
+        elif name == "progress":
+            self.progress = {k: int(event.get(k) or 0)
+                             for k in ("total", "done", "failed", "running")}
+            self.slots = {f"#{job['seq']}": Slot(" ".join(job.get("items", [])),
+                                                 int(job.get("attempt") or 1),
+                                                 float(job.get("started") or ts))
+                          for job in event.get("jobs", [])}
+        elif name == "map_end":
+            counts = event.get("counts", {})
+            self.progress = {"total": sum(counts.values()), "done": counts.get("succeeded", 0),
+                             "failed": counts.get("failed", 0), "running": 0}
+            self.slots = {}
         elif name == "wave_start":
             self.phase, self.phase_detail = "working", f"wave {event.get('wave')}"
             for task in event.get("tasks", []):
@@ -161,6 +194,12 @@ class LiveDisplay:
     # -- rendering ---------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
+        if self.progress is not None:
+            p = self.progress
+            total = max(p["total"], self.total)
+            return {"total": total, "done": p["done"], "failed": p["failed"],
+                    "running": p["running"], "deferred": 0,
+                    "queued": max(0, total - p["done"] - p["failed"] - p["running"])}
         states = list(self.states.values())
         done = sum(s in DONE for s in states)
         failed = sum(s in FAILED for s in states)
@@ -172,12 +211,19 @@ class LiveDisplay:
                 "queued": queued, "deferred": deferred}
 
     def eta(self) -> float | None:
+        """Estimated when a task finishes (the rate so far), then counted down: between two
+        finishes the estimate only shrinks (re-estimating each frame made it grow while
+        the workers were busy)."""
         c = self.counts()
         finished = c["done"] + c["failed"] + c["deferred"]
         if self.started is None or finished == 0 or self.phase != "working":
             return None
-        rate = finished / max(1e-6, self.clock() - self.started)
-        return (c["queued"] + c["running"]) / rate
+        now = self.clock()
+        if self._eta_anchor is None or self._eta_anchor[0] != finished:
+            rate = finished / max(1e-6, now - self.started)
+            self._eta_anchor = (finished, now, (c["queued"] + c["running"]) / rate)
+        _, when, estimate = self._eta_anchor
+        return max(0.0, estimate - (now - when))
 
     def render(self) -> RenderableType:
         with self.lock:
@@ -282,17 +328,20 @@ def _parse(line: bytes) -> Event | None:
 
 
 def _scroll_style(event: Event) -> str:
-    if event.get("event") == "task_end" or (event.get("event") == "test_run"
-                                            and event.get("exit_code") != 0):
+    if event.get("event") in ("task_end", "item_failed", "stage_failed") or (
+            event.get("event") == "test_run" and event.get("exit_code") != 0):
         return "red"
+    if event.get("event") == "phase":
+        return _phase_style(str(event.get("phase")))
     return "dim"
 
 
 def _phase_style(phase: str) -> str:
     return {"working": "bold cyan", "testing": "bold yellow", "bisecting": "bold magenta",
-            "pushing": "bold blue", "done": "bold green", "partial": "bold yellow",
+            "pushing": "bold blue", "stacking": "bold blue", "formatting": "bold blue",
+            "rebasing": "bold magenta", "closing": "bold green", "landing": "bold blue",
+            "done": "bold green", "partial": "bold yellow",
             "failed": "bold red", "interrupted": "bold red"}.get(phase, "bold")
-
 
 
 def _natural(text: str) -> list[Any]:

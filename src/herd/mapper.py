@@ -37,9 +37,12 @@ from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Bad
 from herd.executor.base import Executor, JobResult, JobSpec
 from herd.executor.local import LocalExecutor
 from herd.journal import Journal, RunState, TaskState
+from herd.units import plural
 
 AUTO_BATCH_MIN, AUTO_BATCH_MAX = 10, 20
 FLUSH_SECONDS, FLUSH_RESULTS = 0.2, 500
+PROGRESS_SECONDS = 0.25
+MAX_SHOWN_JOBS = 16
 CANCEL_GRACE = 2.0
 PLACEHOLDER = "{}"
 
@@ -89,9 +92,11 @@ def auto_batch_size(count: int, workers: int) -> tuple[int, str]:
     keep every worker busy with batches of 10 (parallelism first), else 10-20 (start-up
     cost per item first), always leaving at least 4 batches per worker."""
     if count < AUTO_BATCH_MIN * 4 * workers:
-        return 1, f"{count} items for {workers} workers: one item per invocation keeps them busy"
+        return 1, (f"{plural(count, 'item')} for {plural(workers, 'worker')}: one item per "
+                   "invocation keeps them busy")
     size = max(AUTO_BATCH_MIN, min(AUTO_BATCH_MAX, count // (4 * workers)))
-    return size, f"{count} items for {workers} workers: {size} per invocation amortises start-up"
+    return size, (f"{plural(count, 'item')} for {plural(workers, 'worker')}: {size} per "
+                  "invocation amortises start-up")
 
 
 def batches(items: Sequence[str], size: int) -> Iterator[tuple[str, ...]]:
@@ -231,11 +236,13 @@ class MapOutcome:
     """seq -> reason, for batches that ended failed (first 50)."""
     scaling: list[dict[str, Any]] = field(default_factory=list)
     elapsed: float = 0.0
+    stderr_log: str = ""
+    """Where the jobs' stderr tails are (prefixed with the batch number)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run_id, "exit_code": self.exit_code, "state": self.state.value,
                 "counts": self.counts, "failed": self.failed, "scaling": self.scaling,
-                "elapsed": round(self.elapsed, 3)}
+                "elapsed": round(self.elapsed, 3), "stderr_log": self.stderr_log}
 
 
 # -- the journal, written in batches ----------------------------------------------------
@@ -400,7 +407,9 @@ def execute(journal: Journal, options: MapOptions, pending: Iterable[Batch], *, 
         state, code = RunState.DONE, EXIT_OK
     scaling = loop.scaler.decisions if loop.scaler else []
     outcome = MapOutcome(journal.run_id, code, state, counts, dict(list(loop.failed.items())[:50]),
-                         scaling, time.monotonic() - t0)
+                         scaling, time.monotonic() - t0, str(loop.stderr_path))
+    # The summary closes the event stream (`herd map --json` is that stream, like `herd run`).
+    journal.event("map_end", **outcome.to_dict())
     journal.finish(state, code, {"counts": counts, "scaling": scaling,
                                  "elapsed": round(outcome.elapsed, 3)})
     return outcome
@@ -419,7 +428,15 @@ class _Loop:
         self.window = max(64, 16 * self.slots)
         self.joblog = JobLog(options.joblog, append=resumed) if options.joblog else None
         journal.run_dir.mkdir(parents=True, exist_ok=True)
-        self.stderr_log = (journal.run_dir / "stderr.log").open("a", encoding="utf-8")
+        self.stderr_path = journal.run_dir / "stderr.log"
+        self.stderr_log = self.stderr_path.open("a", encoding="utf-8")
+        # For the progress events (the live display, `--json`, `herd status --watch`).
+        counts = journal.counts()
+        self.total = sum(counts.values())
+        self.done = counts.get(TaskState.SUCCEEDED.value, 0)
+        self.failed_count = 0
+        self.started_at: dict[str, float] = {}
+        self.next_progress = 0.0
         self.retry: deque[Batch] = deque()
         self.inflight: dict[str, Batch] = {}
         self.failed: dict[str, str] = {}
@@ -442,6 +459,9 @@ class _Loop:
                 self._finish(result, self.inflight.pop(result.key))
             now = time.monotonic()
             self.recorder.maybe_flush(now)
+            if now >= self.next_progress:
+                self._progress()
+                self.next_progress = now + PROGRESS_SECONDS
             if self.scaler and (decision := self.scaler.tick(now)) is not None:
                 self.journal.event("scale", **decision)
         return True
@@ -460,19 +480,33 @@ class _Loop:
                 batch = next_batch
                 self.sink.started(batch.seq)
             self.inflight[batch.task_id] = batch
+            self.started_at[batch.task_id] = time.time()
             self.executor.submit(JobSpec(batch.task_id, command_for(self.program_argv, batch.items),
                                          cwd=self.options.cwd, timeout=self.options.timeout,
                                          capture_stdout=True))
         return exhausted
 
+    def _progress(self) -> None:
+        """Counts and what runs now, at most every PROGRESS_SECONDS: one event per job
+        would cost a 100,000-item map more than its jobs do."""
+        running = sorted(self.inflight.values(), key=lambda b: b.seq)[:MAX_SHOWN_JOBS]
+        self.journal.event("progress", total=self.total, done=self.done,
+                           failed=self.failed_count, running=len(self.inflight),
+                           jobs=[{"seq": b.seq, "items": list(b.items[:3]),
+                                  "attempt": b.attempts + 1,
+                                  "started": round(self.started_at.get(b.task_id, 0), 3)}
+                                 for b in running])
+
     def _finish(self, result: JobResult, batch: Batch) -> None:
         batch.attempts += 1
+        self.started_at.pop(batch.task_id, None)
         if self.scaler:
             self.scaler.job_done(result.duration)
         if result.tail:
             self.stderr_log.write("".join(f"{batch.seq}\t{line}\n"
                                           for line in result.tail.splitlines()))
         if result.ok:
+            self.done += 1
             self.recorder.attempt(batch.task_id, batch.attempts, result, "ok", None)
             self.recorder.task(batch.task_id, TaskState.SUCCEEDED, batch.attempts, None)
         else:
@@ -483,8 +517,10 @@ class _Loop:
                 return
             self.recorder.task(batch.task_id, TaskState.FAILED, batch.attempts, reason)
             self.failed[str(batch.seq)] = reason
+            self.failed_count += 1
             self.journal.event("item_failed", seq=batch.seq, items=list(batch.items[:3]),
-                               attempts=batch.attempts, reason=reason, tail=result.tail[-300:])
+                               attempts=batch.attempts, reason=reason, tail=result.tail[-300:],
+                               log=str(self.stderr_path))
         if self.joblog:
             self.joblog.write(batch.seq, result, command_for(self.options.argv, batch.items))
         self.sink.finished(batch.seq, result.stdout)

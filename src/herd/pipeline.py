@@ -193,6 +193,7 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
     per_stage = {s.name: {"invocations": st.calls, "succeeded": st.done, "failed": st.failed}
                  for s, st in zip(spec.stages, states, strict=True)}
     outcome = MapOutcome(journal.run_id, code, state, counts, failed, [], time.monotonic() - t0)
+    journal.event("pipeline_end", **outcome.to_dict(), stages=per_stage)
     journal.finish(state, code, {"counts": counts, "stages": per_stage,
                                  "elapsed": round(outcome.elapsed, 3)})
     return outcome

@@ -112,6 +112,31 @@ def select_tasks(store: Store, ids: Sequence[str] = (), *, ready: bool = False,
     return [r["id"] for r in records if r.get("status") == Status.OPEN]
 
 
+def _not_open(store: Store, record: Record) -> str:
+    """Why a task cannot run, and what to do instead: a task a run holds says which run
+    and how to finish it (`herd land` after --no-integrate), not just "not open"."""
+    from herd.store import journal as sql_journal
+
+    task_id, status, who = record["id"], record.get("status"), record.get("assignee") or ""
+    give_back = f"`herd update {task_id} --status open` gives it back"
+    held = status == Status.IN_PROGRESS and who.startswith("herd:")
+    run_id = who.removeprefix("herd:").split("/")[0] if held else ""
+    with store.read() as tx:
+        run = sql_journal.get_run(tx, run_id) if run_id else None
+        rows = sql_journal.tasks(tx, run_id) if run else []
+    state = next((r["state"] for r in rows if r["task_id"] == task_id), None)
+    if run is not None and run["state"] == "running":
+        return f"{task_id} is being worked on by run {run_id}: `herd status {run_id}` shows it"
+    if run is not None and state == "succeeded":
+        return (f"{task_id} is held by run {run_id} (succeeded, not landed): "
+                f"`herd land {run_id}` lands it, or {give_back}")
+    if run is not None:
+        return (f"{task_id} is {status}, held by run {run_id} ({state or run['state']}): "
+                f"`herd resume {run_id}` continues that run, or {give_back}")
+    return (f"{task_id} is {status}" + (f" (assignee {who})" if who else "")
+            + "; only open tasks can run: reopen it or leave it out")
+
+
 def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
               jobs: int | None = None, include_blockers: bool = False,
               cores: int | None = None, skip_taken: bool = False) -> Plan:
@@ -139,9 +164,7 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
     for task_id in members:
         status = records[task_id].get("status")
         if status != Status.OPEN:
-            who = records[task_id].get("assignee")
-            raise Refused(f"{task_id} is {status}" + (f" (assignee {who})" if who else "")
-                          + "; only open tasks can run: reopen it or leave it out")
+            raise Refused(_not_open(store, records[task_id]))
     if outside:
         task_id, blockers = next(iter(outside.items()))
         raise Refused(f"{task_id} is blocked by {', '.join(blockers)} (not in this batch, not "

@@ -7,7 +7,12 @@ import sys
 import time
 from typing import Any, TextIO
 
+from herd.units import plural
+
 Event = dict[str, Any]
+MAP_EVENTS = {"map_start", "map_resume", "scale", "item_failed", "pipeline_start",
+              "stage_failed"}
+STDERR_LINES = 3  # of a failed job, under its failure line
 
 
 def _clock(ts: float) -> str:
@@ -25,8 +30,14 @@ def describe(event: Event) -> str | None:
     name = event.get("event")
     task = event.get("task", "")
     if name == "run_start":
-        return (f"run {event['run']}: {event.get('tasks')} tasks in {event.get('waves')} waves, "
-                f"{event.get('workers')} workers (base {str(event.get('base', ''))[:12]})")
+        return (f"run {event['run']}: {plural(int(event.get('tasks') or 0), 'task')} in "
+                f"{plural(int(event.get('waves') or 0), 'wave')}, "
+                f"{plural(int(event.get('workers') or 0), 'worker')} "
+                f"(base {str(event.get('base', ''))[:12]})")
+    if name == "land_start":
+        return f"run {event['run']}: landing {plural(int(event.get('tasks') or 0), 'task')}"
+    if name in MAP_EVENTS:
+        return describe_map(event)
     if name == "wave_start":
         return f"wave {event['wave']}: {', '.join(event.get('tasks', []))}"
     if name == "attempt_start":
@@ -44,13 +55,37 @@ def describe(event: Event) -> str | None:
         return None
     if name == "test_run":
         verdict = "passed" if event.get("exit_code") == 0 else f"failed (exit {event.get('exit_code')})"
-        return (f"test [{event.get('purpose')}] on {event.get('commits')} commits {verdict} "
+        return (f"test [{event.get('purpose')}] on "
+                f"{plural(int(event.get('commits') or 0), 'commit')} {verdict} "
                 f"in {event.get('duration', 0):.1f}s")
     if name == "run_end":
         return f"run {event['run']} {event.get('state')} (exit {event.get('exit_code')})"
     if name == "message":
         return str(event.get("text", ""))
     return None
+
+
+def describe_map(event: Event) -> str | None:
+    """`herd map` and `herd pipeline` events; a failure shows the last lines of its stderr."""
+    name = event.get("event")
+    if name == "map_start":
+        return (f"map {event['run']}: {plural(int(event['items']), 'item')} in "
+                f"{plural(int(event['invocations']), 'invocation')} of {event['batch_size']}, "
+                f"{event['workers']} worker{'' if str(event['workers']) == '1' else 's'}")
+    if name == "map_resume":
+        return (f"map {event['run']}: resuming {plural(int(event['items']), 'item')} in "
+                f"{plural(int(event['invocations']), 'invocation')}")
+    if name == "scale":
+        line = f"-j auto: {plural(int(event['workers']), 'worker')}: {event['reason']}"
+        return line + (f" [{event['jobs']}]" if event.get("jobs") else "")
+    if name == "pipeline_start":
+        return (f"pipeline {event['run']}: {plural(int(event['items']), 'item')}, "
+                f"stages {event['stages']}")
+    what = (f"#{event['seq']}" if name == "item_failed" else f"at {event.get('stage')}:")
+    line = (f"failed {what} {' '.join(event.get('items', []))[:60]} after "
+            f"{plural(int(event['attempts']), 'attempt')}: {event['reason']}")
+    tail = str(event.get("tail") or "").rstrip().splitlines()[-STDERR_LINES:]
+    return "\n".join([line, *(f"  | {text[:150]}" for text in tail)])
 
 
 class PlainProgress:

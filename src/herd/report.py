@@ -115,6 +115,19 @@ def _task(row: dict[str, Any], title: str, attempts: list[dict[str, Any]],
             "cost_usd": round(sum(costs), 6) if costs else None, "last_line": last_line}
 
 
+def exit_labels(attempts: list[dict[str, Any]]) -> str:
+    """`0`, `3,0`, `timeout,0`: what each attempt ended with. An attempt killed by herd has no
+    exit code (the table said `None,None` for two timeouts)."""
+    def label(a: dict[str, Any]) -> str:
+        if a["exit_code"] is not None:
+            return str(a["exit_code"])
+        if a["outcome"] in ("timeout", "memory", "interrupted", "lost", "cancelled", "running"):
+            return str(a["outcome"])
+        return f"signal {a['signal']}" if a["signal"] else "-"
+
+    return ",".join(label(a) for a in attempts)
+
+
 def subject(row: dict[str, Any]) -> str:
     """What `{}` stands for: a map item (its payload) or else the task id."""
     payload = row.get("payload")
@@ -368,7 +381,7 @@ def to_markdown(report: Report) -> str:
         cost = f"${t['cost_usd']:.2f}" if t["cost_usd"] is not None else ""
         label = t["id"] if t["item"] == t["id"] else f"{t['id']} `{_cell(t['item'][:40])}`"
         lines.append(f"| {label} | {t['state']} | {len(t['attempts'])} | "
-                     f"{','.join(str(x) for x in t['exit_codes'])} | {format_duration(t['duration'])} | "
+                     f"{exit_labels(t['attempts'])} | {format_duration(t['duration'])} | "
                      f"{cost} | {sha[:12]} | {_cell(t['reason'][:80])} |")
     return "\n".join(lines) + "\n"
 

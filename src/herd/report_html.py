@@ -11,7 +11,8 @@ import time
 from html import escape
 from typing import Any
 
-from herd.units import format_duration, format_time
+from herd.report import exit_labels
+from herd.units import format_duration, format_time, plural
 
 Report = dict[str, Any]
 
@@ -164,7 +165,7 @@ def timeline(report: Report, width: int = 1280) -> str:
         x0 = x(t["started_at"])
         w = max(3.0, x(t["ended_at"]) - x0)
         verdict = "passed" if t["passed"] else f"failed (exit {t['exit_code']})"
-        tip = (f"test {t['purpose']} on {len(t['commits'])} commits: {verdict}, "
+        tip = (f"test {t['purpose']} on {plural(len(t['commits']), 'commit')}: {verdict}, "
                f"{format_duration(t['duration'])}")
         out.append(f'<rect data-kind="test" data-purpose="{escape(t["purpose"])}" '
                    f'data-passed="{str(t["passed"]).lower()}" x="{x0:.1f}" y="{y}" '
@@ -261,7 +262,7 @@ def _tasks(report: Report, kind: str) -> list[str]:
         rows.append(
             f'<tr data-task="{escape(t["id"])}" data-state="{escape(t["state"])}">'
             f"<td><code>{escape(t['id'])}</code></td><td>{name}</td><td>{_badge(t['state'])}</td>"
-            f"<td>{dots}</td><td class='mono'>{','.join(str(x) for x in t['exit_codes'])}</td>"
+            f"<td>{dots}</td><td class='mono'>{escape(exit_labels(t['attempts']))}</td>"
             f"<td class='num'>{format_duration(t['duration'])}</td><td class='num'>{cost}</td>"
             f"<td><code>{escape(sha[:12])}</code></td>"
             f"<td>{escape(t['reason'][:140])}</td></tr>")

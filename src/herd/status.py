@@ -30,6 +30,8 @@ def snapshot(store: Store, run_id: str | None = None) -> dict[str, Any]:
          "log": a["log_path"]}
         for a in journal.attempts() if a["ended_at"] is None and run["state"] == "running"
     ]
+    if run["kind"] != "run" and run["state"] == "running":
+        workers = _map_jobs(journal.run_dir / "events.jsonl", now)
     return {"run": journal.run_id, "kind": run["kind"], "state": run["state"],
             "started_at": run["created_at"], "ended_at": run["ended_at"],
             "exit_code": run["exit_code"], "counts": journal.counts(), "workers": workers,
@@ -38,7 +40,8 @@ def snapshot(store: Store, run_id: str | None = None) -> dict[str, Any]:
                else {})}
 
 
-PHASE_EVENTS = ("run_start", "run_resume", "wave_start", "phase", "run_end")
+PHASE_EVENTS = ("run_start", "run_resume", "wave_start", "phase", "run_end", "land_start",
+                "map_start", "map_resume", "pipeline_start")
 
 
 def phase(run_dir: Path, state: str) -> str:
@@ -57,6 +60,8 @@ def phase(run_dir: Path, state: str) -> str:
             continue
         if name == "wave_start":
             return f"working (wave {event.get('wave')})"
+        if name == "land_start":
+            return "landing"
         if name == "phase":
             detail = event.get("detail")
             return f"{event.get('phase')} ({detail})" if detail else str(event.get("phase"))
@@ -81,3 +86,20 @@ def detail(store: Store, run_id: str | None = None) -> dict[str, Any]:
         tasks.append({"id": row["task_id"], "state": row["state"], "attempts": row["attempts"],
                       "reason": row["reason"] or "", "last_line": line})
     return {**snap, "phase": phase(journal.run_dir, snap["state"]), "tasks": tasks}
+
+
+def _map_jobs(events: Path, now: float) -> list[dict[str, Any]]:
+    """A map journals a job when it ends (in batches, for speed): what runs now is in its
+    latest `progress` event, near the end of events.jsonl."""
+    for line in reversed(read_file_tail(events, 256 * 1024).splitlines()):
+        if b'"event": "progress"' not in line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        return [{"worker": f"#{job['seq']}", "task": " ".join(job.get("items", [])),
+                 "attempt": job.get("attempt", 1),
+                 "elapsed": round(now - float(job.get("started") or now), 1),
+                 "last_line": "", "log": None} for job in event.get("jobs", [])]
+    return []

@@ -62,3 +62,18 @@ def format_duration(value: float | None) -> str:
 def format_time(ts: float | None) -> str:
     """A local wall-clock time for people; `-` when unknown."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def format_size(value: int | float) -> str:
+    """`100 MiB`, `1.5 GiB`, `512 B`: sizes for people (messages used to say 104857600 bytes)."""
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(amount) < 1024:
+            return f"{amount:g} {unit}" if unit == "B" else f"{amount:.3g} {unit}"
+        amount /= 1024
+    return f"{amount:.3g} TiB"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 task`, `3 tasks`: `many` when the plural is not word + s."""
+    return f"{count} {word if count == 1 else many or word + 's'}"

@@ -65,6 +65,17 @@ def test_no_store_says_run_herd_init(tmp_path: Path) -> None:
     assert_clean_error(herd("ready", cwd=tmp_path, check=None), 3, "herd init")
 
 
+def test_with_json_an_error_is_also_a_json_object_on_stdout(tmp_path: Path) -> None:
+    """Every command, every kind of error: the line on stderr, the object on stdout."""
+    for args, code in ((["--json", "list"], 3), (["show", "x-1", "--json"], 3),
+                       (["map", "--json", "--bogus"], 2), (["--json", "map", "a"], 2)):
+        proc = herd(*args, cwd=tmp_path, check=code)
+        error = json.loads(proc.stdout)
+        assert error["exit_code"] == code and error["error"] in proc.stderr, proc.stderr
+    plain = herd("list", cwd=tmp_path, check=3)
+    assert plain.stdout == ""
+
+
 # -- commands and JSON shapes -----------------------------------------------------
 
 def test_create_show_list_update_comment_label_stats(repo: Path) -> None:

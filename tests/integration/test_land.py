@@ -275,6 +275,7 @@ def test_local_commits_not_yet_pushed_land_with_the_stack(shop: dict[str, Path])
     ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(2)]
     proc = run(shop, ids, "--push")
     assert "1 commit ahead" in proc.stdout + proc.stderr
+    assert "pushed 3 commits to origin/main" in proc.stdout  # the local one went out too
     assert "local, unpushed" in remote_log(shop)
     assert sorted(trailers(shop)) == sorted(ids)
     assert git(shop["repo"], "rev-parse", "main") == git(shop["remote"], "rev-parse", "main")
@@ -314,3 +315,33 @@ def test_a_worktree_that_cannot_be_made_fails_that_task_only(shop: dict[str, Pat
     assert status(shop["repo"], bad) == "open"
     comments = herd(shop["repo"], "comments", bad).stdout
     assert "could not prepare the attempt's worktree" in comments, proc.stderr
+
+
+def test_land_lands_what_a_no_integrate_run_left(shop: dict[str, Path]) -> None:
+    """`herd run --no-integrate` then `herd land RUN`: the same landing `herd run` does; in
+    between, running the held tasks again says to land them instead."""
+    ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(3)]
+    herd(shop["repo"], "run", *ids, "--cmd", f"{sys.executable} {shop['agent']}",
+         "--no-integrate")
+    run_id = json.loads(herd(shop["repo"], "runs", "--json").stdout)[0]["id"]
+    again = herd(shop["repo"], "run", ids[0], "--cmd", "true", check=4)
+    assert (f"{ids[0]} is held by run {run_id} (succeeded, not landed): `herd land {run_id}`"
+            in again.stderr)
+    env = {"TEST_COUNTER": str(shop["counter"]), "OTHER_CLONE": str(shop["other"])}
+    landed = herd(shop["repo"], "land", run_id, "--test-cmd",
+                  f"{sys.executable} {shop['test']}", "--push", env=env)
+    assert f"run {run_id}: 3 succeeded, 3 landed, 0 ejected, 0 failed" in landed.stdout
+    assert sorted(trailers(shop)) == sorted(ids) and len(pushes(shop)) == 1
+    assert count_tests(shop) == 1
+    assert all(status(shop["repo"], i) == "closed" for i in ids)
+    nothing = herd(shop["repo"], "land", run_id, check=4)
+    assert "no succeeded task waiting to land (3 landed already)" in nothing.stderr
+    herd(shop["repo"], "land", "no-such-run", check=3)
+
+
+def test_update_takes_several_ids(shop: dict[str, Path]) -> None:
+    ids = [create(shop["repo"], f"task {n}") for n in range(2)]
+    done = herd(shop["repo"], "update", *ids, "-p", "1", "--json")
+    assert [i["priority"] for i in json.loads(done.stdout)] == [1, 1]
+    herd(shop["repo"], "update", ids[0], "nope-zzz", "-p", "3", check=3)
+    assert json.loads(herd(shop["repo"], "show", ids[0], "--json").stdout)[0]["priority"] == 1

@@ -159,3 +159,74 @@ def test_herd_ready_does_not_import_rich(tmp_path: Path) -> None:
     imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
     assert "click" in imported
     assert not [m for m in imported if m == "rich" or m.startswith("rich.")]
+
+
+def test_map_on_a_terminal_draws_the_same_live_display(tmp_path: Path) -> None:
+    job = tmp_path / "job.py"
+    job.write_text("import sys, time\ntime.sleep(0.3)\nn = int(sys.argv[1])\n"
+                   "if n == 5:\n    print('cannot parse line 12', file=sys.stderr)\n"
+                   "    sys.exit(7)\nprint('done', n)\n")
+    env = {**herd_env(), "XDG_STATE_HOME": str(tmp_path / "state")}
+    env.pop("HERD_DB", None)
+    code, drawn = on_terminal([sys.executable, "-m", "herd", "map", *map(str, range(1, 13)),
+                               "-j", "3", "--retries", "0", "--", sys.executable, str(job)],
+                              tmp_path, env)
+    assert code == 1
+    text = plain(drawn)
+    assert re.search(r"#\d+\s+\d+\s+1\s+\d+\.\ds", text)  # a running job's row
+    assert "11 done · 1 failed · 0 running · 0 queued" in text
+    assert "failed #5 5 after 1 attempt: exit 7" in text and "| cannot parse line 12" in text
+    assert "their stderr is in" in text and "stderr.log" in text
+
+
+def test_first_frame_has_the_totals_and_the_eta_counts_down() -> None:
+    screen = io.StringIO()
+    now = [1000.0]
+    display = LiveDisplay(Console(file=screen, force_terminal=True, width=140),
+                          clock=lambda: now[0])
+    display({"event": "run_start", "run": "r", "tasks": 4, "workers": 2, "ts": 1000.0})
+    assert "0/4" in plain(screen.getvalue())  # drawn at once, not the 0/0 made up front
+    display({"event": "attempt_start", "run": "r", "task": "a", "attempt": 1, "worker": "w1",
+             "ts": 1000.0})
+    display({"event": "attempt_end", "run": "r", "task": "a", "attempt": 1, "ts": 1010.0,
+             "duration": 10.0})
+    now[0] = 1010.0
+    display({"event": "task_end", "run": "r", "task": "a", "state": "succeeded", "ts": 1010.0})
+    assert display.eta() == 30.0  # 1 task in 10 s, 3 to go
+    now[0] = 1015.0
+    assert display.eta() == 25.0  # waiting: it counts down (it used to grow)
+    display({"event": "phase", "run": "r", "phase": "stacking", "detail": "1 commit",
+             "ts": 1015.0})
+    assert "phase: stacking (1 commit)" in plain(screen.getvalue())
+    display.close()
+
+
+def test_a_big_import_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    herd("init", "--prefix", "big", cwd=tmp_path)
+    lines = [json.dumps({"id": f"big-{n:05d}", "title": f"Issue {n}", "status": "open",
+                         "priority": 2, "issue_type": "task"}) for n in range(12_000)]
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    code, drawn = on_terminal([sys.executable, "-m", "herd", "import", "big.jsonl"], tmp_path,
+                              herd_env())
+    assert code == 0
+    assert "herd: import: wrote 5,000/12,000 issues" in drawn
+    under_a_pipe = herd("import", "big.jsonl", cwd=tmp_path)
+    assert under_a_pipe.stderr == ""  # progress is for people; logs stay clean
+    assert "imported 12000 issues from big.jsonl (0 new, 12000 updated)" in under_a_pipe.stdout
+
+
+def test_messages_count_in_words() -> None:
+    from herd.progress import describe
+    from herd.units import format_size
+
+    line = describe({"event": "run_start", "run": "r", "tasks": 1, "waves": 1, "workers": 1,
+                     "base": "abc"})
+    assert line == "run r: 1 task in 1 wave, 1 worker (base abc)"
+    assert format_size(104857600) == "100 MiB"
+    assert describe({"event": "test_run", "purpose": "stack", "exit_code": 0, "commits": 1,
+                     "duration": 1.0}) == "test [stack] on 1 commit passed in 1.0s"
+    from herd.report import exit_labels
+
+    timed_out = {"exit_code": None, "signal": 15, "outcome": "timeout"}
+    assert exit_labels([timed_out, timed_out, {"exit_code": 0, "signal": None,
+                                               "outcome": "ok"}]) == "timeout,timeout,0"

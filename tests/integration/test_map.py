@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -241,7 +242,9 @@ def test_dry_run_prints_batches_and_workers(tmp_path: Path) -> None:
 
 def _auto_choice(tmp_path: Path, items: int, *cmd: str) -> dict[str, Any]:
     done = herd(tmp_path, "map", "--json", *(["0"] * items), "-j", "auto", "--", *cmd)
-    scaling = json.loads(done.stdout)["scaling"]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["event"] for e in events[-2:]] == ["map_end", "run_end"]
+    scaling = events[-2]["scaling"]
     assert scaling, "no scaling decision recorded"
     assert latest_run(tmp_path)["summary"]["scaling"] == scaling
     final: dict[str, Any] = scaling[-1]
@@ -259,3 +262,38 @@ def test_auto_workers_grow_for_waiting_jobs(tmp_path: Path) -> None:
     final = _auto_choice(tmp_path, 80, "sleep", "0.2")
     assert 2 < final["workers"] <= 8
     assert "waiting" in final["jobs"] and final["reason"]
+
+
+def test_json_streams_events_and_a_failure_shows_its_stderr(tmp_path: Path) -> None:
+    job = script(tmp_path, "job.py", "import sys\nif sys.argv[1] == 'b':\n"
+                 "    print('first', file=sys.stderr)\n    print('line 12 is bad', "
+                 "file=sys.stderr)\n    sys.exit(7)\nprint(sys.argv[1])\n")
+    done = herd(tmp_path, "map", "--json", "a", "b", "c", "--retries", "0", "--", PY, str(job),
+                check_code=1)
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[0]["event"] == "map_start" and events[-1]["event"] == "run_end"
+    end = events[-2]
+    assert end["event"] == "map_end" and end["counts"] == {"succeeded": 2, "failed": 1}
+    failed = next(e for e in events if e["event"] == "item_failed")
+    assert "line 12 is bad" in failed["tail"] and failed["log"] == end["stderr_log"]
+    plain = herd(tmp_path, "map", "a", "b", "--retries", "0", "--", PY, str(job), check_code=1)
+    assert "herd: failed #2 b after 1 attempt: exit 7\nherd:   | first\n" \
+           "herd:   | line 12 is bad" in plain.stderr
+    run_id = latest_run(tmp_path)["id"]
+    assert f"their stderr is in state/herd/runs/{run_id}/stderr.log;" in plain.stderr
+
+
+def test_status_during_a_map_shows_its_running_jobs(tmp_path: Path) -> None:
+    proc = subprocess.Popen([PY, "-m", "herd", "map", "1", "2", "3", "-j", "2", "--", "sleep"],
+                            cwd=tmp_path, env=env_for(tmp_path), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            shown = herd(tmp_path, "status", check_code=None).stdout
+            if "#1" in shown:
+                break
+            time.sleep(0.2)
+        assert re.search(r"#1\s+1\s+attempt 1", shown), shown
+    finally:
+        proc.wait(timeout=60)

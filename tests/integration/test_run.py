@@ -311,7 +311,7 @@ def test_max_memory_kills_a_worker_over_the_ceiling(project: Project) -> None:
     small = p.create("Small", "edit: src/m1.py", scope=["src/m1.py"])
     p.run(hog, small, "--max-memory", "100M", "--retries", "0", "--no-integrate", check=1)
     [comment] = p.comments(hog)
-    assert "used more than 104857600 bytes" in comment["text"]
+    assert "used more than 100 MiB (killed)" in comment["text"]
     assert run_processes(p.latest_run()) == []
 
 
@@ -396,3 +396,29 @@ def test_worker_env_does_not_leak_into_the_store(project: Project) -> None:
                                 "HERD_WORKER", "HERD_ATTEMPT"}
     assert call["env"]["GIT_CONFIG_KEY_0"] == "core.hooksPath"
     assert os.path.isdir(call["env"]["GIT_CONFIG_VALUE_0"])
+
+
+def test_the_journal_records_each_result_before_the_slot_starts_its_next_task(
+        project: Project) -> None:
+    """An attempt_end is journaled before its slot's next attempt_start, and never more than
+    -j attempts are open at once (the slot's next task used to start while the previous one
+    was still being squashed, so the log showed up to 2x -j attempts open)."""
+    p = project
+    ids = [p.create(f"T{n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in range(8)]
+    done = p.run(*ids, "-j", "2", "--no-integrate", "--json")
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    open_now: dict[tuple[str, int], str] = {}
+    busy_slots: set[str] = set()
+    most = 0
+    for event in events:
+        key = (event.get("task"), event.get("attempt"))
+        if event["event"] == "attempt_start":
+            assert event["worker"] not in busy_slots, f"{event['worker']} started before its " \
+                                                      "previous attempt_end"
+            busy_slots.add(event["worker"])
+            open_now[key] = event["worker"]
+            most = max(most, len(open_now))
+        elif event["event"] == "attempt_end":
+            busy_slots.discard(open_now.pop(key))
+    assert most <= 2 and not open_now
+    assert sum(e["event"] == "attempt_end" for e in events) == 8

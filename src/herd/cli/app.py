@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -83,27 +84,35 @@ def run(args: list[str]) -> None:
     from herd.cli import queue_cmds  # noqa: F401  (registers commands)
 
     _register_batch_commands()
+    # Decided from argv, not from the Context: a usage error happens before any command
+    # made one. After `--` (herd map's command) a `--json` belongs to the job, not to us.
+    as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
+
+    def fail(message: str, exit_code: int, label: str = "error: ") -> None:
+        click.echo(f"herd: {label}{message}", err=True)
+        if as_json:
+            # Scripts read stdout: the error is there too, as the one object they parse.
+            with contextlib.suppress(BrokenPipeError):
+                click.echo(json.dumps({"error": message, "exit_code": exit_code},
+                                      ensure_ascii=False))
+        sys.exit(exit_code)
+
     try:
         cli.main(args=args, prog_name="herd", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("herd: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        fail("interrupted", EXIT_INTERRUPTED, label="")
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
         # One line, like every other error: what is wrong and where to look.
         where = exc.ctx.command_path if exc.ctx is not None else "herd"
-        click.echo(f"herd: error: {exc.format_message()} (see `{where} --help`)", err=True)
-        sys.exit(exc.exit_code)
+        fail(f"{exc.format_message()} (see `{where} --help`)", exc.exit_code)
     except click.ClickException as exc:
-        click.echo(f"herd: error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
+        fail(exc.format_message(), exc.exit_code)
     except HerdError as exc:
-        click.echo(f"herd: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("herd: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        fail("interrupted", EXIT_INTERRUPTED, label="")
     except BrokenPipeError:
         # `herd list | head`: the reader left; not an error worth a traceback.
         sys.stderr.close()

@@ -27,11 +27,12 @@ def demo(directory: Path | None, with_failures: bool, jobs: int, db: str | None,
     from herd.cli.run_cmds import _render_outcome, close_listeners, listeners
     from herd.hypervisor import RunOptions
     from herd.store import Store
+    from herd.units import plural
 
     ctx = make_context(db, as_json)
     root = directory or Path(tempfile.mkdtemp(prefix="herd-demo-"))
     repo, ids = demo_mod.build(root, with_failures=with_failures)
-    click.echo(f"herd demo: sample repository {repo} with {len(ids)} tasks "
+    click.echo(f"herd demo: sample repository {repo} with {plural(len(ids), 'task')} "
                f"(remote {root / 'remote.git'})", err=True)
     os.chdir(repo)
     store = Store(repo / ".herd" / "herd.db")

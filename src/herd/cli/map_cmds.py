@@ -1,8 +1,9 @@
 """`herd map` and `herd pipeline`: item batches, rendered for people or as JSON.
 
 Job stdout owns our stdout (each job's output written whole when it ends); herd's
-own lines go to stderr, prefixed `herd:`. With `--json`, stdout carries only the
-summary object and the jobs' stdout goes to `.herd/runs/<run>/stdout.log`.
+own lines go to stderr, prefixed `herd:` (or the live display on a terminal). With
+`--json`, stdout carries the event stream as `herd run --json` does (JSONL, ending with
+`map_end` and `run_end`) and the jobs' stdout goes to `.herd/runs/<run>/stdout.log`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import click
 
 from herd.cli.app import cli, common, make_context
 from herd.errors import BadInput, NotFound
+from herd.units import plural
 
 STORE_HELP = (
     "Store: .herd/herd.db found upwards from the working directory (or --db / HERD_DB), "
@@ -62,36 +64,27 @@ def _count(value: str | None, what: str) -> int | None:
 
 
 class Renderer:
-    """Run events as `herd:` lines on stderr (nothing in --json mode)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
+    """Map and pipeline events as `herd:` lines on stderr (pipes, CI, HERD_PROGRESS=plain)."""
 
     def __call__(self, event: dict[str, Any]) -> None:
-        if self.quiet:
+        from herd.progress import MAP_EVENTS, describe_map
+
+        if event.get("event") not in MAP_EVENTS:
             return
-        name = event.get("event")
-        line = None
-        if name == "map_start":
-            line = (f"map {event['run']}: {event['items']} items in {event['invocations']} "
-                    f"invocations of {event['batch_size']}, {event['workers']} workers")
-        elif name == "map_resume":
-            line = (f"map {event['run']}: resuming {event['items']} items in "
-                    f"{event['invocations']} invocations")
-        elif name == "scale":
-            line = f"-j auto: {event['workers']} workers: {event['reason']}"
-            if event.get("jobs"):
-                line += f" [{event['jobs']}]"
-        elif name == "item_failed":
-            line = (f"failed #{event['seq']} {' '.join(event.get('items', []))[:60]} after "
-                    f"{event['attempts']} attempts: {event['reason']}")
-        elif name == "pipeline_start":
-            line = f"pipeline {event['run']}: {event['items']} items, stages {event['stages']}"
-        elif name == "stage_failed":
-            line = (f"failed at {event['stage']}: {' '.join(event.get('items', []))[:60]} after "
-                    f"{event['attempts']} attempts: {event['reason']}")
+        line = describe_map(event)
         if line is not None:
-            click.echo(f"herd: {line}", err=True)
+            click.echo("\n".join(f"herd: {part}" for part in line.splitlines()), err=True)
+
+
+def _listeners(as_json: bool, live: bool) -> list[Any]:
+    """The same choice as `herd run`: JSONL events with --json, the live display on a
+    terminal, `herd:` lines otherwise (and for a pipeline, which sends no progress events)."""
+    from herd.cli.run_cmds import listeners
+
+    chosen = listeners(as_json)
+    return [shown if type(shown).__name__ == "JsonProgress" or (
+                live and type(shown).__name__ == "LiveDisplay") else Renderer()
+            for shown in chosen]
 
 
 def _summary(outcome: Any, what: str) -> None:
@@ -99,19 +92,30 @@ def _summary(outcome: Any, what: str) -> None:
     click.echo(f"herd: {what} {outcome.run_id} {outcome.state.value}: {counts} "
                f"in {outcome.elapsed:.1f}s", err=True)
     for decision in outcome.scaling[-1:]:
-        click.echo(f"herd: -j auto chose {decision['workers']} workers: {decision['reason']} "
+        click.echo(f"herd: -j auto chose {plural(decision['workers'], 'worker')}: "
+                   f"{decision['reason']} "
                    f"[{decision['jobs']}]", err=True)
     if outcome.exit_code == 130:
         hint = (f"herd map --resume {outcome.run_id}" if what == "map"
                 else f"herd runs (run {outcome.run_id})")
         click.echo(f"herd: interrupted; state saved: {hint} continues", err=True)
     elif outcome.failed and what == "map":
-        click.echo(f"herd: {len(outcome.failed)} failed; `herd map --resume {outcome.run_id}` "
-                   "re-runs them", err=True)
+        click.echo(f"herd: {len(outcome.failed)} failed; their stderr is in {_stderr_log(outcome)}"
+                   f"; `herd map --resume {outcome.run_id}` re-runs them", err=True)
+
+
+def _stderr_log(outcome: Any) -> str:
+    """The log's path, relative to here when it is below (shorter to read and to paste)."""
+    path = Path(outcome.stderr_log)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
-    click.echo(f"{the_plan.items} items -> {the_plan.invocations} invocations of "
+    click.echo(f"{plural(the_plan.items, 'item')} -> "
+               f"{plural(the_plan.invocations, 'invocation')} of "
                f"{the_plan.batch_size} ({the_plan.batch_reason})")
     click.echo(f"workers: {the_plan.workers} ({the_plan.worker_reason})")
     for seq, group in enumerate(groups[:20], 1):
@@ -167,8 +171,7 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
             raise BadInput("--resume RUN re-runs RUN's own items and command; give no others")
         store = item_store(ctx.db)
         journal = Journal.open(store, resume_run)
-        journal.listeners.append(Renderer(ctx.as_json))
-        with _job_stdout(ctx.as_json, journal) as out:
+        with _shown(ctx.as_json, journal) as out:
             outcome = mapper.resume(journal, out=out)
         _finish(ctx, outcome, "map")
     if not command:
@@ -197,27 +200,64 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
         raise BadInput("no items: give them as arguments, --from FILE|-, or --glob PATTERN")
     store = item_store(ctx.db)
     journal = Journal.create(store, "map", {**options.to_args(), "items": len(found)})
-    journal.listeners.append(Renderer(ctx.as_json))
-    with _job_stdout(ctx.as_json, journal) as out:
+    with _shown(ctx.as_json, journal) as out:
         outcome = mapper.start(journal, found, options, the_plan, out=out)
     _finish(ctx, outcome, "map")
 
 
 @contextmanager
-def _job_stdout(as_json: bool, journal: Any) -> Iterator[IO[bytes]]:
-    """Where the jobs' stdout goes: ours, or the run's stdout.log when ours is for JSON."""
-    if not as_json:
+def _shown(as_json: bool, journal: Any, *, live: bool = True) -> Iterator[IO[bytes]]:
+    """Attach how events are shown for the map's whole life; yield where job stdout goes:
+    ours; the run's stdout.log when ours carries the JSONL events; above the live rows
+    when the live display draws on the same terminal."""
+    from herd.cli.run_cmds import close_listeners
+
+    shown = _listeners(as_json, live)
+    journal.listeners.extend(shown)
+    try:
+        if as_json:
+            journal.run_dir.mkdir(parents=True, exist_ok=True)
+            with (journal.run_dir / "stdout.log").open("ab") as log:
+                yield log
+            return
+        console = next((getattr(s, "console", None) for s in shown), None)
+        if console is not None and sys.stdout.isatty():
+            above = _AboveLive(console)
+            try:
+                yield cast(IO[bytes], above)
+            finally:
+                above.close()
+            return
         yield sys.stdout.buffer
-        return
-    journal.run_dir.mkdir(parents=True, exist_ok=True)
-    with (journal.run_dir / "stdout.log").open("ab") as out:
-        yield out
+    finally:
+        close_listeners(shown)
+
+
+class _AboveLive:
+    """Job output printed through the live display's console, so it scrolls above the live
+    rows instead of being drawn over by them. Only complete lines; the rest waits."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.partial = b""
+
+    def write(self, data: bytes) -> int:
+        complete, newline, self.partial = (self.partial + data).rpartition(b"\n")
+        if newline:
+            self.console.out(complete.decode(errors="replace"), highlight=False)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.partial:
+            self.console.out(self.partial.decode(errors="replace"), highlight=False)
+            self.partial = b""
 
 
 def _finish(ctx: Any, outcome: Any, what: str) -> None:
-    if ctx.as_json:
-        ctx.emit(outcome.to_dict())
-    else:
+    if not ctx.as_json:  # with --json the events (map_end, run_end) were the output
         _summary(outcome, what)
     sys.stdout.flush()
     sys.exit(outcome.exit_code)
@@ -242,7 +282,6 @@ def pipeline_command(file: str, retries: int, db: str | None, as_json: bool) -> 
     spec = pipeline.load(Path(file), retries=retries)
     store = item_store(ctx.db)
     journal = Journal.create(store, "pipeline", spec.to_args())
-    journal.listeners.append(Renderer(ctx.as_json))
-    with _job_stdout(ctx.as_json, journal) as out:
+    with _shown(ctx.as_json, journal, live=False) as out:
         outcome = pipeline.run(journal, spec, out=out)
     _finish(ctx, outcome, "pipeline")

@@ -31,9 +31,10 @@ def build_plan(ctx: Any, ids: tuple[str, ...], use_ready: bool, parent: str | No
 
 
 def render_plan(plan: Any) -> None:
-    click.echo(f"plan: {len(plan.tasks)} tasks in {len(plan.waves)} wave"
-               f"{'s' if len(plan.waves) != 1 else ''}, {plan.workers} worker"
-               f"{'s' if plan.workers != 1 else ''}")
+    from herd.units import plural
+
+    click.echo(f"plan: {plural(len(plan.tasks), 'task')} in {plural(len(plan.waves), 'wave')}, "
+               f"{plural(plan.workers, 'worker')}")
     titles = {t["id"]: t.get("title", "") for t in plan.tasks}
     for n, wave in enumerate(plan.waves, start=1):
         click.echo(f"  wave {n}:")

@@ -12,6 +12,7 @@ import click
 from herd.cli.app import cli, common, make_context, warn
 from herd.errors import EXIT_REFUSED, BadInput, Refused
 from herd.model import Record
+from herd.units import plural
 
 
 def _line(issue: Record) -> str:
@@ -205,7 +206,8 @@ def _warn_dangling(queue: Any) -> None:
     dangling = queue.dangling()
     if dangling:
         issue_id, target, dep_type = dangling[0]
-        warn(f"{len(dangling)} dependencies point at ids not in the store (e.g. {issue_id} "
+        warn(f"{plural(len(dangling), 'dependency', 'dependencies')} point"
+             f"{'s' if len(dangling) == 1 else ''} at ids not in the store (e.g. {issue_id} "
              f"-> {target} [{dep_type}]); they do not block")
 
 
@@ -232,7 +234,7 @@ _LEASE_DEFAULT = "30m"  # herd.queue.DEFAULT_LEASE_SECONDS, as a flag value
 
 
 @cli.command()
-@click.argument("issue_id")
+@click.argument("issue_ids", nargs=-1, required=True)
 @click.option("-s", "--status")
 @click.option("-a", "--assignee")
 @click.option("-p", "--priority", type=int)
@@ -244,24 +246,32 @@ _LEASE_DEFAULT = "30m"  # herd.queue.DEFAULT_LEASE_SECONDS, as a flag value
               help="How long the claim holds (e.g. 90s, 30m, 2h); after it expires the "
                    "issue is ready again and anyone may claim it.")
 @common
-def update(issue_id: str, status: str | None, assignee: str | None, priority: int | None,
-           title: str | None, description: str | None, claim: bool, actor: str | None,
-           lease: str, db: str | None, as_json: bool) -> None:
-    """Change fields of an issue, or claim it."""
+def update(issue_ids: tuple[str, ...], status: str | None, assignee: str | None,
+           priority: int | None, title: str | None, description: str | None, claim: bool,
+           actor: str | None, lease: str, db: str | None, as_json: bool) -> None:
+    """Change fields of one or more issues, or claim one."""
     ctx = make_context(db, as_json)
     queue = ctx.queue()
     if claim:
+        if len(issue_ids) > 1:
+            raise BadInput("--claim takes one issue at a time (each claim is its own "
+                           "compare-and-swap)")
         if any(v is not None for v in (status, assignee)):
             raise BadInput("--claim sets status and assignee itself; drop --status/--assignee")
         from herd.units import duration
 
-        issue = queue.claim(issue_id, actor, duration(lease))
+        issue = queue.claim(issue_ids[0], actor, duration(lease))
         if any(v is not None for v in (priority, title, description)):
-            issue = queue.update(issue_id, priority=priority, title=title, description=description)
+            issue = queue.update(issue_ids[0], priority=priority, title=title,
+                                 description=description)
+        issues = [issue]
     else:
-        issue = queue.update(issue_id, status=status, assignee=assignee, priority=priority,
-                             title=title, description=description)
-    ctx.emit(issue, lambda: click.echo(f"updated {_line(issue)}"))
+        queue.show(list(issue_ids))  # every id exists, or nothing changes (exit 3)
+        issues = [queue.update(issue_id, status=status, assignee=assignee, priority=priority,
+                               title=title, description=description) for issue_id in issue_ids]
+    # One id answers with the issue, as before (bd's shape); several with the list.
+    ctx.emit(issues[0] if len(issues) == 1 else issues,
+             lambda: _each(lambda i: click.echo(f"updated {_line(i)}"), issues))
 
 
 @cli.command()
@@ -441,7 +451,8 @@ def import_cmd(path: Path, db: str | None, as_json: bool) -> None:
         warn(f"dropped dependency {issue_id} -> {target}: {why}")
     if result.dangling and not ctx.as_json:
         issue_id, target, dep_type = result.dangling[0]
-        warn(f"{len(result.dangling)} dependencies point at ids not in the store (e.g. "
+        warn(f"{plural(len(result.dangling), 'dependency', 'dependencies')} point"
+             f"{'s' if len(result.dangling) == 1 else ''} at ids not in the store (e.g. "
              f"{issue_id} -> {target} [{dep_type}]); they do not block")
     ctx.emit(result.as_json(), lambda: click.echo(_import_summary(result, path)))
 
@@ -507,4 +518,4 @@ def export_cmd(output: Path | None, include_ephemeral: bool, db: str | None,
     if ctx.as_json:
         ctx.emit({"path": str(output), "exported": count})
     else:
-        click.echo(f"exported {count} issues to {output}", err=True)
+        click.echo(f"exported {plural(count, 'issue')} to {output}", err=True)

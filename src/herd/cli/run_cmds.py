@@ -174,6 +174,38 @@ def resume(run_id: str | None, executor: str, scheduler: str | None, db: str | N
 
 
 @cli.command()
+@click.argument("run_id")
+@click.option("--test-cmd", metavar="CMD", help="Test command run once on the combined stack.")
+@click.option("--format-cmd", metavar="CMD", help="Formatter run once on the stack.")
+@click.option("--push", is_flag=True, help="Push the landed stack (once).")
+@click.option("--remote", default="origin", show_default=True, help="Remote to push to.")
+@click.option("--test-timeout", metavar="DUR",
+              help="Kill a test or format run after DUR, e.g. 10m (default: no limit); "
+                   "landing then fails with exit 5.")
+@click.option("--branch", metavar="B", help="Branch to land on (default: the run's branch).")
+@common
+def land(run_id: str, test_cmd: str | None, format_cmd: str | None, push: bool, remote: str,
+         test_timeout: str | None, branch: str | None, db: str | None, as_json: bool) -> None:
+    """Land the succeeded tasks of a run that stopped before landing (--no-integrate):
+    stack, format, test once, eject what breaks, push, close; as `herd run` would have."""
+    from herd import batch, units
+
+    ctx = make_context(db, as_json)
+    landing = batch.LandingOptions(test_cmd=test_cmd, format_cmd=format_cmd, push=push,
+                                   remote=remote, branch=branch,
+                                   test_timeout=units.duration(test_timeout) if test_timeout
+                                   else None)
+    shown = listeners(ctx.as_json)
+    try:
+        outcome = batch.land(ctx.store(), run_id, landing, listeners=shown)
+    finally:
+        close_listeners(shown)
+    if not ctx.as_json:
+        _render_outcome(outcome)
+    sys.exit(outcome.exit_code)
+
+
+@cli.command()
 @click.option("-n", "--limit", type=int, default=20, show_default=True, help="0 = all.")
 @common
 def runs(limit: int, db: str | None, as_json: bool) -> None:
