@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, Interrupted, Refused
+from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput, Interrupted, Refused
 from herd.executor import Executor, LocalExecutor
 from herd.executor.local import kill_by_env
-from herd.git import Git
+from herd.git import Git, no_identity_message, user_identity
 from herd.hypervisor import Hypervisor, RunOptions, WorkResult
 from herd.journal import Journal, Listener, RunState, TaskState
 from herd.plan import Plan, make_plan, select_tasks
@@ -60,6 +60,8 @@ def start(store: Store, *, ids: Sequence[str] = (), ready: bool = False, parent:
           landing: LandingOptions, listeners: Sequence[Listener] = (),
           executor_factory: ExecutorFactory = local_executor) -> RunOutcome:
     git = Git(store.root)
+    if user_identity(store.root) is None:
+        raise BadInput(no_identity_message(store.root))
     base = git.head()
     task_ids = select_tasks(store, ids, ready=ready, parent=parent)
     plan = make_plan(store, task_ids, git.ls_files(), jobs=jobs, include_blockers=include_blockers)
