@@ -58,23 +58,37 @@ BUILTIN: Mapping[str, Agent] = {
 }
 
 
-def load(name: str, config_path: Path | None) -> Agent:
-    """A preset by name: `.herd/config.toml` [agents.NAME] overrides or adds to the built-ins."""
-    presets = dict(BUILTIN)
-    if config_path is not None and config_path.exists():
-        try:
-            config = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise BadInput(f"{config_path}: {exc}; fix the TOML") from None
-        for key, table in (config.get("agents") or {}).items():
-            argv = table.get("argv") if isinstance(table, dict) else None
-            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-                raise BadInput(f"{config_path}: [agents.{key}] needs argv = [\"program\", ...]")
-            presets[key] = Agent(key, tuple(argv), table.get("cost_field"))
+def load(name: str, config_path: Path | None, team: Mapping[str, Agent] | None = None) -> Agent:
+    """A preset by name: the team's (`herd.toml`) override or add to the built-ins, and the
+    personal `.herd/config.toml` [agents.NAME] override both."""
+    presets = {**BUILTIN, **(team or {}), **read_presets(config_path)}
     if name not in presets:
         raise BadInput(f"unknown agent {name!r}; built in: {', '.join(sorted(BUILTIN))}, or add "
-                       f"[agents.{name}] to .herd/config.toml")
+                       f"[agents.{name}] to herd.toml or .herd/config.toml")
     return presets[name]
+
+
+def read_presets(config_path: Path | None) -> dict[str, Agent]:
+    """The [agents.NAME] tables of a TOML file (none when it does not exist)."""
+    if config_path is None or not config_path.exists():
+        return {}
+    try:
+        config = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{config_path}: {exc}; fix the TOML") from None
+    return presets_from(config.get("agents") or {}, str(config_path))
+
+
+def presets_from(tables: Mapping[str, object], where: str) -> dict[str, Agent]:
+    """Agents from [agents.NAME] tables read from `where` (named in errors)."""
+    presets = {}
+    for key, table in tables.items():
+        argv = table.get("argv") if isinstance(table, dict) else None
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise BadInput(f"{where}: [agents.{key}] needs argv = [\"program\", ...]")
+        cost = table.get("cost_field") if isinstance(table, dict) else None
+        presets[key] = Agent(key, tuple(argv), cost if isinstance(cost, str) else None)
+    return presets
 
 
 def from_command(command: str) -> Agent:

@@ -11,7 +11,7 @@ from herd import preflight
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput, Interrupted, Refused
 from herd.executor import Executor, LocalExecutor
 from herd.executor.local import kill_by_env
-from herd.git import Git
+from herd.git import Git, no_identity_message, user_identity
 from herd.hypervisor import Hypervisor, RunOptions, WorkResult
 from herd.journal import Journal, Listener, RunState, TaskState
 from herd.plan import Plan, make_plan, select_tasks
@@ -62,6 +62,8 @@ def start(store: Store, *, ids: Sequence[str] = (), ready: bool = False, parent:
           executor_factory: ExecutorFactory = local_executor) -> RunOutcome:
     git = Git(store.root)
     base = preflight.repository(git)
+    if user_identity(store.root) is None:
+        raise BadInput(no_identity_message(store.root))
     task_ids = select_tasks(store, ids, ready=ready, parent=parent)
     plan = make_plan(store, task_ids, git.ls_files(), jobs=jobs, include_blockers=include_blockers,
                      skip_taken=ready)

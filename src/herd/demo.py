@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 from herd import queue as queue_mod
-from herd.git import Git
+from herd.git import Git, user_identity
 from herd.store import Store
+
+FALLBACK_NAME, FALLBACK_EMAIL = "herd", "herd@localhost"
 
 MODULES = ("auth", "billing", "catalog", "checkout", "email", "inventory", "orders", "payments",
            "search", "shipping", "users", "reports")
@@ -44,6 +46,11 @@ def build(root: Path, *, with_failures: bool = False) -> tuple[Path, list[str]]:
         raise BadInput(f"{root} already holds a demo; pass another directory or remove it")
     Git.init(remote, bare=True)
     git = Git.init(repo)
+    if user_identity(repo) is None:
+        # A fresh container or CI runner: the sample's commits (the workers' too, since
+        # worktrees share this config) need an author; the user's own config stays untouched.
+        git.config_set("user.name", FALLBACK_NAME)
+        git.config_set("user.email", FALLBACK_EMAIL)
     (repo / "src").mkdir()
     for name in MODULES:
         (repo / "src" / f"{name}.py").write_text(f'"""The {name} module."""\n')

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -73,6 +74,8 @@ def test_batches_of_ten_each_item_its_own_argument(tmp_path: Path) -> None:
         assert r[8].startswith(f"{PY} {argv_dump} item ")
 
 
+@pytest.mark.skipif(shutil.which("parallel") is None,
+                    reason="GNU parallel not installed (apt-get install parallel; .ci/run installs it)")
 def test_joblog_matches_gnu_parallel_layout(tmp_path: Path) -> None:
     subprocess.run(["parallel", "--joblog", str(tmp_path / "gnu.tsv"), "-j2", "echo", ":::", "a", "b"],
                    check=True, capture_output=True)

@@ -15,6 +15,9 @@ from herd import __version__
 from herd.errors import EXIT_INTERRUPTED, HerdError
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Commands whose option defaults come from herd.toml / [tool.herd] (`herd land` takes the
+#: same landing flags as `herd run`).
+TEAM_DEFAULTS_FOR = ("run", "land")
 
 
 class Context:
@@ -78,6 +81,11 @@ def warn(message: str) -> None:
 def cli(ctx: click.Context, db: str | None, as_json: bool) -> None:
     """herd: run a batch of independent tasks concurrently and land them as one change."""
     ctx.obj = Context(db, as_json)
+    if ctx.invoked_subcommand in TEAM_DEFAULTS_FOR:
+        from herd import settings
+
+        # The team's herd.toml supplies these commands' defaults; their flags still win.
+        ctx.default_map = settings.default_map(TEAM_DEFAULTS_FOR)
 
 
 def run(args: list[str]) -> None:
@@ -123,7 +131,8 @@ def _register_batch_commands() -> None:
     """Batch commands live in their own modules; import them only when present."""
     import importlib
 
-    for name in ("plan_cmds", "run_cmds", "map_cmds", "report_cmds", "demo_cmds", "mcp_cmds"):
+    for name in ("plan_cmds", "run_cmds", "map_cmds", "report_cmds", "demo_cmds", "mcp_cmds",
+                 "config_cmds"):
         try:
             importlib.import_module(f"herd.cli.{name}")
         except ModuleNotFoundError as exc:

@@ -132,7 +132,8 @@ def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
               help="Workers (default: min(8, cores)); auto measures and scales.")
 @click.option("--batch-size", metavar="N|auto", default="1", show_default=True,
               help="Items per invocation; auto picks 1 for few items, 10-20 for many.")
-@click.option("--retries", type=int, default=1, show_default=True)
+@click.option("--retries", type=int, default=1, show_default=True,
+              help="Attempts after the first for a job that fails.")
 @click.option("--timeout", metavar="DUR", help="Per invocation, e.g. 30s, 5m.")
 @click.option("--joblog", type=click.Path(dir_okay=False), help="GNU parallel joblog file.")
 @click.option("--resume", "resume_run", metavar="RUN",
@@ -265,7 +266,8 @@ def _finish(ctx: Any, outcome: Any, what: str) -> None:
 
 @cli.command("pipeline", epilog=STORE_HELP)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--retries", type=int, default=1, show_default=True)
+@click.option("--retries", type=int, default=1, show_default=True,
+              help="Attempts after the first for a job that fails.")
 @common
 def pipeline_command(file: str, retries: int, db: str | None, as_json: bool) -> None:
     """Run a multi-stage pipeline from FILE.toml: items stream from stage to stage.

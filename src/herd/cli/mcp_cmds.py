@@ -19,6 +19,8 @@ def mcp_cmd(db: str | None, as_json: bool) -> None:
     except ModuleNotFoundError as exc:
         if exc.name is None or not exc.name.startswith("mcp"):
             raise
+        from herd.install import extra_hint
+
         raise BadInput("herd mcp needs the MCP SDK: install herd's `mcp` extra "
-                       "(pip install 'herd[mcp]', or pip install 'mcp>=2')") from None
+                       f"({extra_hint('mcp')}, or pip install 'mcp>=2')") from None
     mcp_server.serve(path)

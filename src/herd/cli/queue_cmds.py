@@ -116,15 +116,16 @@ def _repo_root(start: Path) -> Path:
 @cli.command()
 @click.argument("title")
 @click.option("-d", "--description", default="", help="Description.")
-@click.option("-t", "--type", "issue_type", default="task", show_default=True)
+@click.option("-t", "--type", "issue_type", default="task", show_default=True,
+              help="bug, feature, task, epic, chore (or your own).")
 @click.option("-p", "--priority", type=int, default=2, show_default=True, help="0 (urgent) to 4.")
 @click.option("--scope", multiple=True, metavar="GLOB", help="Paths the task may modify.")
 @click.option("--out-of-scope", multiple=True, metavar="GLOB", help="Paths it must not touch.")
 @click.option("--criteria", multiple=True, metavar="TEXT", help="A success criterion (repeat).")
 @click.option("--deps", multiple=True, metavar="ID,..", help="Ids this depends on (blocks).")
 @click.option("--parent", metavar="ID", help="Parent (epic); the id becomes PARENT.N.")
-@click.option("-l", "--label", "labels", multiple=True, metavar="LABEL")
-@click.option("-a", "--assignee")
+@click.option("-l", "--label", "labels", multiple=True, metavar="LABEL", help="A label (repeatable).")
+@click.option("-a", "--assignee", help="Who the issue is assigned to.")
 @common
 def create(title: str, description: str, issue_type: str, priority: int, scope: tuple[str, ...],
            out_of_scope: tuple[str, ...], criteria: tuple[str, ...], deps: tuple[str, ...],
@@ -152,8 +153,8 @@ def show(ids: tuple[str, ...], db: str | None, as_json: bool) -> None:
 @cli.command("list")
 @click.option("-s", "--status", "statuses", multiple=True, help="Statuses (comma separated).")
 @click.option("--all", "include_closed", is_flag=True, help="Include closed issues.")
-@click.option("-l", "--label")
-@click.option("-t", "--type", "issue_type")
+@click.option("-l", "--label", help="Only issues with this label.")
+@click.option("-t", "--type", "issue_type", help="Only issues of this type.")
 @click.option("-n", "--limit", type=int, default=0, help="0 = no limit.")
 @common
 def list_cmd(statuses: tuple[str, ...], include_closed: bool, label: str | None,
@@ -235,11 +236,11 @@ _LEASE_DEFAULT = "30m"  # herd.queue.DEFAULT_LEASE_SECONDS, as a flag value
 
 @cli.command()
 @click.argument("issue_ids", nargs=-1, required=True)
-@click.option("-s", "--status")
-@click.option("-a", "--assignee")
-@click.option("-p", "--priority", type=int)
-@click.option("--title")
-@click.option("-d", "--description")
+@click.option("-s", "--status", help="New status: open, in_progress, blocked, deferred, ...")
+@click.option("-a", "--assignee", help="New assignee.")
+@click.option("-p", "--priority", type=int, help="New priority, 0 (urgent) to 4.")
+@click.option("--title", help="New title.")
+@click.option("-d", "--description", help="New description.")
 @click.option("--claim", is_flag=True, help="Compare-and-swap claim: exit 4 if someone has it.")
 @click.option("--actor", help="Who claims (default: HERD_ACTOR, BD_ACTOR or your user name).")
 @click.option("--lease", default=_LEASE_DEFAULT, show_default=True, metavar="DURATION",
@@ -276,7 +277,7 @@ def update(issue_ids: tuple[str, ...], status: str | None, assignee: str | None,
 
 @cli.command()
 @click.argument("ids", nargs=-1, required=True)
-@click.option("-r", "--reason")
+@click.option("-r", "--reason", help="Why it is closed (kept as close_reason).")
 @click.option("-f", "--force", is_flag=True,
               help="Close even when pinned, blocked or an epic with open children.")
 @common
@@ -298,7 +299,7 @@ def close(ids: tuple[str, ...], reason: str | None, force: bool, db: str | None,
 
 @cli.command()
 @click.argument("issue_id")
-@click.option("-r", "--reason")
+@click.option("-r", "--reason", help="Why it is reopened (added as a comment).")
 @common
 def reopen(issue_id: str, reason: str | None, db: str | None, as_json: bool) -> None:
     """Reopen a closed issue."""
@@ -315,7 +316,8 @@ def dep() -> None:
 @dep.command("add")
 @click.argument("issue_id")
 @click.argument("depends_on")
-@click.option("-t", "--type", "dep_type", default="blocks", show_default=True)
+@click.option("-t", "--type", "dep_type", default="blocks", show_default=True,
+              help="blocks, parent-child, related, discovered-from, waits-for, ...")
 @common
 def dep_add(issue_id: str, depends_on: str, dep_type: str, db: str | None, as_json: bool) -> None:
     """ISSUE_ID depends on DEPENDS_ON (refused if it makes a cycle)."""
@@ -328,7 +330,7 @@ def dep_add(issue_id: str, depends_on: str, dep_type: str, db: str | None, as_js
 @dep.command("rm")
 @click.argument("issue_id")
 @click.argument("depends_on")
-@click.option("-t", "--type", "dep_type")
+@click.option("-t", "--type", "dep_type", help="Only the dependency of this type.")
 @common
 def dep_rm(issue_id: str, depends_on: str, dep_type: str | None, db: str | None,
            as_json: bool) -> None:
@@ -364,7 +366,7 @@ def dep_tree(issue_id: str, db: str | None, as_json: bool) -> None:
 @cli.command()
 @click.argument("issue_id")
 @click.argument("text")
-@click.option("--author")
+@click.option("--author", help="Who wrote it (default: HERD_ACTOR, BD_ACTOR or your user name).")
 @common
 def comment(issue_id: str, text: str, author: str | None, db: str | None, as_json: bool) -> None:
     """Add a comment."""

@@ -69,7 +69,8 @@ def _render_outcome(outcome: Any) -> None:
 @click.option("--cmd", "command", metavar="CMD",
               help="Any command; {id} {context} {worktree} {prompt} are filled in.")
 @click.option("-j", "--jobs", type=int, help="Workers (default: min(8, cores, largest wave)).")
-@click.option("--retries", type=int, default=1, show_default=True)
+@click.option("--retries", type=int, default=1, show_default=True,
+              help="Attempts after the first for a task that fails.")
 @click.option("--timeout", metavar="DUR", help="Per attempt, e.g. 30m, 3s.")
 @click.option("--max-memory", metavar="SIZE", help="Per worker process tree, e.g. 2G.")
 @click.option("--rate", metavar="N/min", help="Space worker starts (API rate limits).")
@@ -80,11 +81,11 @@ def _render_outcome(outcome: Any) -> None:
 @click.option("--test-timeout", metavar="DUR",
               help="Kill a test or format run after DUR, e.g. 10m (default: no limit); "
                    "landing then fails with exit 5.")
-@click.option("--push", is_flag=True, help="Push the landed stack (once).")
-@click.option("--remote", default="origin", show_default=True)
+@click.option("--push/--no-push", default=False, help="Push the landed stack (once).")
+@click.option("--remote", default="origin", show_default=True, help="Remote to fetch and push.")
 @click.option("--branch", metavar="B", help="Branch to land on (default: the current one).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
-              show_default=True)
+              show_default=True, help="Where workers run: here, or as Dask tasks.")
 @click.option("--scheduler", metavar="ADDR", help="Dask scheduler to join (tcp://HOST:8786).")
 @click.option("--cpus-per-job", type=float, metavar="N",
               help="Dask: CPU resource each job needs (workers offer --resources CPU=...).")
@@ -100,7 +101,7 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
         cpus_per_job: float | None, memory_per_job: str | None, db: str | None,
         as_json: bool) -> None:
     """Run tasks side by side, one worker and worktree each, then land them."""
-    from herd import agents, batch, units
+    from herd import agents, batch, settings, units
     from herd.hypervisor import RunOptions
 
     ctx = make_context(db, as_json)
@@ -110,7 +111,8 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
         raise BadInput("--retries must be 0 or more")
     store = ctx.store()
     chosen = (agents.from_command(command) if command
-              else agents.load(str(agent), store.herd_dir / "config.toml"))
+              else agents.load(str(agent), store.herd_dir / "config.toml",
+                               team=settings.load().agents))
     options = RunOptions(
         agent=chosen, workers=jobs or 1, retries=retries,
         timeout=units.duration(timeout) if timeout else None,
@@ -153,7 +155,7 @@ def _executor_factory(name: str, scheduler: str | None, *, cpus_per_job: float |
 @cli.command()
 @click.argument("run_id", required=False)
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
-              show_default=True)
+              show_default=True, help="Where the remaining workers run.")
 @click.option("--scheduler", metavar="ADDR", help="Dask scheduler to join (tcp://HOST:8786).")
 @common
 def resume(run_id: str | None, executor: str, scheduler: str | None, db: str | None,
@@ -230,7 +232,8 @@ def runs(limit: int, db: str | None, as_json: bool) -> None:
 @cli.command()
 @click.argument("run_id", required=False)
 @click.option("--watch", is_flag=True, help="Refresh until the run ends.")
-@click.option("--interval", type=float, default=1.0, show_default=True)
+@click.option("--interval", type=float, default=1.0, show_default=True,
+              help="Seconds between refreshes with --watch.")
 @common
 def status(run_id: str | None, watch: bool, interval: float, db: str | None,
            as_json: bool) -> None:

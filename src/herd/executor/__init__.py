@@ -13,9 +13,10 @@ def load_dask() -> ModuleType:
     import importlib
 
     from herd.errors import BadInput
+    from herd.install import extra_hint
 
     try:
         return importlib.import_module("herd.executor.dask")
     except ModuleNotFoundError as exc:
-        raise BadInput("--executor dask needs the dask extra: pip install 'herd[dask]' "
+        raise BadInput(f"--executor dask needs the dask extra: {extra_hint('dask')} "
                        f"({exc.name} is missing)") from None
