@@ -85,11 +85,12 @@ def build(db: Path) -> MCPServer:
     # -- the queue -----------------------------------------------------------------------
 
     @tool
-    def ready(limit: int = 10, labels: list[str] | None = None,
-              sort: Literal["hybrid", "priority", "oldest"] = "hybrid",
-              assignee: str | None = None) -> Any:
+    def ready(limit: int = 100, labels: list[str] | None = None,
+              sort: Literal["priority", "hybrid", "oldest"] = "priority",
+              assignee: str | None = None, unassigned: bool = False) -> Any:
         """Open issues with nothing blocking them, in bd's order (as `herd ready --json`)."""
-        return queue().ready(limit=limit, labels=labels or [], sort=sort, assignee=assignee)
+        return queue().ready(limit=limit, labels=labels or [], sort=sort, assignee=assignee,
+                             unassigned=unassigned)
 
     @tool
     def blocked() -> Any:
