@@ -627,13 +627,14 @@ class Git:
             return (f"no remote {remote!r} in this repository (remotes: "
                     f"{', '.join(known) or 'none'}); add it with `git remote add` or pick one "
                     "with --remote")
+        # Supervised like fetch and push: a silent remote's ssh or upload-pack dies with git.
+        timeout = min(timeout, network_timeout())
         try:
-            proc = subprocess.run(["git", "ls-remote", "--exit-code", remote, "HEAD"],
-                                  cwd=self.repo, env=self._env, stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, errors="replace",
-                                  timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            return f"remote {remote!r} did not answer within {timeout:g}s"
+            proc = self._run_with_timeout(["git", "ls-remote", "--exit-code", remote, "HEAD"],
+                                          self.repo, timeout)
+        except GitError:
+            return (f"remote {remote!r} did not answer within {timeout:g}s "
+                    "(HERD_GIT_TIMEOUT sets the limit)")
         if proc.returncode not in (0, 2):  # 2: reachable, but it has no HEAD (an empty remote)
             lines = proc.stderr.strip().splitlines()
             return f"remote {remote!r} is not reachable: {lines[0] if lines else proc.returncode}"

@@ -123,7 +123,7 @@ def test_a_second_signal_does_not_wait_out_the_grace_period(project: Project) ->
     assert "Traceback" not in err
 
 
-def test_a_remote_that_never_answers_fails_landing_after_the_git_timeout(
+def test_a_remote_that_never_answers_is_refused_before_any_worker_starts(
         project: Project) -> None:
     p = project
     p.git("config", "remote.origin.uploadpack", "sleep 600; git-upload-pack")
@@ -133,8 +133,30 @@ def test_a_remote_that_never_answers_fails_landing_after_the_git_timeout(
                           cwd=p.repo, env={**p.env, "HERD_GIT_TIMEOUT": "2"},
                           capture_output=True, text=True, timeout=60)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 5, out
+    assert proc.returncode == 2, out
     assert time.monotonic() - started < 20, out
+    assert "did not answer within 2s" in out, out
+    assert p.calls() == []  # no worker ran
+    assert p.show(task)["status"] == "open", out
+    gone = subprocess.run(["pgrep", "-f", "sleep 600; git-upload-pack"], capture_output=True)
+    assert gone.stdout == b"", gone.stdout
+
+
+def test_a_remote_that_stops_answering_fails_landing_after_the_git_timeout(
+        project: Project) -> None:
+    p = project
+    task = p.create("edit", "edit: src/m0.py", scope=["src/m0.py"])
+    # The remote answers the pre-flight check; the test command then makes it go silent, so
+    # the fetch before the push is what meets the timeout.
+    silence = "git config remote.origin.uploadpack 'sleep 600; git-upload-pack'"
+    started = time.monotonic()
+    proc = subprocess.run(p.popen_argv("run", task, "--cmd", str(p.agent), "--push",
+                                       "--test-cmd", silence),
+                          cwd=p.repo, env={**p.env, "HERD_GIT_TIMEOUT": "2"},
+                          capture_output=True, text=True, timeout=60)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 5, out
+    assert time.monotonic() - started < 30, out
     assert "no answer after 2s" in out, out
     gone = subprocess.run(["pgrep", "-f", "sleep 600; git-upload-pack"], capture_output=True)
     assert gone.stdout == b"", gone.stdout

@@ -209,10 +209,12 @@ def test_a_big_import_shows_progress_on_a_terminal(tmp_path: Path) -> None:
     code, drawn = on_terminal([sys.executable, "-m", "herd", "import", "big.jsonl"], tmp_path,
                               herd_env())
     assert code == 0
-    assert "herd: import: wrote 5,000/12,000 issues" in drawn
+    assert "herd: reading big.jsonl: 5,000 lines" in drawn
+    assert "herd: writing 12,000 issues" in drawn
     under_a_pipe = herd("import", "big.jsonl", cwd=tmp_path)
     assert under_a_pipe.stderr == ""  # progress is for people; logs stay clean
-    assert "imported 12000 issues from big.jsonl (0 new, 12000 updated)" in under_a_pipe.stdout
+    assert ("read 12000 issues from big.jsonl (0 new, 0 updated, 12000 unchanged)"
+            in under_a_pipe.stdout)
 
 
 def test_messages_count_in_words() -> None:
