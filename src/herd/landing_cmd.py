@@ -32,6 +32,18 @@ class CommandRun:
     log: Path
 
 
+def split_command(flag: str, command: str) -> list[str]:
+    """A landing command's argv, split like shell words (never run by a shell); BadInput
+    names `flag` when it does not parse or is empty. Pre-flight and landing both use it."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise BadInput(f"{flag} {command!r} does not parse: {exc}") from None
+    if not argv:
+        raise BadInput(f"{flag} is empty; give a program to run")
+    return argv
+
+
 def run_landing_command(command: str, kind: str, cwd: Path, log: Path, *,
                         timeout: float | None, grace: float, signals: list[int],
                         env: dict[str, str]) -> CommandRun:
@@ -39,12 +51,7 @@ def run_landing_command(command: str, kind: str, cwd: Path, log: Path, *,
 
     Raises LandingFailed when it overruns `timeout`, Stopped when `signals` fills up
     while it runs."""
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise BadInput(f"{kind} command {command!r}: {exc}") from None
-    if not argv:
-        raise BadInput(f"{kind} command is empty; give a program to run")
+    argv = split_command(f"--{kind}-cmd", command)
     log.parent.mkdir(parents=True, exist_ok=True)
     # Its git (if any) never wanders above the worktree it runs in.
     env = {"GIT_CEILING_DIRECTORIES": str(cwd.resolve().parent), **env}

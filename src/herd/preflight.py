@@ -8,7 +8,6 @@ fails here instead: BadInput (exit 2), no task claimed, no worktree, no run row.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -112,12 +111,9 @@ def landing(git: Git, options: LandingOptions, base: str, branch: str | None) ->
 
 
 def _landing_command(git: Git, what: str, command: str, base: str) -> None:
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise BadInput(f"{what} {command!r} does not parse: {exc}") from None
-    if not argv:
-        raise BadInput(f"{what} is empty")
+    from herd.landing_cmd import split_command
+
+    argv = split_command(what, command)
     program = argv[0]
     if os.sep not in program:
         if not shutil.which(program):

@@ -279,29 +279,27 @@ class Queue:
     def claim(self, issue_id: str, actor: str | None = None,
               lease_seconds: float | None = DEFAULT_LEASE_SECONDS) -> Record:
         """Compare-and-swap claim; Refused (exit 4) when someone else has it."""
-        who = actor or self.actor
         with self.store.write() as tx:
-            record = self._record(tx, issue_id)
-            if not sql_work.claim(tx, issue_id, who, time.time(), lease_seconds):
-                holder = record.get("assignee") or "nobody"
-                raise Refused(f"{issue_id} is {record.get('status')} (assignee {holder}); "
-                              "claim lost, nothing changed")
-            self._mark_claimed(tx, issue_id, who)
-            return sql_issues.full(tx, [issue_id])[0]
+            return self._claim_in(tx, issue_id, actor or self.actor, lease_seconds)
 
     def take_over(self, issue_id: str, old_actor: str, actor: str,
                   lease_seconds: float | None = DEFAULT_LEASE_SECONDS) -> Record:
         """Claim an issue that `old_actor` holds or nobody does, in one transaction (a run's
         new owner taking over a dead owner's claims); Refused when someone else has it."""
         with self.store.write() as tx:
-            record = self._record(tx, issue_id)
             sql_work.transfer_claim(tx, issue_id, old_actor, actor)
-            if not sql_work.claim(tx, issue_id, actor, time.time(), lease_seconds):
-                holder = record.get("assignee") or "nobody"
-                raise Refused(f"{issue_id} is {record.get('status')} (assignee {holder}); "
-                              "claim lost, nothing changed")
-            self._mark_claimed(tx, issue_id, actor)
-            return sql_issues.full(tx, [issue_id])[0]
+            return self._claim_in(tx, issue_id, actor, lease_seconds)
+
+    def _claim_in(self, tx: sqlite3.Connection, issue_id: str, who: str,
+                  lease_seconds: float | None) -> Record:
+        """The compare-and-swap claim inside a write transaction; Refused when it is lost."""
+        record = self._record(tx, issue_id)
+        if not sql_work.claim(tx, issue_id, who, time.time(), lease_seconds):
+            holder = record.get("assignee") or "nobody"
+            raise Refused(f"{issue_id} is {record.get('status')} (assignee {holder}); "
+                          "claim lost, nothing changed")
+        self._mark_claimed(tx, issue_id, who)
+        return sql_issues.full(tx, [issue_id])[0]
 
     def claim_next_ready(self, actor: str | None = None, *, labels: Sequence[str] = (),
                          sort: str = sql_work.DEFAULT_SORT,
