@@ -32,7 +32,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 sys.path.insert(0, str(SRC))
 
-from herd.executor import Executor, JobSpec, LocalExecutor  # noqa: E402
+from herd.engine.executor import Executor, JobSpec, LocalExecutor  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 
@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--job-ms", type=float, default=10.0)
     args = parser.parse_args()
-    from herd.executor.dask import DaskExecutor
+    from herd.engine.executor.dask import DaskExecutor
 
     count, slots, job_s = args.jobs, args.slots, args.job_ms / 1000
     jobs = [JobSpec(str(n), ("sleep", f"{job_s:g}")) for n in range(count)]

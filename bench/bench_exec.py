@@ -25,7 +25,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 DRIVER = """
 import json, resource, sys, time
 from pathlib import Path
-from herd.executor import JobSpec, LocalExecutor
+from herd.engine.executor import JobSpec, LocalExecutor
 
 count, slots, mode, logdir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 item, argv = sys.argv[5], tuple(sys.argv[6:])
@@ -110,11 +110,11 @@ def main() -> None:
         ("true", 5_000 if args.quick else 100_000, 8, ["true"], "x"),
     ]
     python_start, _ = timed(
-        [sys.executable, "-c", "import herd.executor"], env={**os.environ, "PYTHONPATH": str(SRC)}
+        [sys.executable, "-c", "import herd.engine.executor"], env={**os.environ, "PYTHONPATH": str(SRC)}
     )
     print(
         f"herd output mode: {args.mode}; "
-        f"python + import herd.executor: {python_start * 1000:.0f} ms"
+        f"python + import herd.engine.executor: {python_start * 1000:.0f} ms"
     )
     print(
         f"{'jobs':>16} {'slots':>5} | {'xargs':>8} {'parallel':>14} {'herd':>8} | "

@@ -169,7 +169,7 @@ def main() -> int:
         rows.append(("herd ready --json --limit 50 (best/median of 5)",
                      f"{best * 1000:.0f} / {median * 1000:.0f} ms", "<= 150 ms", best <= 0.15))
 
-        from herd.queue import Queue
+        from herd.queue.core import Queue
         from herd.store import Store
         from herd.store import work as sql_work
 

@@ -38,7 +38,7 @@ def git(cwd: Path, *args: str) -> None:
 
 
 def make_project(root: Path, tasks: int) -> tuple[Path, list[str]]:
-    from herd import queue as queue_mod
+    from herd.queue import core as queue_mod
 
     repo = root / "repo"
     repo.mkdir(parents=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pathspec
 
-from herd.scope import Scope, find_overlaps
+from herd.run.scope import Scope, find_overlaps
 
 PACKAGES = 50
 MODULES = 10  # per package

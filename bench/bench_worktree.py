@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from herd.git import Git
-from herd.worktree import WorktreeManager
+from herd.git.repo import Git
+from herd.git.worktree import WorktreeManager
 
 RAW_SEQUENCE = """
 set -e

@@ -2,7 +2,7 @@
 
     PYTHONPATH=src python bench/claim_race.py [--processes 8] [--issues 50]
 
-Each worker process opens the store itself (herd.queue.Queue) and tries to claim every
+Each worker process opens the store itself (herd.queue.core.Queue) and tries to claim every
 issue, in its own random order, with the compare-and-swap claim. Exit 1 if any issue
 was won twice or not at all, or the store disagrees with the winners.
 """
@@ -27,7 +27,7 @@ WORKER = """
 import json, random, sys, time
 from pathlib import Path
 from herd.errors import Refused
-from herd.queue import Queue
+from herd.queue.core import Queue
 from herd.store import Store
 
 db, actor, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -52,7 +52,7 @@ print(json.dumps(won))
 
 
 def main() -> int:
-    from herd.queue import Queue, init
+    from herd.queue.core import Queue, init
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=8)

@@ -12,12 +12,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "Queue": "herd.queue",
+    "Queue": "herd.queue.core",
     "Store": "herd.store",
-    "Journal": "herd.journal",
+    "Journal": "herd.engine.journal",
     "HerdError": "herd.errors",
-    "make_plan": "herd.plan",
-    "Scope": "herd.scope",
+    "make_plan": "herd.run.plan",
+    "Scope": "herd.run.scope",
 }
 
 __all__ = ["__version__", *sorted(_PUBLIC)]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from herd.errors import BadInput
 
 if TYPE_CHECKING:
-    from herd.agents import Agent
+    from herd.run.agents import Agent
 
 FILE_NAME = "herd.toml"
 #: Each shared setting: its type and herd's own default.
@@ -89,7 +89,7 @@ def load(start: Path | None = None) -> Settings:
     values = {key: Setting(default, DEFAULT_SOURCE) for key, (_, default) in DEFAULTS.items()}
     if found is None:
         return Settings(None, values)
-    from herd.agents import presets_from
+    from herd.run.agents import presets_from
 
     path, where, table = found
     agents = presets_from(table.get("agents") or {}, where)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _queue_helpers import herd
 
-from herd import agent_files
+from herd.door import agent_files
 from herd.errors import Refused
 
 MCP_TOOLS = {"ready", "blocked", "show", "create", "update", "close", "comment", "dep_add", "plan",

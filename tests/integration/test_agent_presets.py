@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from herd.agents import BUILTIN, PLACEHOLDERS
+from herd.run.agents import BUILTIN, PLACEHOLDERS
 
 
 def _find(program: str) -> str | None:

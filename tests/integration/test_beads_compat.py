@@ -12,8 +12,8 @@ import pytest
 from _queue_helpers import herd, herd_json, write_jsonl
 
 from herd.errors import Refused
-from herd.plan import make_plan, select_tasks
-from herd.queue import Queue, init
+from herd.queue.core import Queue, init
+from herd.run.plan import make_plan, select_tasks
 
 
 def issue(issue_id: str, **fields: Any) -> dict[str, Any]:

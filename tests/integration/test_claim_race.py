@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from _queue_helpers import herd, herd_env
 
-from herd.queue import Queue, init
+from herd.queue.core import Queue, init
 
 PROCESSES, ISSUES = 8, 50
 
@@ -25,7 +25,7 @@ LIBRARY_WORKER = """
 import json, random, sys, time
 from pathlib import Path
 from herd.errors import Refused
-from herd.queue import Queue
+from herd.queue.core import Queue
 from herd.store import Store
 
 db, actor, start, mode = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]

@@ -17,7 +17,7 @@ from _queue_helpers import (
     needs_corpus,
 )
 
-from herd.model import DERIVED_COUNTS, parse_time
+from herd.queue.model import DERIVED_COUNTS, parse_time
 
 pytestmark = needs_corpus
 

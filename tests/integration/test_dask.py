@@ -21,8 +21,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from herd.executor import JobSpec
-from herd.executor.dask import DaskExecutor
+from herd.engine.executor import JobSpec
+from herd.engine.executor.dask import DaskExecutor
 from tests.conftest import make_repo
 from tests.integration.test_land import AGENT, herd
 
@@ -181,8 +181,8 @@ def test_cancel_all_stops_running_jobs_on_the_workers(cluster: Cluster, tmp_path
 
 LOCAL_CLUSTER_DRIVER = """
 import json
-from herd.executor import JobSpec
-from herd.executor.dask import DaskExecutor
+from herd.engine.executor import JobSpec
+from herd.engine.executor.dask import DaskExecutor
 
 if __name__ == "__main__":  # the cluster's worker processes are spawned and re-import this
     with DaskExecutor(2) as ex:
@@ -207,7 +207,7 @@ def test_local_cluster_on_its_own(tmp_path: Path) -> None:
 
 def test_local_path_never_imports_distributed() -> None:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    code = ("import sys, herd.batch, herd.cli.run_cmds, herd.hypervisor; "
+    code = ("import sys, herd.run.batch, herd.cli.run_cmds, herd.run.hypervisor; "
             "print('distributed' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout

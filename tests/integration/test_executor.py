@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from herd.engine.executor import JobResult, JobSpec, LocalExecutor
 from herd.errors import BadInput
-from herd.executor import JobResult, JobSpec, LocalExecutor
 
 MB = 1024 * 1024
 
@@ -279,11 +279,11 @@ def test_coordinator_loop_refills_slots() -> None:
 
 
 def test_public_surface() -> None:
-    import herd.executor
+    import herd.engine.executor
 
-    assert sorted(herd.executor.__all__) == ["Executor", "JobResult", "JobSpec", "LocalExecutor",
+    assert sorted(herd.engine.executor.__all__) == ["Executor", "JobResult", "JobSpec", "LocalExecutor",
                                             "load_dask"]
-    executor: herd.executor.Executor = LocalExecutor(1)  # the pool satisfies the protocol
+    executor: herd.engine.executor.Executor = LocalExecutor(1)  # the pool satisfies the protocol
     executor.close()
 
 

@@ -1,4 +1,4 @@
-"""herd.git against real repositories and a bare remote in tmp_path."""
+"""herd.git.repo against real repositories and a bare remote in tmp_path."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from herd.errors import BadInput, NotFound, Refused
-from herd.git import (
+from herd.git.repo import (
     Git,
     GitError,
     NotDescendant,

@@ -19,7 +19,7 @@ from _queue_helpers import herd, herd_env, herd_json
 from _report_helpers import demo_repo, run_args, task_repo
 from rich.console import Console
 
-from herd.live import LiveDisplay
+from herd.views.live import LiveDisplay
 
 SLOW = {"FAKE_STEPS": "4", "FAKE_SLEEP": "0.3"}
 
@@ -218,8 +218,8 @@ def test_a_big_import_shows_progress_on_a_terminal(tmp_path: Path) -> None:
 
 
 def test_messages_count_in_words() -> None:
-    from herd.progress import describe
     from herd.units import format_size
+    from herd.views.progress import describe
 
     line = describe({"event": "run_start", "run": "r", "tasks": 1, "waves": 1, "workers": 1,
                      "base": "abc"})
@@ -227,7 +227,7 @@ def test_messages_count_in_words() -> None:
     assert format_size(104857600) == "100 MiB"
     assert describe({"event": "test_run", "purpose": "stack", "exit_code": 0, "commits": 1,
                      "duration": 1.0}) == "test [stack] on 1 commit passed in 1.0s"
-    from herd.report import exit_labels
+    from herd.views.report import exit_labels
 
     timed_out = {"exit_code": None, "signal": 15, "outcome": "timeout"}
     assert exit_labels([timed_out, timed_out, {"exit_code": 0, "signal": None,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from herd.errors import BadInput, NotFound, Refused
-from herd.model import NOT_WORK_TYPES
-from herd.queue import Queue, init
+from herd.queue.core import Queue, init
+from herd.queue.model import NOT_WORK_TYPES
 from herd.store import Store, find_db
 from herd.store.schema import SCHEMA_VERSION
 
@@ -302,7 +302,7 @@ def test_one_lease_default_for_the_library_and_the_cli() -> None:
     """Issue 11.9: `--lease` is a duration like every other duration flag, and its default is
     the library's."""
     from herd.cli.queue_cmds import _LEASE_DEFAULT
-    from herd.queue import DEFAULT_LEASE_SECONDS
+    from herd.queue.core import DEFAULT_LEASE_SECONDS
     from herd.units import duration
 
     assert duration(_LEASE_DEFAULT) == DEFAULT_LEASE_SECONDS

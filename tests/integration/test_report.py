@@ -17,9 +17,9 @@ import pytest
 from _queue_helpers import herd, herd_json
 from _report_helpers import CHROMIUM, CHROMIUM_FLAGS, demo_repo, run_args, task_repo
 
-from herd import report as report_mod
-from herd.journal import Journal, TaskState
-from herd.queue import init as queue_init
+from herd.engine.journal import Journal, TaskState
+from herd.queue.core import init as queue_init
+from herd.views import report as report_mod
 
 
 @pytest.fixture(scope="module")

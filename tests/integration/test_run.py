@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from _run_helpers import Project, run_processes
 
-from herd.context import render
+from herd.run.context import render
 
 
 @pytest.fixture

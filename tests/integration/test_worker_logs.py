@@ -8,7 +8,7 @@ from pathlib import Path
 
 from _run_helpers import Project
 
-from herd.executor import JobSpec, LocalExecutor
+from herd.engine.executor import JobSpec, LocalExecutor
 
 CHATTY = ("import sys\n"
           "for n in range(40000):\n"

@@ -1,4 +1,4 @@
-"""herd.worktree against a real repository in tmp_path."""
+"""herd.git.worktree against a real repository in tmp_path."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from herd.errors import BadInput
-from herd.git import Git
-from herd.worktree import WorktreeManager
+from herd.git.repo import Git
+from herd.git.worktree import WorktreeManager
 
 
 @pytest.fixture

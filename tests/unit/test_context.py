@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from herd.context import render, write
+from herd.run.context import render, write
 
 DESIGN_EXAMPLE = """\
 ## Worker Task Context

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from herd.graph import adjacency, cycles, path_between, tree_lines
+from herd.queue.graph import adjacency, cycles, path_between, tree_lines
 
 
 def test_adjacency_keeps_edge_order() -> None:

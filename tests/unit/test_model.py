@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from herd import ids
-from herd.model import (
+from herd.queue import ids
+from herd.queue.model import (
     BLOCKING_TYPES,
     FIELD_ORDER,
     RESOLVED_STATUSES,

@@ -7,8 +7,8 @@ import random
 import pytest
 
 from herd.errors import BadInput
-from herd.globs import below_a_file
-from herd.scope import Overlap, Scope, find_overlaps, path_outside
+from herd.run.globs import below_a_file
+from herd.run.scope import Overlap, Scope, find_overlaps, path_outside
 
 
 def pairs(overlaps: list[Overlap]) -> set[tuple[str, str]]:

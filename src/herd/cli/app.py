@@ -41,7 +41,7 @@ class Context:
             raise
 
     def queue(self) -> Any:
-        from herd.queue import Queue
+        from herd.queue.core import Queue
 
         return Queue(self.store())
 

@@ -15,8 +15,9 @@ SHELLS = ("bash", "zsh", "fish")
 @common
 def config_command(db: str | None, as_json: bool) -> None:
     """The effective settings: flags > herd.toml / [tool.herd] > defaults, with sources."""
-    from herd import agents, settings
+    from herd import settings
     from herd.errors import NotFound
+    from herd.run import agents
 
     ctx = make_context(db, as_json)
     found = settings.load()

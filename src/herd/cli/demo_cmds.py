@@ -27,7 +27,7 @@ def demo(directory: Path | None, with_failures: bool, jobs: int, db: str | None,
     The sample repository is built in DIRECTORY and kept there to look around; without
     DIRECTORY it is built in a temporary directory that is removed at the end."""
     from herd.errors import Refused
-    from herd.git import enclosing_repository
+    from herd.git.repo import enclosing_repository
 
     ctx = make_context(db, as_json)
     if directory is not None:
@@ -51,12 +51,12 @@ def demo(directory: Path | None, with_failures: bool, jobs: int, db: str | None,
 
 
 def _demo(root: Path, with_failures: bool, jobs: int, as_json: bool, *, keep: bool) -> int:
-    from herd import batch
-    from herd import demo as demo_mod
-    from herd.agents import from_command
     from herd.cli.run_cmds import _render_outcome, close_listeners, listeners
-    from herd.git import Git
-    from herd.hypervisor import RunOptions
+    from herd.demo import example as demo_mod
+    from herd.git.repo import Git
+    from herd.run import batch
+    from herd.run.agents import from_command
+    from herd.run.hypervisor import RunOptions
     from herd.store import Store
     from herd.units import plural
 
@@ -76,7 +76,7 @@ def _demo(root: Path, with_failures: bool, jobs: int, as_json: bool, *, keep: bo
                               listeners=shown)
     finally:
         close_listeners(shown)
-    from herd import report
+    from herd.views import report
 
     html = root / "report.html"
     if keep:

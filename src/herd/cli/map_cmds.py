@@ -67,7 +67,7 @@ class Renderer:
     """Map and pipeline events as `herd:` lines on stderr (pipes, CI, HERD_PROGRESS=plain)."""
 
     def __call__(self, event: dict[str, Any]) -> None:
-        from herd.progress import MAP_EVENTS, describe_map
+        from herd.views.progress import MAP_EVENTS, describe_map
 
         if event.get("event") not in MAP_EVENTS:
             return
@@ -160,8 +160,9 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
     stderr goes to .herd/runs/RUN/stderr.log, prefixed with the batch number.
     Exit 0: all succeeded; 1: some failed; 130: interrupted (--resume RUN continues).
     """
-    from herd import mapper, units
-    from herd.journal import Journal
+    from herd import units
+    from herd.engine.journal import Journal
+    from herd.items import mapper
 
     ctx = make_context(db, as_json)
     command = click.get_current_context().meta.get("herd_command") or []
@@ -277,8 +278,8 @@ def pipeline_command(file: str, retries: int, db: str | None, as_json: bool) -> 
     the previous stage's output lines). Top level: items = [...] or items_from_file.
     Exit codes as herd map.
     """
-    from herd import pipeline
-    from herd.journal import Journal
+    from herd.engine.journal import Journal
+    from herd.items import pipeline
 
     ctx = make_context(db, as_json)
     spec = pipeline.load(Path(file), retries=retries)

@@ -15,7 +15,7 @@ def mcp_cmd(db: str | None, as_json: bool) -> None:
     ctx = make_context(db, as_json)
     path = find_db(ctx.db)  # no store: exit 3 before the client sees a half-started server
     try:
-        from herd import mcp_server
+        from herd.door import mcp_server
     except ModuleNotFoundError as exc:
         if exc.name is None or not exc.name.startswith("mcp"):
             raise

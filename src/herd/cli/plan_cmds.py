@@ -21,8 +21,8 @@ def task_selection(func: Any) -> Any:
 
 def build_plan(ctx: Any, ids: tuple[str, ...], use_ready: bool, parent: str | None,
                jobs: int | None, include_blockers: bool) -> Any:
-    from herd.git import Git
-    from herd.plan import make_plan, select_tasks
+    from herd.git.repo import Git
+    from herd.run.plan import make_plan, select_tasks
 
     store = ctx.store()
     task_ids = select_tasks(store, ids, ready=use_ready, parent=parent)

@@ -11,7 +11,7 @@ import click
 
 from herd.cli.app import cli, common, make_context, warn
 from herd.errors import EXIT_REFUSED, BadInput, Refused
-from herd.model import Record
+from herd.queue.model import Record
 from herd.units import plural
 
 
@@ -29,7 +29,7 @@ def _lines(issues: list[Record], empty: str) -> None:
 
 
 def _details(issue: Record) -> None:
-    from herd.model import criteria_of, scope_of
+    from herd.queue.model import criteria_of, scope_of
 
     click.echo(_line(issue))
     for key in ("created_at", "updated_at", "closed_at", "close_reason"):
@@ -82,8 +82,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @common
 def init(prefix: str | None, agent_files: bool, db: str | None, as_json: bool) -> None:
     """Create .herd/ in the repository root (store, config, gitignore)."""
-    from herd import agent_files as files
-    from herd.queue import init as init_store
+    from herd.door import agent_files as files
+    from herd.queue.core import init as init_store
 
     ctx = make_context(db, as_json)
     root = _repo_root(Path.cwd())
@@ -231,7 +231,7 @@ def blocked(db: str | None, as_json: bool) -> None:
     ctx.emit(issues, text)
 
 
-_LEASE_DEFAULT = "30m"  # herd.queue.DEFAULT_LEASE_SECONDS, as a flag value
+_LEASE_DEFAULT = "30m"  # herd.queue.core.DEFAULT_LEASE_SECONDS, as a flag value
 
 
 @cli.command()

@@ -28,7 +28,7 @@ def report(run_id: str | None, fmt: str | None, output: Path | None, verify_cmd:
            as_json: bool) -> None:
     """Checkpoint: expected / processed / failed / deferred / ejected, failure causes,
     verification sample, timeline (default: the latest run)."""
-    from herd import report as report_mod
+    from herd.views import report as report_mod
 
     ctx = make_context(db, as_json)
     if (verify_cmd is None) != (sample is None):

@@ -17,12 +17,12 @@ from herd.errors import BadInput
 def listeners(as_json: bool) -> list[Any]:
     """How events are shown: JSONL with --json, the live display on a terminal (rich, loaded
     only then), one plain line per event otherwise (pipes, CI, HERD_PROGRESS=plain)."""
-    from herd.progress import JsonProgress, PlainProgress
+    from herd.views.progress import JsonProgress, PlainProgress
 
     if as_json:
         return [JsonProgress()]
     if sys.stderr.isatty() and os.environ.get("HERD_PROGRESS", "") != "plain":
-        from herd.live import LiveDisplay
+        from herd.views.live import LiveDisplay
 
         return [LiveDisplay()]
     return [PlainProgress()]
@@ -101,8 +101,9 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
         cpus_per_job: float | None, memory_per_job: str | None, db: str | None,
         as_json: bool) -> None:
     """Run tasks side by side, one worker and worktree each, then land them."""
-    from herd import agents, batch, settings, units
-    from herd.hypervisor import RunOptions
+    from herd import settings, units
+    from herd.run import agents, batch
+    from herd.run.hypervisor import RunOptions
 
     ctx = make_context(db, as_json)
     if bool(agent) == bool(command):
@@ -140,13 +141,13 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
 
 def _executor_factory(name: str, scheduler: str | None, *, cpus_per_job: float | None = None,
                       memory_per_job: int | None = None) -> Any:
-    from herd import batch
+    from herd.run import batch
 
     if name == "local":
         if scheduler or cpus_per_job is not None or memory_per_job is not None:
             raise BadInput("--scheduler, --cpus-per-job and --memory-per-job need --executor dask")
         return batch.local_executor
-    from herd.executor import load_dask
+    from herd.engine.executor import load_dask
 
     return load_dask().dask_executor_factory(scheduler, cpus_per_job=cpus_per_job,
                                         memory_per_job=memory_per_job)
@@ -161,7 +162,7 @@ def _executor_factory(name: str, scheduler: str | None, *, cpus_per_job: float |
 def resume(run_id: str | None, executor: str, scheduler: str | None, db: str | None,
            as_json: bool) -> None:
     """Continue a run after a crash or Ctrl-C (default: the latest run)."""
-    from herd import batch
+    from herd.run import batch
 
     ctx = make_context(db, as_json)
     shown = listeners(ctx.as_json)
@@ -190,7 +191,8 @@ def land(run_id: str, test_cmd: str | None, format_cmd: str | None, push: bool, 
          test_timeout: str | None, branch: str | None, db: str | None, as_json: bool) -> None:
     """Land the succeeded tasks of a run that stopped before landing (--no-integrate):
     stack, format, test once, eject what breaks, push, close; as `herd run` would have."""
-    from herd import batch, units
+    from herd import units
+    from herd.run import batch
 
     ctx = make_context(db, as_json)
     landing = batch.LandingOptions(test_cmd=test_cmd, format_cmd=format_cmd, push=push,
@@ -212,7 +214,7 @@ def land(run_id: str, test_cmd: str | None, format_cmd: str | None, push: bool, 
 @common
 def runs(limit: int, db: str | None, as_json: bool) -> None:
     """Past runs and maps, newest first."""
-    from herd.journal import list_runs
+    from herd.engine.journal import list_runs
 
     ctx = make_context(db, as_json)
     found = list_runs(ctx.store(runs=True), limit)
@@ -238,7 +240,7 @@ def runs(limit: int, db: str | None, as_json: bool) -> None:
 def status(run_id: str | None, watch: bool, interval: float, db: str | None,
            as_json: bool) -> None:
     """A run's workers, their tasks and the counts, read from the journal."""
-    from herd.status import snapshot
+    from herd.views.status import snapshot
 
     ctx = make_context(db, as_json)
     store = ctx.store(runs=True)
@@ -262,9 +264,9 @@ def _watch_live(store: Any, run_id: str | None, interval: float) -> None:
     """The same live display as `herd run` shows, fed from the run's events.jsonl."""
     from rich.console import Console
 
-    from herd.journal import Journal, honest_run
-    from herd.live import EventTail, LiveDisplay, follow
-    from herd.status import snapshot
+    from herd.engine.journal import Journal, honest_run
+    from herd.views.live import EventTail, LiveDisplay, follow
+    from herd.views.status import snapshot
 
     journal = Journal.open(store, run_id)
     tail = EventTail(journal.run_dir / "events.jsonl")

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from herd.model import (
+from herd.queue.model import (
     DERIVED_COUNTS,
     PARENT_CHILD,
     Record,

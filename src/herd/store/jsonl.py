@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from herd.errors import BadInput
-from herd.model import PRIORITY_MAX, PRIORITY_MIN, STATUS_PATTERN, Record
+from herd.queue.model import PRIORITY_MAX, PRIORITY_MIN, STATUS_PATTERN, Record
 
 # Go's encoding/json escapes these even inside strings; bd's files carry them.
 _GO_ESCAPES = (

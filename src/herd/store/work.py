@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from herd.model import (
+from herd.queue.model import (
     BLOCKS,
     CONDITIONAL_BLOCKS,
     NOT_WORK_TYPES,

@@ -1,0 +1,1 @@
+"""The agents' door: the MCP server, background runs, agent instruction files."""

@@ -1,0 +1,1 @@
+"""The shared engine: executors, the journal, attempt policies, typed events, shutdown."""

@@ -1,0 +1,483 @@
+"""The Dask executor: jobs run as Dask tasks on whichever worker picks them.
+
+The coordinator (hypervisor, `herd map`) drives it exactly like the local pool:
+`submit`, `wait`, `cancel_all`, `close`. Each Dask task runs its job through a
+1-slot local executor on the worker (`remote_job.run_jobs`), so supervision is
+the local one. Git tasks are shipped transparently: a job whose `cwd` is a linked
+git worktree gets the worktree's HEAD sent as a bundle (once per base commit,
+sent with each of its tasks), runs in a clone on the node, and its commits come back
+as a bundle that is fetched into the worktree before the result is returned; the
+hypervisor then squashes and judges the worktree as if the job had run here.
+
+Faults: a worker that dies mid-task fails that attempt ("worker died: ...") and
+herd's own retry policy applies; Dask's silent re-run of the task elsewhere is
+switched off on the scheduler. A scheduler that goes away raises `SchedulerLost`,
+an `Interrupted`: the run stops with its state saved, `herd resume` continues.
+
+Only this module imports `distributed`; the local path never loads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import queue
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import distributed
+from distributed.scheduler import KilledWorker
+
+from herd.engine.executor.base import Executor, JobResult, JobSpec
+from herd.engine.executor.remote_job import CANCEL_POLL, RemoteJob, RemoteOutcome, RepoShipment, run_jobs
+from herd.errors import BadInput, HerdError, Interrupted
+from herd.git.repo import Git
+
+if TYPE_CHECKING:
+    from herd.run.hypervisor import RunOptions
+
+# distributed is only partly annotated (mypy --strict rejects its untyped calls), so herd
+# talks to it through Any at this one edge; `Future` below is a distributed.Future.
+_dask: Any = distributed
+Future = Any
+
+CONNECT_TIMEOUT = 10.0
+_CLOSE_TIMEOUT = 10.0
+
+
+class SchedulerLost(Interrupted):
+    """The Dask scheduler cannot be reached: the run stops with its state saved (exit 130)."""
+
+
+@dataclass(eq=False)
+class _Submitted:
+    job: JobSpec
+    repo: RepoShipment | None
+    remote: RemoteJob
+    base_bundle: bytes | None
+    submitted_at: float = field(default_factory=time.time)
+    """Stands in for the start time when a job's result is lost with its worker."""
+
+
+class DaskExecutor:
+    """Runs jobs on a Dask cluster: the one at `scheduler`, or a `LocalCluster` of
+    `slots` single-threaded worker processes on 127.0.0.1 when `scheduler` is None.
+
+    `cpus_per_job` / `memory_per_job` (bytes) become Dask resources asked of each task
+    (`CPU`, `MEMORY`); workers offer them with `dask worker --resources "CPU=8 MEMORY=32e9"`.
+    """
+
+    def __init__(
+        self,
+        slots: int,
+        *,
+        scheduler: str | None = None,
+        cpus_per_job: float | None = None,
+        memory_per_job: int | None = None,
+        grace: float = 5.0,
+    ) -> None:
+        if slots < 1:
+            raise BadInput(f"executor needs at least 1 slot, got {slots}")
+        self._slots = slots
+        self._grace = grace
+        self._resources: dict[str, float] = {}
+        if cpus_per_job is not None:
+            self._resources["CPU"] = cpus_per_job
+        if memory_per_job is not None:
+            self._resources["MEMORY"] = float(memory_per_job)
+        self._cluster: Any = None
+        self._address = scheduler or "a local cluster"
+        try:
+            if scheduler is None:
+                self._cluster = _local_cluster(slots, self._resources)
+                scheduler = str(self._cluster.scheduler_address)
+            self._client: Any = _dask.Client(scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT)
+            # herd retries failed attempts itself (once, with the evidence): Dask must not
+            # also re-run a task whose worker died, or one attempt would run twice.
+            self._client.run_on_scheduler(_no_dask_retries)
+        except (OSError, TimeoutError) as exc:
+            self._close_quietly()
+            raise SchedulerLost(f"could not reach the Dask scheduler at {self._address}: "
+                                f"{exc}; start it or pass another --scheduler") from None
+        self._check_resources()
+        self._cancel_flag = f"herd-cancel-{uuid.uuid4().hex}"
+        self._pending: list[_Submitted] = []  # submitted, not yet handed to Dask (see _flush)
+        self._futures: dict[str, tuple[Future, list[_Submitted]]] = {}
+        self._in_dask = 0  # jobs inside self._futures
+        self._finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
+        self._done: list[JobResult] = []
+        self._bases: dict[str, bytes] = {}  # base sha -> its bundle
+        self._identities: dict[str, tuple[str, str] | None] = {}
+        self._lost = False
+        self._closed = False
+
+    # -- the Executor interface ------------------------------------------------
+
+    @property
+    def slots(self) -> int:
+        return self._slots
+
+    @property
+    def backlog(self) -> int:
+        # Enough waiting jobs that they travel MAX_CHUNK to a Dask task (see _chunk_size).
+        return self._slots * 8 * MAX_CHUNK
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._pending) + self._in_dask + len(self._done)
+
+    @property
+    def scheduler_address(self) -> str:
+        return str(self._client.scheduler.address)
+
+    def submit(self, job: JobSpec) -> None:
+        if self._closed:
+            raise BadInput(f"job {job.key}: executor is closed")
+        if self._lost:
+            raise self._lost_error()
+        try:
+            inputs = tuple((str(path), path.read_bytes()) for path in job.inputs)
+            repo, base_bundle = self._ship_worktree(job.cwd)
+        except (OSError, HerdError) as exc:
+            self._done.append(_failed(job, f"could not prepare the job for Dask: {exc}"))
+            return
+        remote = RemoteJob(job=job, inputs=inputs, repo=repo, grace=self._grace,
+                           cancel_flag=self._cancel_flag)
+        self._pending.append(_Submitted(job, repo, remote, base_bundle))
+
+    def _flush(self) -> None:
+        """Hand the submitted jobs to Dask. Many small jobs at once go in chunks (one Dask
+        task runs several in a row): a Dask task costs the scheduler and worker about a
+        millisecond of CPU, a chunk pays it once. A few jobs (the hypervisor's refills) and
+        git jobs (each with its own base bundle) go one per task."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        size = _chunk_size(sum(1 for s in pending if s.repo is None), self._slots)
+        groups: list[list[_Submitted]] = []
+        chunk: list[_Submitted] = []
+        for submitted in pending:
+            if submitted.repo is not None:
+                groups.append([submitted])
+                continue
+            chunk.append(submitted)
+            if len(chunk) == size:
+                groups.append(chunk)
+                chunk = []
+        if chunk:
+            groups.append(chunk)
+        for group in groups:
+            key = f"herd-{group[0].job.key}" + (f"+{len(group) - 1}" if len(group) > 1 else "")
+            key += f"-{uuid.uuid4().hex[:12]}"
+            future = self._client.submit(
+                run_jobs, tuple(s.remote for s in group), group[0].base_bundle, key=key,
+                pure=False, retries=0, resources=self._resources or None)
+            self._futures[key] = (future, group)
+            self._in_dask += len(group)
+            future.add_done_callback(self._finished.put)
+
+    def wait(self, timeout: float | None = None) -> list[JobResult]:
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._done:
+                done, self._done = self._done, []
+                return done
+            self._flush()
+            if not self._futures:
+                return []
+            remaining = None if end is None else max(0.0, end - time.monotonic())
+            try:
+                first = self._finished.get(timeout=remaining)
+            except queue.Empty:
+                return []
+            batch = [first]
+            while not self._finished.empty():
+                batch.append(self._finished.get_nowait())
+            self._collect(batch)
+
+    def results(self, timeout: float | None = None) -> Iterator[JobResult]:
+        while self.outstanding:
+            batch = self.wait(timeout)
+            if not batch:
+                return
+            yield from batch
+
+    def cancel_all(self, grace: float | None = None) -> list[JobResult]:
+        """Queued tasks are cancelled in Dask; running ones are asked (through a Dask
+        Event their task polls) to stop their job the local way, SIGTERM then SIGKILL
+        after `grace`, and are waited for so their results say what happened."""
+        grace = self._grace if grace is None else grace
+        now = time.time()
+        for submitted in self._pending:
+            self._done.append(dataclasses.replace(
+                _failed(submitted.job, "cancelled before it started", now=now), cancelled=True))
+        self._pending.clear()
+        if self._futures and not self._lost:
+            with contextlib.suppress(Exception):
+                _dask.Event(self._cancel_flag, client=self._client).set()
+                running = {key for keys in self._client.processing().values() for key in keys}
+                queued = [f for k, (f, _) in self._futures.items() if k not in running]
+                self._client.cancel(queued)
+                deadline = time.monotonic() + grace + CANCEL_POLL + 2.0
+                while any(f.status == "pending" for f, _ in self._futures.values()):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    with contextlib.suppress(queue.Empty):
+                        self._collect([self._finished.get(timeout=left)], cancelling=True)
+        while not self._finished.empty():
+            with contextlib.suppress(SchedulerLost):
+                self._collect([self._finished.get_nowait()], cancelling=True)
+        now = time.time()
+        why = "the Dask scheduler went away" if self._lost else "cancelled before it finished"
+        for future, group in self._futures.values():
+            self._done.extend(dataclasses.replace(_failed(s.job, why, now=now), cancelled=True)
+                              for s in group)
+            if not self._lost:
+                with contextlib.suppress(Exception):
+                    future.cancel()
+        self._futures.clear()
+        self._in_dask = 0
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self._futures or self._pending:
+            self.cancel_all()
+        self._closed = True
+        self._close_quietly()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- shipping git worktrees ------------------------------------------------
+
+    def _ship_worktree(self, cwd: Path | None) -> tuple[RepoShipment | None, bytes | None]:
+        """A linked worktree (its `.git` is a file) travels as its HEAD's bundle. A main
+        checkout never does: bringing a result back resets the directory to it."""
+        if cwd is None or not (cwd / ".git").is_file():
+            return None, None
+        git = Git(cwd)
+        base = git.head(cwd)
+        if base not in self._bases:
+            # Sent as a plain argument of each task, not scattered: Dask forgets scattered
+            # data when a task that depends on it fails with KilledWorker, which would
+            # cancel the retry of the very task whose worker died.
+            self._bases[base] = _bundle_of(git, base)
+            self._identities[base] = _identity(git)
+        return RepoShipment(str(cwd), base, self._identities[base]), self._bases[base]
+
+    def _bring_back(self, submitted: _Submitted, outcome: RemoteOutcome) -> None:
+        """Make the local worktree what the job left on the node: fetch its commits and
+        reset the worktree's branch to them."""
+        repo = submitted.repo
+        cwd = submitted.job.cwd
+        if repo is None or cwd is None or outcome.head is None or outcome.head == repo.base:
+            return
+        git = Git(cwd)
+        if outcome.bundle is None:
+            git.reset_hard(cwd, outcome.head)
+            return
+        ref = f"refs/herd/dask/{uuid.uuid4().hex}"
+        with tempfile.TemporaryDirectory(prefix="herd-bundle-") as tmp:
+            path = Path(tmp) / "result.bundle"
+            path.write_bytes(outcome.bundle)
+            git.fetch_bundle(path, outcome.head, ref)
+        try:
+            git.reset_hard(cwd, outcome.head)
+        finally:
+            git.delete_ref(ref)
+
+    # -- collecting --------------------------------------------------------------
+
+    def _collect(self, batch: list[Future], *, cancelling: bool = False) -> None:
+        entries = [(f, self._futures.pop(f.key)[1]) for f in batch if f.key in self._futures]
+        self._in_dask -= sum(len(group) for _, group in entries)
+        finished = [(f, group) for f, group in entries if f.status == "finished"]
+        outcomes = self._gather([f for f, _ in finished])
+        for (_, group), outcome in zip(finished, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                self._done.extend(_died(s.job, outcome, s.submitted_at) for s in group)
+            else:
+                self._done.extend(self._land(s, o) for s, o in zip(group, outcome, strict=True))
+        lost = False
+        for future, group in entries:
+            if future.status == "error":
+                error = _exception(future)
+                self._done.extend(_died(s.job, error, s.submitted_at) for s in group)
+            elif future.status == "cancelled":
+                if cancelling or self._client.status == "running":
+                    self._done.extend(dataclasses.replace(
+                        _failed(s.job, "cancelled before it finished"), cancelled=True)
+                        for s in group)
+                else:
+                    self._futures[future.key] = (future, group)  # cancel_all reports it
+                    self._in_dask += len(group)
+                    lost = True
+        if lost:
+            self._lost = True
+            raise self._lost_error()
+
+    def _gather(self, futures: list[Future]) -> list[list[RemoteOutcome] | BaseException]:
+        if not futures:
+            return []
+        try:
+            return list(self._client.gather(futures))
+        except Exception:
+            # One result could not be fetched (its worker died right after finishing):
+            # fetch them one by one so the others still count.
+            outcomes: list[list[RemoteOutcome] | BaseException] = []
+            for future in futures:
+                try:
+                    outcomes.append(future.result())
+                except Exception as exc:
+                    outcomes.append(exc)
+            return outcomes
+
+    def _land(self, submitted: _Submitted, outcome: RemoteOutcome) -> JobResult:
+        result = outcome.result
+        log_path = submitted.job.log_path
+        if log_path is not None and outcome.log is not None:
+            try:
+                log_path.write_bytes(outcome.log)
+            except OSError as exc:
+                result = dataclasses.replace(result, error=f"cannot write log: {exc}")
+        try:
+            self._bring_back(submitted, outcome)
+        except HerdError as exc:
+            result = dataclasses.replace(
+                result, error=f"could not bring the worker's commits back: {exc}")
+        return result
+
+    def _lost_error(self) -> SchedulerLost:
+        return SchedulerLost(f"lost the Dask scheduler at {self._address} (a resumed run uses "
+                             "the local executor unless given --executor dask --scheduler ADDR)")
+
+    def _check_resources(self) -> None:
+        if not self._resources:
+            return
+        workers = self._client.scheduler_info(n_workers=-1)["workers"]
+        if workers and not any(
+            all(w.get("resources", {}).get(name, 0) >= amount
+                for name, amount in self._resources.items())
+            for w in workers.values()
+        ):
+            self._close_quietly()
+            wanted = " ".join(f"{k}={v:g}" for k, v in self._resources.items())
+            raise BadInput(f"no Dask worker offers {wanted}; start workers with "
+                           f"`dask worker ... --resources \"{wanted}\"`")
+
+    def _close_quietly(self) -> None:
+        client = getattr(self, "_client", None)
+        if getattr(self, "_lost", False):
+            # Closing cancels the client's reconnect loop, which distributed logs as an error
+            # with a traceback; herd has already said what happened (SchedulerLost).
+            logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close(timeout=_CLOSE_TIMEOUT)
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close(timeout=_CLOSE_TIMEOUT)
+            self._cluster = None
+
+
+def dask_executor_factory(
+    scheduler: str | None,
+    *,
+    cpus_per_job: float | None = None,
+    memory_per_job: int | None = None,
+) -> Callable[[RunOptions], Executor]:
+    """What `herd run --executor dask` hands the hypervisor: a DaskExecutor per phase."""
+
+    def make(options: RunOptions) -> Executor:
+        return DaskExecutor(options.workers, scheduler=scheduler, cpus_per_job=cpus_per_job,
+                            memory_per_job=memory_per_job, grace=options.grace)
+
+    return make
+
+
+def _local_cluster(slots: int, resources: dict[str, float]) -> Any:
+    """Worker processes on 127.0.0.1, every port (dashboards included) on loopback."""
+    workers = slots
+    if "CPU" in resources:
+        workers = max(1, min(slots, int((os.cpu_count() or 1) // max(resources["CPU"], 1))))
+    return _dask.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        worker_dashboard_address="127.0.0.1:0",
+        resources=resources or None,
+        memory_limit=0,  # herd enforces --max-memory per job tree; Dask should not pause workers
+        silence_logs=logging.ERROR,
+    )
+
+
+MAX_CHUNK = 16
+
+
+def _chunk_size(jobs: int, slots: int) -> int:
+    """Jobs per Dask task: 1 unless there are many more jobs than slots; small enough that
+    every slot still gets several chunks, so the last chunks do not leave slots idle."""
+    return max(1, min(MAX_CHUNK, jobs // (slots * 8)))
+
+
+def _no_dask_retries(dask_scheduler: Any) -> None:
+    dask_scheduler.allowed_failures = 0
+
+
+def _bundle_of(git: Git, base: str) -> bytes:
+    ref = f"refs/herd/dask-base/{base}"
+    git.update_ref(ref, base)
+    try:
+        with tempfile.TemporaryDirectory(prefix="herd-bundle-") as tmp:
+            path = Path(tmp) / "base.bundle"
+            git.bundle_create(path, ref)
+            return path.read_bytes()
+    finally:
+        git.delete_ref(ref)
+
+
+def _identity(git: Git) -> tuple[str, str] | None:
+    name, email = git.config_get("user.name"), git.config_get("user.email")
+    return (name, email) if name and email else None
+
+
+def _exception(future: Future) -> BaseException:
+    try:
+        exc: BaseException = future.exception()
+        return exc
+    except Exception as exc:
+        return exc
+
+
+def _died(job: JobSpec, exc: BaseException, started_at: float) -> JobResult:
+    if isinstance(exc, KilledWorker):
+        last = getattr(exc, "last_worker", None)
+        address = getattr(last, "address", None)
+        result = _failed(job, f"worker died: {address or 'a Dask worker'} was lost while it ran "
+                              "this job", started_at=started_at)
+        return dataclasses.replace(result, worker=f"dask/{address}" if address else "")
+    if isinstance(exc, OSError):  # CommClosedError and friends: the worker's connection broke
+        return _failed(job, f"worker died: {type(exc).__name__}: {exc}", started_at=started_at)
+    return _failed(job, f"the Dask task failed: {type(exc).__name__}: {exc}",
+                   started_at=started_at)
+
+
+def _failed(job: JobSpec, why: str, *, now: float | None = None,
+            started_at: float | None = None) -> JobResult:
+    return JobResult.unrun(job.key, why, started_at=started_at, ended_at=now)

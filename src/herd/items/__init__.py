@@ -1,0 +1,1 @@
+"""Item batches: herd map and herd pipeline."""

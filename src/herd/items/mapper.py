@@ -1,0 +1,572 @@
+"""`herd map`: one command over many items, as GNU parallel does, with a journal behind it.
+
+Items are grouped into batches (one invocation each); a batch is one row of the
+run journal (`run_tasks`, payload = its items) and every attempt is an
+`attempts` row. The coordinator is one loop over one `LocalExecutor`:
+
+- the journal is written in batches (new rows, finished rows and attempts in
+  one transaction every 0.2 s or 500 results), never a transaction per item;
+- a job's stdout is captured whole and written at once when the job ends, so
+  two jobs' lines never interleave; with `keep_order` finished output waits
+  (in a window of bounded size) until every earlier batch has been written;
+- stderr keeps only its tail (last 40 lines / 4 KiB of each job): it goes to
+  `.herd/runs/<run>/stderr.log`, each line prefixed with the batch's sequence
+  number, and into the attempt's `tail` in the journal;
+- concurrency is fixed (`workers=N`) or found by `AutoScaler`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob as globmod
+import io
+import json
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from herd.engine.executor.base import Executor, JobResult, JobSpec
+from herd.engine.executor.local import LocalExecutor
+from herd.engine.journal import Journal, RunState, TaskState
+from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, BadInput, HerdError
+from herd.items.autoscale import MAX_AUTO_WORKERS, AutoScaler
+from herd.units import plural
+
+AUTO_BATCH_MIN, AUTO_BATCH_MAX = 10, 20
+FLUSH_SECONDS, FLUSH_RESULTS = 0.2, 500
+PROGRESS_SECONDS = 0.25
+MAX_SHOWN_JOBS = 16
+CANCEL_GRACE = 2.0
+PLACEHOLDER = "{}"
+
+
+# -- items and batches -----------------------------------------------------------------
+
+def read_items(args: Sequence[str], from_file: str | None, pattern: str | None,
+               stdin: IO[str] | None = None) -> list[str]:
+    """Items in the order given: arguments, then lines of `from_file` (`-`: stdin; empty
+    lines skipped), then the sorted matches of `pattern` (`**` recurses)."""
+    items = list(args)
+    if from_file == "-":
+        if stdin is None:  # bytes, checked like a file's (the text layer may mask bad bytes)
+            stdin = io.StringIO(utf8_text(sys.stdin.buffer.read(), "--from - (standard input)"),
+                                newline=None)
+        items.extend(_lines(stdin))
+    elif from_file is not None:
+        try:
+            data = Path(from_file).read_bytes()
+        except OSError as exc:
+            raise BadInput(f"--from {from_file}: {exc.strerror}") from None
+        items.extend(_lines(io.StringIO(utf8_text(data, f"--from {from_file}"), newline=None)))
+    if pattern is not None:
+        items.extend(sorted(globmod.glob(pattern, recursive=True)))
+    return items
+
+
+def utf8_text(data: bytes, where: str) -> str:
+    """`data` decoded, or BadInput naming the line that is not UTF-8 and how to fix it."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise BadInput(f"{where}: line {line} is not UTF-8 text ({exc.reason}); convert the "
+                       "file first, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def _lines(handle: IO[str]) -> Iterator[str]:
+    for line in handle:
+        item = line.rstrip("\r\n")
+        if item:
+            yield item
+
+
+def auto_batch_size(count: int, workers: int) -> tuple[int, str]:
+    """Items per invocation when the user did not say: 1 while there are too few items to
+    keep every worker busy with batches of 10 (parallelism first), else 10-20 (start-up
+    cost per item first), always leaving at least 4 batches per worker."""
+    if count < AUTO_BATCH_MIN * 4 * workers:
+        return 1, (f"{plural(count, 'item')} for {plural(workers, 'worker')}: one item per "
+                   "invocation keeps them busy")
+    size = max(AUTO_BATCH_MIN, min(AUTO_BATCH_MAX, count // (4 * workers)))
+    return size, (f"{plural(count, 'item')} for {plural(workers, 'worker')}: {size} per "
+                  "invocation amortises start-up")
+
+
+def batches(items: Sequence[str], size: int) -> Iterator[tuple[str, ...]]:
+    for start in range(0, len(items), size):
+        yield tuple(items[start:start + size])
+
+
+def command_for(argv: Sequence[str], items: Sequence[str]) -> tuple[str, ...]:
+    """An argument that is exactly `{}` becomes the items, each its own argument; `{}`
+    inside a longer argument becomes the items joined by spaces; without any `{}` the
+    items are appended. Nothing is ever passed through a shell."""
+    out: list[str] = []
+    substituted = False
+    for arg in argv:
+        if arg == PLACEHOLDER:
+            out.extend(items)
+            substituted = True
+        elif PLACEHOLDER in arg:
+            out.append(arg.replace(PLACEHOLDER, " ".join(items)))
+            substituted = True
+        else:
+            out.append(arg)
+    if not substituted:
+        out.extend(items)
+    return tuple(out)
+
+
+def resolve_program(argv: Sequence[str]) -> tuple[str, ...]:
+    """argv with its program looked up on PATH once, up front: otherwise every spawn
+    repeats the search, one failed execve per PATH entry before the right one (measured:
+    most of the per-job cost of a cheap job beyond the fork itself). Paths are left alone."""
+    import shutil
+
+    program = argv[0]
+    if os.sep in program:
+        return tuple(argv)
+    found = shutil.which(program)
+    if found is None:
+        return tuple(argv)  # the executor reports "command not found" per job, exit 127
+    return (found, *argv[1:])
+
+
+# -- options, plan, outcome ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MapOptions:
+    argv: tuple[str, ...]
+    workers: int | None = None
+    """None: `-j auto`."""
+    batch_size: int | None = None
+    """None: `--batch-size auto`."""
+    retries: int = 1
+    timeout: float | None = None
+    keep_order: bool = False
+    joblog: Path | None = None
+    cwd: Path | None = None
+    executor: str = "local"
+    """`local`, or `dask` (jobs run as Dask tasks; `scheduler` joins a running cluster)."""
+    scheduler: str | None = None
+    cpus_per_job: float | None = None
+    memory_per_job: int | None = None
+
+    def to_args(self) -> dict[str, Any]:
+        return {"argv": list(self.argv), "workers": self.workers, "batch_size": self.batch_size,
+                "retries": self.retries, "timeout": self.timeout, "keep_order": self.keep_order,
+                "joblog": str(self.joblog) if self.joblog else None,
+                "cwd": str(self.cwd) if self.cwd else None, "executor": self.executor,
+                "scheduler": self.scheduler, "cpus_per_job": self.cpus_per_job,
+                "memory_per_job": self.memory_per_job}
+
+    def make_executor(self, slots: int) -> Executor:
+        """The pool the jobs run on; `distributed` is imported only for `dask`."""
+        if self.executor == "local":
+            return LocalExecutor(slots)
+        from herd.engine.executor import load_dask
+
+        executor: Executor = load_dask().DaskExecutor(slots, scheduler=self.scheduler,
+                                               cpus_per_job=self.cpus_per_job,
+                                               memory_per_job=self.memory_per_job)
+        return executor
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> MapOptions:
+        return cls(argv=tuple(args["argv"]), workers=args.get("workers"),
+                   batch_size=args.get("batch_size"), retries=int(args.get("retries", 1)),
+                   timeout=args.get("timeout"), keep_order=bool(args.get("keep_order")),
+                   joblog=Path(args["joblog"]) if args.get("joblog") else None,
+                   cwd=Path(args["cwd"]) if args.get("cwd") else None,
+                   executor=args.get("executor") or "local", scheduler=args.get("scheduler"),
+                   cpus_per_job=args.get("cpus_per_job"),
+                   memory_per_job=args.get("memory_per_job"))
+
+
+@dataclass(frozen=True)
+class MapPlan:
+    """What a map would do: `--dry-run` prints it, `start` runs it."""
+
+    items: int
+    batch_size: int
+    batch_reason: str
+    invocations: int
+    workers: str
+    """"4", or "auto (2..8)"."""
+    worker_reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "batch_size": self.batch_size,
+                "batch_reason": self.batch_reason, "invocations": self.invocations,
+                "workers": self.workers, "worker_reason": self.worker_reason}
+
+
+def plan(count: int, options: MapOptions, cores: int | None = None) -> MapPlan:
+    cores = cores or os.cpu_count() or 1
+    if options.workers is None:
+        sizing_workers = MAX_AUTO_WORKERS
+        workers = f"auto ({min(2, MAX_AUTO_WORKERS)}..{MAX_AUTO_WORKERS})"
+        why = (f"starts with 2 and adds workers while throughput rises and the machine has "
+               f"headroom: up to {cores} (the cores) for CPU-bound jobs, up to "
+               f"{MAX_AUTO_WORKERS} for jobs that mostly wait")
+    else:
+        sizing_workers = options.workers
+        workers, why = str(options.workers), "-j"
+    if options.batch_size is None:
+        size, batch_why = auto_batch_size(count, sizing_workers)
+    else:
+        size, batch_why = options.batch_size, "--batch-size"
+    return MapPlan(count, size, batch_why, -(-count // size) if count else 0, workers, why)
+
+
+@dataclass
+class MapOutcome:
+    run_id: str
+    exit_code: int
+    state: RunState
+    counts: dict[str, int]
+    failed: dict[str, str] = field(default_factory=dict)
+    """seq -> reason, for batches that ended failed (first 50)."""
+    scaling: list[dict[str, Any]] = field(default_factory=list)
+    elapsed: float = 0.0
+    stderr_log: str = ""
+    """Where the jobs' stderr tails are (prefixed with the batch number)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run_id, "exit_code": self.exit_code, "state": self.state.value,
+                "counts": self.counts, "failed": self.failed, "scaling": self.scaling,
+                "elapsed": round(self.elapsed, 3), "stderr_log": self.stderr_log}
+
+
+# -- the journal, written in batches ----------------------------------------------------
+
+class Recorder:
+    """Buffers finished batches and attempts; one transaction per flush."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.updates: list[dict[str, Any]] = []
+        self.attempts: list[tuple[Any, ...]] = []
+        self.new: list[tuple[Any, ...]] = []
+        self.last_flush = time.monotonic()
+
+    def add_task(self, row: tuple[Any, ...]) -> None:
+        self.new.append(row)
+
+    def attempt(self, task_id: str, attempt: int, result: JobResult, outcome: str,
+                reason: str | None) -> None:
+        self.attempts.append((self.journal.run_id, task_id, attempt, result.worker,
+                              result.started_at, result.ended_at, result.exit_code,
+                              result.signal, outcome, reason, result.tail or None, None))
+
+    def task(self, task_id: str, state: TaskState, attempts: int, reason: str | None) -> None:
+        self.updates.append({"task_id": task_id, "state": state.value, "attempts": attempts,
+                             "reason": reason})
+
+    def maybe_flush(self, now: float) -> None:
+        if (len(self.attempts) >= FLUSH_RESULTS or len(self.new) >= FLUSH_RESULTS
+                or now - self.last_flush >= FLUSH_SECONDS):
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        if self.updates or self.attempts or self.new:
+            self.journal.record_items(self.new, self.updates, self.attempts)
+            self.new, self.updates, self.attempts = [], [], []
+        self.last_flush = time.monotonic() if now is None else now
+
+
+class JobLog:
+    """GNU parallel's `--joblog` format, byte for byte: one line per finished job (its
+    last attempt), `Receive` is the bytes of stdout, as parallel writes it."""
+
+    HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n"
+
+    def __init__(self, path: Path, append: bool = False) -> None:
+        fresh = not append or not path.exists()
+        self.handle = path.open("a" if append else "w", encoding="utf-8")
+        if fresh:
+            self.handle.write(self.HEADER)
+
+    def write(self, seq: int, result: JobResult, argv: Sequence[str]) -> None:
+        exit_code = result.exit_code if result.exit_code is not None else -1
+        self.handle.write(f"{seq}\t:\t{result.started_at:.3f}\t{result.duration:10.3f}\t0\t"
+                          f"{len(result.stdout or b'')}\t{exit_code}\t{result.signal or 0}\t"
+                          f"{' '.join(argv)}\n")
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+# -- the engine --------------------------------------------------------------------------
+
+@dataclass
+class Batch:
+    task_id: str
+    seq: int
+    items: tuple[str, ...]
+    attempts: int = 0
+    """Attempts made so far (in earlier runs too, when resuming)."""
+    allowed: int = 2
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[list[int]]:
+    """SIGINT/SIGTERM set a flag the loop checks (the first signal stops cleanly); a
+    second one raises KeyboardInterrupt, which makes the executor kill without grace."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            raise KeyboardInterrupt
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+class Sink:
+    """Where finished stdout goes: straight through, or in input order."""
+
+    def __init__(self, out: IO[bytes], keep_order: bool) -> None:
+        self.out = out
+        self.keep_order = keep_order
+        self.order: deque[int] = deque()
+        self.ready: dict[int, bytes] = {}
+
+    def started(self, seq: int) -> None:
+        if self.keep_order:
+            self.order.append(seq)
+
+    def finished(self, seq: int, data: bytes | None) -> None:
+        if not self.keep_order:
+            if data:
+                self.out.write(data)
+                self.out.flush()
+            return
+        self.ready[seq] = data or b""
+        wrote = False
+        while self.order and self.order[0] in self.ready:
+            chunk = self.ready.pop(self.order.popleft())
+            if chunk:
+                self.out.write(chunk)
+                wrote = True
+        if wrote:
+            self.out.flush()
+
+    def window_full(self, limit: int) -> bool:
+        return self.keep_order and len(self.order) >= limit
+
+
+def reason_for(result: JobResult) -> str:
+    if result.error:
+        return result.error
+    if result.timed_out:
+        return "timed out"
+    if result.signal:
+        return f"killed by signal {result.signal}"
+    return f"exit {result.exit_code}"
+
+
+def execute(journal: Journal, options: MapOptions, pending: Iterable[Batch], *, out: IO[bytes],
+            resumed: bool = False) -> MapOutcome:
+    """Run `pending` batches to completion (or interruption); their journal rows exist."""
+    t0 = time.monotonic()
+    try:
+        loop = _Loop(journal, options, out, resumed)
+    except (HerdError, OSError) as exc:
+        # Not started (no executor, no scheduler, an unwritable joblog): the map ends failed
+        # with the reason, instead of staying "running" with everything queued.
+        reason = str(exc) if isinstance(exc, HerdError) else f"{exc.strerror}: {exc.filename}"
+        journal.finish(RunState.FAILED, EXIT_USAGE, {"error": reason})
+        raise BadInput(f"map {journal.run_id} could not start: {reason}") from None
+    try:
+        with stop_on_signals() as signals:
+            try:
+                interrupted = loop.run(iter(pending), signals)
+            except KeyboardInterrupt:
+                interrupted = True  # a second signal: the executor now kills without grace
+    finally:
+        loop.close()
+    counts = journal.counts()
+    if interrupted:
+        state, code = RunState.INTERRUPTED, EXIT_INTERRUPTED
+    elif counts.get(TaskState.FAILED.value):
+        state, code = RunState.PARTIAL, EXIT_PARTIAL
+    else:
+        state, code = RunState.DONE, EXIT_OK
+    scaling = loop.scaler.decisions if loop.scaler else []
+    outcome = MapOutcome(journal.run_id, code, state, counts, dict(list(loop.failed.items())[:50]),
+                         scaling, time.monotonic() - t0, str(loop.stderr_path))
+    # The summary closes the event stream (`herd map --json` is that stream, like `herd run`).
+    journal.event("map_end", **outcome.to_dict())
+    journal.finish(state, code, {"counts": counts, "scaling": scaling,
+                                 "elapsed": round(outcome.elapsed, 3)})
+    return outcome
+
+
+class _Loop:
+    """The coordinator's state for one `execute`: what runs, what waits, where output goes."""
+
+    def __init__(self, journal: Journal, options: MapOptions, out: IO[bytes], resumed: bool) -> None:
+        self.journal = journal
+        self.options = options
+        self.scaler = AutoScaler() if options.workers is None else None
+        self.slots = self.scaler.cap if self.scaler else max(1, options.workers or 1)
+        self.recorder = Recorder(journal)
+        self.sink = Sink(out, options.keep_order)
+        self.window = max(64, 16 * self.slots)
+        self.joblog = JobLog(options.joblog, append=resumed) if options.joblog else None
+        journal.run_dir.mkdir(parents=True, exist_ok=True)
+        self.stderr_path = journal.run_dir / "stderr.log"
+        self.stderr_log = self.stderr_path.open("a", encoding="utf-8")
+        # For the progress events (the live display, `--json`, `herd status --watch`).
+        counts = journal.counts()
+        self.total = sum(counts.values())
+        self.done = counts.get(TaskState.SUCCEEDED.value, 0)
+        self.failed_count = 0
+        self.started_at: dict[str, float] = {}
+        self.next_progress = 0.0
+        self.retry: deque[Batch] = deque()
+        self.inflight: dict[str, Batch] = {}
+        self.failed: dict[str, str] = {}
+        self.executor = options.make_executor(self.slots)
+        # A remote executor wants more jobs in hand than it runs at once (it batches them).
+        self.window = max(self.window, 2 * self.executor.backlog)
+        self.program_argv = resolve_program(options.argv)
+
+    def run(self, source: Iterator[Batch], signals: list[int]) -> bool:
+        """True when stopped by a signal."""
+        if self.scaler:
+            self.journal.event("scale", workers=self.scaler.target,
+                               reason="starting small, measuring")
+        exhausted = False
+        while not signals:
+            exhausted = self._fill(source, exhausted)
+            if not self.inflight:
+                return False
+            for result in self.executor.wait(0.2):
+                self._finish(result, self.inflight.pop(result.key))
+            now = time.monotonic()
+            self.recorder.maybe_flush(now)
+            if now >= self.next_progress:
+                self._progress()
+                self.next_progress = now + PROGRESS_SECONDS
+            if self.scaler and (decision := self.scaler.tick(now)) is not None:
+                self.journal.event("scale", **decision)
+        return True
+
+    def _fill(self, source: Iterator[Batch], exhausted: bool) -> bool:
+        limit = self.scaler.target if self.scaler else self.executor.backlog
+        while len(self.inflight) < limit:
+            if self.retry:
+                batch = self.retry.popleft()
+            elif exhausted or self.sink.window_full(self.window):
+                break
+            else:
+                next_batch = next(source, None)
+                if next_batch is None:
+                    return True
+                batch = next_batch
+                self.sink.started(batch.seq)
+            self.inflight[batch.task_id] = batch
+            self.started_at[batch.task_id] = time.time()
+            self.executor.submit(JobSpec(batch.task_id, command_for(self.program_argv, batch.items),
+                                         cwd=self.options.cwd, timeout=self.options.timeout,
+                                         capture_stdout=True))
+        return exhausted
+
+    def _progress(self) -> None:
+        """Counts and what runs now, at most every PROGRESS_SECONDS: one event per job
+        would cost a 100,000-item map more than its jobs do."""
+        running = sorted(self.inflight.values(), key=lambda b: b.seq)[:MAX_SHOWN_JOBS]
+        self.journal.event("progress", total=self.total, done=self.done,
+                           failed=self.failed_count, running=len(self.inflight),
+                           jobs=[{"seq": b.seq, "items": list(b.items[:3]),
+                                  "attempt": b.attempts + 1,
+                                  "started": round(self.started_at.get(b.task_id, 0), 3)}
+                                 for b in running])
+
+    def _finish(self, result: JobResult, batch: Batch) -> None:
+        batch.attempts += 1
+        self.started_at.pop(batch.task_id, None)
+        if self.scaler:
+            self.scaler.job_done(result.duration)
+        if result.tail:
+            self.stderr_log.write("".join(f"{batch.seq}\t{line}\n"
+                                          for line in result.tail.splitlines()))
+        if result.ok:
+            self.done += 1
+            self.recorder.attempt(batch.task_id, batch.attempts, result, "ok", None)
+            self.recorder.task(batch.task_id, TaskState.SUCCEEDED, batch.attempts, None)
+        else:
+            reason = reason_for(result)
+            self.recorder.attempt(batch.task_id, batch.attempts, result, "failed", reason)
+            if batch.attempts < batch.allowed:
+                self.retry.append(batch)
+                return
+            self.recorder.task(batch.task_id, TaskState.FAILED, batch.attempts, reason)
+            self.failed[str(batch.seq)] = reason
+            self.failed_count += 1
+            self.journal.event("item_failed", seq=batch.seq, items=list(batch.items[:3]),
+                               attempts=batch.attempts, reason=reason, tail=result.tail[-300:],
+                               log=str(self.stderr_path))
+        if self.joblog:
+            self.joblog.write(batch.seq, result, command_for(self.options.argv, batch.items))
+        self.sink.finished(batch.seq, result.stdout)
+
+    def close(self) -> None:
+        """Stop what still runs (interrupted: saved as queued for --resume), flush."""
+        try:
+            for result in self.executor.cancel_all(CANCEL_GRACE):
+                batch = self.inflight.pop(result.key)
+                self.recorder.attempt(batch.task_id, batch.attempts + 1, result, "cancelled",
+                                      "interrupted")
+                self.recorder.task(batch.task_id, TaskState.QUEUED, batch.attempts + 1,
+                                   "interrupted")
+        finally:
+            self.executor.close()
+            self.recorder.flush()
+            self.stderr_log.close()
+            if self.joblog:
+                self.joblog.close()
+
+
+# -- starting and resuming ---------------------------------------------------------------
+
+def start(journal: Journal, items: Sequence[str], options: MapOptions, the_plan: MapPlan, *,
+          out: IO[bytes]) -> MapOutcome:
+    """A new map: every batch's row in one transaction, then run them."""
+    size = the_plan.batch_size
+    journal.add_tasks((str(seq), seq, 0, "", TaskState.QUEUED.value, json.dumps(batch))
+                      for seq, batch in enumerate(batches(items, size), 1))
+    journal.event("map_start", items=len(items), invocations=the_plan.invocations, batch_size=size,
+         workers=the_plan.workers, batch_reason=the_plan.batch_reason)
+    allowed = 1 + options.retries
+    pending = (Batch(str(seq), seq, batch, 0, allowed)
+               for seq, batch in enumerate(batches(items, size), 1))
+    return execute(journal, options, pending, out=out)
+
+
+def resume(journal: Journal, *, out: IO[bytes]) -> MapOutcome:
+    """Re-run the batches of a map that did not succeed, with its original command."""
+    run = journal.run()
+    if run["kind"] != "map":
+        raise BadInput(f"run {journal.run_id} is a {run['kind']!r} run; `herd resume` continues it")
+    options = MapOptions.from_args(run["args"])
+    journal.take_over()  # exit 4 while another herd drives it
+    todo = [t for t in journal.tasks() if t["state"] != TaskState.SUCCEEDED.value]
+    journal.event("map_resume", invocations=len(todo), items=sum(len(json.loads(t["payload"])) for t in todo))
+    pending = [Batch(t["task_id"], int(t["seq"]), tuple(json.loads(t["payload"])),
+                     int(t["attempts"]), int(t["attempts"]) + 1 + options.retries) for t in todo]
+    return execute(journal, options, pending, out=out, resumed=True)

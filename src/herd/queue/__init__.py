@@ -1,0 +1,1 @@
+"""The task queue: bd's issues, dependencies and rules over the store."""

@@ -1,0 +1,1 @@
+"""A run: plan -> hypervisor (workers) -> landing."""

@@ -1,0 +1,505 @@
+"""Landing: stack every succeeded task's commit, format, test once, bisect and eject
+the commit that broke the tests, push once, close the landed issues.
+
+Exactly once: each step is journaled before it runs, and the `Herd-Task`
+trailers already on the target branch are the truth about what landed, so
+running `land` again after a crash at any point neither lands a task twice
+nor leaves a landed task open.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from herd.engine.executor.output import last_lines
+from herd.engine.journal import Journal, TaskState, failpoint
+from herd.errors import (
+    EXIT_LANDING,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Interrupted,
+    LandingFailed,
+)
+from herd.git.repo import Git, GitError, NothingToCommit, PushStatus, WorktreeNotItself
+from herd.git.worktree import Worktree
+from herd.queue.core import Queue
+from herd.queue.model import Status
+from herd.run.landing_cmd import Stopped, run_landing_command
+from herd.units import plural
+
+if TYPE_CHECKING:
+    from herd.run.batch import LandingOptions
+    from herd.run.hypervisor import Hypervisor, WorkResult
+    from herd.run.plan import Plan
+
+PUSH_TRIES = 1 + 3  # the push, then up to 3 fetch-rebase-test rounds after rejections
+TEST_TAIL = 60
+# Landing warns about a task's file above this size (HERD_LARGE_FILE overrides, e.g. 50M).
+LARGE_FILE = 10 * 2**20
+
+
+def large_file_limit() -> int:
+    from herd.units import size
+
+    value = os.environ.get("HERD_LARGE_FILE", "")
+    return size(value) if value else LARGE_FILE
+
+
+@dataclass
+class Stack:
+    """The integration worktree and the task commits on it, in order."""
+
+    worktree: Worktree
+    onto: str                                   # the commit the stack starts from
+    picks: list[tuple[str, str]] = field(default_factory=list)  # (task id, sha in the stack)
+    format_sha: str | None = None
+
+    @property
+    def tip(self) -> str:
+        if self.format_sha:
+            return self.format_sha
+        return self.picks[-1][1] if self.picks else self.onto
+
+
+class Integrator:
+    def __init__(self, queue: Queue, git: Git, journal: Journal, hypervisor: Hypervisor,
+                 plan: Plan, landing: LandingOptions, base: str) -> None:
+        self.queue = queue
+        self.git = git
+        self.journal = journal
+        self.hypervisor = hypervisor
+        self.plan = plan
+        self.landing = landing
+        self.base = base
+        self.run_id = journal.run_id
+        self.branch = landing.branch or journal.run()["args"].get("branch") or "main"
+        self.ejected: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+        self.skipped: dict[str, str] = {}  # closed by someone during the run
+        self._stack_kept = False
+        self._signals: list[int] = []  # SIGINT/SIGTERM received while landing
+        self.lines: list[str] = []
+        self.tests_run = 0
+        self._last_test_tail = ""
+
+    # -- the whole landing ---------------------------------------------------
+
+    def land(self, work: WorkResult) -> dict[str, Any]:
+        """Land the succeeded tasks. The first SIGINT/SIGTERM stops landing before its next
+        step (a running test is stopped, group and all): Interrupted, resumable. A second
+        one raises KeyboardInterrupt at once (the shutdown `herd map` follows too)."""
+        from herd.items.mapper import stop_on_signals
+
+        if threading.current_thread() is not threading.main_thread():
+            return self._land(work)  # signals reach the main thread only; it owns them
+        with stop_on_signals() as self._signals:
+            return self._land(work)
+
+    def _land(self, work: WorkResult) -> dict[str, Any]:
+        order = [t for wave in self.plan.waves for t in wave if t in work.succeeded]
+        commits = {t: work.succeeded[t] for t in order}
+        try:
+            target = self._target_tip()
+        except LandingFailed as exc:
+            return self._failure(exc)
+        already = self._already_landed(target)
+        if already:
+            self._say(f"already on {self.branch}: {', '.join(sorted(already))} (not landed again)")
+        todo = self._still_wanted([t for t in order if t not in already])
+        onto = target or self.base
+        if target and target != self.base and self.git.is_ancestor(target, self.base):
+            # The tasks were built on local commits the target does not have yet: they
+            # travel with the stack (landing without them would break the tasks' commits).
+            ahead = self.git.count_between(target, self.base)
+            self._say(f"{self.branch} here is {ahead} commit{'s' if ahead != 1 else ''} ahead of "
+                      f"{self.landing.remote}/{self.branch}: they land with the stack")
+            onto = self.base
+        stack = self._stack(todo, commits, onto)
+        exit_code = EXIT_OK
+        try:
+            stack = self._test_and_eject(stack)
+            if self.landing.push:
+                stack = self._push(stack)
+                if not stack.picks and already and target:
+                    # A resume after a crash between the push and the local update.
+                    self._update_local_branch(target, pushed=True)
+            elif stack.picks and not self._update_local_branch(stack.tip):
+                raise LandingFailed(
+                    f"nothing was landed: {self.lines[-1]}. Once {self.branch} can be "
+                    f"fast-forwarded, `herd resume {self.run_id}` lands the run")
+        except (LandingFailed, WorktreeNotItself) as exc:  # the latter: a test broke .git
+            self._keep_stack(stack)
+            return self._failure(exc)
+        landed = {t: sha for t, sha in stack.picks}
+        for task_id, sha in already.items():
+            landed[task_id] = sha
+        failpoint("before-close")
+        self._close(landed)
+        self._cleanup(landed, stack)
+        if self.ejected or self.failed or self.skipped or work.failed or work.deferred:
+            exit_code = EXIT_PARTIAL
+        return {"exit_code": exit_code, "lines": self.lines, "landed": landed,
+                "ejected": self.ejected, "failed": self.failed, "skipped": self.skipped,
+                "tests": self.tests_run}
+
+    def _failure(self, exc: LandingFailed | WorktreeNotItself) -> dict[str, Any]:
+        self.journal.event("message", text=f"landing failed: {exc}")
+        return {"exit_code": EXIT_LANDING, "lines": [*self.lines, f"landing failed: {exc}"],
+                "landed": {}, "ejected": self.ejected, "failed": self.failed,
+                "skipped": self.skipped, "tests": self.tests_run}
+
+    def _still_wanted(self, order: list[str]) -> list[str]:
+        """Drop tasks someone closed while the run was working on them: landing them
+        anyway would undo the user's decision behind their back."""
+        wanted = []
+        for task_id in order:
+            if self.queue.get(task_id).get("status") != Status.CLOSED:
+                wanted.append(task_id)
+                continue
+            why = "closed while the run was in progress: not landed"
+            self.skipped[task_id] = why
+            self.journal.set_task(task_id, state=TaskState.DEFERRED.value, reason=why)
+            self.journal.event("task_end", task=task_id, state=TaskState.DEFERRED.value,
+                               reason=why)
+            self._say(f"skipped {task_id}: {why} (its commit stays on herd/{self.run_id}/"
+                      f"{task_id})")
+        return wanted
+
+    # -- stacking ---------------------------------------------------------------
+
+    def _stack(self, order: list[str], commits: dict[str, str], onto: str) -> Stack:
+        self._phase("stacking", f"{plural(len(order), 'commit')} onto {onto[:12]}")
+        worktree = self.hypervisor.worktrees.integration(self.run_id, onto)
+        stack = Stack(worktree, onto)
+        for n, task_id in enumerate(order):
+            self._warn_about(task_id, commits[task_id])
+            with self.journal.step("pick", task=task_id, commit=commits[task_id]) as step:
+                picked = self.git.cherry_pick(worktree.path, commits[task_id])
+                step["ok"] = picked.ok
+            if n == 0:
+                failpoint("mid-stack")
+            if picked.ok:
+                assert picked.sha is not None
+                stack.picks.append((task_id, picked.sha))
+                continue
+            self._conflict(stack, task_id, picked)
+        if self.landing.format_cmd and stack.picks:
+            self._format(stack)
+        return stack
+
+    def _warn_about(self, task_id: str, commit: str) -> None:
+        """Say when a task's commit adds a symlink that leads out of the repository or a
+        file over the size limit: legal, but rarely what a task meant to land."""
+        for path, mode, blob, size in self.git.added_blobs(commit):
+            if mode == "120000":
+                target = self.git.read_blob(blob).decode(errors="replace")
+                inside = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+                if target.startswith("/") or inside == ".." or inside.startswith("../"):
+                    self._say(f"warning: {task_id} adds a symlink {path} -> {target}, which "
+                              "points outside the repository")
+            elif size > large_file_limit():
+                self._say(f"warning: {task_id} adds {path}, {size / 2**20:.1f} MiB (over "
+                          f"{large_file_limit() / 2**20:g} MiB; HERD_LARGE_FILE sets the limit)")
+
+    def _conflict(self, stack: Stack, task_id: str, picked: Any) -> None:
+        """A pick that conflicts goes back to its worker for its retry, on top of the
+        current tip, with the conflict in its context."""
+        paths = ", ".join(picked.conflicts) or "(unknown paths)"
+        evidence = (f"Your commit conflicted with the work already stacked (on top of "
+                    f"{stack.tip[:12]}) in: {paths}\n\n```\n{picked.excerpt}\n```\n"
+                    "Redo the task on top of the current code.")
+        self.journal.event("message", text=f"{task_id} conflicts with the stack in {paths}")
+        sha = self.hypervisor.rerun(task_id, stack.tip, evidence)
+        if sha is None:
+            self.failed[task_id] = f"conflicted with the stack in {paths}"
+            return
+        picked = self.git.cherry_pick(stack.worktree.path, sha)
+        if picked.ok and picked.sha is not None:
+            stack.picks.append((task_id, picked.sha))
+        else:
+            reason = f"conflicted with the stack again in {', '.join(picked.conflicts)}"
+            self.failed[task_id] = reason
+            self.hypervisor.give_up(task_id, reason, picked.excerpt)
+
+    def _format(self, stack: Stack) -> None:
+        assert self.landing.format_cmd is not None
+        self._phase("formatting", self.landing.format_cmd)
+        with self.journal.step("format", command=self.landing.format_cmd) as step:
+            code, tail, _ = self._run_cmd(self.landing.format_cmd, stack.worktree.path, "format")
+            step["exit_code"] = code
+            if code != 0:
+                raise LandingFailed(f"format command exited {code}: {tail.splitlines()[-1:]}")
+            try:
+                # A commit on the detached tip, whatever the command did to HEAD.
+                stack.format_sha = self.git.squash(stack.worktree.path, stack.tip,
+                                                   "herd: format", {"Herd-Run": self.run_id})
+            except NothingToCommit:
+                stack.format_sha = None
+
+    def _rebuild(self, stack: Stack, without: str) -> Stack:
+        commits = {t: sha for t, sha in stack.picks if t != without}
+        self.git.reset_hard(stack.worktree.path, stack.onto)
+        fresh = Stack(stack.worktree, stack.onto)
+        for task_id, sha in commits.items():
+            picked = self.git.cherry_pick(stack.worktree.path, sha)
+            if picked.ok and picked.sha is not None:
+                fresh.picks.append((task_id, picked.sha))
+            else:
+                self.failed[task_id] = "conflicted after an ejection: " + ", ".join(picked.conflicts)
+                self.hypervisor.give_up(task_id, self.failed[task_id], picked.excerpt)
+        if self.landing.format_cmd and fresh.picks:
+            self._format(fresh)
+        return fresh
+
+    # -- testing and bisecting -------------------------------------------------
+
+    def _test_and_eject(self, stack: Stack) -> Stack:
+        if not self.landing.test_cmd or not stack.picks:
+            return stack
+        self._phase("testing", plural(len(stack.picks), "commit"))
+        if self._test(stack, stack.tip, len(stack.picks), "stack"):
+            return stack
+        if self._test(stack, stack.tip, len(stack.picks), "rerun"):
+            self._say("tests failed once then passed on the same stack (flaky?)")
+            return stack
+        base_ok: bool | None = None
+        while stack.picks:
+            self._phase("bisecting", plural(len(stack.picks), "commit"))
+            good, bad = 0, len(stack.picks)  # prefix lengths: good passes (or is the base)
+            bad_tail = self._last_test_tail
+            while bad - good > 1:
+                mid = (good + bad) // 2
+                if self._test(stack, stack.picks[mid - 1][1], mid, "bisect"):
+                    good = mid
+                else:
+                    bad, bad_tail = mid, self._last_test_tail
+            if bad == 1 and base_ok is None:
+                base_ok = self._test(stack, stack.onto, 0, "base")
+                if not base_ok:
+                    raise LandingFailed(
+                        f"the tests fail on the base commit {stack.onto[:12]} itself; fix them "
+                        f"first (nothing was landed; `herd resume {self.run_id}` retries)")
+            culprit = stack.picks[bad - 1][0]
+            self._eject(culprit, bad_tail)
+            stack = self._rebuild(stack, culprit)
+            if not stack.picks:
+                break
+            self._phase("testing", f"{plural(len(stack.picks), 'commit')} after ejecting "
+                                   f"{culprit}")
+            if self._test(stack, stack.tip, len(stack.picks), "stack"):
+                return stack
+        return stack
+
+    def _test(self, stack: Stack, commit: str, prefix: int, purpose: str) -> bool:
+        assert self.landing.test_cmd is not None
+        self.git.checkout_detached(stack.worktree.path, commit)
+        started = time.monotonic()
+        code, tail, _ = self._run_cmd(self.landing.test_cmd, stack.worktree.path, "test")
+        duration = time.monotonic() - started
+        self.tests_run += 1
+        picks = [t for t, _ in stack.picks[:prefix]]
+        self.journal.record_test(purpose, self.landing.test_cmd, picks, code, duration, tail)
+        self._last_test_tail = tail
+        self.git.checkout_detached(stack.worktree.path, stack.tip)
+        return code == 0
+
+    def _eject(self, task_id: str, tail: str) -> None:
+        reason = "broke the combined tests (found by bisection)"
+        self.ejected[task_id] = reason
+        self.journal.set_task(task_id, state=TaskState.EJECTED.value, reason=reason)
+        self.queue.release(task_id, f"herd run {self.run_id}: ejected: {reason}. "
+                                    f"Test output tail:\n```\n{_tail(tail)}\n```")
+        self.journal.event("task_end", task=task_id, state=TaskState.EJECTED.value, reason=reason)
+
+    # -- pushing ----------------------------------------------------------------
+
+    def _push(self, stack: Stack) -> Stack:
+        remote, branch = self.landing.remote, self.branch
+        for attempt in range(1, PUSH_TRIES + 1):
+            remote_tip = self._fetch()
+            if remote_tip and remote_tip != stack.onto and not self.git.is_ancestor(
+                    remote_tip, stack.onto):
+                stack = self._rebase(stack, remote_tip)
+            if not stack.picks:
+                return stack
+            self._phase("pushing", f"{stack.tip[:12]} to {remote}/{branch}")
+            with self.journal.step("push", remote=remote, branch=branch, sha=stack.tip,
+                                   attempt=attempt) as step:
+                pushed = self.git.push(stack.worktree.path, remote, stack.tip, branch)
+                step["ok"] = pushed.ok
+            if pushed.ok:
+                failpoint("after-push")
+                # What went out: the picks, the format commit, local commits under them.
+                sent = (self.git.count_between(remote_tip, stack.tip) if remote_tip
+                        else len(stack.picks) + bool(stack.format_sha))
+                self._say(f"pushed {plural(sent, 'commit')} to {remote}/{branch} "
+                          f"({stack.tip[:12]})")
+                if not self._update_local_branch(stack.tip, pushed=True):
+                    self._keep_stack(stack)
+                return stack
+            if pushed.status is not PushStatus.REJECTED:
+                raise LandingFailed(f"push to {remote}/{branch} failed: {pushed.detail}")
+            self._say(f"push rejected ({remote}/{branch} moved); fetching and trying again")
+        raise LandingFailed(f"push to {remote}/{branch} was rejected {PUSH_TRIES} times (the "
+                            f"remote keeps moving); the stack is kept on herd/{self.run_id}/stack;"
+                            f" `herd resume {self.run_id}` tries again")
+
+    def _rebase(self, stack: Stack, remote_tip: str) -> Stack:
+        """The remote moved: replay the stack on top of it and test again."""
+        already = self._already_landed(remote_tip)
+        self._phase("rebasing", f"onto {remote_tip[:12]}")
+        self.git.reset_hard(stack.worktree.path, remote_tip)
+        fresh = Stack(stack.worktree, remote_tip)
+        for task_id, sha in stack.picks:
+            if task_id in already:
+                continue
+            picked = self.git.cherry_pick(stack.worktree.path, sha)
+            if picked.ok and picked.sha is not None:
+                fresh.picks.append((task_id, picked.sha))
+            else:
+                reason = "conflicted with new commits on the remote: " + ", ".join(picked.conflicts)
+                self.failed[task_id] = reason
+                self.hypervisor.give_up(task_id, reason, picked.excerpt)
+        if self.landing.format_cmd and fresh.picks:
+            self._format(fresh)
+        return self._test_and_eject(fresh)
+
+    # -- after landing -------------------------------------------------------------
+
+    def _update_local_branch(self, tip: str, *, pushed: bool = False) -> bool:
+        """Move the user's branch to `tip` when that is safe; True when it holds `tip` now.
+
+        A branch checked out in any worktree (this one or another) only moves the way
+        `git merge --ff-only` moves it there: a fast-forward of a checkout without
+        tracked changes (untracked files are fine unless the fast-forward would
+        overwrite one; git refuses then). Otherwise nothing is touched and the caller
+        keeps the stack on herd/<run>/stack."""
+        branch, stack_ref = self.branch, f"herd/{self.run_id}/stack"
+        local = self.git.rev_parse_or_none(f"refs/heads/{branch}")
+        if local == tip:
+            return True
+        if local is not None and not self.git.is_ancestor(local, tip):
+            self._say(f"{branch} has moved on since the run started: not touched; the stack "
+                      f"is on {stack_ref}")
+            return False
+        checkout = next((wt for wt in self.git.worktrees() if wt.branch == branch), None)
+        if checkout is None:
+            if local is None and pushed:
+                return True  # no local branch of that name: nothing to keep in step
+            self.git.update_ref(f"refs/heads/{branch}", tip, local)
+            self._say(f"{branch} updated to {tip[:12]} (not checked out)")
+            return True
+        here = checkout.path.resolve() == self.git.repo.resolve()
+        where = "here" if here else f"in {checkout.path}"
+        if self.git.has_tracked_changes(checkout.path):
+            self._say(f"{branch} is checked out {where} with uncommitted changes: not touched; "
+                      f"the stack is on {stack_ref}")
+            return False
+        try:
+            moved = self.git.merge_ff_only(checkout.path, tip)
+        except GitError as exc:
+            why = exc.stderr.splitlines()[0] if exc.stderr else str(exc)
+            self._say(f"{branch} is checked out {where} and cannot be fast-forwarded ({why}): "
+                      f"not touched; the stack is on {stack_ref}")
+            return False
+        if not moved:
+            self._say(f"{branch} has moved on: not fast-forwarded; the stack is on {stack_ref}")
+            return False
+        self._say(f"{branch} fast-forwarded to {tip[:12]}" + ("" if here else f" {where}"))
+        return True
+
+    def _keep_stack(self, stack: Stack) -> None:
+        self._stack_kept = True
+        self.git.update_ref(f"refs/heads/herd/{self.run_id}/stack", stack.tip)
+
+    def _close(self, landed: dict[str, str]) -> None:
+        self._phase("closing", plural(len(landed), "issue"))
+        for task_id, sha in landed.items():
+            short = self.git.short(sha)
+            record = self.queue.get(task_id)
+            if record.get("status") != Status.CLOSED:
+                self.queue.close([task_id], reason=f"landed in {short}", force=True)
+                self.queue.comment(task_id, f"herd run {self.run_id}: landed in {short} on "
+                                            f"{self.branch}")
+            self.journal.set_task(task_id, state=TaskState.LANDED.value, landed_sha=sha)
+            self.journal.event("task_end", task=task_id, state=TaskState.LANDED.value,
+                               commit=sha)
+        parent = self.landing.parent
+        if parent:
+            record = self.queue.get(parent)
+            children = self.queue.children(parent)
+            if children and all(c.get("status") == Status.CLOSED for c in children) \
+                    and record.get("status") != Status.CLOSED:
+                self.queue.close([parent], reason=f"all children landed (herd run {self.run_id})",
+                                 force=True)
+                self._say(f"closed epic {parent}: every child is closed")
+
+    def _cleanup(self, landed: dict[str, str], stack: Stack) -> None:
+        # A stack kept by an earlier landing of this run (resumed since) goes now.
+        kept_stack = {"stack"} if self._stack_kept else set()
+        kept = sorted(set(self.failed) | set(self.ejected) | set(self.skipped)
+                      | set(self.hypervisor.result.failed))
+        self.hypervisor.worktrees.remove_run(self.run_id, keep=set(kept) | kept_stack)
+        if kept:
+            self._say("kept for inspection: " + ", ".join(f"herd/{self.run_id}/{t}" for t in kept))
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _target_tip(self) -> str | None:
+        if self.landing.push:
+            return self._fetch()
+        return self.git.rev_parse_or_none(f"refs/heads/{self.branch}")
+
+    def _fetch(self) -> str | None:
+        try:
+            return self.git.fetch(self.landing.remote, self.branch)
+        except GitError as exc:  # unreachable, refused, or no answer in time
+            raise LandingFailed(f"fetching {self.landing.remote}/{self.branch} failed: "
+                                f"{exc.stderr.splitlines()[-1] if exc.stderr else exc}; "
+                                f"nothing was pushed; `herd resume {self.run_id}` tries "
+                                "again") from None
+
+    def _already_landed(self, tip: str | None) -> dict[str, str]:
+        """Tasks of this run whose commits are already on the target (trailers are the truth)."""
+        if tip is None or tip == self.base:
+            return {}
+        mine = {t for wave in self.plan.waves for t in wave}
+        found = self.git.trailers(f"{self.base}..{tip}", "Herd-Task")
+        return {t: sha for t, sha in found.items() if t in mine}
+
+    def _run_cmd(self, command: str, cwd: Path, kind: str) -> tuple[int, str, Path]:
+        self._check_signals()
+        log = self.journal.run_dir / "tests" / f"{kind}-{self.tests_run + 1}-{time.time_ns()}.log"
+        try:
+            ran = run_landing_command(command, kind, cwd, log, timeout=self.landing.test_timeout,
+                                      grace=self.hypervisor.options.grace, signals=self._signals,
+                                      env={"HERD_RUN_ID": self.run_id})
+        except Stopped:
+            self._check_signals()
+            raise
+        return ran.exit_code, _tail(ran.output), ran.log
+
+    def _check_signals(self) -> None:
+        """After SIGINT or SIGTERM: stop before the next step (state is in the journal)."""
+        if self._signals:
+            raise Interrupted(f"interrupted while landing; state saved: "
+                              f"`herd resume {self.run_id}` continues")
+
+    def _phase(self, phase: str, detail: str = "") -> None:
+        if phase != "closing":  # once pushed, closing the issues finishes the landing
+            self._check_signals()
+        self.journal.event("phase", phase=phase, detail=detail)
+
+    def _say(self, line: str) -> None:
+        self.lines.append(line)
+        self.journal.event("message", text=line)
+
+
+def _tail(text: str) -> str:
+    return last_lines(text, TEST_TAIL)

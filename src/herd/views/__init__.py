@@ -1,0 +1,1 @@
+"""How runs are shown: plain lines, the live display, status, reports."""
