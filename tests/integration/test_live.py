@@ -175,7 +175,7 @@ def test_map_on_a_terminal_draws_the_same_live_display(tmp_path: Path) -> None:
     text = plain(drawn)
     assert re.search(r"#\d+\s+\d+\s+1\s+\d+\.\ds", text)  # a running job's row
     assert "11 done · 1 failed · 0 running · 0 queued" in text
-    assert "failed #5 5 after 1 attempt: exit 7" in text and "| cannot parse line 12" in text
+    assert "failed #5 5 after 1 attempt: exited with code 7" in text and "| cannot parse line 12" in text
     assert "their stderr is in" in text and "stderr.log" in text
 
 

@@ -280,7 +280,7 @@ def test_json_streams_events_and_a_failure_shows_its_stderr(tmp_path: Path) -> N
     failed = next(e for e in events if e["event"] == "item_failed")
     assert "line 12 is bad" in failed["tail"] and failed["log"] == end["stderr_log"]
     plain = herd(tmp_path, "map", "a", "b", "--retries", "0", "--", PY, str(job), check_code=1)
-    assert "herd: failed #2 b after 1 attempt: exit 7\nherd:   | first\n" \
+    assert "herd: failed #2 b after 1 attempt: exited with code 7\nherd:   | first\n" \
            "herd:   | line 12 is bad" in plain.stderr
     run_id = latest_run(tmp_path)["id"]
     assert f"their stderr is in state/herd/runs/{run_id}/stderr.log;" in plain.stderr

@@ -95,6 +95,9 @@ def _summary(outcome: Any, what: str) -> None:
         click.echo(f"herd: -j auto chose {plural(decision['workers'], 'worker')}: "
                    f"{decision['reason']} "
                    f"[{decision['jobs']}]", err=True)
+    if outcome.halted:
+        click.echo(f"herd: halted ({outcome.halted}); `herd map --resume {outcome.run_id}` "
+                   "runs the rest", err=True)
     if outcome.exit_code == 130:
         hint = (f"herd map --resume {outcome.run_id}" if what == "map"
                 else f"herd runs (run {outcome.run_id})")
@@ -135,6 +138,8 @@ def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
 @click.option("--retries", type=int, default=1, show_default=True,
               help="Attempts after the first for a job that fails.")
 @click.option("--timeout", metavar="DUR", help="Per invocation, e.g. 30s, 5m.")
+@click.option("--halt", metavar="WHEN,WHY=N", help="Stop early, as GNU parallel: "
+              "now|soon,fail|success|done=N|P%; e.g. now,fail=1 (exit: the failed job's code).")
 @click.option("--joblog", type=click.Path(dir_okay=False), help="GNU parallel joblog file.")
 @click.option("--resume", "resume_run", metavar="RUN",
               help="Re-run what did not succeed in RUN, with its original command.")
@@ -149,7 +154,7 @@ def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
 @common
 def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | None,
                 jobs: str | None, batch_size: str, retries: int, timeout: str | None,
-                joblog: str | None, resume_run: str | None, keep_order: bool, dry_run: bool,
+                halt: str | None, joblog: str | None, resume_run: str | None, keep_order: bool, dry_run: bool,
                 executor: str, scheduler: str | None, cpus_per_job: float | None,
                 memory_per_job: str | None, db: str | None, as_json: bool) -> None:
     """Run CMD once per item (or batch of items): herd map [ITEM...] -- CMD [ARGS with {}].
@@ -162,6 +167,7 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
     """
     from herd import units
     from herd.engine.journal import Journal
+    from herd.engine.policies import Halt
     from herd.items import mapper
 
     ctx = make_context(db, as_json)
@@ -184,7 +190,8 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
         retries=retries, timeout=units.duration(timeout) if timeout else None,
         keep_order=keep_order, joblog=Path(joblog).resolve() if joblog else None,
         cwd=Path.cwd(), executor=executor, scheduler=scheduler, cpus_per_job=cpus_per_job,
-        memory_per_job=units.size(memory_per_job) if memory_per_job else None)
+        memory_per_job=units.size(memory_per_job) if memory_per_job else None, halt=halt)
+    Halt.parse(halt)  # refused before anything runs
     if joblog and not Path(joblog).resolve().parent.is_dir():
         raise BadInput(f"--joblog {joblog}: directory {Path(joblog).resolve().parent} does not "
                        "exist; create it or write the joblog elsewhere")
@@ -269,8 +276,11 @@ def _finish(ctx: Any, outcome: Any, what: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--retries", type=int, default=1, show_default=True,
               help="Attempts after the first for a job that fails.")
+@click.option("--halt", metavar="WHEN,WHY=N",
+              help="Stop early, as GNU parallel: now|soon,fail|success|done=N|P%.")
 @common
-def pipeline_command(file: str, retries: int, db: str | None, as_json: bool) -> None:
+def pipeline_command(file: str, retries: int, halt: str | None, db: str | None,
+                     as_json: bool) -> None:
     """Run a multi-stage pipeline from FILE.toml: items stream from stage to stage.
 
     [[stage]] tables: name, cmd (string split like a shell would, or an argv list),
@@ -282,7 +292,7 @@ def pipeline_command(file: str, retries: int, db: str | None, as_json: bool) -> 
     from herd.items import pipeline
 
     ctx = make_context(db, as_json)
-    spec = pipeline.load(Path(file), retries=retries)
+    spec = pipeline.load(Path(file), retries=retries, halt=halt)
     store = item_store(ctx.db)
     journal = Journal.create(store, "pipeline", spec.to_args())
     with _shown(ctx.as_json, journal, live=False) as out:

@@ -75,6 +75,9 @@ def _render_outcome(outcome: Any) -> None:
 @click.option("--max-memory", metavar="SIZE", help="Per worker process tree, e.g. 2G.")
 @click.option("--rate", metavar="N/min", help="Space worker starts (API rate limits).")
 @click.option("--budget-usd", type=float, help="Stop starting tasks when the run's cost reaches it.")
+@click.option("--halt", metavar="WHEN,WHY=N", help="Stop early, as GNU parallel: "
+              "now|soon,fail|success|done=N|P%; now stops running workers (their tasks are "
+              "deferred), soon lets them finish. E.g. now,fail=1.")
 @click.option("--no-integrate", is_flag=True, help="Stop after the workers: one branch per task.")
 @click.option("--test-cmd", metavar="CMD", help="Test command run once on the combined stack.")
 @click.option("--format-cmd", metavar="CMD", help="Formatter run once on the stack.")
@@ -95,13 +98,14 @@ def _render_outcome(outcome: Any) -> None:
 def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_blockers: bool,
         agent: str | None, command: str | None, jobs: int | None, retries: int,
         timeout: str | None, max_memory: str | None, rate: str | None, budget_usd: float | None,
-        no_integrate: bool, test_cmd: str | None, format_cmd: str | None,
+        halt: str | None, no_integrate: bool, test_cmd: str | None, format_cmd: str | None,
         test_timeout: str | None, push: bool,
         remote: str, branch: str | None, executor: str, scheduler: str | None,
         cpus_per_job: float | None, memory_per_job: str | None, db: str | None,
         as_json: bool) -> None:
     """Run tasks side by side, one worker and worktree each, then land them."""
     from herd import settings, units
+    from herd.engine.policies import Halt
     from herd.run import agents, batch
     from herd.run.hypervisor import RunOptions
 
@@ -118,7 +122,8 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
         agent=chosen, workers=jobs or 1, retries=retries,
         timeout=units.duration(timeout) if timeout else None,
         max_memory=units.size(max_memory) if max_memory else None,
-        rate_per_min=units.rate(rate) if rate else None, budget_usd=budget_usd)
+        rate_per_min=units.rate(rate) if rate else None, budget_usd=budget_usd, halt=halt)
+    Halt.parse(halt)  # refused before anything is claimed
     landing = batch.LandingOptions(integrate=not no_integrate, test_cmd=test_cmd,
                                    format_cmd=format_cmd, push=push, remote=remote,
                                    test_timeout=units.duration(test_timeout) if test_timeout

@@ -17,24 +17,23 @@ run journal (`run_tasks`, payload = its items) and every attempt is an
 
 from __future__ import annotations
 
-import contextlib
 import glob as globmod
 import io
 import json
 import os
-import signal
 import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
 from herd.engine.executor.base import Executor, JobResult, JobSpec
 from herd.engine.executor.local import LocalExecutor
 from herd.engine.journal import Journal, RunState, TaskState
+from herd.engine.policies import Attempt, Halt, Policies, Retries, TimeLimit, judge
+from herd.engine.shutdown import Shutdown, handling_signals
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, BadInput, HerdError
 from herd.items.autoscale import MAX_AUTO_WORKERS, AutoScaler
 from herd.units import plural
@@ -158,6 +157,15 @@ class MapOptions:
     scheduler: str | None = None
     cpus_per_job: float | None = None
     memory_per_job: int | None = None
+    halt: str | None = None
+    """GNU parallel's --halt (now|soon,fail|success|done=N|P%)."""
+
+    def policies(self, units: int) -> Policies:
+        """The attempt policies of a map: the same classes `herd run` and `herd pipeline` use."""
+        halt = Halt.parse(self.halt)
+        if halt is not None:
+            halt.total = units
+        return Policies([Retries(self.retries), TimeLimit(self.timeout), halt])
 
     def to_args(self) -> dict[str, Any]:
         return {"argv": list(self.argv), "workers": self.workers, "batch_size": self.batch_size,
@@ -165,7 +173,7 @@ class MapOptions:
                 "joblog": str(self.joblog) if self.joblog else None,
                 "cwd": str(self.cwd) if self.cwd else None, "executor": self.executor,
                 "scheduler": self.scheduler, "cpus_per_job": self.cpus_per_job,
-                "memory_per_job": self.memory_per_job}
+                "memory_per_job": self.memory_per_job, "halt": self.halt}
 
     def make_executor(self, slots: int) -> Executor:
         """The pool the jobs run on; `distributed` is imported only for `dask`."""
@@ -187,7 +195,7 @@ class MapOptions:
                    cwd=Path(args["cwd"]) if args.get("cwd") else None,
                    executor=args.get("executor") or "local", scheduler=args.get("scheduler"),
                    cpus_per_job=args.get("cpus_per_job"),
-                   memory_per_job=args.get("memory_per_job"))
+                   memory_per_job=args.get("memory_per_job"), halt=args.get("halt"))
 
 
 @dataclass(frozen=True)
@@ -238,11 +246,14 @@ class MapOutcome:
     elapsed: float = 0.0
     stderr_log: str = ""
     """Where the jobs' stderr tails are (prefixed with the batch number)."""
+    halted: str | None = None
+    """Why `--halt` stopped the map early."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run_id, "exit_code": self.exit_code, "state": self.state.value,
                 "counts": self.counts, "failed": self.failed, "scaling": self.scaling,
-                "elapsed": round(self.elapsed, 3), "stderr_log": self.stderr_log}
+                "elapsed": round(self.elapsed, 3), "stderr_log": self.stderr_log,
+                "halted": self.halted}
 
 
 # -- the journal, written in batches ----------------------------------------------------
@@ -313,26 +324,8 @@ class Batch:
     items: tuple[str, ...]
     attempts: int = 0
     """Attempts made so far (in earlier runs too, when resuming)."""
-    allowed: int = 2
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[list[int]]:
-    """SIGINT/SIGTERM set a flag the loop checks (the first signal stops cleanly); a
-    second one raises KeyboardInterrupt, which makes the executor kill without grace."""
-    received: list[int] = []
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-        if len(received) > 1:
-            raise KeyboardInterrupt
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)
+    earlier: int = 0
+    """Attempts made before this run of the map (retries count from here)."""
 
 
 class Sink:
@@ -368,16 +361,6 @@ class Sink:
         return self.keep_order and len(self.order) >= limit
 
 
-def reason_for(result: JobResult) -> str:
-    if result.error:
-        return result.error
-    if result.timed_out:
-        return "timed out"
-    if result.signal:
-        return f"killed by signal {result.signal}"
-    return f"exit {result.exit_code}"
-
-
 def execute(journal: Journal, options: MapOptions, pending: Iterable[Batch], *, out: IO[bytes],
             resumed: bool = False) -> MapOutcome:
     """Run `pending` batches to completion (or interruption); their journal rows exist."""
@@ -391,23 +374,30 @@ def execute(journal: Journal, options: MapOptions, pending: Iterable[Batch], *, 
         journal.finish(RunState.FAILED, EXIT_USAGE, {"error": reason})
         raise BadInput(f"map {journal.run_id} could not start: {reason}") from None
     try:
-        with stop_on_signals() as signals:
+        with handling_signals() as shutdown:
+            loop.shutdown = shutdown
+            shutdown.on_hurry(loop.executor.hurry)
             try:
-                interrupted = loop.run(iter(pending), signals)
-            except KeyboardInterrupt:
-                interrupted = True  # a second signal: the executor now kills without grace
+                interrupted = loop.run(iter(pending))
+            except KeyboardInterrupt:  # outside handling_signals' reach (not the main thread)
+                interrupted = True
+            loop.close()  # inside: a signal during clean-up only makes it hurry
     finally:
         loop.close()
     counts = journal.counts()
+    halted = loop.policies.stop()
     if interrupted:
         state, code = RunState.INTERRUPTED, EXIT_INTERRUPTED
+    elif halted is not None:
+        state, code = RunState.PARTIAL, halted.exit_code or EXIT_OK
     elif counts.get(TaskState.FAILED.value):
         state, code = RunState.PARTIAL, EXIT_PARTIAL
     else:
         state, code = RunState.DONE, EXIT_OK
     scaling = loop.scaler.decisions if loop.scaler else []
     outcome = MapOutcome(journal.run_id, code, state, counts, dict(list(loop.failed.items())[:50]),
-                         scaling, time.monotonic() - t0, str(loop.stderr_path))
+                         scaling, time.monotonic() - t0, str(loop.stderr_path),
+                         halted.reason if halted else None)
     # The summary closes the event stream (`herd map --json` is that stream, like `herd run`).
     journal.event("map_end", **outcome.to_dict())
     journal.finish(state, code, {"counts": counts, "scaling": scaling,
@@ -444,18 +434,29 @@ class _Loop:
         # A remote executor wants more jobs in hand than it runs at once (it batches them).
         self.window = max(self.window, 2 * self.executor.backlog)
         self.program_argv = resolve_program(options.argv)
+        self.policies = options.policies(self.total)
+        self.shutdown = Shutdown()
+        self._closed = False
 
-    def run(self, source: Iterator[Batch], signals: list[int]) -> bool:
-        """True when stopped by a signal."""
+    def run(self, source: Iterator[Batch]) -> bool:
+        """True when stopped by a signal; False when done or halted."""
         if self.scaler:
             self.journal.event("scale", workers=self.scaler.target,
                                reason="starting small, measuring")
         exhausted = False
-        while not signals:
-            exhausted = self._fill(source, exhausted)
+        while not self.shutdown.requested:
+            stop = self.policies.stop()
+            if stop is None:
+                exhausted = self._fill(source, exhausted)
+            elif stop.kill:
+                return False  # close() kills what runs and saves it as queued
+            hold = self.policies.delay(time.monotonic()) if stop is None else 0.0
             if not self.inflight:
-                return False
-            for result in self.executor.wait(0.2):
+                if stop is not None or (exhausted and not self.retry):
+                    return False
+                time.sleep(min(hold, 0.2))  # a policy holds the next start back
+                continue
+            for result in self.executor.wait(min(hold, 0.2) if hold else 0.2):
                 self._finish(result, self.inflight.pop(result.key))
             now = time.monotonic()
             self.recorder.maybe_flush(now)
@@ -468,7 +469,7 @@ class _Loop:
 
     def _fill(self, source: Iterator[Batch], exhausted: bool) -> bool:
         limit = self.scaler.target if self.scaler else self.executor.backlog
-        while len(self.inflight) < limit:
+        while len(self.inflight) < limit and not self.policies.delay(time.monotonic()):
             if self.retry:
                 batch = self.retry.popleft()
             elif exhausted or self.sink.window_full(self.window):
@@ -481,9 +482,10 @@ class _Loop:
                 self.sink.started(batch.seq)
             self.inflight[batch.task_id] = batch
             self.started_at[batch.task_id] = time.time()
-            self.executor.submit(JobSpec(batch.task_id, command_for(self.program_argv, batch.items),
-                                         cwd=self.options.cwd, timeout=self.options.timeout,
-                                         capture_stdout=True))
+            self.policies.started(time.monotonic())
+            self.executor.submit(self.policies.prepare(JobSpec(
+                batch.task_id, command_for(self.program_argv, batch.items), cwd=self.options.cwd,
+                capture_stdout=True)))
         return exhausted
 
     def _progress(self) -> None:
@@ -505,16 +507,22 @@ class _Loop:
         if result.tail:
             self.stderr_log.write("".join(f"{batch.seq}\t{line}\n"
                                           for line in result.tail.splitlines()))
-        if result.ok:
+        outcome, reason = judge(result, timeout=self.options.timeout)
+        attempt = Attempt(batch.task_id, batch.attempts, batch.attempts - batch.earlier,
+                          ok=outcome == "ok", outcome=outcome, exit_code=result.exit_code,
+                          duration=result.duration)
+        self.policies.ended(attempt)
+        if attempt.ok:
             self.done += 1
             self.recorder.attempt(batch.task_id, batch.attempts, result, "ok", None)
             self.recorder.task(batch.task_id, TaskState.SUCCEEDED, batch.attempts, None)
+            self.policies.finished(True, 0)
         else:
-            reason = reason_for(result)
             self.recorder.attempt(batch.task_id, batch.attempts, result, "failed", reason)
-            if batch.attempts < batch.allowed:
+            if self.policies.retry(attempt) and not self.policies.stop():
                 self.retry.append(batch)
                 return
+            self.policies.finished(False, result.exit_code)
             self.recorder.task(batch.task_id, TaskState.FAILED, batch.attempts, reason)
             self.failed[str(batch.seq)] = reason
             self.failed_count += 1
@@ -526,9 +534,13 @@ class _Loop:
         self.sink.finished(batch.seq, result.stdout)
 
     def close(self) -> None:
-        """Stop what still runs (interrupted: saved as queued for --resume), flush."""
+        """Stop what still runs (interrupted or halted: saved as queued for --resume), flush.
+        Runs to the end whatever signal arrives meanwhile (a second one only hurries it)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
-            for result in self.executor.cancel_all(CANCEL_GRACE):
+            for result in self.executor.cancel_all(self.shutdown.grace(CANCEL_GRACE)):
                 batch = self.inflight.pop(result.key)
                 self.recorder.attempt(batch.task_id, batch.attempts + 1, result, "cancelled",
                                       "interrupted")
@@ -552,8 +564,7 @@ def start(journal: Journal, items: Sequence[str], options: MapOptions, the_plan:
                       for seq, batch in enumerate(batches(items, size), 1))
     journal.event("map_start", items=len(items), invocations=the_plan.invocations, batch_size=size,
          workers=the_plan.workers, batch_reason=the_plan.batch_reason)
-    allowed = 1 + options.retries
-    pending = (Batch(str(seq), seq, batch, 0, allowed)
+    pending = (Batch(str(seq), seq, batch)
                for seq, batch in enumerate(batches(items, size), 1))
     return execute(journal, options, pending, out=out)
 
@@ -568,5 +579,5 @@ def resume(journal: Journal, *, out: IO[bytes]) -> MapOutcome:
     todo = [t for t in journal.tasks() if t["state"] != TaskState.SUCCEEDED.value]
     journal.event("map_resume", invocations=len(todo), items=sum(len(json.loads(t["payload"])) for t in todo))
     pending = [Batch(t["task_id"], int(t["seq"]), tuple(json.loads(t["payload"])),
-                     int(t["attempts"]), int(t["attempts"]) + 1 + options.retries) for t in todo]
+                     int(t["attempts"]), int(t["attempts"])) for t in todo]
     return execute(journal, options, pending, out=out, resumed=True)

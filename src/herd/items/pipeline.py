@@ -26,15 +26,15 @@ from typing import IO, Any
 from herd.engine.executor.base import JobResult, JobSpec
 from herd.engine.executor.local import LocalExecutor
 from herd.engine.journal import Journal, RunState, TaskState
+from herd.engine.policies import Attempt, Halt, Policies, Retries, judge
+from herd.engine.shutdown import handling_signals
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput
 from herd.items.mapper import (
     CANCEL_GRACE,
     MapOutcome,
     Recorder,
     command_for,
-    reason_for,
     resolve_program,
-    stop_on_signals,
     utf8_text,
 )
 
@@ -54,16 +54,22 @@ class PipelineSpec:
     items: tuple[str, ...]
     retries: int = 1
     cwd: Path | None = None
+    halt: str | None = None
+    """GNU parallel's --halt, over all stages' invocations."""
+
+    def policies(self) -> Policies:
+        """The attempt policies of a pipeline: the same classes `herd run` and `herd map` use."""
+        return Policies([Retries(self.retries), Halt.parse(self.halt)])
 
     def to_args(self) -> dict[str, Any]:
         return {"stages": [{"name": s.name, "argv": list(s.argv), "workers": s.workers,
                             "batch_size": s.batch_size, "items_from_stdout": s.items_from_stdout}
                            for s in self.stages],
                 "items": len(self.items), "retries": self.retries,
-                "cwd": str(self.cwd) if self.cwd else None}
+                "cwd": str(self.cwd) if self.cwd else None, "halt": self.halt}
 
 
-def load(path: Path, retries: int = 1) -> PipelineSpec:
+def load(path: Path, retries: int = 1, halt: str | None = None) -> PipelineSpec:
     """Read and check a pipeline file; every mistake is one BadInput line naming the field."""
     try:
         data = tomllib.loads(utf8_text(path.read_bytes(), str(path)))
@@ -96,7 +102,8 @@ def load(path: Path, retries: int = 1) -> PipelineSpec:
         raise BadInput(f"{path}: say where items come from: items = [...] or items_from_file")
     if retries < 0:
         raise BadInput("--retries must be 0 or more")
-    return PipelineSpec(stages, items, retries, path.parent.resolve())
+    Halt.parse(halt)  # a bad --halt is refused before anything runs
+    return PipelineSpec(stages, items, retries, path.parent.resolve(), halt)
 
 
 def _stage(path: Path, number: int, table: Any) -> Stage:
@@ -161,38 +168,49 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
     inflight: dict[str, _Call] = {}
     failed: dict[str, str] = {}
     executor = LocalExecutor(sum(s.workers for s in spec.stages))
+    policies = spec.policies()
     interrupted = False
-    try:
-        with stop_on_signals() as signals:
-            try:
-                while not signals:
+    with handling_signals() as shutdown:
+        shutdown.on_hurry(executor.hurry)
+        try:
+            while not shutdown.requested:
+                stop = policies.stop()
+                if stop is None:
                     _dispatch(spec, programs, states, inflight, executor, recorder)
-                    if not inflight:
-                        break
-                    for result in executor.wait(0.2):
-                        call = inflight.pop(result.key)
-                        _finished(spec, states, call, result, recorder, failed, journal, out)
-                    recorder.maybe_flush(time.monotonic())
-                interrupted = bool(signals)
-            except KeyboardInterrupt:
-                interrupted = True
-    finally:
-        for result in executor.cancel_all(CANCEL_GRACE):
-            call = inflight.pop(result.key)
-            recorder.attempt(call.task_id, call.attempts + 1, result, "cancelled", "interrupted")
-            recorder.task(call.task_id, TaskState.DEFERRED, call.attempts + 1, "interrupted")
-        executor.close()
-        recorder.flush()
+                if not inflight or (stop is not None and stop.kill):
+                    break
+                for result in executor.wait(0.2):
+                    call = inflight.pop(result.key)
+                    _finished(spec, states, call, result, recorder, failed, journal, out,
+                              policies)
+                recorder.maybe_flush(time.monotonic())
+            interrupted = shutdown.requested
+        except KeyboardInterrupt:  # outside handling_signals' reach (not the main thread)
+            interrupted = True
+        finally:
+            # Inside the handlers: a signal during clean-up only makes it hurry.
+            for result in executor.cancel_all(shutdown.grace(CANCEL_GRACE)):
+                call = inflight.pop(result.key)
+                recorder.attempt(call.task_id, call.attempts + 1, result, "cancelled",
+                                 "interrupted")
+                recorder.task(call.task_id, TaskState.DEFERRED, call.attempts + 1,
+                              "interrupted")
+            executor.close()
+            recorder.flush()
     counts = journal.counts()
+    halted = policies.stop()
     if interrupted:
         state, code = RunState.INTERRUPTED, EXIT_INTERRUPTED
+    elif halted is not None:
+        state, code = RunState.PARTIAL, halted.exit_code or EXIT_OK
     elif failed:
         state, code = RunState.PARTIAL, EXIT_PARTIAL
     else:
         state, code = RunState.DONE, EXIT_OK
     per_stage = {s.name: {"invocations": st.calls, "succeeded": st.done, "failed": st.failed}
                  for s, st in zip(spec.stages, states, strict=True)}
-    outcome = MapOutcome(journal.run_id, code, state, counts, failed, [], time.monotonic() - t0)
+    outcome = MapOutcome(journal.run_id, code, state, counts, failed, [], time.monotonic() - t0,
+                         halted=halted.reason if halted else None)
     journal.event("pipeline_end", **outcome.to_dict(), stages=per_stage)
     journal.finish(state, code, {"counts": counts, "stages": per_stage,
                                  "elapsed": round(outcome.elapsed, 3)})
@@ -226,17 +244,21 @@ def _dispatch(spec: PipelineSpec, programs: list[tuple[str, ...]], states: list[
 
 def _finished(spec: PipelineSpec, states: list[_StageState], call: _Call, result: JobResult,
               recorder: Recorder, failed: dict[str, str], journal: Journal,
-              out: IO[bytes]) -> None:
+              out: IO[bytes], policies: Policies) -> None:
     stage, state = spec.stages[call.stage], states[call.stage]
     state.running -= 1
     call.attempts += 1
     following = spec.stages[call.stage + 1] if call.stage + 1 < len(spec.stages) else None
-    if not result.ok:
-        reason = reason_for(result)
+    outcome, reason = judge(result)
+    attempt = Attempt(call.task_id, call.attempts, call.attempts, ok=outcome == "ok",
+                      outcome=outcome, exit_code=result.exit_code, duration=result.duration)
+    policies.ended(attempt)
+    if not attempt.ok:
         recorder.attempt(call.task_id, call.attempts, result, "failed", reason)
-        if call.attempts <= spec.retries:
+        if policies.retry(attempt) and not policies.stop():
             state.retry.append(call)
             return
+        policies.finished(False, result.exit_code)
         state.failed += 1
         recorder.task(call.task_id, TaskState.FAILED, call.attempts, reason)
         failed[call.task_id] = f"{' '.join(call.items)[:60]}: {reason}"
@@ -244,6 +266,7 @@ def _finished(spec: PipelineSpec, states: list[_StageState], call: _Call, result
                       attempts=call.attempts, reason=reason, tail=result.tail[-300:])
         return
     state.done += 1
+    policies.finished(True, 0)
     recorder.attempt(call.task_id, call.attempts, result, "ok", None)
     recorder.task(call.task_id, TaskState.SUCCEEDED, call.attempts, None)
     if following is None:

@@ -10,6 +10,7 @@ from typing import Any
 from herd.engine.executor import Executor, LocalExecutor
 from herd.engine.executor.local import kill_by_env
 from herd.engine.journal import Journal, Listener, RunState, TaskState
+from herd.engine.shutdown import handling_signals
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput, Interrupted, Refused
 from herd.git.repo import Git, no_identity_message, user_identity
 from herd.queue.core import Queue
@@ -161,28 +162,34 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
              landing: LandingOptions, base: str, executor_factory: ExecutorFactory,
              already: dict[str, dict[str, Any]]) -> RunOutcome:
     queue = Queue(store)
-    hypervisor = Hypervisor(queue, git, journal, options, executor_factory, base)
-    try:
-        work = hypervisor.work(plan, already=already)
-        outcome = RunOutcome(journal.run_id, work.exit_code, work)
-        if not landing.integrate:
-            _hold_unlanded(queue, journal, work)
-        if landing.integrate and work.succeeded:
-            from herd.run.landing import Integrator
+    # One stop design for the whole run (engine/shutdown.py): a signal stops the workers or
+    # the landing step at a safe point, and a second one only drops the grace period.
+    with handling_signals() as shutdown, Hypervisor(
+            queue, git, journal, options, executor_factory, base, shutdown=shutdown,
+            units=len(plan.tasks)) as hypervisor:
+        try:
+            work = hypervisor.work(plan, already=already)
+            outcome = RunOutcome(journal.run_id, work.exit_code, work)
+            if not landing.integrate:
+                _hold_unlanded(queue, journal, work)
+            if landing.integrate and work.succeeded:
+                from herd.run.landing import Integrator
 
-            integrator = Integrator(queue, git, journal, hypervisor, plan, landing, base)
-            outcome.landing = integrator.land(work)
-            outcome.exit_code = int(outcome.landing.get("exit_code", outcome.exit_code))
-    except (Interrupted, KeyboardInterrupt):
-        # A Ctrl-C outside the worker pool (between waves, while stacking a wave's base)
-        # interrupts the run too: it is resumable, not failed.
-        journal.finish(RunState.INTERRUPTED, EXIT_INTERRUPTED)
-        journal.close()
-        raise
-    except BaseException:
-        journal.finish(RunState.FAILED, 1)
-        journal.close()
-        raise
+                integrator = Integrator(queue, git, journal, hypervisor, plan, landing, base,
+                                        worktrees=hypervisor.worktrees,
+                                        grace=options.grace, shutdown=shutdown)
+                outcome.landing = integrator.land(work)
+                outcome.exit_code = int(outcome.landing.get("exit_code", outcome.exit_code))
+        except (Interrupted, KeyboardInterrupt):
+            # A Ctrl-C outside the worker pool (between waves, while stacking a wave's base)
+            # interrupts the run too: it is resumable, not failed.
+            journal.finish(RunState.INTERRUPTED, EXIT_INTERRUPTED)
+            journal.close()
+            raise
+        except BaseException:
+            journal.finish(RunState.FAILED, 1)
+            journal.close()
+            raise
     _count_earlier(outcome, already)
     state = {EXIT_OK: RunState.DONE, EXIT_PARTIAL: RunState.PARTIAL}.get(outcome.exit_code,
                                                                          RunState.FAILED)

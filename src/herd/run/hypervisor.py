@@ -11,14 +11,12 @@ The hypervisor never prints: it emits events through the journal.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -27,6 +25,18 @@ from herd.engine.executor import Executor, JobResult, JobSpec
 from herd.engine.executor.local import kill_by_env
 from herd.engine.executor.output import last_lines
 from herd.engine.journal import Journal, TaskState, failpoint
+from herd.engine.policies import (
+    Attempt,
+    Budget,
+    Halt,
+    MemoryLimit,
+    Policies,
+    Retries,
+    Stop,
+    TimeLimit,
+    judge,
+)
+from herd.engine.shutdown import Shutdown
 from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
 from herd.git.repo import Git, GitError, NotDescendant, NothingToCommit, WorktreeNotItself
 from herd.git.worktree import Worktree, WorktreeManager
@@ -37,7 +47,7 @@ from herd.run.agents import Agent
 from herd.run.config_guard import ConfigGuard
 from herd.run.plan import Plan
 from herd.run.scope import Scope, path_outside, scope_for
-from herd.units import format_size, plural
+from herd.units import plural
 
 TAIL_LINES = 40
 # A worker's log keeps its last 64 MiB (HERD_WORKER_LOG_LIMIT overrides, e.g. 512M): an
@@ -49,7 +59,6 @@ def worker_log_limit() -> int:
     value = os.environ.get("HERD_WORKER_LOG_LIMIT", "")
     return units.size(value) if value else WORKER_LOG_LIMIT
 
-# Workers' pushes go to `git-remote-<this>`, which refuses them.
 # How often the loop looks at the git pool while workers run (seconds).
 _GIT_POLL = 0.002
 
@@ -66,6 +75,7 @@ class RunOptions:
     lease_seconds: float = 600.0
     grace: float = 5.0
     skip_taken: bool = False  # --ready: a task another run claims first is skipped, no failure
+    halt: str | None = None  # GNU parallel's --halt: now|soon,fail|success|done=N|P%
 
     def to_json(self) -> dict[str, Any]:
         return {"agent": {"name": self.agent.name, "argv": list(self.agent.argv),
@@ -73,7 +83,7 @@ class RunOptions:
                 "workers": self.workers, "retries": self.retries, "timeout": self.timeout,
                 "max_memory": self.max_memory, "rate_per_min": self.rate_per_min,
                 "budget_usd": self.budget_usd, "lease_seconds": self.lease_seconds,
-                "grace": self.grace, "skip_taken": self.skip_taken}
+                "grace": self.grace, "skip_taken": self.skip_taken, "halt": self.halt}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunOptions:
@@ -82,7 +92,15 @@ class RunOptions:
                    **{k: data[k] for k in ("workers", "retries", "timeout", "max_memory",
                                            "rate_per_min", "budget_usd", "lease_seconds",
                                            "grace")},
-                   skip_taken=bool(data.get("skip_taken", False)))
+                   skip_taken=bool(data.get("skip_taken", False)), halt=data.get("halt"))
+
+    def policies(self, units: int | None = None) -> Policies:
+        """The attempt policies of a run: the same classes `herd map` and `herd pipeline` use."""
+        halt = Halt.parse(self.halt)
+        if halt is not None:
+            halt.total = units
+        return Policies([Retries(self.retries), TimeLimit(self.timeout),
+                         MemoryLimit(self.max_memory), Budget(self.budget_usd), halt])
 
 
 @dataclass
@@ -133,7 +151,8 @@ class WorkResult:
 
 class Hypervisor:
     def __init__(self, queue: Queue, git: Git, journal: Journal, options: RunOptions,
-                 executor_factory: Callable[[RunOptions], Executor], base: str) -> None:
+                 executor_factory: Callable[[RunOptions], Executor], base: str,
+                 shutdown: Shutdown | None = None, units: int | None = None) -> None:
         self.queue = queue
         self.git = git
         self.journal = journal
@@ -149,6 +168,39 @@ class Hypervisor:
         # .git/worktrees/X/commondir"). Squashing and diffing need no lock.
         self._worktree_lock = threading.Lock()
         self._config: ConfigGuard | None = None  # set when work starts
+        self.shutdown = shutdown or Shutdown()
+        self.policies = options.policies(units)
+        self.halted: Stop | None = None  # --halt stopped the run
+        self._executor: Executor | None = None  # one for the whole run, made on first use
+
+    # -- what landing sees (run.landing.WorkerPhase) ----------------------------------
+
+    @property
+    def succeeded(self) -> dict[str, str]:
+        return self.result.succeeded
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return self.result.failed
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = self.executor_factory(self.options)
+            self.shutdown.on_hurry(self._executor.hurry)
+        return self._executor
+
+    def close(self) -> None:
+        """Release the run's executor (its workers are all reaped by now)."""
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
+
+    def __enter__(self) -> Hypervisor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- the loop ------------------------------------------------------------
 
@@ -159,36 +211,39 @@ class Hypervisor:
         records = {t["id"]: t for t in plan.tasks}
         push_guard.install(self.hooks_dir, self.git.hooks_dir())
         self._config = ConfigGuard(self.git.common_dir() / "config")
-        with _sigterm_as_interrupt(), self._executor() as executor:
-            for wave_number, wave in enumerate(plan.waves):
-                runs = []
-                for task_id in wave:
-                    row = already.get(task_id, {})
-                    if row.get("state") == TaskState.SUCCEEDED and row.get("commit_sha"):
-                        self.result.succeeded[task_id] = row["commit_sha"]
-                        continue
-                    if row.get("state") == TaskState.FAILED:
-                        # Failed before a crash: it counts in this run's result all the same.
-                        self.result.failed[task_id] = row.get("reason") or "failed"
-                        continue
-                    if row.get("state") in (TaskState.LANDED, TaskState.EJECTED):
-                        continue
-                    broken = [b for b in plan.after.get(task_id, ())
-                              if b in self.result.failed or b in self.result.deferred]
-                    if broken:
-                        self._defer(TaskRun(records[task_id], wave_number, plan.scopes[task_id]),
-                                    f"depends on {', '.join(broken)}, which did not succeed")
-                        continue
-                    runs.append(TaskRun(records[task_id], wave_number, plan.scopes[task_id],
-                                        actor=row.get("actor") or "",
-                                        attempt=int(row.get("attempts") or 0) if row else 0))
-                if runs:
-                    base = self._wave_base(plan, wave_number, runs)
-                    for run in runs:
-                        run.base = base
-                    self.journal.event("wave_start", wave=wave_number + 1,
-                                       tasks=[r.id for r in runs], base=base)
-                    self._run_wave(executor, runs)
+        executor = self.executor
+        for wave_number, wave in enumerate(plan.waves):
+            runs = []
+            for task_id in wave:
+                row = already.get(task_id, {})
+                if row.get("state") == TaskState.SUCCEEDED and row.get("commit_sha"):
+                    self.result.succeeded[task_id] = row["commit_sha"]
+                    continue
+                if row.get("state") == TaskState.FAILED:
+                    # Failed before a crash: it counts in this run's result all the same.
+                    self.result.failed[task_id] = row.get("reason") or "failed"
+                    continue
+                if row.get("state") in (TaskState.LANDED, TaskState.EJECTED):
+                    continue
+                run = TaskRun(records[task_id], wave_number, plan.scopes[task_id],
+                              actor=row.get("actor") or "",
+                              attempt=int(row.get("attempts") or 0) if row else 0)
+                broken = [b for b in plan.after.get(task_id, ())
+                          if b in self.result.failed or b in self.result.deferred]
+                stop = self.policies.stop()
+                if stop is not None:
+                    self._defer(run, stop.reason)
+                elif broken:
+                    self._defer(run, f"depends on {', '.join(broken)}, which did not succeed")
+                else:
+                    runs.append(run)
+            if runs:
+                base = self._wave_base(plan, wave_number, runs)
+                for run in runs:
+                    run.base = base
+                self.journal.event("wave_start", wave=wave_number + 1,
+                                   tasks=[r.id for r in runs], base=base)
+                self._run_wave(executor, runs)
         return self.result
 
     def _wave_base(self, plan: Plan, wave_number: int, runs: list[TaskRun]) -> str:
@@ -216,15 +271,14 @@ class Hypervisor:
                       actor=row.get("actor") or "", attempt=int(row["attempts"] or 0),
                       evidence=[evidence], base=base)
         self.result.succeeded.pop(task_id, None)
-        if run.attempt > self.options.retries:
+        if not self._retry(run, "conflict"):
             self._fail(run, "its commit conflicted with the stack and it has no attempt left",
                        evidence)
             return None
-        with self._executor() as executor:
-            self._run_wave(executor, [run])
+        self._run_wave(self.executor, [run])
         return self.result.succeeded.get(task_id)
 
-    def give_up(self, task_id: str, reason: str, detail: str = "") -> None:
+    def give_back(self, task_id: str, reason: str, detail: str = "") -> None:
         """The integrator could not land a task: failed, back to open, with the evidence."""
         self.result.succeeded.pop(task_id, None)
         record = self.queue.get(task_id)
@@ -254,20 +308,27 @@ class Hypervisor:
                                   thread_name_prefix="herd-git")
 
         def start(run: TaskRun, job: JobSpec) -> None:
-            if self._budget_reached():
+            stop = self.policies.stop()
+            if stop is not None:
                 del in_flight[run.key]
                 tickets.append(run.slot)
-                self._defer(run, "the run's budget was reached")
+                self._defer(run, stop.reason)
                 return
             busy.add(run.slot)
             self._start(executor, run, job)
 
         try:
             while pending or in_flight:
+                if self.shutdown.requested:
+                    raise Interrupted("interrupted")
+                stop = self.policies.stop()
+                if stop is not None and stop.kill and in_flight:
+                    self._stop(executor, pool, pending, in_flight, git_work, halt=stop)
+                    return
                 while pending and tickets:
-                    if self._budget_reached():
+                    if stop is not None:
                         for skipped in pending:
-                            self._defer(skipped, "the run's budget was reached")
+                            self._defer(skipped, stop.reason)
                         pending.clear()
                         break
                     run = pending.popleft()
@@ -314,6 +375,11 @@ class Hypervisor:
                     run = in_flight[ended.key]
                     # Counted now, before the slot's next task starts, so a budget holds.
                     run.cost = self._cost(ended)
+                    outcome, _ = judge(ended)
+                    self.policies.ended(Attempt(run.id, run.attempt, run.attempt,
+                                                ok=outcome == "ok", outcome=outcome,
+                                                exit_code=ended.exit_code,
+                                                duration=ended.duration, cost=run.cost))
                     git_work[pool.submit(self._examine, run, ended)] = (run, ended)
                 if time.monotonic() >= next_renewal:
                     for run in in_flight.values():
@@ -329,21 +395,27 @@ class Hypervisor:
 
     def _stop(self, executor: Executor, pool: ThreadPoolExecutor, pending: deque[TaskRun],
               in_flight: dict[str, TaskRun],
-              git_work: dict[Future[Any], tuple[TaskRun, JobResult | None]]) -> None:
-        """Ctrl-C: stop every worker, let the git steps already running end (they are short;
-        a Ctrl-C from a terminal may have killed them too), give every unfinished task back."""
-        cancelled = {job.key: job for job in executor.cancel_all(self.options.grace)}
+              git_work: dict[Future[Any], tuple[TaskRun, JobResult | None]], *,
+              halt: Stop | None = None) -> None:
+        """Ctrl-C (or `--halt now`): stop every worker, let the git steps already running
+        end (they are short; a Ctrl-C from a terminal may have killed them too), give every
+        unfinished task back: queued for `herd resume`, or deferred with the halt's reason."""
+        cancelled = {job.key: job for job in
+                     executor.cancel_all(self.shutdown.grace(self.options.grace))}
         pool.shutdown(wait=True, cancel_futures=True)
         for future, (run, job) in git_work.items():
             if job is not None and future.done() and future.exception() is None:
                 # Its worker had finished before the interrupt: its verdict stands.
                 in_flight.pop(run.key, None)
                 if self._record(run, job, future.result()):
-                    self._interrupted(run, unjudged=False)
+                    self._interrupted(run, unjudged=False, halt=halt)
         for key, run in in_flight.items():
-            self._interrupted(run, unjudged=True, job=cancelled.get(key))
+            self._interrupted(run, unjudged=True, job=cancelled.get(key), halt=halt)
         for run in pending:
-            self._interrupted(run, unjudged=False)
+            self._interrupted(run, unjudged=False, halt=halt)
+        if halt is not None:
+            self.halted = halt
+            self.journal.event("message", text=f"halted: {halt.reason}")
 
     # -- one attempt ----------------------------------------------------------
 
@@ -393,9 +465,9 @@ class Hypervisor:
             # accidental `rm .git` it fails instead of committing into the user's checkout.
             "GIT_CEILING_DIRECTORIES": str(run.worktree.path.parent.resolve()),
         }
-        return JobSpec(key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env,
-                       timeout=self.options.timeout, max_memory=self.options.max_memory,
-                       log_path=log_path, log_limit=worker_log_limit(), inputs=(context_path,))
+        return self.policies.prepare(JobSpec(
+            key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env, log_path=log_path,
+            log_limit=worker_log_limit(), inputs=(context_path,)))
 
     def _unprepared(self, run: TaskRun, error: BaseException | None) -> bool:
         """Journal an attempt whose worktree or context could not be made; True to retry."""
@@ -428,7 +500,7 @@ class Hypervisor:
             verdict = Verdict("worktree", str(exc), None)
         except GitError as exc:
             verdict = Verdict("git", f"git failed while judging the attempt: {exc}", None)
-        if verdict.sha is not None or run.attempt <= self.options.retries:
+        if verdict.sha is not None or self._retry(run, verdict.outcome):
             with self._worktree_lock:
                 self.worktrees.remove(run.worktree)
         return verdict
@@ -440,7 +512,7 @@ class Hypervisor:
         task_fields: dict[str, Any] = {}
         if sha is not None:
             task_fields = {"state": TaskState.SUCCEEDED.value, "commit_sha": sha, "reason": None}
-        elif run.attempt <= self.options.retries:
+        elif self._retry(run, outcome):
             task_fields = {"state": TaskState.QUEUED.value, "reason": reason}
         self.journal.end_attempt(run.id, run.attempt, task_fields, ended_at=job.ended_at,
                                  exit_code=job.exit_code, signal=job.signal, outcome=outcome,
@@ -451,11 +523,12 @@ class Hypervisor:
                            host=job.worker)
         if sha is not None:
             self.result.succeeded[run.id] = sha
+            self.policies.finished(True, job.exit_code)
             self.journal.event("task_end", task=run.id, state=TaskState.SUCCEEDED.value,
                                commit=sha)
             failpoint("after-worker")
             return False
-        if run.attempt <= self.options.retries:
+        if self._retry(run, outcome):
             run.evidence.append(f"Attempt {run.attempt} ({outcome}): {reason}\n\nOutput tail:\n"
                                 f"```\n{_tail(job.tail)}\n```")
             failpoint("after-worker")
@@ -469,17 +542,10 @@ class Hypervisor:
         assert run.worktree is not None
         if (self.journal.run_dir / run.id / f"push-attempted-{run.attempt}").exists():
             return "push", "the worker tried to push (workers commit locally; herd pushes)", None
-        if job.timed_out:
-            return "timeout", f"timed out after {self.options.timeout:g}s (killed)", None
-        if job.out_of_memory:
-            limit = format_size(self.options.max_memory or 0)
-            return "memory", f"used more than {limit} (killed)", None
-        if job.error:
-            return "crash", job.error, None
-        if job.exit_code != 0:
-            how = (f"killed by signal {job.signal}" if job.signal
-                   else f"exited with code {job.exit_code}")
-            return "failed", how, None
+        outcome, reason = judge(job, timeout=self.options.timeout,
+                                max_memory=self.options.max_memory)
+        if outcome != "ok":
+            return outcome, reason, None
         title = " ".join(str(run.task.get("title", "")).split())  # a subject is one line
         try:
             # The task branch is set explicitly: a worker that switched to another branch
@@ -503,6 +569,7 @@ class Hypervisor:
 
     def _fail(self, run: TaskRun, reason: str, tail: str) -> None:
         self.result.failed[run.id] = reason
+        self.policies.finished(False, None)
         self.journal.set_task(run.id, state=TaskState.FAILED.value, reason=reason)
         attempts = run.attempt
         self.queue.release(run.id, (
@@ -521,19 +588,30 @@ class Hypervisor:
             self.queue.release(run.id)
         self.journal.event("task_end", task=run.id, state=TaskState.DEFERRED.value, reason=why)
 
-    def _interrupted(self, run: TaskRun, *, unjudged: bool, job: JobResult | None = None) -> None:
-        """Give a task back after Ctrl-C. An attempt cut short is not the task's fault: it
-        does not use up a retry (`unjudged`: claimed and counted, but never judged)."""
+    def _interrupted(self, run: TaskRun, *, unjudged: bool, job: JobResult | None = None,
+                     halt: Stop | None = None) -> None:
+        """Give a task back after Ctrl-C or `--halt now`. An attempt cut short is not the
+        task's fault: it does not use up a retry (`unjudged`: claimed and counted, but never
+        judged). After a halt the task is deferred with the halt's reason."""
         if unjudged:
             if run.started:
                 self.journal.end_attempt(
                     run.id, run.attempt, ended_at=job.ended_at if job else time.time(),
                     exit_code=job.exit_code if job else None, signal=job.signal if job else None,
-                    outcome="interrupted", reason="interrupted", tail=job.tail if job else "")
+                    outcome="interrupted", reason=halt.reason if halt else "interrupted",
+                    tail=job.tail if job else "")
             run.attempt -= 1
-        self.journal.set_task(run.id, state=TaskState.QUEUED.value, attempts=run.attempt)
         if run.worktree is not None:
             self.worktrees.remove(run.worktree)
+            run.worktree = None
+        if halt is not None:
+            self.journal.set_task(run.id, attempts=run.attempt)
+            if run.actor:
+                self.queue.release(run.id)
+                run.actor = ""
+            self._defer(run, halt.reason)
+            return
+        self.journal.set_task(run.id, state=TaskState.QUEUED.value, attempts=run.attempt)
         if run.actor:
             self.queue.release(run.id)
 
@@ -552,30 +630,10 @@ class Hypervisor:
             self.result.cost_usd += cost
         return cost
 
-    def _budget_reached(self) -> bool:
-        budget = self.options.budget_usd
-        return budget is not None and self.result.cost_usd >= budget
-
-    @contextmanager
-    def _executor(self) -> Iterator[Executor]:
-        executor = self.executor_factory(self.options)
-        try:
-            yield executor
-        finally:
-            executor.close()
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a supervisor stopping herd) is handled like Ctrl-C: stop workers, save state."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def _retry(self, run: TaskRun, outcome: str) -> bool:
+        """The attempt policies' word on a failed attempt: run the task again?"""
+        return self.policies.retry(Attempt(run.id, run.attempt, run.attempt, ok=False,
+                                           outcome=outcome))
 
 
 def _tail(text: str) -> str:

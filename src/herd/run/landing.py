@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import os
 import posixpath
-import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from herd.engine.executor.output import last_lines
 from herd.engine.journal import Journal, TaskState, failpoint
+from herd.engine.shutdown import Shutdown
 from herd.errors import (
     EXIT_LANDING,
     EXIT_OK,
     EXIT_PARTIAL,
-    Interrupted,
     LandingFailed,
 )
 from herd.git.repo import Git, GitError, NothingToCommit, PushStatus, WorktreeNotItself
-from herd.git.worktree import Worktree
+from herd.git.worktree import Worktree, WorktreeManager
 from herd.queue.core import Queue
 from herd.queue.model import Status
 from herd.run.landing_cmd import Stopped, run_landing_command
@@ -35,7 +35,7 @@ from herd.units import plural
 
 if TYPE_CHECKING:
     from herd.run.batch import LandingOptions
-    from herd.run.hypervisor import Hypervisor, WorkResult
+    from herd.run.hypervisor import WorkResult
     from herd.run.plan import Plan
 
 PUSH_TRIES = 1 + 3  # the push, then up to 3 fetch-rebase-test rounds after rejections
@@ -67,13 +67,36 @@ class Stack:
         return self.picks[-1][1] if self.picks else self.onto
 
 
+class WorkerPhase(Protocol):
+    """What landing needs from the worker phase (the hypervisor), and nothing more."""
+
+    @property
+    def failed(self) -> Mapping[str, str]:
+        """Tasks that failed for good: task id -> reason."""
+        ...
+
+    def rerun(self, task_id: str, base: str, evidence: str) -> str | None:
+        """Run a task again on top of `base` when it has an attempt left; its new commit,
+        or None when it failed for good (it is then given back)."""
+        ...
+
+    def give_back(self, task_id: str, reason: str, detail: str = "") -> None:
+        """The task could not land: failed, back to open in the queue, with the evidence."""
+        ...
+
+
 class Integrator:
-    def __init__(self, queue: Queue, git: Git, journal: Journal, hypervisor: Hypervisor,
-                 plan: Plan, landing: LandingOptions, base: str) -> None:
+    def __init__(self, queue: Queue, git: Git, journal: Journal, workers: WorkerPhase,
+                 plan: Plan, landing: LandingOptions, base: str, *,
+                 worktrees: WorktreeManager, grace: float,
+                 shutdown: Shutdown | None = None) -> None:
         self.queue = queue
         self.git = git
         self.journal = journal
-        self.hypervisor = hypervisor
+        self.workers = workers
+        self.worktrees = worktrees
+        self.grace = grace
+        self.shutdown = shutdown or Shutdown()
         self.plan = plan
         self.landing = landing
         self.base = base
@@ -83,7 +106,6 @@ class Integrator:
         self.failed: dict[str, str] = {}
         self.skipped: dict[str, str] = {}  # closed by someone during the run
         self._stack_kept = False
-        self._signals: list[int] = []  # SIGINT/SIGTERM received while landing
         self.lines: list[str] = []
         self.tests_run = 0
         self._last_test_tail = ""
@@ -91,15 +113,10 @@ class Integrator:
     # -- the whole landing ---------------------------------------------------
 
     def land(self, work: WorkResult) -> dict[str, Any]:
-        """Land the succeeded tasks. The first SIGINT/SIGTERM stops landing before its next
-        step (a running test is stopped, group and all): Interrupted, resumable. A second
-        one raises KeyboardInterrupt at once (the shutdown `herd map` follows too)."""
-        from herd.items.mapper import stop_on_signals
-
-        if threading.current_thread() is not threading.main_thread():
-            return self._land(work)  # signals reach the main thread only; it owns them
-        with stop_on_signals() as self._signals:
-            return self._land(work)
+        """Land the succeeded tasks. A stop request (SIGINT/SIGTERM, see engine/shutdown.py)
+        stops landing before its next step, a running test or format command group and
+        all: Interrupted, resumable by `herd resume`."""
+        return self._land(work)
 
     def _land(self, work: WorkResult) -> dict[str, Any]:
         order = [t for wave in self.plan.waves for t in wave if t in work.succeeded]
@@ -175,7 +192,7 @@ class Integrator:
 
     def _stack(self, order: list[str], commits: dict[str, str], onto: str) -> Stack:
         self._phase("stacking", f"{plural(len(order), 'commit')} onto {onto[:12]}")
-        worktree = self.hypervisor.worktrees.integration(self.run_id, onto)
+        worktree = self.worktrees.integration(self.run_id, onto)
         stack = Stack(worktree, onto)
         for n, task_id in enumerate(order):
             self._warn_about(task_id, commits[task_id])
@@ -215,7 +232,7 @@ class Integrator:
                     f"{stack.tip[:12]}) in: {paths}\n\n```\n{picked.excerpt}\n```\n"
                     "Redo the task on top of the current code.")
         self.journal.event("message", text=f"{task_id} conflicts with the stack in {paths}")
-        sha = self.hypervisor.rerun(task_id, stack.tip, evidence)
+        sha = self.workers.rerun(task_id, stack.tip, evidence)
         if sha is None:
             self.failed[task_id] = f"conflicted with the stack in {paths}"
             return
@@ -225,7 +242,7 @@ class Integrator:
         else:
             reason = f"conflicted with the stack again in {', '.join(picked.conflicts)}"
             self.failed[task_id] = reason
-            self.hypervisor.give_up(task_id, reason, picked.excerpt)
+            self.workers.give_back(task_id, reason, picked.excerpt)
 
     def _format(self, stack: Stack) -> None:
         assert self.landing.format_cmd is not None
@@ -252,7 +269,7 @@ class Integrator:
                 fresh.picks.append((task_id, picked.sha))
             else:
                 self.failed[task_id] = "conflicted after an ejection: " + ", ".join(picked.conflicts)
-                self.hypervisor.give_up(task_id, self.failed[task_id], picked.excerpt)
+                self.workers.give_back(task_id, self.failed[task_id], picked.excerpt)
         if self.landing.format_cmd and fresh.picks:
             self._format(fresh)
         return fresh
@@ -365,7 +382,7 @@ class Integrator:
             else:
                 reason = "conflicted with new commits on the remote: " + ", ".join(picked.conflicts)
                 self.failed[task_id] = reason
-                self.hypervisor.give_up(task_id, reason, picked.excerpt)
+                self.workers.give_back(task_id, reason, picked.excerpt)
         if self.landing.format_cmd and fresh.picks:
             self._format(fresh)
         return self._test_and_eject(fresh)
@@ -444,8 +461,8 @@ class Integrator:
         # A stack kept by an earlier landing of this run (resumed since) goes now.
         kept_stack = {"stack"} if self._stack_kept else set()
         kept = sorted(set(self.failed) | set(self.ejected) | set(self.skipped)
-                      | set(self.hypervisor.result.failed))
-        self.hypervisor.worktrees.remove_run(self.run_id, keep=set(kept) | kept_stack)
+                      | set(self.workers.failed))
+        self.worktrees.remove_run(self.run_id, keep=set(kept) | kept_stack)
         if kept:
             self._say("kept for inspection: " + ", ".join(f"herd/{self.run_id}/{t}" for t in kept))
 
@@ -478,7 +495,7 @@ class Integrator:
         log = self.journal.run_dir / "tests" / f"{kind}-{self.tests_run + 1}-{time.time_ns()}.log"
         try:
             ran = run_landing_command(command, kind, cwd, log, timeout=self.landing.test_timeout,
-                                      grace=self.hypervisor.options.grace, signals=self._signals,
+                                      grace=self.grace, shutdown=self.shutdown,
                                       env={"HERD_RUN_ID": self.run_id})
         except Stopped:
             self._check_signals()
@@ -487,9 +504,7 @@ class Integrator:
 
     def _check_signals(self) -> None:
         """After SIGINT or SIGTERM: stop before the next step (state is in the journal)."""
-        if self._signals:
-            raise Interrupted(f"interrupted while landing; state saved: "
-                              f"`herd resume {self.run_id}` continues")
+        self.shutdown.check("while landing", f"`herd resume {self.run_id}` continues")
 
     def _phase(self, phase: str, detail: str = "") -> None:
         if phase != "closing":  # once pushed, closing the issues finishes the landing

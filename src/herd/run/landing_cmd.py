@@ -14,6 +14,7 @@ from pathlib import Path
 from herd.engine.executor.base import JobSpec
 from herd.engine.executor.local import LocalExecutor
 from herd.engine.executor.output import read_file_tail
+from herd.engine.shutdown import Shutdown
 from herd.errors import BadInput, LandingFailed
 
 _LOG_TAIL_BYTES = 16384
@@ -45,26 +46,27 @@ def split_command(flag: str, command: str) -> list[str]:
 
 
 def run_landing_command(command: str, kind: str, cwd: Path, log: Path, *,
-                        timeout: float | None, grace: float, signals: list[int],
+                        timeout: float | None, grace: float, shutdown: Shutdown,
                         env: dict[str, str]) -> CommandRun:
     """Run `command` (parsed like a shell word list, never run by one) in `cwd`.
 
-    Raises LandingFailed when it overruns `timeout`, Stopped when `signals` fills up
-    while it runs."""
+    Raises LandingFailed when it overruns `timeout`, Stopped when `shutdown` is requested
+    while it runs (a second signal kills it without grace)."""
     argv = split_command(f"--{kind}-cmd", command)
     log.parent.mkdir(parents=True, exist_ok=True)
     # Its git (if any) never wanders above the worktree it runs in.
     env = {"GIT_CEILING_DIRECTORIES": str(cwd.resolve().parent), **env}
     job = JobSpec(key=kind, argv=tuple(argv), cwd=cwd, timeout=timeout, log_path=log, env=env)
     with LocalExecutor(1, grace=grace) as executor:
+        shutdown.on_hurry(executor.hurry)
         executor.submit(job)
         while True:
             done = executor.wait(_SIGNAL_POLL)
             if done:
                 result = done[0]
                 break
-            if signals:
-                executor.cancel_all()  # SIGTERM, grace, SIGKILL: the group is gone
+            if shutdown.requested:
+                executor.cancel_all(shutdown.grace(grace))  # SIGTERM, grace, SIGKILL: all gone
                 raise Stopped(kind)
     output = read_file_tail(log, _LOG_TAIL_BYTES).decode(errors="replace")
     if result.error:

@@ -162,6 +162,11 @@ class Executor(Protocol):
         """
         ...
 
+    def hurry(self) -> None:
+        """A second stop request arrived: kill running jobs now instead of after their
+        grace period. Called from a signal handler: it may only send signals."""
+        ...
+
     def close(self) -> None:
         """Cancel whatever still runs and release the executor's resources."""
         ...

@@ -209,6 +209,10 @@ class DaskExecutor:
                 return
             yield from batch
 
+    def hurry(self) -> None:
+        """Nothing to do from a signal handler: cancelling goes through the scheduler, and
+        `cancel_all` is already waiting on it."""
+
     def cancel_all(self, grace: float | None = None) -> list[JobResult]:
         """Queued tasks are cancelled in Dask; running ones are asked (through a Dask
         Event their task polls) to stop their job the local way, SIGTERM then SIGKILL

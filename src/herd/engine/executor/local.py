@@ -165,6 +165,14 @@ class LocalExecutor:
         done, self._done = self._done, []
         return done
 
+    def hurry(self) -> None:
+        """A second stop request: kill every running job's group now, without its grace
+        period (called from a signal handler: it only sends signals; reaping stays with
+        the loop that is waiting in `cancel_all` or `wait`)."""
+        for run in list(self._running.values()):
+            run.kill_at = None
+            _signal_group(run.proc.pid, signal.SIGKILL)
+
     def close(self) -> None:
         if self._closed:
             return
