@@ -1,23 +1,33 @@
 """herd: run a batch of independent tasks concurrently and land them as one change.
 
-The public surface is small and loaded on first use, so `herd --version` and
-`herd ready` pay only for what they touch.
+The library API is `__all__`: `run_batch` (herd run), `map` (herd map), `Queue` (the
+beads-compatible task queue), their typed outcomes and `HerdError`. It is loaded on
+first use, so `herd --version` and `herd ready` pay only for what they touch.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads them on first use
+    from herd.api import map, run_batch
+    from herd.errors import HerdError
+    from herd.items.mapper import MapOutcome
+    from herd.queue.core import Queue
+    from herd.run.batch import RunOutcome
+    from herd.store import Store
 
 __version__ = "0.1.0"
 
 _PUBLIC = {
+    "run_batch": "herd.api",
+    "map": "herd.api",
     "Queue": "herd.queue.core",
     "Store": "herd.store",
-    "Journal": "herd.engine.journal",
+    "RunOutcome": "herd.run.batch",
+    "MapOutcome": "herd.items.mapper",
     "HerdError": "herd.errors",
-    "make_plan": "herd.run.plan",
-    "Scope": "herd.run.scope",
 }
 
 __all__ = ["__version__", *sorted(_PUBLIC)]

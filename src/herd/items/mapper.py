@@ -248,6 +248,8 @@ class MapOutcome:
     """Where the jobs' stderr tails are (prefixed with the batch number)."""
     halted: str | None = None
     """Why `--halt` stopped the map early."""
+    stdout: bytes | None = None
+    """The jobs' stdout, when `herd.map` collected it (the CLI streams it instead)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run_id, "exit_code": self.exit_code, "state": self.state.value,
