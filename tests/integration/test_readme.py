@@ -136,9 +136,11 @@ def test_every_readme_command_block_runs(tmp_path: Path) -> None:
     repo, env = scratch_repository(tmp_path, files)
     ran = 0
     for block in blocks:
-        if block.lang != "sh" or block.marker is not None:
+        if block.lang not in ("sh", "python") or block.marker is not None:
             continue
-        proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block.body], cwd=repo,
+        argv = (["bash", "-e", "-o", "pipefail", "-c", block.body] if block.lang == "sh"
+                else [sys.executable, "-c", block.body])
+        proc = subprocess.run(argv, cwd=repo,
                               env=env, capture_output=True, text=True, timeout=300,
                               stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
