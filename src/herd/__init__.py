@@ -11,12 +11,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads them on first use
-    from herd.api import map, run_batch
-    from herd.errors import HerdError
-    from herd.items.mapper import MapOutcome
-    from herd.queue.core import Queue
-    from herd.run.batch import RunOutcome
-    from herd.store import Store
+    from herd.api import map as map
+    from herd.api import run_batch as run_batch
+    from herd.errors import HerdError as HerdError
+    from herd.items.mapper import MapOutcome as MapOutcome
+    from herd.queue.core import Queue as Queue
+    from herd.run.batch import RunOutcome as RunOutcome
+    from herd.store import Store as Store
 
 __version__ = "0.1.0"
 

@@ -21,10 +21,11 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from conftest import make_repo
+from test_land import AGENT, herd
+
 from herd.engine.executor import JobSpec
 from herd.engine.executor.dask import DaskExecutor
-from tests.conftest import make_repo
-from tests.integration.test_land import AGENT, herd
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LOOPBACK = "127.0.0.1"

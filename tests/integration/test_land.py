@@ -11,8 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import git, make_repo
+from conftest import git, make_repo
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

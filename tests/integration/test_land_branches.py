@@ -9,8 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import git
-from tests.integration.test_land import create, herd, pushes, run, shop, status, trailers
+from conftest import git
+from test_land import create, herd, pushes, run, shop, status, trailers
 
 __all__ = ["shop"]  # the fixture, imported for pytest
 

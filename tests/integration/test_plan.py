@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import git, make_repo
+from conftest import git, make_repo
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
