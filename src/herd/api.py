@@ -22,8 +22,8 @@ from typing import IO
 from herd.engine.journal import Journal, Listener
 from herd.errors import BadInput
 from herd.items.mapper import MapOptions, MapOutcome, plan, start
+from herd.run.attempts import RunOptions
 from herd.run.batch import LandingOptions, RunOutcome
-from herd.run.hypervisor import RunOptions
 from herd.store import Store, find_db, user_store_path
 
 

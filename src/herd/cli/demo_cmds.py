@@ -56,7 +56,7 @@ def _demo(root: Path, with_failures: bool, jobs: int, as_json: bool, *, keep: bo
     from herd.git.repo import Git
     from herd.run import batch
     from herd.run.agents import from_command
-    from herd.run.hypervisor import RunOptions
+    from herd.run.attempts import RunOptions
     from herd.store import Store
     from herd.units import plural
 

@@ -107,7 +107,7 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
     from herd import settings, units
     from herd.engine.policies import Halt
     from herd.run import agents, batch
-    from herd.run.hypervisor import RunOptions
+    from herd.run.attempts import RunOptions
 
     ctx = make_context(db, as_json)
     if bool(agent) == bool(command):

@@ -15,7 +15,8 @@ from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput, Inter
 from herd.git.repo import Git, no_identity_message, user_identity
 from herd.queue.core import Queue
 from herd.run import preflight
-from herd.run.hypervisor import Hypervisor, RunOptions, WorkResult
+from herd.run.attempts import RunOptions, WorkResult
+from herd.run.hypervisor import Hypervisor
 from herd.run.plan import Plan, make_plan, select_tasks
 from herd.run.scope import scope_for
 from herd.store import Store

@@ -10,143 +10,33 @@ The hypervisor never prints: it emits events through the journal.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
-from herd import units
 from herd.engine.executor import Executor, JobResult, JobSpec
-from herd.engine.executor.local import kill_by_env
-from herd.engine.executor.output import last_lines
 from herd.engine.journal import Journal, TaskState, failpoint
 from herd.engine.policies import (
     Attempt,
-    Budget,
-    Halt,
-    MemoryLimit,
-    Policies,
-    Retries,
     Stop,
-    TimeLimit,
     judge,
 )
 from herd.engine.shutdown import Shutdown
-from herd.errors import EXIT_OK, EXIT_PARTIAL, HerdError, Interrupted
-from herd.git.repo import Git, GitError, NotDescendant, NothingToCommit, WorktreeNotItself
-from herd.git.worktree import Worktree, WorktreeManager
+from herd.errors import HerdError, Interrupted
+from herd.git.repo import Git
+from herd.git.worktree import WorktreeManager
 from herd.queue.core import Queue
-from herd.queue.model import Record
-from herd.run import agents, context, push_guard
-from herd.run.agents import Agent
-from herd.run.config_guard import ConfigGuard
+from herd.run.attempts import RunOptions, TaskRun, Verdict, WorkResult, tail_of
+from herd.run.endings import Endings
 from herd.run.plan import Plan
-from herd.run.scope import Scope, path_outside, scope_for
-from herd.units import plural
-
-TAIL_LINES = 40
-# A worker's log keeps its last 64 MiB (HERD_WORKER_LOG_LIMIT overrides, e.g. 512M): an
-# agent stuck printing in a loop must not fill the disk.
-WORKER_LOG_LIMIT = 64 * 2**20
-
-
-def worker_log_limit() -> int:
-    value = os.environ.get("HERD_WORKER_LOG_LIMIT", "")
-    return units.size(value) if value else WORKER_LOG_LIMIT
+from herd.run.scope import Scope, scope_for
+from herd.run.workbench import Workbench
 
 # How often the loop looks at the git pool while workers run (seconds).
 _GIT_POLL = 0.002
-
-
-@dataclass
-class RunOptions:
-    agent: Agent
-    workers: int
-    retries: int = 1
-    timeout: float | None = None
-    max_memory: int | None = None
-    rate_per_min: float | None = None
-    budget_usd: float | None = None
-    lease_seconds: float = 600.0
-    grace: float = 5.0
-    skip_taken: bool = False  # --ready: a task another run claims first is skipped, no failure
-    halt: str | None = None  # GNU parallel's --halt: now|soon,fail|success|done=N|P%
-
-    def to_json(self) -> dict[str, Any]:
-        return {"agent": {"name": self.agent.name, "argv": list(self.agent.argv),
-                          "cost_field": self.agent.cost_field},
-                "workers": self.workers, "retries": self.retries, "timeout": self.timeout,
-                "max_memory": self.max_memory, "rate_per_min": self.rate_per_min,
-                "budget_usd": self.budget_usd, "lease_seconds": self.lease_seconds,
-                "grace": self.grace, "skip_taken": self.skip_taken, "halt": self.halt}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunOptions:
-        spec = data["agent"]
-        return cls(agent=Agent(spec["name"], tuple(spec["argv"]), spec.get("cost_field")),
-                   **{k: data[k] for k in ("workers", "retries", "timeout", "max_memory",
-                                           "rate_per_min", "budget_usd", "lease_seconds",
-                                           "grace")},
-                   skip_taken=bool(data.get("skip_taken", False)), halt=data.get("halt"))
-
-    def policies(self, units: int | None = None) -> Policies:
-        """The attempt policies of a run: the same classes `herd map` and `herd pipeline` use."""
-        halt = Halt.parse(self.halt)
-        if halt is not None:
-            halt.total = units
-        return Policies([Retries(self.retries), TimeLimit(self.timeout),
-                         MemoryLimit(self.max_memory), Budget(self.budget_usd), halt])
-
-
-@dataclass
-class TaskRun:
-    task: Record
-    wave: int
-    scope: Scope
-    actor: str = ""
-    attempt: int = 0
-    evidence: list[str] = field(default_factory=list)
-    worktree: Worktree | None = None
-    slot: int = 0
-    base: str = ""  # the commit this task's worktree starts from (set per wave)
-    started: bool = False  # the current attempt's worker was submitted
-    cost: float | None = None  # what the current attempt's agent reported, in USD
-
-    @property
-    def id(self) -> str:
-        return str(self.task["id"])
-
-    @property
-    def key(self) -> str:
-        """The executor's job key for the current attempt."""
-        return f"{self.id}#{self.attempt}"
-
-
-class Verdict(NamedTuple):
-    outcome: str  # ok, failed, timeout, memory, crash, push, scope, history, empty, git,
-    #               worktree, config
-    reason: str
-    sha: str | None  # the squashed commit, when the attempt succeeded
-
-
-@dataclass
-class WorkResult:
-    """What the worker phase produced: committed branches and failures."""
-
-    succeeded: dict[str, str] = field(default_factory=dict)  # task id -> commit sha
-    failed: dict[str, str] = field(default_factory=dict)     # task id -> reason
-    deferred: dict[str, str] = field(default_factory=dict)   # task id -> why not attempted
-    skipped: dict[str, str] = field(default_factory=dict)    # taken by another run (--ready)
-    cost_usd: float = 0.0
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_PARTIAL if self.failed or self.deferred else EXIT_OK
 
 
 class Hypervisor:
@@ -161,15 +51,12 @@ class Hypervisor:
         self.base = base
         self.run_id = journal.run_id
         self.worktrees = WorktreeManager(git, queue.store.herd_dir / "worktrees")
-        self.hooks_dir = journal.run_dir / "hooks"
         self.result = WorkResult()
-        # `git worktree add` and `remove` read every worktree's admin files; run side by
-        # side, one can read another's half-written entry and fail ("failed to read
-        # .git/worktrees/X/commondir"). Squashing and diffing need no lock.
-        self._worktree_lock = threading.Lock()
-        self._config: ConfigGuard | None = None  # set when work starts
         self.shutdown = shutdown or Shutdown()
         self.policies = options.policies(units)
+        self.bench = Workbench(git, journal, self.worktrees, options, self.policies, self._retry)
+        self.endings = Endings(queue, journal, self.worktrees, self.bench.worktree_lock,
+                               self.result, self.policies)
         self.halted: Stop | None = None  # --halt stopped the run
         self._executor: Executor | None = None  # one for the whole run, made on first use
 
@@ -209,8 +96,7 @@ class Hypervisor:
         resumed run: tasks that succeeded are kept, the rest run again."""
         already = already or {}
         records = {t["id"]: t for t in plan.tasks}
-        push_guard.install(self.hooks_dir, self.git.hooks_dir())
-        self._config = ConfigGuard(self.git.common_dir() / "config")
+        self.bench.install()
         executor = self.executor
         for wave_number, wave in enumerate(plan.waves):
             runs = []
@@ -232,9 +118,9 @@ class Hypervisor:
                           if b in self.result.failed or b in self.result.deferred]
                 stop = self.policies.stop()
                 if stop is not None:
-                    self._defer(run, stop.reason)
+                    self.endings.defer(run, stop.reason)
                 elif broken:
-                    self._defer(run, f"depends on {', '.join(broken)}, which did not succeed")
+                    self.endings.defer(run, f"depends on {', '.join(broken)}, which did not succeed")
                 else:
                     runs.append(run)
             if runs:
@@ -272,7 +158,7 @@ class Hypervisor:
                       evidence=[evidence], base=base)
         self.result.succeeded.pop(task_id, None)
         if not self._retry(run, "conflict"):
-            self._fail(run, "its commit conflicted with the stack and it has no attempt left",
+            self.endings.fail(run, "its commit conflicted with the stack and it has no attempt left",
                        evidence)
             return None
         self._run_wave(self.executor, [run])
@@ -285,7 +171,7 @@ class Hypervisor:
         run = TaskRun(record, 0, Scope(()))
         row = next((r for r in self.journal.tasks() if r["task_id"] == task_id), None)
         run.attempt = int(row["attempts"] or 0) if row else 0
-        self._fail(run, reason, detail)
+        self.endings.fail(run, reason, detail)
 
     def _run_wave(self, executor: Executor, runs: list[TaskRun]) -> None:
         """Keep `workers` workers busy. The loop owns all state and every journal and queue
@@ -312,7 +198,7 @@ class Hypervisor:
             if stop is not None:
                 del in_flight[run.key]
                 tickets.append(run.slot)
-                self._defer(run, stop.reason)
+                self.endings.defer(run, stop.reason)
                 return
             busy.add(run.slot)
             self._start(executor, run, job)
@@ -328,14 +214,14 @@ class Hypervisor:
                 while pending and tickets:
                     if stop is not None:
                         for skipped in pending:
-                            self._defer(skipped, stop.reason)
+                            self.endings.defer(skipped, stop.reason)
                         pending.clear()
                         break
                     run = pending.popleft()
                     run.slot = tickets.pop()
                     if self._claim(run):
                         in_flight[run.key] = run
-                        git_work[pool.submit(self._prepare, run)] = (run, None)
+                        git_work[pool.submit(self.bench.prepare, run)] = (run, None)
                     else:
                         tickets.append(run.slot)
                 for future in [f for f in git_work if f.done()]:
@@ -374,13 +260,14 @@ class Hypervisor:
                 for ended in finished:
                     run = in_flight[ended.key]
                     # Counted now, before the slot's next task starts, so a budget holds.
-                    run.cost = self._cost(ended)
+                    run.cost = self.bench.cost(ended)
+                    self.result.cost_usd += run.cost or 0.0
                     outcome, _ = judge(ended)
                     self.policies.ended(Attempt(run.id, run.attempt, run.attempt,
                                                 ok=outcome == "ok", outcome=outcome,
                                                 exit_code=ended.exit_code,
                                                 duration=ended.duration, cost=run.cost))
-                    git_work[pool.submit(self._examine, run, ended)] = (run, ended)
+                    git_work[pool.submit(self.bench.examine, run, ended)] = (run, ended)
                 if time.monotonic() >= next_renewal:
                     for run in in_flight.values():
                         self.queue.renew_lease(run.id, run.actor, self.options.lease_seconds)
@@ -408,11 +295,11 @@ class Hypervisor:
                 # Its worker had finished before the interrupt: its verdict stands.
                 in_flight.pop(run.key, None)
                 if self._record(run, job, future.result()):
-                    self._interrupted(run, unjudged=False, halt=halt)
+                    self.endings.interrupted(run, unjudged=False, halt=halt)
         for key, run in in_flight.items():
-            self._interrupted(run, unjudged=True, job=cancelled.get(key), halt=halt)
+            self.endings.interrupted(run, unjudged=True, job=cancelled.get(key), halt=halt)
         for run in pending:
-            self._interrupted(run, unjudged=False, halt=halt)
+            self.endings.interrupted(run, unjudged=False, halt=halt)
         if halt is not None:
             self.halted = halt
             self.journal.event("message", text=f"halted: {halt.reason}")
@@ -433,10 +320,10 @@ class Hypervisor:
         except HerdError as exc:
             if self.options.skip_taken and run.attempt == 0:
                 # --ready chose it; another run claimed it first: theirs, not a failure here.
-                self._defer(run, f"skipped: another run claimed it first ({exc})")
+                self.endings.defer(run, f"skipped: another run claimed it first ({exc})")
                 self.result.skipped[run.id] = self.result.deferred.pop(run.id)
             else:
-                self._defer(run, f"could not claim it: {exc}")
+                self.endings.defer(run, f"could not claim it: {exc}")
             return False
         self.journal.set_task(run.id, actor=run.actor)
         failpoint("after-claim")
@@ -444,30 +331,6 @@ class Hypervisor:
         run.started = False
         run.base = run.base or self.base
         return True
-
-    def _prepare(self, run: TaskRun) -> JobSpec:
-        """In the git pool: a fresh worktree and context file; the job that runs the worker.
-        Touches no shared state but the run's own fields."""
-        task_dir = self.journal.run_dir / run.id
-        context_path = context.write(task_dir / f"context-{run.attempt}.md", run.task, run.evidence)
-        log_path = task_dir / f"attempt-{run.attempt}.log"
-        with self._worktree_lock:
-            run.worktree = self.worktrees.create(self.run_id, run.id, run.attempt, run.base)
-        push_marker = task_dir / f"push-attempted-{run.attempt}"
-        push_marker.unlink(missing_ok=True)
-        values = {"id": run.id, "context": str(context_path), "worktree": str(run.worktree.path)}
-        argv = agents.build_argv(self.options.agent.argv, values)
-        env = {
-            "HERD_TASK_ID": run.id, "HERD_CONTEXT_FILE": str(context_path),
-            "HERD_RUN_ID": self.run_id, "HERD_WORKER": f"w{run.slot}",
-            "HERD_ATTEMPT": str(run.attempt), **push_guard.worker_env(self.hooks_dir, push_marker),
-            # A worker's git never looks above its worktree for a repository: after an
-            # accidental `rm .git` it fails instead of committing into the user's checkout.
-            "GIT_CEILING_DIRECTORIES": str(run.worktree.path.parent.resolve()),
-        }
-        return self.policies.prepare(JobSpec(
-            key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env, log_path=log_path,
-            log_limit=worker_log_limit(), inputs=(context_path,)))
 
     def _unprepared(self, run: TaskRun, error: BaseException | None) -> bool:
         """Journal an attempt whose worktree or context could not be made; True to retry."""
@@ -483,27 +346,6 @@ class Hypervisor:
         self.journal.event("attempt_start", task=run.id, attempt=run.attempt, worker=worker,
                            title=run.task.get("title", ""), log=str(job.log_path))
         executor.submit(job)
-
-    def _examine(self, run: TaskRun, job: JobResult) -> Verdict:
-        """In the git pool: squash and check the attempt; remove its worktree unless it is
-        the task's last failure (kept for inspection)."""
-        assert run.worktree is not None
-        # A daemon the worker started in a session of its own escaped the kill of the
-        # worker's process group; it must not go on writing while herd judges and cleans up.
-        kill_by_env("HERD_RUN_ID", self.run_id, HERD_TASK_ID=run.id,
-                    HERD_ATTEMPT=str(run.attempt))
-        try:
-            changed = self._config.restore_if_changed() if self._config else ""
-            verdict = Verdict("config", changed, None) if changed else Verdict(
-                *self._verdict(run, job))
-        except WorktreeNotItself as exc:
-            verdict = Verdict("worktree", str(exc), None)
-        except GitError as exc:
-            verdict = Verdict("git", f"git failed while judging the attempt: {exc}", None)
-        if verdict.sha is not None or self._retry(run, verdict.outcome):
-            with self._worktree_lock:
-                self.worktrees.remove(run.worktree)
-        return verdict
 
     def _record(self, run: TaskRun, job: JobResult, verdict: Verdict) -> bool:
         """Journal the attempt's verdict; True when it failed and should run again."""
@@ -530,111 +372,16 @@ class Hypervisor:
             return False
         if self._retry(run, outcome):
             run.evidence.append(f"Attempt {run.attempt} ({outcome}): {reason}\n\nOutput tail:\n"
-                                f"```\n{_tail(job.tail)}\n```")
+                                f"```\n{tail_of(job.tail)}\n```")
             failpoint("after-worker")
             return True
-        self._fail(run, reason, job.tail)
+        self.endings.fail(run, reason, job.tail)
         failpoint("after-worker")
         return False
 
-    def _verdict(self, run: TaskRun, job: JobResult) -> tuple[str, str, str | None]:
-        """(outcome, reason, commit sha when it succeeded)."""
-        assert run.worktree is not None
-        if (self.journal.run_dir / run.id / f"push-attempted-{run.attempt}").exists():
-            return "push", "the worker tried to push (workers commit locally; herd pushes)", None
-        outcome, reason = judge(job, timeout=self.options.timeout,
-                                max_memory=self.options.max_memory)
-        if outcome != "ok":
-            return outcome, reason, None
-        title = " ".join(str(run.task.get("title", "")).split())  # a subject is one line
-        try:
-            # The task branch is set explicitly: a worker that switched to another branch
-            # (or detached HEAD) would leave it at the base.
-            sha = self.git.squash(run.worktree.path, run.base, f"{title} ({run.id})",
-                                  {"Herd-Task": run.id, "Herd-Run": self.run_id},
-                                  branch=run.worktree.branch)
-        except NothingToCommit:
-            return "empty", "the worker exited 0 but changed nothing", None
-        except NotDescendant:
-            return "history", ("the worker's HEAD is not a descendant of the base commit "
-                               f"{run.base[:12]} (history was rewritten)"), None
-        changed = self.git.changed_paths(run.base, sha)
-        outside = path_outside(run.scope, changed)
-        if outside:
-            shown = ", ".join(outside[:10]) + (" …" if len(outside) > 10 else "")
-            return "scope", f"changed paths outside its scope: {shown}", None
-        return "ok", f"committed {sha[:12]} ({plural(len(changed), 'path')})", sha
-
-    # -- endings ---------------------------------------------------------------
-
-    def _fail(self, run: TaskRun, reason: str, tail: str) -> None:
-        self.result.failed[run.id] = reason
-        self.policies.finished(False, None)
-        self.journal.set_task(run.id, state=TaskState.FAILED.value, reason=reason)
-        attempts = run.attempt
-        self.queue.release(run.id, (
-            f"herd run {self.run_id}: failed after {attempts} attempt"
-            f"{'s' if attempts != 1 else ''}: {reason}\n\nOutput tail:\n```\n{_tail(tail)}\n```\n"
-            + (f"Worktree kept for inspection: {run.worktree.path}" if run.worktree else "")))
-        self.journal.event("task_end", task=run.id, state=TaskState.FAILED.value, reason=reason)
-
-    def _defer(self, run: TaskRun, why: str) -> None:
-        if run.worktree is not None:  # prepared ahead; the git pool may be busy
-            with self._worktree_lock:
-                self.worktrees.remove(run.worktree)
-        self.result.deferred[run.id] = why
-        self.journal.set_task(run.id, state=TaskState.DEFERRED.value, reason=why)
-        if run.actor and run.attempt:
-            self.queue.release(run.id)
-        self.journal.event("task_end", task=run.id, state=TaskState.DEFERRED.value, reason=why)
-
-    def _interrupted(self, run: TaskRun, *, unjudged: bool, job: JobResult | None = None,
-                     halt: Stop | None = None) -> None:
-        """Give a task back after Ctrl-C or `--halt now`. An attempt cut short is not the
-        task's fault: it does not use up a retry (`unjudged`: claimed and counted, but never
-        judged). After a halt the task is deferred with the halt's reason."""
-        if unjudged:
-            if run.started:
-                self.journal.end_attempt(
-                    run.id, run.attempt, ended_at=job.ended_at if job else time.time(),
-                    exit_code=job.exit_code if job else None, signal=job.signal if job else None,
-                    outcome="interrupted", reason=halt.reason if halt else "interrupted",
-                    tail=job.tail if job else "")
-            run.attempt -= 1
-        if run.worktree is not None:
-            self.worktrees.remove(run.worktree)
-            run.worktree = None
-        if halt is not None:
-            self.journal.set_task(run.id, attempts=run.attempt)
-            if run.actor:
-                self.queue.release(run.id)
-                run.actor = ""
-            self._defer(run, halt.reason)
-            return
-        self.journal.set_task(run.id, state=TaskState.QUEUED.value, attempts=run.attempt)
-        if run.actor:
-            self.queue.release(run.id)
-
     # -- helpers ---------------------------------------------------------------
-
-    def _cost(self, job: JobResult) -> float | None:
-        if not self.options.agent.cost_field:
-            return None
-        log = self.journal.run_dir / job.key.split("#")[0] / f"attempt-{job.key.split('#')[1]}.log"
-        try:
-            text = log.read_text(errors="replace")[-1_000_000:]
-        except OSError:
-            text = job.tail
-        cost = agents.read_cost(self.options.agent, text)
-        if cost is not None:
-            self.result.cost_usd += cost
-        return cost
 
     def _retry(self, run: TaskRun, outcome: str) -> bool:
         """The attempt policies' word on a failed attempt: run the task again?"""
         return self.policies.retry(Attempt(run.id, run.attempt, run.attempt, ok=False,
                                            outcome=outcome))
-
-
-def _tail(text: str) -> str:
-    return last_lines(text, TAIL_LINES)

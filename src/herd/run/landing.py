@@ -34,8 +34,8 @@ from herd.run.landing_cmd import Stopped, run_landing_command
 from herd.units import plural
 
 if TYPE_CHECKING:
+    from herd.run.attempts import WorkResult
     from herd.run.batch import LandingOptions
-    from herd.run.hypervisor import WorkResult
     from herd.run.plan import Plan
 
 PUSH_TRIES = 1 + 3  # the push, then up to 3 fetch-rebase-test rounds after rejections

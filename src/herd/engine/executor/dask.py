@@ -41,7 +41,7 @@ from herd.errors import BadInput, HerdError, Interrupted
 from herd.git.repo import Git
 
 if TYPE_CHECKING:
-    from herd.run.hypervisor import RunOptions
+    from herd.run.attempts import RunOptions
 
 # distributed is only partly annotated (mypy --strict rejects its untyped calls), so herd
 # talks to it through Any at this one edge; `Future` below is a distributed.Future.
