@@ -84,7 +84,7 @@ def test_builtin_preset_runs_the_tool_with_its_argv(project: Project, agent: str
     [call] = p.calls()
     assert call["tool"] == agent
     argv = call["argv"]
-    context = str(p.repo / ".herd" / "runs" / events[0]["run"] / task / "context-1.md")
+    context = str(p.repo / ".herd" / "runs" / str(events[0]["run"]) / task / "context-1.md")
     if agent == "claude":
         assert argv[0] == "-p" and argv[2:] == ["--output-format", "json", "--permission-mode",
                                                 "acceptEdits"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from _queue_helpers import herd, herd_json, write_jsonl
@@ -247,7 +247,7 @@ def test_get_statistics_pinned_count_and_ready(queue: Queue, tmp_path: Path) -> 
          issue("t-b", deps=[("t-a", "blocks")]),
          issue("t-c", status="in_progress", deps=[("t-a", "blocks")]),
          issue("t-wisp", ephemeral=True))
-    summary = queue.stats()["summary"]
+    summary = cast(dict[str, int], queue.stats()["summary"])
     assert summary["pinned_issues"] == 1
     assert summary["total_issues"] == 4  # bd keeps ephemeral issues out of its issues table
     assert (summary["open_issues"], summary["blocked_issues"]) == (3, 2)

@@ -85,7 +85,7 @@ def start_cluster(tmp: Path, workers: int = 2) -> Cluster:
                 stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True))
     from distributed import Client
 
-    with Client(address, set_as_default=False, timeout=30) as client:
+    with Client(address, set_as_default=False, timeout=30) as client:  # type: ignore[no-untyped-call]
         client.wait_for_workers(workers, timeout=60)
     return cluster
 

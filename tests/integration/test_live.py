@@ -35,7 +35,7 @@ def on_terminal(argv: list[str], cwd: Path, env: dict[str, str], *, stream: str 
 
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     out = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-    out[stream] = slave  # type: ignore[assignment]
+    out[stream] = slave
     proc = subprocess.Popen(argv, cwd=cwd, env={**env, "TERM": "xterm-256color"},
                             stdin=subprocess.DEVNULL, **out)  # type: ignore[call-overload]
     os.close(slave)

@@ -175,7 +175,9 @@ def test_interrupt_cancels_children_and_saves_state(tmp_path: Path, sig: signal.
                              "sh", "-c", "sleep 30", marker], cwd=tmp_path, env=env_for(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 20
-    jobs = lambda: [pid for pid in _marked(marker) if pid != proc.pid]  # noqa: E731
+    def jobs() -> list[int]:
+        return [pid for pid in _marked(marker) if pid != proc.pid]
+
     while time.time() < deadline and len(jobs()) < 3:
         time.sleep(0.1)
     assert len(jobs()) == 3

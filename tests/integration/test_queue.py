@@ -7,7 +7,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -289,7 +289,7 @@ def test_expired_lease_makes_the_task_ready_again(queue: Queue, tmp_path: Path) 
     assert ready_ids(queue) == ["t-dead"]
     again = queue.get("t-dead")
     assert again["status"] == "open" and "assignee" not in again
-    assert queue.stats()["summary"]["open_issues"] == 1
+    assert cast(dict[str, int], queue.stats()["summary"])["open_issues"] == 1
     queue.claim("t-dead", "crashed-worker", lease_seconds=0.2)
     time.sleep(0.3)
     taken = queue.claim_next_ready("rescuer")

@@ -17,7 +17,7 @@ import pytest
 from _queue_helpers import herd, herd_json
 from _report_helpers import CHROMIUM, CHROMIUM_FLAGS, demo_repo, run_args, task_repo
 
-from herd.engine.journal import Journal, TaskState
+from herd.engine.journal import Journal, RunState, TaskState
 from herd.queue.core import init as queue_init
 from herd.views import report as report_mod
 
@@ -139,7 +139,7 @@ def test_map_kind_journal_is_reported_generically(tmp_path: Path) -> None:
                             reason="" if ok else "exited with code 1",
                             tail="" if ok else f"wc: {item}: No such file or directory")
         journal.set_task(f"item-{n}", state=(TaskState.SUCCEEDED if ok else TaskState.FAILED).value)
-    journal.finish(report_mod.RunState.PARTIAL, 1)
+    journal.finish(RunState.PARTIAL, 1)
     data = report_mod.build(store, journal.run_id)
     assert data["kind"] == "map" and data["counts"]["processed"] == 3
     assert data["counts"]["failed"] == 1

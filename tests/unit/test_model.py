@@ -23,7 +23,7 @@ from herd.queue.model import (
 def test_statuses_and_blocking_types() -> None:
     assert {s.value for s in Status} >= {"open", "in_progress", "blocked", "deferred", "closed",
                                           "pinned", "hooked"}
-    assert Status("open") is Status.OPEN and Status.OPEN == "open"
+    assert Status("open") is Status.OPEN and str(Status.OPEN) == "open"
     assert Status.OPEN not in RESOLVED_STATUSES and Status.CLOSED in RESOLVED_STATUSES
     assert {"blocks", "parent-child", "conditional-blocks", "waits-for"} == BLOCKING_TYPES
 
