@@ -266,7 +266,7 @@ BAD_IMPORTS = [
     # Issue 11.13: each of these used to be stored and break later (a string scope was split
     # into characters, so "docs/**" allowed any path) or end in a traceback.
     ("scope string", f'{GOOD}\n{{"id": "q-s", "metadata": {{"herd": {{"scope": "docs/**"}}}}}}\n',
-     ["bad.jsonl:2", "q-s", "metadata.herd.run.scope", "list of globs"]),
+     ["bad.jsonl:2", "q-s", "metadata.herd.scope", "list of globs"]),
     ("scope non-strings", f'{GOOD}\n{{"id": "q-s", "metadata": {{"herd": {{"out_of_scope": [1]}}}}}}\n',
      ["bad.jsonl:2", "q-s", "metadata.herd.out_of_scope", "1"]),
     ("metadata string", f'{GOOD}\n{{"id": "q-m", "metadata": "{{\\"herd\\": {{}}}}"}}\n',
