@@ -8,6 +8,7 @@ own lines go to stderr, prefixed `herd:` (or the live display on a terminal). Wi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator
@@ -40,14 +41,44 @@ def item_store(db: str | None) -> Any:
 
 class _CommandAfterDashes(click.Command):
     """Everything after the first `--` is the command, kept verbatim (click would
-    otherwise mix it into the items)."""
+    otherwise mix it into the items). Without `--`, GNU parallel's grammar: options
+    first, then the command and its arguments, sources (`:::`) last."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if "--" in args:
             cut = args.index("--")
             ctx.meta["herd_command"] = args[cut + 1:]
             args = args[:cut]
+        else:
+            ctx.allow_interspersed_args = False
+            ctx.meta["herd_gnu_grammar"] = True
         return super().parse_args(ctx, args)
+
+
+def workers_for(text: str | None, cores: int) -> int | None:
+    """`-j`: N, GNU parallel's N% (of the cores), +N / -N (cores plus / minus N, at least
+    1), 0 (as many as there are jobs: -1 here, resolved once the items are known), or
+    auto (None). Default: min(8, cores)."""
+    if text is None:
+        return min(8, cores)
+    if text == "auto":
+        return None
+    value = text.strip()
+    try:
+        if value.endswith("%"):
+            return max(1, int(float(value[:-1]) * cores / 100))
+        if value[:1] in "+-":
+            return max(1, cores + int(value))
+        number = int(value)
+    except ValueError:
+        raise BadInput(f"-j {text!r}: use N, N%, +N, -N, 0 or auto") from None
+    if number < 0:
+        raise BadInput(f"-j must be 0 or more, got {number}")
+    return -1 if number == 0 else number
+
+
+MAX_UNBOUNDED_WORKERS = 256
+"""`-j 0` (GNU parallel: as many as possible): one worker per job, up to this many."""
 
 
 def _count(value: str | None, what: str) -> int | None:
@@ -76,21 +107,57 @@ class Renderer:
             click.echo("\n".join(f"herd: {part}" for part in line.splitlines()), err=True)
 
 
-def _listeners(as_json: bool, live: bool) -> list[Any]:
+def _listeners(as_json: bool, live: bool, progress: bool = False) -> list[Any]:
     """The same choice as `herd run`: JSONL events with --json, the live display on a
-    terminal, `herd:` lines otherwise (and for a pipeline, which sends no progress events)."""
+    terminal, `herd:` lines otherwise (and for a pipeline, which sends no progress events).
+    `--eta`/`--progress`/`--bar` ask for the live display on a terminal even with
+    HERD_PROGRESS=plain, and add a progress line every few seconds elsewhere."""
     from herd.cli.run_cmds import listeners
 
+    if progress and not as_json and sys.stderr.isatty():
+        from herd.views.live import LiveDisplay
+
+        return [LiveDisplay()]
     chosen = listeners(as_json)
-    return [shown if type(shown).__name__ == "JsonProgress" or (
-                live and type(shown).__name__ == "LiveDisplay") else Renderer()
-            for shown in chosen]
+    shown = [one if type(one).__name__ == "JsonProgress" or (
+                 live and type(one).__name__ == "LiveDisplay") else Renderer()
+             for one in chosen]
+    if progress and not as_json and not any(type(one).__name__ == "LiveDisplay" for one in shown):
+        shown.append(ProgressLines())
+    return shown
+
+
+class ProgressLines:
+    """`--eta` without a terminal: `herd: 40/100 done, 0 failed, 4 running, ETA 12s`."""
+
+    EVERY = 2.0
+
+    def __init__(self) -> None:
+        import time
+
+        self.clock = time.monotonic
+        self.began = self.clock()
+        self.next_line = self.began + self.EVERY
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("event") != "progress" or self.clock() < self.next_line:
+            return
+        now = self.clock()
+        self.next_line = now + self.EVERY
+        total, done = int(event.get("total") or 0), int(event.get("done") or 0)
+        failed = int(event.get("failed") or 0)
+        finished = done + failed
+        eta = ((now - self.began) / finished * (total - finished)) if finished else None
+        click.echo(f"herd: {finished}/{total} done, {failed} failed, "
+                   f"{event.get('running', 0)} running"
+                   + (f", ETA {eta:.0f}s" if eta is not None else ""), err=True)
 
 
 def _summary(outcome: Any, what: str) -> None:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items()))
+    retries = f" (retries: {outcome.retries})" if what == "map" else ""
     click.echo(f"herd: {what} {outcome.run_id} {outcome.state.value}: {counts} "
-               f"in {outcome.elapsed:.1f}s", err=True)
+               f"in {outcome.elapsed:.1f}s{retries}", err=True)
     for decision in outcome.scaling[-1:]:
         click.echo(f"herd: -j auto chose {plural(decision['workers'], 'worker')}: "
                    f"{decision['reason']} "
@@ -122,7 +189,7 @@ def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
                f"{the_plan.batch_size} ({the_plan.batch_reason})")
     click.echo(f"workers: {the_plan.workers} ({the_plan.worker_reason})")
     for seq, group in enumerate(groups[:20], 1):
-        click.echo(f"  {seq:>5}: {' '.join(group)}")
+        click.echo(f"  {seq:>5}: {' '.join(group).replace(chr(0), ' ')}")
     if len(groups) > 20:
         click.echo(f"  ... {len(groups) - 20} more")
 
@@ -131,19 +198,38 @@ def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
 @click.argument("items", nargs=-1)
 @click.option("--from", "from_file", metavar="FILE|-", help="Items, one per line (- = stdin).")
 @click.option("--glob", "pattern", metavar="PATTERN", help="Items: matching paths (** recurses).")
-@click.option("-j", "--jobs", metavar="N|auto",
-              help="Workers (default: min(8, cores)); auto measures and scales.")
-@click.option("--batch-size", metavar="N|auto", default="1", show_default=True,
-              help="Items per invocation; auto picks 1 for few items, 10-20 for many.")
-@click.option("--retries", type=int, default=1, show_default=True,
-              help="Attempts after the first for a job that fails.")
-@click.option("--timeout", metavar="DUR", help="Per invocation, e.g. 30s, 5m.")
+@click.option("-a", "--arg-file", "arg_files", multiple=True, metavar="FILE",
+              help="Items: lines of FILE, as :::: FILE.")
+@click.option("-j", "--jobs", metavar="N|N%|+N|-N|0|auto",
+              help="Workers (default: min(8, cores)); N% / +N / -N of the cores; auto "
+              "measures and scales.")
+@click.option("-n", "--batch-size", "--max-args", "batch_size", metavar="N|auto", default="1",
+              show_default=True, help="Items per invocation; auto picks 1 for few items, "
+              "10-20 for many.")
+@click.option("--retries", type=int, default=0, show_default=True,
+              help="Attempts after the first for a job that fails (0: as GNU parallel, a "
+              "failed job is not repeated).")
+@click.option("--timeout", metavar="DUR|N%", help="Per invocation, e.g. 30s, 5m; N%: of the "
+              "median time of the jobs that succeeded.")
 @click.option("--halt", metavar="WHEN,WHY=N", help="Stop early, as GNU parallel: "
               "now|soon,fail|success|done=N|P%; e.g. now,fail=1 (exit: the failed job's code).")
 @click.option("--joblog", type=click.Path(dir_okay=False), help="GNU parallel joblog file.")
 @click.option("--resume", "resume_run", metavar="RUN",
               help="Re-run what did not succeed in RUN, with its original command.")
-@click.option("--keep-order", is_flag=True, help="Output in input order.")
+@click.option("--link", "--xapply", "link", is_flag=True,
+              help="Pair the sources (as :::+) instead of combining them.")
+@click.option("-k", "--keep-order", is_flag=True, help="Output in input order.")
+@click.option("-0", "--null", is_flag=True, help="Items from stdin / :::: are NUL-separated.")
+@click.option("--colsep", "-C", metavar="REGEX", help="Split items into columns {1} {2}...")
+@click.option("--tag", is_flag=True, help="Prefix output lines with the item and a tab.")
+@click.option("--tagstring", metavar="STR", help="Prefix output lines with STR and a tab.")
+@click.option("--results", metavar="DIR", help="Save each job's stdout, stderr and seq in "
+              "DIR/1/<item>/ (GNU parallel's layout) instead of printing its stdout.")
+@click.option("--delay", metavar="DUR", help="At least DUR between two job starts.")
+@click.option("--memfree", metavar="SIZE", help="Start no job while free memory < SIZE.")
+@click.option("--load", metavar="N|N%", help="Start no job while the load average > N.")
+@click.option("--eta", "--progress", "--bar", "progress", is_flag=True,
+              help="Show progress and ETA (the live display on a terminal, lines otherwise).")
 @click.option("--dry-run", is_flag=True, help="Print the batches and workers, run nothing.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Where jobs run: here, or as Dask tasks.")
@@ -153,14 +239,25 @@ def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
 @click.option("--memory-per-job", metavar="SIZE", help="Dask: MEMORY resource each job needs.")
 @common
 def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | None,
-                jobs: str | None, batch_size: str, retries: int, timeout: str | None,
-                halt: str | None, joblog: str | None, resume_run: str | None, keep_order: bool, dry_run: bool,
+                arg_files: tuple[str, ...], link: bool, jobs: str | None, batch_size: str, retries: int,
+                timeout: str | None, halt: str | None, joblog: str | None,
+                resume_run: str | None,
+                keep_order: bool, null: bool, colsep: str | None, tag: bool,
+                tagstring: str | None, results: str | None, delay: str | None,
+                memfree: str | None, load: str | None, progress: bool, dry_run: bool,
                 executor: str, scheduler: str | None, cpus_per_job: float | None,
                 memory_per_job: str | None, db: str | None, as_json: bool) -> None:
-    """Run CMD once per item (or batch of items): herd map [ITEM...] -- CMD [ARGS with {}].
+    """Run CMD once per item, as GNU parallel does: herd map [OPTIONS] -- CMD [ARGS] ::: ITEMS.
 
-    An argument that is exactly {} becomes the item(s), each its own argument; with no {}
-    the items are appended. Nothing goes through a shell unless CMD is one (sh -c ...).
+    \b
+    Items: ::: a b c, :::: FILE, several sources -> every combination (:::+ pairs them),
+    else standard input (one per line; -0: NUL-separated); or herd's forms: ITEM... before
+    --, --from FILE|-, --glob PATTERN. Replacement strings anywhere in an argument:
+    {} {.} {/} {//} {/.} {#} {%} {1} {2} {1.} {1/} ...; without any, the items are appended.
+    Nothing goes through a shell, except a command given as one string with spaces
+    ('gzip -9 {}'), which runs under /bin/sh with the values quoted, as GNU parallel does.
+    Without --, options must come before CMD (GNU parallel's rule).
+
     Each job's stdout is written whole when it ends (never interleaved); the tail of its
     stderr goes to .herd/runs/RUN/stderr.log, prefixed with the batch number.
     Exit 0: all succeeded; 1: some failed; 130: interrupted (--resume RUN continues).
@@ -168,60 +265,126 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
     from herd import units
     from herd.engine.journal import Journal
     from herd.engine.policies import Halt
-    from herd.items import mapper
+    from herd.items import mapper, sources
 
     ctx = make_context(db, as_json)
-    command = click.get_current_context().meta.get("herd_command") or []
+    meta = click.get_current_context().meta
+    words = list(meta.get("herd_command") or [])
+    if meta.get("herd_gnu_grammar"):
+        words, items = list(items), ()
+    command, found_sources = sources.split_command(words)
+    found_sources = [sources.Source("file", (name,)) for name in arg_files] + found_sources
     if retries < 0:
         raise BadInput("--retries must be 0 or more")
     if resume_run:
-        if command or items or from_file or pattern:
+        if command or items or from_file or pattern or found_sources:
             raise BadInput("--resume RUN re-runs RUN's own items and command; give no others")
         store = item_store(ctx.db)
         journal = Journal.open(store, resume_run)
-        with _shown(ctx.as_json, journal) as out:
+        with _shown(ctx.as_json, journal, progress=progress) as out:
             outcome = mapper.resume(journal, out=out)
         _finish(ctx, outcome, "map")
     if not command:
-        raise BadInput("say what to run after --: herd map ITEMS... -- CMD [ARGS with {}]")
-    workers = None if jobs == "auto" else (_count(jobs, "-j") or min(8, os.cpu_count() or 1))
+        raise BadInput("say what to run: herd map [OPTIONS] -- CMD [ARGS with {}] ::: ITEMS "
+                       "(or items on stdin)")
+    cores = os.cpu_count() or 1
+    workers = workers_for(jobs, cores)
+    relative = timeout is not None and timeout.strip().endswith("%")
     options = mapper.MapOptions(
-        argv=tuple(command), workers=workers, batch_size=_count(batch_size, "--batch-size"),
-        retries=retries, timeout=units.duration(timeout) if timeout else None,
+        argv=command, workers=workers, batch_size=_count(batch_size, "--batch-size"),
+        retries=retries, timeout=units.duration(timeout) if timeout and not relative else None,
+        timeout_percent=_percent(timeout) if relative and timeout else None,
         keep_order=keep_order, joblog=Path(joblog).resolve() if joblog else None,
-        cwd=Path.cwd(), executor=executor, scheduler=scheduler, cpus_per_job=cpus_per_job,
+        cwd=Path.cwd(), colsep=colsep, multi=sources.is_multi(found_sources), tag=tag,
+        tagstring=tagstring,
+        results=Path(results).resolve() if results else None,
+        delay=units.duration(delay) if delay else None,
+        memfree=units.size(memfree) if memfree else None,
+        load=_load(load), executor=executor, scheduler=scheduler, cpus_per_job=cpus_per_job,
         memory_per_job=units.size(memory_per_job) if memory_per_job else None, halt=halt)
     Halt.parse(halt)  # refused before anything runs
+    template = options.template()  # unknown {word}, bad --colsep: refused before anything runs
+    if tagstring:
+        from herd.items.template import TextTemplate
+
+        TextTemplate(tagstring, template, "--tagstring")
     if joblog and not Path(joblog).resolve().parent.is_dir():
         raise BadInput(f"--joblog {joblog}: directory {Path(joblog).resolve().parent} does not "
                        "exist; create it or write the joblog elsewhere")
     if executor == "local" and (scheduler or cpus_per_job or memory_per_job):
         raise BadInput("--scheduler, --cpus-per-job and --memory-per-job need --executor dask")
-    found = mapper.read_items(items, from_file, pattern)
+    found = _items(items, from_file, pattern, found_sources, null, link)
+    if workers == -1:
+        options = dataclasses.replace(options, workers=max(1, min(len(found),
+                                                                  MAX_UNBOUNDED_WORKERS)))
     the_plan = mapper.plan(len(found), options)
     if dry_run:
         groups = list(mapper.batches(found, the_plan.batch_size))
         ctx.emit({**the_plan.to_dict(), "command": list(command),
-                  "batches": [list(mapper.command_for(command, g)) for g in groups]},
+                  "batches": [list(template.expand(g, seq)) for seq, g in enumerate(groups, 1)]},
                  lambda: _render_plan(the_plan, groups))
         return
     if not found:
-        raise BadInput("no items: give them as arguments, --from FILE|-, or --glob PATTERN")
+        raise BadInput("no items: give them after the command (::: a b, :::: FILE), on "
+                       "standard input, as arguments before --, --from FILE|-, or --glob PATTERN")
     store = item_store(ctx.db)
     journal = Journal.create(store, "map", {**options.to_args(), "items": len(found)})
-    with _shown(ctx.as_json, journal) as out:
+    with _shown(ctx.as_json, journal, progress=progress) as out:
         outcome = mapper.start(journal, found, options, the_plan, out=out)
     _finish(ctx, outcome, "map")
 
 
+def _items(items: tuple[str, ...], from_file: str | None, pattern: str | None,
+           found_sources: list[Any], null: bool, link: bool) -> list[str]:
+    """herd's forms, or GNU parallel's sources, or (neither given) standard input."""
+    from herd.items import sources
+
+    if found_sources:
+        if items or from_file or pattern:
+            raise BadInput("give items one way: ::: / :::: after the command, or herd's "
+                           "ITEM... / --from / --glob, not both")
+        return sources.from_sources(found_sources, null, link=link)
+    if items or from_file or pattern:
+        if null and from_file:
+            return sources.from_sources([sources.Source("file", (from_file,))], null)
+        return sources.herd_items(items, from_file, pattern)
+    if sys.stdin is None or sys.stdin.isatty():
+        raise BadInput("no items: give them after the command (herd map -- CMD ::: a b, "
+                       ":::: FILE), pipe them in (seq 10 | herd map -- CMD), or use "
+                       "--from FILE / --glob PATTERN")
+    return sources.from_sources([sources.Source("file", ("-",))], null)
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.strip()[:-1])
+    except ValueError:
+        raise BadInput(f"--timeout {text!r}: use a duration (30s, 5m) or N%") from None
+    if value <= 0:
+        raise BadInput(f"--timeout {text!r} must be above 0%")
+    return value
+
+
+def _load(text: str | None) -> float | None:
+    if text is None:
+        return None
+    from herd.items.admission import load_limit
+
+    try:
+        return load_limit(text.strip())
+    except ValueError:
+        raise BadInput(f"--load {text!r}: use a number or N% of the cores") from None
+
+
 @contextmanager
-def _shown(as_json: bool, journal: Any, *, live: bool = True) -> Iterator[IO[bytes]]:
+def _shown(as_json: bool, journal: Any, *, live: bool = True,
+           progress: bool = False) -> Iterator[IO[bytes]]:
     """Attach how events are shown for the map's whole life; yield where job stdout goes:
     ours; the run's stdout.log when ours carries the JSONL events; above the live rows
     when the live display draws on the same terminal."""
     from herd.cli.run_cmds import close_listeners
 
-    shown = _listeners(as_json, live)
+    shown = _listeners(as_json, live, progress)
     journal.listeners.extend(shown)
     try:
         if as_json:

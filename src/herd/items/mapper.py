@@ -17,11 +17,9 @@ run journal (`run_tasks`, payload = its items) and every attempt is an
 
 from __future__ import annotations
 
-import glob as globmod
-import io
+import heapq
 import json
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,7 +33,12 @@ from herd.engine.journal import Journal, RunState, TaskState
 from herd.engine.policies import Attempt, Halt, Policies, Retries, TimeLimit, judge
 from herd.engine.shutdown import Shutdown, handling_signals
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, BadInput, HerdError
+from herd.items.admission import admission
 from herd.items.autoscale import MAX_AUTO_WORKERS, AutoScaler
+from herd.items.output import JobLog, Results, Sink, Tagger
+from herd.items.sources import utf8_text as utf8_text  # moved there; the pipeline imports it here
+from herd.items.template import Template
+from herd.items.template import command_for as command_for  # likewise
 from herd.units import plural
 
 AUTO_BATCH_MIN, AUTO_BATCH_MAX = 10, 20
@@ -43,48 +46,9 @@ FLUSH_SECONDS, FLUSH_RESULTS = 0.2, 500
 PROGRESS_SECONDS = 0.25
 MAX_SHOWN_JOBS = 16
 CANCEL_GRACE = 2.0
-PLACEHOLDER = "{}"
 
 
 # -- items and batches -----------------------------------------------------------------
-
-def read_items(args: Sequence[str], from_file: str | None, pattern: str | None,
-               stdin: IO[str] | None = None) -> list[str]:
-    """Items in the order given: arguments, then lines of `from_file` (`-`: stdin; empty
-    lines skipped), then the sorted matches of `pattern` (`**` recurses)."""
-    items = list(args)
-    if from_file == "-":
-        if stdin is None:  # bytes, checked like a file's (the text layer may mask bad bytes)
-            stdin = io.StringIO(utf8_text(sys.stdin.buffer.read(), "--from - (standard input)"),
-                                newline=None)
-        items.extend(_lines(stdin))
-    elif from_file is not None:
-        try:
-            data = Path(from_file).read_bytes()
-        except OSError as exc:
-            raise BadInput(f"--from {from_file}: {exc.strerror}") from None
-        items.extend(_lines(io.StringIO(utf8_text(data, f"--from {from_file}"), newline=None)))
-    if pattern is not None:
-        items.extend(sorted(globmod.glob(pattern, recursive=True)))
-    return items
-
-
-def utf8_text(data: bytes, where: str) -> str:
-    """`data` decoded, or BadInput naming the line that is not UTF-8 and how to fix it."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise BadInput(f"{where}: line {line} is not UTF-8 text ({exc.reason}); convert the "
-                       "file first, e.g. iconv -f latin1 -t utf-8") from None
-
-
-def _lines(handle: IO[str]) -> Iterator[str]:
-    for line in handle:
-        item = line.rstrip("\r\n")
-        if item:
-            yield item
-
 
 def auto_batch_size(count: int, workers: int) -> tuple[int, str]:
     """Items per invocation when the user did not say: 1 while there are too few items to
@@ -101,26 +65,6 @@ def auto_batch_size(count: int, workers: int) -> tuple[int, str]:
 def batches(items: Sequence[str], size: int) -> Iterator[tuple[str, ...]]:
     for start in range(0, len(items), size):
         yield tuple(items[start:start + size])
-
-
-def command_for(argv: Sequence[str], items: Sequence[str]) -> tuple[str, ...]:
-    """An argument that is exactly `{}` becomes the items, each its own argument; `{}`
-    inside a longer argument becomes the items joined by spaces; without any `{}` the
-    items are appended. Nothing is ever passed through a shell."""
-    out: list[str] = []
-    substituted = False
-    for arg in argv:
-        if arg == PLACEHOLDER:
-            out.extend(items)
-            substituted = True
-        elif PLACEHOLDER in arg:
-            out.append(arg.replace(PLACEHOLDER, " ".join(items)))
-            substituted = True
-        else:
-            out.append(arg)
-    if not substituted:
-        out.extend(items)
-    return tuple(out)
 
 
 def resolve_program(argv: Sequence[str]) -> tuple[str, ...]:
@@ -147,9 +91,22 @@ class MapOptions:
     """None: `-j auto`."""
     batch_size: int | None = None
     """None: `--batch-size auto`."""
-    retries: int = 1
+    retries: int = 0
+    """Like GNU parallel: a failed job is not run again unless asked (a retry repeats its
+    side effects)."""
     timeout: float | None = None
+    timeout_percent: float | None = None
+    """`--timeout 200%`: relative to the median duration of the jobs that succeeded."""
     keep_order: bool = False
+    colsep: str | None = None
+    multi: bool = False
+    """Items carry one value per input source (`::: a b ::: 1 2`)."""
+    tag: bool = False
+    tagstring: str | None = None
+    results: Path | None = None
+    delay: float | None = None
+    memfree: int | None = None
+    load: float | None = None
     joblog: Path | None = None
     cwd: Path | None = None
     executor: str = "local"
@@ -165,7 +122,11 @@ class MapOptions:
         halt = Halt.parse(self.halt)
         if halt is not None:
             halt.total = units
-        return Policies([Retries(self.retries), TimeLimit(self.timeout), halt])
+        return Policies([Retries(self.retries), TimeLimit(self.timeout), halt,
+                         *admission(self.delay, self.memfree, self.load, self.timeout_percent)])
+
+    def template(self, argv: tuple[str, ...] | None = None) -> Template:
+        return Template(self.argv if argv is None else argv, colsep=self.colsep, multi=self.multi)
 
     def to_args(self) -> dict[str, Any]:
         return {"argv": list(self.argv), "workers": self.workers, "batch_size": self.batch_size,
@@ -173,7 +134,14 @@ class MapOptions:
                 "joblog": str(self.joblog) if self.joblog else None,
                 "cwd": str(self.cwd) if self.cwd else None, "executor": self.executor,
                 "scheduler": self.scheduler, "cpus_per_job": self.cpus_per_job,
-                "memory_per_job": self.memory_per_job, "halt": self.halt}
+                "memory_per_job": self.memory_per_job, "halt": self.halt, **{
+                    key: value for key, value in (
+                        ("timeout_percent", self.timeout_percent), ("colsep", self.colsep),
+                        ("multi", self.multi), ("tag", self.tag),
+                        ("tagstring", self.tagstring),
+                        ("results", str(self.results) if self.results else None),
+                        ("delay", self.delay), ("memfree", self.memfree), ("load", self.load))
+                    if value}}
 
     def make_executor(self, slots: int) -> Executor:
         """The pool the jobs run on; `distributed` is imported only for `dask`."""
@@ -190,7 +158,12 @@ class MapOptions:
     def from_args(cls, args: dict[str, Any]) -> MapOptions:
         return cls(argv=tuple(args["argv"]), workers=args.get("workers"),
                    batch_size=args.get("batch_size"), retries=int(args.get("retries", 1)),
-                   timeout=args.get("timeout"), keep_order=bool(args.get("keep_order")),
+                   timeout=args.get("timeout"), timeout_percent=args.get("timeout_percent"),
+                   keep_order=bool(args.get("keep_order")), colsep=args.get("colsep"),
+                   multi=bool(args.get("multi")), tag=bool(args.get("tag")),
+                   tagstring=args.get("tagstring"),
+                   results=Path(args["results"]) if args.get("results") else None,
+                   delay=args.get("delay"), memfree=args.get("memfree"), load=args.get("load"),
                    joblog=Path(args["joblog"]) if args.get("joblog") else None,
                    cwd=Path(args["cwd"]) if args.get("cwd") else None,
                    executor=args.get("executor") or "local", scheduler=args.get("scheduler"),
@@ -248,6 +221,7 @@ class MapOutcome:
     """Where the jobs' stderr tails are (prefixed with the batch number)."""
     halted: str | None = None
     """Why `--halt` stopped the map early."""
+    retries: int = 0
     stdout: bytes | None = None
     """The jobs' stdout, when `herd.map` collected it (the CLI streams it instead)."""
 
@@ -255,7 +229,7 @@ class MapOutcome:
         return {"run": self.run_id, "exit_code": self.exit_code, "state": self.state.value,
                 "counts": self.counts, "failed": self.failed, "scaling": self.scaling,
                 "elapsed": round(self.elapsed, 3), "stderr_log": self.stderr_log,
-                "halted": self.halted}
+                "halted": self.halted, "retries": self.retries}
 
 
 # -- the journal, written in batches ----------------------------------------------------
@@ -295,28 +269,6 @@ class Recorder:
         self.last_flush = time.monotonic() if now is None else now
 
 
-class JobLog:
-    """GNU parallel's `--joblog` format, byte for byte: one line per finished job (its
-    last attempt), `Receive` is the bytes of stdout, as parallel writes it."""
-
-    HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n"
-
-    def __init__(self, path: Path, append: bool = False) -> None:
-        fresh = not append or not path.exists()
-        self.handle = path.open("a" if append else "w", encoding="utf-8")
-        if fresh:
-            self.handle.write(self.HEADER)
-
-    def write(self, seq: int, result: JobResult, argv: Sequence[str]) -> None:
-        exit_code = result.exit_code if result.exit_code is not None else -1
-        self.handle.write(f"{seq}\t:\t{result.started_at:.3f}\t{result.duration:10.3f}\t0\t"
-                          f"{len(result.stdout or b'')}\t{exit_code}\t{result.signal or 0}\t"
-                          f"{' '.join(argv)}\n")
-
-    def close(self) -> None:
-        self.handle.close()
-
-
 # -- the engine --------------------------------------------------------------------------
 
 @dataclass
@@ -328,39 +280,6 @@ class Batch:
     """Attempts made so far (in earlier runs too, when resuming)."""
     earlier: int = 0
     """Attempts made before this run of the map (retries count from here)."""
-
-
-class Sink:
-    """Where finished stdout goes: straight through, or in input order."""
-
-    def __init__(self, out: IO[bytes], keep_order: bool) -> None:
-        self.out = out
-        self.keep_order = keep_order
-        self.order: deque[int] = deque()
-        self.ready: dict[int, bytes] = {}
-
-    def started(self, seq: int) -> None:
-        if self.keep_order:
-            self.order.append(seq)
-
-    def finished(self, seq: int, data: bytes | None) -> None:
-        if not self.keep_order:
-            if data:
-                self.out.write(data)
-                self.out.flush()
-            return
-        self.ready[seq] = data or b""
-        wrote = False
-        while self.order and self.order[0] in self.ready:
-            chunk = self.ready.pop(self.order.popleft())
-            if chunk:
-                self.out.write(chunk)
-                wrote = True
-        if wrote:
-            self.out.flush()
-
-    def window_full(self, limit: int) -> bool:
-        return self.keep_order and len(self.order) >= limit
 
 
 def execute(journal: Journal, options: MapOptions, pending: Iterable[Batch], *, out: IO[bytes],
@@ -399,7 +318,7 @@ def execute(journal: Journal, options: MapOptions, pending: Iterable[Batch], *, 
     scaling = loop.scaler.decisions if loop.scaler else []
     outcome = MapOutcome(journal.run_id, code, state, counts, dict(list(loop.failed.items())[:50]),
                          scaling, time.monotonic() - t0, str(loop.stderr_path),
-                         halted.reason if halted else None)
+                         halted.reason if halted else None, options.retries)
     # The summary closes the event stream (`herd map --json` is that stream, like `herd run`).
     journal.event("map_end", **outcome.to_dict())
     journal.finish(state, code, {"counts": counts, "scaling": scaling,
@@ -435,7 +354,14 @@ class _Loop:
         self.executor = options.make_executor(self.slots)
         # A remote executor wants more jobs in hand than it runs at once (it batches them).
         self.window = max(self.window, 2 * self.executor.backlog)
-        self.program_argv = resolve_program(options.argv)
+        # Replacement strings and sources are parsed here, once; per job only expanded.
+        self.template = options.template(resolve_program(options.argv))
+        self.shown = options.template() if self.joblog else None
+        self.tagger = Tagger(self.template, options.tagstring) if (
+            options.tag or options.tagstring) else None
+        self.results = Results(options.results, self.template) if options.results else None
+        self.free_slots = list(range(1, self.slots + 1))  # `{%}`: the lowest free slot
+        self.slot_of: dict[str, int] = {}
         self.policies = options.policies(self.total)
         self.shutdown = Shutdown()
         self._closed = False
@@ -485,9 +411,12 @@ class _Loop:
             self.inflight[batch.task_id] = batch
             self.started_at[batch.task_id] = time.time()
             self.policies.started(time.monotonic())
+            slot = heapq.heappop(self.free_slots) if self.free_slots else len(self.inflight)
+            self.slot_of[batch.task_id] = slot
+            stderr = self.results.directory(batch.items) / "stderr" if self.results else None
             self.executor.submit(self.policies.prepare(JobSpec(
-                batch.task_id, command_for(self.program_argv, batch.items), cwd=self.options.cwd,
-                capture_stdout=True)))
+                batch.task_id, self.template.expand(batch.items, batch.seq, slot),
+                cwd=self.options.cwd, capture_stdout=True, log_path=stderr)))
         return exhausted
 
     def _progress(self) -> None:
@@ -496,7 +425,7 @@ class _Loop:
         running = sorted(self.inflight.values(), key=lambda b: b.seq)[:MAX_SHOWN_JOBS]
         self.journal.event("progress", total=self.total, done=self.done,
                            failed=self.failed_count, running=len(self.inflight),
-                           jobs=[{"seq": b.seq, "items": list(b.items[:3]),
+                           jobs=[{"seq": b.seq, "items": [i.replace("\0", " ") for i in b.items[:3]],
                                   "attempt": b.attempts + 1,
                                   "started": round(self.started_at.get(b.task_id, 0), 3)}
                                  for b in running])
@@ -504,6 +433,8 @@ class _Loop:
     def _finish(self, result: JobResult, batch: Batch) -> None:
         batch.attempts += 1
         self.started_at.pop(batch.task_id, None)
+        slot = self.slot_of.pop(batch.task_id, 1)
+        heapq.heappush(self.free_slots, slot)
         if self.scaler:
             self.scaler.job_done(result.duration)
         if result.tail:
@@ -531,9 +462,15 @@ class _Loop:
             self.journal.event("item_failed", seq=batch.seq, items=list(batch.items[:3]),
                                attempts=batch.attempts, reason=reason, tail=result.tail[-300:],
                                log=str(self.stderr_path))
-        if self.joblog:
-            self.joblog.write(batch.seq, result, command_for(self.options.argv, batch.items))
-        self.sink.finished(batch.seq, result.stdout)
+        if self.joblog and self.shown:
+            self.joblog.write(batch.seq, result, self.shown.expand(batch.items, batch.seq, slot))
+        stdout = result.stdout
+        if self.results:
+            self.results.write(self.results.directory(batch.items), batch.seq, stdout)
+            stdout = None  # GNU parallel: --results saves the output instead of printing it
+        elif self.tagger and stdout:
+            stdout = self.tagger.apply(self.tagger.tag(batch.items, batch.seq, slot), stdout)
+        self.sink.finished(batch.seq, stdout)
 
     def close(self) -> None:
         """Stop what still runs (interrupted or halted: saved as queued for --resume), flush.
