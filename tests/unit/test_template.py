@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from herd.cli.map_cmds import workers_for
+from herd.cli.map_forms import workers_for
 from herd.engine.executor.base import JobSpec
 from herd.engine.policies import Attempt, Policies
 from herd.errors import BadInput

@@ -18,6 +18,7 @@ from typing import IO, Any, cast
 
 import click
 
+from herd.cli import map_forms as forms
 from herd.cli.app import cli, common, make_context
 from herd.errors import BadInput, NotFound
 from herd.units import plural
@@ -53,32 +54,6 @@ class _CommandAfterDashes(click.Command):
             ctx.allow_interspersed_args = False
             ctx.meta["herd_gnu_grammar"] = True
         return super().parse_args(ctx, args)
-
-
-def workers_for(text: str | None, cores: int) -> int | None:
-    """`-j`: N, GNU parallel's N% (of the cores), +N / -N (cores plus / minus N, at least
-    1), 0 (as many as there are jobs: -1 here, resolved once the items are known), or
-    auto (None). Default: min(8, cores)."""
-    if text is None:
-        return min(8, cores)
-    if text == "auto":
-        return None
-    value = text.strip()
-    try:
-        if value.endswith("%"):
-            return max(1, int(float(value[:-1]) * cores / 100))
-        if value[:1] in "+-":
-            return max(1, cores + int(value))
-        number = int(value)
-    except ValueError:
-        raise BadInput(f"-j {text!r}: use N, N%, +N, -N, 0 or auto") from None
-    if number < 0:
-        raise BadInput(f"-j must be 0 or more, got {number}")
-    return -1 if number == 0 else number
-
-
-MAX_UNBOUNDED_WORKERS = 256
-"""`-j 0` (GNU parallel: as many as possible): one worker per job, up to this many."""
 
 
 def _count(value: str | None, what: str) -> int | None:
@@ -123,34 +98,8 @@ def _listeners(as_json: bool, live: bool, progress: bool = False) -> list[Any]:
                  live and type(one).__name__ == "LiveDisplay") else Renderer()
              for one in chosen]
     if progress and not as_json and not any(type(one).__name__ == "LiveDisplay" for one in shown):
-        shown.append(ProgressLines())
+        shown.append(forms.ProgressLines())
     return shown
-
-
-class ProgressLines:
-    """`--eta` without a terminal: `herd: 40/100 done, 0 failed, 4 running, ETA 12s`."""
-
-    EVERY = 2.0
-
-    def __init__(self) -> None:
-        import time
-
-        self.clock = time.monotonic
-        self.began = self.clock()
-        self.next_line = self.began + self.EVERY
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        if event.get("event") != "progress" or self.clock() < self.next_line:
-            return
-        now = self.clock()
-        self.next_line = now + self.EVERY
-        total, done = int(event.get("total") or 0), int(event.get("done") or 0)
-        failed = int(event.get("failed") or 0)
-        finished = done + failed
-        eta = ((now - self.began) / finished * (total - finished)) if finished else None
-        click.echo(f"herd: {finished}/{total} done, {failed} failed, "
-                   f"{event.get('running', 0)} running"
-                   + (f", ETA {eta:.0f}s" if eta is not None else ""), err=True)
 
 
 def _summary(outcome: Any, what: str) -> None:
@@ -288,19 +237,19 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
         raise BadInput("say what to run: herd map [OPTIONS] -- CMD [ARGS with {}] ::: ITEMS "
                        "(or items on stdin)")
     cores = os.cpu_count() or 1
-    workers = workers_for(jobs, cores)
+    workers = forms.workers_for(jobs, cores)
     relative = timeout is not None and timeout.strip().endswith("%")
     options = mapper.MapOptions(
         argv=command, workers=workers, batch_size=_count(batch_size, "--batch-size"),
         retries=retries, timeout=units.duration(timeout) if timeout and not relative else None,
-        timeout_percent=_percent(timeout) if relative and timeout else None,
+        timeout_percent=forms.percent(timeout) if relative and timeout else None,
         keep_order=keep_order, joblog=Path(joblog).resolve() if joblog else None,
         cwd=Path.cwd(), colsep=colsep, multi=sources.is_multi(found_sources), tag=tag,
         tagstring=tagstring,
         results=Path(results).resolve() if results else None,
         delay=units.duration(delay) if delay else None,
         memfree=units.size(memfree) if memfree else None,
-        load=_load(load), executor=executor, scheduler=scheduler, cpus_per_job=cpus_per_job,
+        load=forms.load(load), executor=executor, scheduler=scheduler, cpus_per_job=cpus_per_job,
         memory_per_job=units.size(memory_per_job) if memory_per_job else None, halt=halt)
     Halt.parse(halt)  # refused before anything runs
     template = options.template()  # unknown {word}, bad --colsep: refused before anything runs
@@ -313,10 +262,10 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
                        "exist; create it or write the joblog elsewhere")
     if executor == "local" and (scheduler or cpus_per_job or memory_per_job):
         raise BadInput("--scheduler, --cpus-per-job and --memory-per-job need --executor dask")
-    found = _items(items, from_file, pattern, found_sources, null, link)
+    found = forms.items_from(items, from_file, pattern, found_sources, null, link)
     if workers == -1:
         options = dataclasses.replace(options, workers=max(1, min(len(found),
-                                                                  MAX_UNBOUNDED_WORKERS)))
+                                                                  forms.MAX_UNBOUNDED_WORKERS)))
     the_plan = mapper.plan(len(found), options)
     if dry_run:
         groups = list(mapper.batches(found, the_plan.batch_size))
@@ -332,48 +281,6 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
     with _shown(ctx.as_json, journal, progress=progress) as out:
         outcome = mapper.start(journal, found, options, the_plan, out=out)
     _finish(ctx, outcome, "map")
-
-
-def _items(items: tuple[str, ...], from_file: str | None, pattern: str | None,
-           found_sources: list[Any], null: bool, link: bool) -> list[str]:
-    """herd's forms, or GNU parallel's sources, or (neither given) standard input."""
-    from herd.items import sources
-
-    if found_sources:
-        if items or from_file or pattern:
-            raise BadInput("give items one way: ::: / :::: after the command, or herd's "
-                           "ITEM... / --from / --glob, not both")
-        return sources.from_sources(found_sources, null, link=link)
-    if items or from_file or pattern:
-        if null and from_file:
-            return sources.from_sources([sources.Source("file", (from_file,))], null)
-        return sources.herd_items(items, from_file, pattern)
-    if sys.stdin is None or sys.stdin.isatty():
-        raise BadInput("no items: give them after the command (herd map -- CMD ::: a b, "
-                       ":::: FILE), pipe them in (seq 10 | herd map -- CMD), or use "
-                       "--from FILE / --glob PATTERN")
-    return sources.from_sources([sources.Source("file", ("-",))], null)
-
-
-def _percent(text: str) -> float:
-    try:
-        value = float(text.strip()[:-1])
-    except ValueError:
-        raise BadInput(f"--timeout {text!r}: use a duration (30s, 5m) or N%") from None
-    if value <= 0:
-        raise BadInput(f"--timeout {text!r} must be above 0%")
-    return value
-
-
-def _load(text: str | None) -> float | None:
-    if text is None:
-        return None
-    from herd.items.admission import load_limit
-
-    try:
-        return load_limit(text.strip())
-    except ValueError:
-        raise BadInput(f"--load {text!r}: use a number or N% of the cores") from None
 
 
 @contextmanager
