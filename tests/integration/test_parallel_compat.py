@@ -68,6 +68,8 @@ CASES = [
          "::::", "def-file", files=FILES),
     case("arg_file_option", "-k -a abc-file -a def-file", "echo", files=FILES),
     case("stdin_default", "-k", "echo", stdin="a\nb\nc\n", dashless=True),
+    case("stdin_empty_is_nothing_to_do", "-k", "echo", stdin=""),
+    case("file_empty_is_nothing_to_do", "-k", "echo", "::::", "empty", files={"empty": ""}),
     case("stdin_keeps_empty_lines", "-k", "show", "x{}", stdin="a\n\nb\n"),
     case("stdin_last_line_without_newline", "-k", "echo", stdin="a\nb"),
     case("file_dash_is_stdin", "-k", "echo", "::::", "-", stdin="s1\ns2\n"),

@@ -273,6 +273,10 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
                   "batches": [list(template.expand(g, seq)) for seq, g in enumerate(groups, 1)]},
                  lambda: _render_plan(the_plan, groups))
         return
+    if not found and not (items or from_file or pattern):
+        # GNU parallel's sources (stdin, :::: FILE) may be empty: nothing to do, as it does.
+        click.echo("herd: no items in the input; nothing to run", err=True)
+        return
     if not found:
         raise BadInput("no items: give them after the command (::: a b, :::: FILE), on "
                        "standard input, as arguments before --, --from FILE|-, or --glob PATTERN")
