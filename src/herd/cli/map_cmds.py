@@ -273,10 +273,14 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
                   "batches": [list(template.expand(g, seq)) for seq, g in enumerate(groups, 1)]},
                  lambda: _render_plan(the_plan, groups))
         return
-    if not found and not (items or from_file or pattern):
+    dashless_stdin = bool(meta.get("herd_gnu_grammar")) and not found_sources
+    if not found and not (items or from_file or pattern) and not dashless_stdin:
         # GNU parallel's sources (stdin, :::: FILE) may be empty: nothing to do, as it does.
         click.echo("herd: no items in the input; nothing to run", err=True)
         return
+    if not found and dashless_stdin:
+        raise BadInput(f"no items on standard input for {' '.join(command)!r}; herd's own "
+                       "form puts items before --: herd map ITEM... -- CMD")
     if not found:
         raise BadInput("no items: give them after the command (::: a b, :::: FILE), on "
                        "standard input, as arguments before --, --from FILE|-, or --glob PATTERN")
