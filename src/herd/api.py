@@ -60,7 +60,7 @@ def run_batch(ids: Sequence[str] = (), *, cmd: Sequence[str] | str | None = None
 
 
 def map(command: Sequence[str], items: Iterable[str], *, jobs: int | None = None,
-        batch_size: int = 1, retries: int = 1, timeout: float | None = None,
+        batch_size: int = 1, retries: int = 0, timeout: float | None = None,
         halt: str | None = None, keep_order: bool = False,
         cwd: str | os.PathLike[str] | None = None, db: str | os.PathLike[str] | None = None,
         out: IO[bytes] | None = None) -> MapOutcome:
