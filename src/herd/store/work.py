@@ -53,10 +53,10 @@ direct(id) AS (
              WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
                AND ci.status = 'closed'))
 ),
-closure(id) AS (
-    SELECT id FROM direct
+closure(id, direct) AS (
+    SELECT id, 1 FROM direct
     UNION
-    SELECT d.issue_id FROM dependencies d JOIN closure c ON d.depends_on_id = c.id
+    SELECT d.issue_id, 0 FROM dependencies d JOIN closure c ON d.depends_on_id = c.id
       JOIN issues i ON i.id = d.issue_id AND i.{_ACTIVE}
      WHERE d.type = '{PARENT_CHILD}'
 )
@@ -64,14 +64,23 @@ closure(id) AS (
 
 
 def rebuild_blocked(tx: sqlite3.Connection) -> None:
-    """Recompute the materialised blocked set; call after any write that can change it."""
+    """Recompute the materialised blocked set; call after any write that can change it.
+    Each row says whether the issue is blocked by its own edges (`direct`), which is what
+    bd's stats count."""
     tx.execute("DELETE FROM blocked")
-    tx.execute(_BLOCKED_SQL + "INSERT INTO blocked (id) SELECT id FROM closure")
+    tx.execute(_BLOCKED_SQL + "INSERT INTO blocked (id, direct) "
+               "SELECT id, max(direct) FROM closure GROUP BY id")
 
 
 def direct_blocked_count(tx: sqlite3.Connection) -> int:
-    """Issues blocked by their own edges, not through a parent (what bd's stats count)."""
-    return int(tx.execute(_BLOCKED_SQL + "SELECT count(*) FROM direct").fetchone()[0])
+    """Issues blocked by their own edges, not through a parent (what bd's stats count):
+    read from the blocked set, or computed when the set predates its `direct` column."""
+    unknown, direct = tx.execute(
+        "SELECT count(*) FILTER (WHERE direct IS NULL), count(*) FILTER (WHERE direct = 1) "
+        "FROM blocked").fetchone()
+    if unknown:
+        return int(tx.execute(_BLOCKED_SQL + "SELECT count(*) FROM direct").fetchone()[0])
+    return int(direct)
 
 
 # bd's sort policies (issueops/ready_work.go): priority is the default; equal priority is
@@ -166,11 +175,11 @@ def blocked(tx: sqlite3.Connection) -> list[tuple[str, list[str]]]:
                    THEN EXISTS (SELECT 1 FROM blocked bp WHERE bp.id = d.depends_on_id)
                  ELSE 0
                END
-          FROM blocked b JOIN issues i ON i.id = b.id
-          JOIN dependencies d ON d.issue_id = b.id
+          FROM blocked b CROSS JOIN issues i ON i.id = b.id
+          CROSS JOIN dependencies d ON d.issue_id = b.id
          WHERE i.status NOT IN {_RESOLVED}
          ORDER BY i.priority, i.created_ts DESC, b.id, d.pos
-    """)
+    """)  # CROSS JOIN keeps SQLite walking the blocked set, not every edge (100k: 4.1 s -> 1.2 s)
     own: dict[str, list[str]] = {}
     parents: dict[str, list[str]] = {}
     for issue_id, target, dep_type, blocks in rows:

@@ -1,0 +1,148 @@
+"""Whole beads records read from the store as JSON text, streamed in chunks.
+
+A record's own fields are stored as compact JSON (`issues.data`); its labels, dependencies
+and comments live in their own tables. Rows written by this herd (`layout` 1) hold a marker
+where each child list and each derived count goes, `"labels":"\\u0000labels"`, so a reader
+splices the children's JSON text in with `str.replace`: no record is decoded and re-encoded
+on the way from SQLite to stdout. Older rows (`layout` 0) are decoded and rebuilt
+(`issues.full`), which gives the same record.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from herd.queue.model import DERIVED_COUNTS, Record, set_field
+
+CHILD_KEYS = ("labels", "dependencies", "comments")
+#: The layout of rows written with markers (schema migration 6 added the column).
+MARKED = 1
+_MARKED_KEYS = (*CHILD_KEYS, *DERIVED_COUNTS)
+_MARKERS = {key: f'"{key}":"\\u0000{key}"' for key in _MARKED_KEYS}
+_MARKER_VALUES = {key: f"\x00{key}" for key in _MARKED_KEYS}
+CHUNK = 5000
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def marked_data(record: Record) -> tuple[str, int]:
+    """The `data` column for a record and its layout: each child list (present or not:
+    where bd would put it) and each derived count the record has becomes its marker."""
+    data = dict(record)
+    for key in CHILD_KEYS:
+        set_field(data, key, _MARKER_VALUES[key])
+    for key in DERIVED_COUNTS:
+        if key in data:
+            data[key] = _MARKER_VALUES[key]
+    text = _encode(data)
+    markers = sum(1 for key in _MARKED_KEYS if key in data)
+    # A value of the record's own that reads like a marker: store it the old way.
+    if text.count('"\\u0000') != markers:
+        plain = {k: (None if k in CHILD_KEYS else v) for k, v in record.items()}
+        return _encode(plain), 0
+    return text, MARKED
+
+
+def unmark(record: Record) -> Record:
+    """A record decoded from `data`: markers read as the null placeholders of layout 0."""
+    for key in _MARKED_KEYS:
+        if record.get(key) == _MARKER_VALUES[key]:
+            record[key] = None
+    return record
+
+
+# One row per wanted id, in the order given (`json_each` keys), each with its children as
+# JSON array texts built by SQLite. `group_concat` keeps the order of the subquery it reads.
+_READ_SQL = """
+SELECT i.id, i.data, i.layout,
+  (SELECT json_group_array(label) FROM
+     (SELECT label FROM labels WHERE issue_id = i.id ORDER BY pos)),
+  (SELECT '[' || group_concat(data, ',') || ']' FROM
+     (SELECT data FROM dependencies WHERE issue_id = i.id ORDER BY pos)),
+  (SELECT '[' || group_concat(data, ',') || ']' FROM
+     (SELECT data FROM comments WHERE issue_id = i.id ORDER BY pos)),
+  CASE WHEN instr(i.data, '"dependent_count"')
+       THEN (SELECT count(*) FROM dependencies WHERE depends_on_id = i.id) ELSE 0 END
+  FROM json_each(?) j JOIN issues i ON i.id = j.value
+ ORDER BY j.key
+"""
+
+
+def stream_json(tx: sqlite3.Connection, ids: Sequence[str],
+                extra: dict[str, tuple[Any, ...]] | None = None) -> Iterator[str]:
+    """Each record of `ids` (in that order, missing ids skipped) as compact JSON text, as
+    `issues.full` builds it. `extra` appends fields at the end of the named records (the
+    `blocked_by` of `herd blocked`), as a dict assignment would."""
+    for start in range(0, len(ids), CHUNK):
+        chunk = _encode(list(ids[start:start + CHUNK]))
+        for issue_id, data, layout, labels, deps, comments, dependents in tx.execute(
+                _READ_SQL, (chunk,)):
+            more = extra.get(issue_id) if extra else None
+            if layout == MARKED and (more is None or '"blocked_by' not in data):
+                text = _splice(data, labels, deps, comments, dependents)
+            else:
+                record = _rebuild(json.loads(data), labels, deps, comments, dependents)
+                if more:
+                    record.update(zip(more[::2], more[1::2], strict=True))
+                    more = None
+                text = _encode(record)
+            if more:
+                text = text[:-1] + "".join(
+                    f",{_encode(k)}:{_encode(v)}" for k, v in zip(more[::2], more[1::2],
+                                                                  strict=True)) + "}"
+            yield text
+
+
+def stream(tx: sqlite3.Connection, ids: Sequence[str]) -> Iterator[Record]:
+    """Each record of `ids` decoded, chunk by chunk (for callers that need dicts)."""
+    return decoded(stream_json(tx, ids))
+
+
+def decoded(texts: Iterable[str]) -> Iterator[Record]:
+    return map(json.loads, texts)
+
+
+def _splice(data: str, labels: str | None, deps: str | None, comments: str | None,
+            dependents: int) -> str:
+    if labels == "[]":
+        labels = None
+    for key, value in (("labels", labels), ("dependencies", deps), ("comments", comments)):
+        marker = _MARKERS[key]
+        if value is not None:
+            data = data.replace(marker, f'"{key}":{value}')
+        elif "," + marker in data:
+            data = data.replace("," + marker, "")
+        elif marker + "," in data:
+            data = data.replace(marker + ",", "")
+        else:
+            data = data.replace(marker, "")
+    if '"\\u0000' in data:
+        counts = {"dependency_count": _count(deps), "dependent_count": dependents,
+                  "comment_count": _count(comments)}
+        for key in DERIVED_COUNTS:
+            data = data.replace(_MARKERS[key], f'"{key}":{counts[key]}')
+    return data
+
+
+def _count(array_text: str | None) -> int:
+    return len(json.loads(array_text)) if array_text else 0
+
+
+def _rebuild(record: Record, labels: str | None, deps: str | None, comments: str | None,
+             dependents: int) -> Record:
+    """A layout-0 record (or one with a field in the way) put together as `issues.full`."""
+    children = {key: json.loads(text) if text else [] for key, text in
+                (("labels", labels), ("dependencies", deps), ("comments", comments))}
+    for key, values in children.items():
+        if values:
+            set_field(record, key, values)
+        else:
+            record.pop(key, None)
+    derived = {"dependency_count": len(children["dependencies"]),
+               "dependent_count": dependents, "comment_count": len(children["comments"])}
+    for key in DERIVED_COUNTS:
+        if key in record:
+            record[key] = derived[key]
+    return record
