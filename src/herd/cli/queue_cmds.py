@@ -10,15 +10,12 @@ from typing import Any
 import click
 
 from herd.cli.app import cli, common, make_context, warn, write_json_lines
+from herd.cli.fast import issue_line
 from herd.errors import BadInput, Refused
 from herd.queue.model import Record
 from herd.units import plural
 
-
-def _line(issue: Record) -> str:
-    extra = f" @{issue['assignee']}" if issue.get("assignee") else ""
-    return (f"{issue['id']} [P{issue.get('priority', 2)}] [{issue.get('issue_type', 'task')}] "
-            f"{issue.get('status')}{extra} - {issue.get('title', '')}")
+_line = issue_line
 
 
 def _lines(issues: Iterable[Record], empty: str) -> None:
