@@ -66,7 +66,8 @@ FIELD_ORDER = (
     "original_type", "dependent_count", "await_type", "comment_count", "await_id", "parent",
     "timeout", "metadata",
 )
-_FIELD_RANK = {name: i for i, name in enumerate(FIELD_ORDER)}
+FIELD_RANK = {name: i for i, name in enumerate(FIELD_ORDER)}
+_FIELD_RANK = FIELD_RANK
 
 #: Counts bd derives from the graph; recomputed on export.
 DERIVED_COUNTS = ("dependency_count", "dependent_count", "comment_count")
