@@ -60,6 +60,20 @@ def _with_child_markers(record: Record) -> Record:
     return out
 
 
+def relayout(tx: sqlite3.Connection, chunk: int = 2000) -> None:
+    """Rewrite the rows stored before the markers (layout 0) with them."""
+    last = ""
+    while True:
+        rows = tx.execute("SELECT id, data FROM issues WHERE layout = 0 AND id > ? "
+                          "ORDER BY id LIMIT ?", (last, chunk)).fetchall()
+        if not rows:
+            return
+        tx.executemany("UPDATE issues SET data = ?, layout = ? WHERE id = ?",
+                       [(*marked_data(unmark(json.loads(data))), issue_id)
+                        for issue_id, data in rows])
+        last = rows[-1][0]
+
+
 def unmark(record: Record) -> Record:
     """A record decoded from `data`: markers read as the null placeholders of layout 0."""
     for key in _MARKED_KEYS:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 # Each entry takes the schema from version i to i+1. Never edit a released one: append.
-MIGRATIONS: tuple[str, ...] = (
+# An entry is SQL, or a function for a step SQL cannot say; each runs in one transaction.
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """
     CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
@@ -170,6 +172,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE blocked ADD COLUMN direct INTEGER;
     CREATE INDEX issues_by_kind ON issues (ephemeral, status, pinned);
     """,
+    # 7: the rows written before 6 get the markers too (a Python step: it re-encodes them).
+    lambda conn: _relayout(conn),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -194,15 +198,25 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("BEGIN IMMEDIATE")
         try:
             current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            step = MIGRATIONS[version]
             if current == version:
-                for statement in _statements(MIGRATIONS[version]):
-                    conn.execute(statement)
+                if isinstance(step, str):
+                    for statement in _statements(step):
+                        conn.execute(statement)
+                else:
+                    step(conn)
                 conn.execute(f"PRAGMA user_version = {version + 1}")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
     return found
+
+
+def _relayout(conn: sqlite3.Connection) -> None:
+    from herd.store.records import relayout
+
+    relayout(conn)
 
 
 def _statements(script: str) -> list[str]:
