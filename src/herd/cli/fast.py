@@ -13,9 +13,13 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from typing import Any
 
 from herd.errors import EXIT_INTERRUPTED, HerdError
+
+# `typing` costs every command several ms of imports; mypy reads any `TYPE_CHECKING` as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: A list is written one element per line, each compact as the store keeps it: `indent`
 #: would make `json` use its pure-Python encoder (3.7x slower on 50,000 records, half of

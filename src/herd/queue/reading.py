@@ -7,7 +7,6 @@ every record at once and no record is decoded on its way to stdout.
 
 from __future__ import annotations
 
-import getpass
 import os
 import sqlite3
 import time
@@ -25,6 +24,8 @@ def default_actor() -> str:
     for var in ("HERD_ACTOR", "BD_ACTOR"):
         if os.environ.get(var):
             return os.environ[var]
+    import getpass  # here: most callers name the actor, and the import costs them 3 ms
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -47,7 +48,14 @@ class Reader:
 
     def __init__(self, store: Store, actor: str | None = None) -> None:
         self.store = store
-        self.actor = actor or default_actor()
+        self._actor = actor
+
+    @property
+    def actor(self) -> str:
+        """Who acts: as given, else `default_actor()` (asked only when needed)."""
+        if not self._actor:
+            self._actor = default_actor()
+        return self._actor
 
     def get(self, issue_id: str) -> Record:
         with self.store.read() as tx:
@@ -77,9 +85,9 @@ class Reader:
         elif not include_closed:
             statuses = [s.value for s in Status if s not in (Status.CLOSED, Status.TOMBSTONE)]
         with self.store.read() as tx:
-            chosen = sql_issues.select(tx, statuses=statuses, label=label,
-                                       issue_type=issue_type, limit=limit)
-            yield from records.stream_json(tx, chosen)
+            yield from records.texts(sql_issues.select_rows(
+                tx, columns=records.COLUMNS, statuses=statuses, label=label,
+                issue_type=issue_type, limit=limit))
 
     def ready(self, *, limit: int = 0, labels: Sequence[str] = (),
               sort: str = sql_work.DEFAULT_SORT, assignee: str | None = None,
@@ -94,9 +102,9 @@ class Reader:
         rules.check_sort(sort)
         expire_leases(self.store)
         with self.store.read() as tx:
-            chosen = sql_work.ready(tx, now=time.time(), limit=limit, labels=labels, sort=sort,
-                                    assignee=assignee, unassigned=unassigned)
-            yield from records.stream_json(tx, chosen)
+            yield from records.texts(sql_work.ready_rows(
+                tx, columns=records.COLUMNS, now=time.time(), limit=limit, labels=labels,
+                sort=sort, assignee=assignee, unassigned=unassigned))
 
     def blocked(self) -> list[Record]:
         return list(records.decoded(self.blocked_json()))

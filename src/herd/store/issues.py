@@ -10,7 +10,6 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from herd.queue.model import (
     DERIVED_COUNTS,
@@ -21,6 +20,11 @@ from herd.queue.model import (
     set_field,
 )
 from herd.store import records
+
+# `typing` costs every command several ms of imports; mypy reads any `TYPE_CHECKING` as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _COLUMNS = ("id, data, title, status, priority, issue_type, assignee, created_ts, defer_ts, "
             "ephemeral, pinned, layout")
@@ -214,15 +218,23 @@ def comments_of(tx: sqlite3.Connection, issue_id: str) -> list[Record]:
         "SELECT data FROM comments WHERE issue_id = ? ORDER BY pos", (issue_id,))]
 
 
-def select(
+def select(tx: sqlite3.Connection, *, statuses: Sequence[str] | None, label: str | None = None,
+           issue_type: str | None = None, limit: int = 0) -> list[str]:
+    """Ids for `list`: newest first as bd lists them."""
+    return [r[0] for r in select_rows(tx, statuses=statuses, label=label,
+                                      issue_type=issue_type, limit=limit)]
+
+
+def select_rows(
     tx: sqlite3.Connection,
     *,
+    columns: str = "i.id",
     statuses: Sequence[str] | None,
     label: str | None = None,
     issue_type: str | None = None,
     limit: int = 0,
-) -> list[str]:
-    """Ids for `list`: newest first as bd lists them."""
+) -> sqlite3.Cursor:
+    """`columns` of each issue `i` for `list`, newest first as bd lists them."""
     where: list[str] = []
     params: list[object] = []
     if statuses:
@@ -234,13 +246,13 @@ def select(
     if issue_type:
         where.append("issue_type = ?")
         params.append(issue_type)
-    sql = "SELECT id FROM issues"
+    sql = f"SELECT {columns} FROM issues i"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY priority, created_ts DESC, id"
     if limit > 0:
         sql += f" LIMIT {int(limit)}"
-    return [r[0] for r in tx.execute(sql, params)]
+    return tx.execute(sql, params)
 
 
 def status_counts(tx: sqlite3.Connection) -> dict[str, int]:

@@ -13,9 +13,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 from herd.queue.model import DERIVED_COUNTS, FIELD_RANK, Record, set_field
+
+# `typing` costs every command several ms of imports; mypy reads any `TYPE_CHECKING` as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CHILD_KEYS = ("labels", "dependencies", "comments")
 _CHILD_SET = frozenset(CHILD_KEYS)
@@ -82,10 +86,9 @@ def unmark(record: Record) -> Record:
     return record
 
 
-# One row per wanted id, in the order given (`json_each` keys), each with its children as
-# JSON array texts built by SQLite. `group_concat` keeps the order of the subquery it reads.
-_READ_SQL = """
-SELECT i.id, i.data, i.layout,
+#: What a reader selects of each issue `i`: its own columns and its children as JSON array
+#: texts built by SQLite (`group_concat` keeps the order of the subquery it reads).
+COLUMNS = """i.id, i.data, i.layout,
   (SELECT json_group_array(label) FROM
      (SELECT label FROM labels WHERE issue_id = i.id ORDER BY pos)),
   (SELECT '[' || group_concat(data, ',') || ']' FROM
@@ -93,10 +96,12 @@ SELECT i.id, i.data, i.layout,
   (SELECT '[' || group_concat(data, ',') || ']' FROM
      (SELECT data FROM comments WHERE issue_id = i.id ORDER BY pos)),
   CASE WHEN instr(i.data, '"dependent_count"')
-       THEN (SELECT count(*) FROM dependencies WHERE depends_on_id = i.id) ELSE 0 END
+       THEN (SELECT count(*) FROM dependencies WHERE depends_on_id = i.id) ELSE 0 END"""
+
+# One row per wanted id, in the order given (`json_each` keys).
+_READ_SQL = f"""SELECT {COLUMNS}
   FROM json_each(?) j JOIN issues i ON i.id = j.value
- ORDER BY j.key
-"""
+ ORDER BY j.key"""
 
 
 def stream_json(tx: sqlite3.Connection, ids: Sequence[str],
@@ -106,22 +111,27 @@ def stream_json(tx: sqlite3.Connection, ids: Sequence[str],
     `blocked_by` of `herd blocked`), as a dict assignment would."""
     for start in range(0, len(ids), CHUNK):
         chunk = _encode(list(ids[start:start + CHUNK]))
-        for issue_id, data, layout, labels, deps, comments, dependents in tx.execute(
-                _READ_SQL, (chunk,)):
-            more = extra.get(issue_id) if extra else None
-            if layout == MARKED and (more is None or '"blocked_by' not in data):
-                text = _splice(data, labels, deps, comments, dependents)
-            else:
-                record = _rebuild(json.loads(data), labels, deps, comments, dependents)
-                if more:
-                    record.update(zip(more[::2], more[1::2], strict=True))
-                    more = None
-                text = _encode(record)
+        yield from texts(tx.execute(_READ_SQL, (chunk,)), extra)
+
+
+def texts(rows: Iterable[tuple[Any, ...]],
+          extra: dict[str, tuple[Any, ...]] | None = None) -> Iterator[str]:
+    """Records as JSON texts from rows of `COLUMNS`, as SQLite hands them over."""
+    for issue_id, data, layout, labels, deps, comments, dependents in rows:
+        more = extra.get(issue_id) if extra else None
+        if layout == MARKED and (more is None or '"blocked_by' not in data):
+            text = _splice(data, labels, deps, comments, dependents)
+        else:
+            record = _rebuild(json.loads(data), labels, deps, comments, dependents)
             if more:
-                text = text[:-1] + "".join(
-                    f",{_encode(k)}:{_encode(v)}" for k, v in zip(more[::2], more[1::2],
-                                                                  strict=True)) + "}"
-            yield text
+                record.update(zip(more[::2], more[1::2], strict=True))
+                more = None
+            text = _encode(record)
+        if more:
+            text = text[:-1] + "".join(
+                f",{_encode(k)}:{_encode(v)}" for k, v in zip(more[::2], more[1::2],
+                                                              strict=True)) + "}"
+        yield text
 
 
 def stream(tx: sqlite3.Connection, ids: Sequence[str]) -> Iterator[Record]:

@@ -102,9 +102,19 @@ _READY_WHERE = f"""
 """
 
 
-def ready(
+def ready(tx: sqlite3.Connection, *, now: float, limit: int = 0, labels: Sequence[str] = (),
+          sort: str = DEFAULT_SORT, assignee: str | None = None, unassigned: bool = False,
+          exclude_types: Iterable[str] = NOT_WORK_TYPES) -> list[str]:
+    """Ids of open, unblocked, undeferred work, in bd's order (see `ready_rows`)."""
+    return [r[0] for r in ready_rows(tx, now=now, limit=limit, labels=labels, sort=sort,
+                                     assignee=assignee, unassigned=unassigned,
+                                     exclude_types=exclude_types)]
+
+
+def ready_rows(
     tx: sqlite3.Connection,
     *,
+    columns: str = "i.id",
     now: float,
     limit: int = 0,
     labels: Sequence[str] = (),
@@ -112,8 +122,9 @@ def ready(
     assignee: str | None = None,
     unassigned: bool = False,
     exclude_types: Iterable[str] = NOT_WORK_TYPES,
-) -> list[str]:
-    """Ids of open, unblocked, undeferred work, in bd's order.
+) -> sqlite3.Cursor:
+    """Open, unblocked, undeferred work, in bd's order: `columns` of each issue `i` (its
+    id by default; a reader asks for the record's columns, so one statement answers).
 
     `assignee` keeps only that assignee's issues, `unassigned` only issues nobody has.
     Each part is ordered the way an index is, so SQLite walks it and stops after `limit`
@@ -137,7 +148,7 @@ def ready(
         # bd's hybrid: work created in the last 48 hours by priority first, then older work
         # (or work without a creation time) oldest first.
         sql = f"""
-            SELECT id FROM (
+            SELECT id, part, pri, ts FROM (
                 SELECT * FROM (
                     SELECT i.id AS id, 0 AS part, i.priority AS pri, i.created_ts AS ts
                       FROM issues i WHERE {where} AND i.created_ts >= :recent
@@ -148,9 +159,11 @@ def ready(
                       FROM issues i WHERE {where} AND coalesce(i.created_ts >= :recent, 0) = 0
                      ORDER BY i.created_ts, i.id LIMIT :limit))
              ORDER BY part, pri, ts, id LIMIT :limit"""
+        sql = (f"SELECT {columns} FROM ({sql}) s JOIN issues i ON i.id = s.id "
+               "ORDER BY s.part, s.pri, s.ts, s.id")
     else:
-        sql = f"SELECT i.id FROM issues i WHERE {where} ORDER BY {_ORDER[sort]} LIMIT :limit"
-    return [r[0] for r in tx.execute(sql, params)]
+        sql = f"SELECT {columns} FROM issues i WHERE {where} ORDER BY {_ORDER[sort]} LIMIT :limit"
+    return tx.execute(sql, params)
 
 
 def blocked(tx: sqlite3.Connection) -> list[tuple[str, list[str]]]:
