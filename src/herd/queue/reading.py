@@ -7,6 +7,7 @@ every record at once and no record is decoded on its way to stdout.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -112,10 +113,18 @@ class Reader:
     def blocked_json(self) -> Iterator[str]:
         """Blocked records with `blocked_by` and `blocked_by_count`, as JSON texts."""
         with self.store.read() as tx:
-            rows = sql_work.blocked(tx)
-            extra = {issue_id: ("blocked_by", blockers, "blocked_by_count", len(blockers))
-                     for issue_id, blockers in rows}
-            yield from records.stream_json(tx, [issue_id for issue_id, _ in rows], extra)
+            for *row, own, parents in sql_work.blocked_rows(tx, records.COLUMNS):
+                # Own blockers, else the blocked parents; SQLite wrote both as JSON arrays.
+                found = own if own != "[]" else parents
+                if found == "[]":
+                    continue
+                count = len(json.loads(found))
+                if '"blocked_by' in row[1]:  # a field of the record's own is in the way
+                    yield records.text_of(tuple(row), ("blocked_by", json.loads(found),
+                                                       "blocked_by_count", count))
+                else:
+                    text = records.text_of(tuple(row))
+                    yield f'{text[:-1]},"blocked_by":{found},"blocked_by_count":{count}}}'
 
     def dangling(self) -> list[tuple[str, str, str]]:
         with self.store.read() as tx:

@@ -117,21 +117,27 @@ def stream_json(tx: sqlite3.Connection, ids: Sequence[str],
 def texts(rows: Iterable[tuple[Any, ...]],
           extra: dict[str, tuple[Any, ...]] | None = None) -> Iterator[str]:
     """Records as JSON texts from rows of `COLUMNS`, as SQLite hands them over."""
-    for issue_id, data, layout, labels, deps, comments, dependents in rows:
-        more = extra.get(issue_id) if extra else None
-        if layout == MARKED and (more is None or '"blocked_by' not in data):
-            text = _splice(data, labels, deps, comments, dependents)
-        else:
-            record = _rebuild(json.loads(data), labels, deps, comments, dependents)
-            if more:
-                record.update(zip(more[::2], more[1::2], strict=True))
-                more = None
-            text = _encode(record)
+    for row in rows:
+        yield text_of(row, extra.get(row[0]) if extra else None)
+
+
+def text_of(row: tuple[Any, ...], more: tuple[Any, ...] | None = None) -> str:
+    """One record's JSON text from its `COLUMNS`; `more` (key, value, key, value...) fields
+    are added at its end, as a dict assignment would."""
+    _, data, layout, labels, deps, comments, dependents = row
+    if layout == MARKED and (more is None or '"blocked_by' not in data):
+        text = _splice(data, labels, deps, comments, dependents)
+    else:
+        record = _rebuild(json.loads(data), labels, deps, comments, dependents)
         if more:
-            text = text[:-1] + "".join(
-                f",{_encode(k)}:{_encode(v)}" for k, v in zip(more[::2], more[1::2],
-                                                              strict=True)) + "}"
-        yield text
+            record.update(zip(more[::2], more[1::2], strict=True))
+            more = None
+        text = _encode(record)
+    if more:
+        text = text[:-1] + "".join(
+            f",{_encode(k)}:{_encode(v)}" for k, v in zip(more[::2], more[1::2],
+                                                          strict=True)) + "}"
+    return text
 
 
 def stream(tx: sqlite3.Connection, ids: Sequence[str]) -> Iterator[Record]:
