@@ -6,8 +6,7 @@ import sqlite3
 from collections.abc import Callable
 
 # Each entry takes the schema from version i to i+1. Never edit a released one: append.
-# An entry is SQL, or a function for a step SQL cannot say; each runs in one transaction.
-MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
+MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
@@ -172,11 +171,23 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     ALTER TABLE blocked ADD COLUMN direct INTEGER;
     CREATE INDEX issues_by_kind ON issues (ephemeral, status, pinned);
     """,
-    # 7: the rows written before 6 get the markers too (a Python step: it re-encodes them).
-    lambda conn: _relayout(conn),
+    # 7: the rows written before 6 get the markers too: a Python step (`_PYTHON_STEPS`).
+    """
+    -- rows re-encoded by store.records.relayout
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _relayout(conn: sqlite3.Connection) -> None:
+    from herd.store.records import relayout
+
+    relayout(conn)
+
+
+#: What SQL cannot say, run after the migration of the same index in its transaction.
+_PYTHON_STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {6: _relayout}
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -198,25 +209,17 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("BEGIN IMMEDIATE")
         try:
             current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            step = MIGRATIONS[version]
             if current == version:
-                if isinstance(step, str):
-                    for statement in _statements(step):
-                        conn.execute(statement)
-                else:
-                    step(conn)
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                if version in _PYTHON_STEPS:
+                    _PYTHON_STEPS[version](conn)
                 conn.execute(f"PRAGMA user_version = {version + 1}")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
     return found
-
-
-def _relayout(conn: sqlite3.Connection) -> None:
-    from herd.store.records import relayout
-
-    relayout(conn)
 
 
 def _statements(script: str) -> list[str]:
