@@ -14,6 +14,10 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"herd {__version__}")
         return
+    from herd.cli import fast
+
+    if fast.run(args):
+        return
     from herd.cli.app import run
 
     run(args)

@@ -12,7 +12,10 @@ from typing import Any, TypeVar
 import click
 
 from herd import __version__
+from herd.cli.fast import compact_json, write_json_lines
 from herd.errors import EXIT_INTERRUPTED, HerdError
+
+__all__ = ["cli", "common", "compact_json", "make_context", "warn", "write_json_lines"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: Commands whose option defaults come from herd.toml / [tool.herd] (`herd land` takes the
@@ -48,7 +51,10 @@ class Context:
     def emit(self, data: Any, text: Callable[[], object] | None = None) -> None:
         """JSON on stdout when asked, else the human rendering."""
         if self.as_json:
-            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+            if isinstance(data, list):
+                write_json_lines(map(compact_json, data))
+            else:
+                click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         elif text is not None:
             text()
 
@@ -73,7 +79,41 @@ def warn(message: str) -> None:
     click.echo(f"herd: warning: {message}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Where each command lives: a command's module is imported when the command runs (or
+#: when help lists them all), so `herd update --claim` does not pay for `herd run`'s imports.
+COMMAND_MODULES = {
+    **dict.fromkeys(("init", "create", "show", "list", "ready", "blocked", "update", "close",
+                     "reopen", "stats"), "queue_cmds"),
+    **dict.fromkeys(("dep", "comment", "comments", "label"), "annotate_cmds"),
+    **dict.fromkeys(("import", "export"), "jsonl_cmds"),
+    "plan": "plan_cmds",
+    **dict.fromkeys(("run", "resume", "land", "runs", "status"), "run_cmds"),
+    **dict.fromkeys(("map", "pipeline"), "map_cmds"),
+    "report": "report_cmds",
+    "demo": "demo_cmds",
+    "mcp": "mcp_cmds",
+    **dict.fromkeys(("config", "completion"), "config_cmds"),
+}
+
+
+class _LazyGroup(click.Group):
+    """click's lazy-loading group: commands register themselves when their module loads."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            module = COMMAND_MODULES.get(cmd_name)
+            if module is not None:
+                _import_commands(module)
+            else:
+                _register_batch_commands()  # a name not in the map: look everywhere
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register_batch_commands()
+        return sorted(self.commands)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="herd", message="%(prog)s %(version)s")
 @click.option("--db", envvar="HERD_DB", metavar="PATH", help="Store file (env HERD_DB).")
 @click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
@@ -89,9 +129,6 @@ def cli(ctx: click.Context, db: str | None, as_json: bool) -> None:
 
 
 def run(args: list[str]) -> None:
-    from herd.cli import queue_cmds  # noqa: F401  (registers commands)
-
-    _register_batch_commands()
     # Decided from argv, not from the Context: a usage error happens before any command
     # made one. After `--` (herd map's command) a `--json` belongs to the job, not to us.
     as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
@@ -128,16 +165,19 @@ def run(args: list[str]) -> None:
 
 
 def _register_batch_commands() -> None:
-    """Batch commands live in their own modules; import them only when present."""
+    """Import every command module (help, completion, and the tests that walk them all)."""
+    for module in dict.fromkeys(COMMAND_MODULES.values()):
+        _import_commands(module)
+
+
+def _import_commands(module: str) -> None:
     import importlib
 
-    for name in ("plan_cmds", "run_cmds", "map_cmds", "report_cmds", "demo_cmds", "mcp_cmds",
-                 "config_cmds"):
-        try:
-            importlib.import_module(f"herd.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"herd.cli.{name}":
-                raise
+    try:
+        importlib.import_module(f"herd.cli.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"herd.cli.{module}":
+            raise
 
 
 def path_arg(value: str) -> Path:

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from herd.cli.app import cli, common, make_context, warn
-from herd.errors import EXIT_REFUSED, BadInput, Refused
+from herd.cli.app import cli, common, make_context, warn, write_json_lines
+from herd.cli.fast import issue_line
+from herd.errors import BadInput, Refused
 from herd.queue.model import Record
 from herd.units import plural
 
-
-def _line(issue: Record) -> str:
-    extra = f" @{issue['assignee']}" if issue.get("assignee") else ""
-    return (f"{issue['id']} [P{issue.get('priority', 2)}] [{issue.get('issue_type', 'task')}] "
-            f"{issue.get('status')}{extra} - {issue.get('title', '')}")
+_line = issue_line
 
 
-def _lines(issues: list[Record], empty: str) -> None:
-    if not issues:
-        click.echo(empty)
+def _lines(issues: Iterable[Record], empty: str) -> None:
+    shown = False
     for issue in issues:
         click.echo(_line(issue))
+        shown = True
+    if not shown:
+        click.echo(empty)
 
 
 def _details(issue: Record) -> None:
@@ -44,7 +43,7 @@ def _details(issue: Record) -> None:
         click.echo(f"  out of scope: {', '.join(out_of_scope)}")
     for key in ("description", "design", "notes"):
         if issue.get(key):
-            click.echo(f"\n  {key.capitalize()}:\n" + _indent(issue[key]))
+            click.echo(f"\n  {key.capitalize()}:\n" + indent_text(issue[key]))
     criteria = criteria_of(issue)
     if criteria:
         click.echo("\n  Success criteria:")
@@ -57,7 +56,7 @@ def _details(issue: Record) -> None:
             click.echo(f"    {dep['depends_on_id']} ({dep.get('type', 'blocks')})")
     for comment in issue.get("comments") or []:
         click.echo(f"\n  Comment by {comment.get('author')} at {comment.get('created_at')}:\n"
-                   + _indent(comment.get("text", "")))
+                   + indent_text(comment.get("text", "")))
     click.echo()
 
 
@@ -66,7 +65,7 @@ def _each(render: Callable[[Record], None], issues: list[Record]) -> None:
         render(issue)
 
 
-def _indent(text: str, prefix: str = "    ") -> str:
+def indent_text(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in str(text).splitlines())
 
 
@@ -161,9 +160,13 @@ def list_cmd(statuses: tuple[str, ...], include_closed: bool, label: str | None,
              issue_type: str | None, limit: int, db: str | None, as_json: bool) -> None:
     """List issues (closed hidden unless --all or asked for)."""
     ctx = make_context(db, as_json)
-    issues = ctx.queue().list_issues(statuses=_split(statuses) or None, include_closed=include_closed,
-                              label=label, issue_type=issue_type, limit=limit)
-    ctx.emit(issues, lambda: _lines(issues, "no issues"))
+    issues = ctx.queue().list_json(statuses=_split(statuses) or None,
+                                   include_closed=include_closed, label=label,
+                                   issue_type=issue_type, limit=limit)
+    if ctx.as_json:
+        write_json_lines(issues)
+    else:
+        _lines(map(json.loads, issues), "no issues")
 
 
 @cli.command()
@@ -196,11 +199,13 @@ def ready(limit: int, labels: tuple[str, ...], sort: str, assignee: str | None,
                  lambda: click.echo(f"claimed {_line(issue)}" if issue
                                     else "nothing ready to claim"))
         return
-    issues = queue.ready(limit=limit, labels=_split(labels), sort=sort, assignee=assignee,
-                         unassigned=unassigned)
-    if not ctx.as_json:
-        _warn_dangling(queue)
-    ctx.emit(issues, lambda: _lines(issues, "nothing is ready"))
+    issues = queue.ready_json(limit=limit, labels=_split(labels), sort=sort, assignee=assignee,
+                              unassigned=unassigned)
+    if ctx.as_json:
+        write_json_lines(issues)
+        return
+    _lines(map(json.loads, issues), "nothing is ready")
+    _warn_dangling(queue)
 
 
 def _warn_dangling(queue: Any) -> None:
@@ -218,17 +223,17 @@ def blocked(db: str | None, as_json: bool) -> None:
     """Blocked issues, each with what blocks it."""
     ctx = make_context(db, as_json)
     queue = ctx.queue()
-    issues = queue.blocked()
-    if not ctx.as_json:
-        _warn_dangling(queue)
-
-    def text() -> None:
-        if not issues:
-            click.echo("nothing is blocked")
-        for issue in issues:
-            click.echo(f"{_line(issue)}\n    blocked by: {', '.join(issue['blocked_by'])}")
-
-    ctx.emit(issues, text)
+    issues = queue.blocked_json()
+    if ctx.as_json:
+        write_json_lines(issues)
+        return
+    shown = False
+    for issue in map(json.loads, issues):
+        click.echo(f"{_line(issue)}\n    blocked by: {', '.join(issue['blocked_by'])}")
+        shown = True
+    if not shown:
+        click.echo("nothing is blocked")
+    _warn_dangling(queue)
 
 
 _LEASE_DEFAULT = "30m"  # herd.queue.core.DEFAULT_LEASE_SECONDS, as a flag value
@@ -308,121 +313,6 @@ def reopen(issue_id: str, reason: str | None, db: str | None, as_json: bool) -> 
     ctx.emit(issue, lambda: click.echo(f"reopened {_line(issue)}"))
 
 
-@cli.group()
-def dep() -> None:
-    """Dependencies: A depends on B."""
-
-
-@dep.command("add")
-@click.argument("issue_id")
-@click.argument("depends_on")
-@click.option("-t", "--type", "dep_type", default="blocks", show_default=True,
-              help="blocks, parent-child, related, discovered-from, waits-for, ...")
-@common
-def dep_add(issue_id: str, depends_on: str, dep_type: str, db: str | None, as_json: bool) -> None:
-    """ISSUE_ID depends on DEPENDS_ON (refused if it makes a cycle)."""
-    ctx = make_context(db, as_json)
-    ctx.queue().dep_add(issue_id, depends_on, dep_type)
-    ctx.emit({"issue_id": issue_id, "depends_on_id": depends_on, "type": dep_type},
-             lambda: click.echo(f"{issue_id} depends on {depends_on} ({dep_type})"))
-
-
-@dep.command("rm")
-@click.argument("issue_id")
-@click.argument("depends_on")
-@click.option("-t", "--type", "dep_type", help="Only the dependency of this type.")
-@common
-def dep_rm(issue_id: str, depends_on: str, dep_type: str | None, db: str | None,
-           as_json: bool) -> None:
-    """Remove a dependency."""
-    ctx = make_context(db, as_json)
-    ctx.queue().dep_rm(issue_id, depends_on, dep_type)
-    ctx.emit({"issue_id": issue_id, "depends_on_id": depends_on, "removed": True},
-             lambda: click.echo(f"{issue_id} no longer depends on {depends_on}"))
-
-
-@dep.command("cycles")
-@common
-def dep_cycles(db: str | None, as_json: bool) -> None:
-    """Dependency cycles anywhere in the store (exit 4 when there are any)."""
-    ctx = make_context(db, as_json)
-    found = ctx.queue().cycles()
-    ctx.emit(found, lambda: click.echo("\n".join(" -> ".join(c) for c in found)
-                                       if found else "no cycles"))
-    if found:
-        sys.exit(EXIT_REFUSED)
-
-
-@dep.command("tree")
-@click.argument("issue_id")
-@common
-def dep_tree(issue_id: str, db: str | None, as_json: bool) -> None:
-    """What an issue depends on, as a tree."""
-    ctx = make_context(db, as_json)
-    lines = ctx.queue().tree(issue_id)
-    ctx.emit({"id": issue_id, "tree": lines}, lambda: click.echo("\n".join(lines)))
-
-
-@cli.command()
-@click.argument("issue_id")
-@click.argument("text")
-@click.option("--author", help="Who wrote it (default: HERD_ACTOR, BD_ACTOR or your user name).")
-@common
-def comment(issue_id: str, text: str, author: str | None, db: str | None, as_json: bool) -> None:
-    """Add a comment."""
-    ctx = make_context(db, as_json)
-    added = ctx.queue().comment(issue_id, text, author)
-    ctx.emit(added, lambda: click.echo(f"comment {added['id']} added to {issue_id}"))
-
-
-@cli.command()
-@click.argument("issue_id")
-@common
-def comments(issue_id: str, db: str | None, as_json: bool) -> None:
-    """An issue's comments."""
-    ctx = make_context(db, as_json)
-    found = ctx.queue().comments(issue_id)
-
-    def text() -> None:
-        if not found:
-            click.echo(f"no comments on {issue_id}")
-        for c in found:
-            click.echo(f"[{c.get('author')} at {c.get('created_at')}]\n{_indent(c.get('text', ''))}")
-
-    ctx.emit(found, text)
-
-
-@cli.group()
-def label() -> None:
-    """Labels."""
-
-
-@label.command("add")
-@click.argument("issue_id")
-@click.argument("name")
-@common
-def label_add(issue_id: str, name: str, db: str | None, as_json: bool) -> None:
-    """Add a label."""
-    ctx = make_context(db, as_json)
-    changed = ctx.queue().label(issue_id, name, add=True)
-    ctx.emit({"id": issue_id, "label": name, "changed": changed},
-             lambda: click.echo(f"{issue_id}: label {name} " +
-                                ("added" if changed else "already there")))
-
-
-@label.command("remove")
-@click.argument("issue_id")
-@click.argument("name")
-@common
-def label_remove(issue_id: str, name: str, db: str | None, as_json: bool) -> None:
-    """Remove a label."""
-    ctx = make_context(db, as_json)
-    changed = ctx.queue().label(issue_id, name, add=False)
-    ctx.emit({"id": issue_id, "label": name, "changed": changed},
-             lambda: click.echo(f"{issue_id}: label {name} " +
-                                ("removed" if changed else "was not there")))
-
-
 @cli.command()
 @common
 def stats(db: str | None, as_json: bool) -> None:
@@ -437,87 +327,3 @@ def stats(db: str | None, as_json: bool) -> None:
     ctx.emit(summary, text)
 
 
-@cli.command("import")
-@click.argument("path", type=click.Path(path_type=Path))
-@common
-def import_cmd(path: Path, db: str | None, as_json: bool) -> None:
-    """Import beads JSONL (upsert); one bad line and nothing is written."""
-    ctx = make_context(db, as_json)
-    progress = _StatusLine() if sys.stderr.isatty() else None
-    try:
-        result = ctx.queue().import_jsonl(path, progress.show if progress else None)
-    finally:
-        if progress:
-            progress.clear()
-    for issue_id, target, why in result.dropped:
-        warn(f"dropped dependency {issue_id} -> {target}: {why}")
-    if result.dangling and not ctx.as_json:
-        issue_id, target, dep_type = result.dangling[0]
-        warn(f"{plural(len(result.dangling), 'dependency', 'dependencies')} point"
-             f"{'s' if len(result.dangling) == 1 else ''} at ids not in the store (e.g. "
-             f"{issue_id} -> {target} [{dep_type}]); they do not block")
-    ctx.emit(result.as_json(), lambda: click.echo(_import_summary(result, path)))
-
-
-class _StatusLine:
-    """One line on a terminal's stderr, rewritten in place (a long import is not silent)."""
-
-    def __init__(self) -> None:
-        self.width = 0
-
-    def show(self, text: str) -> None:
-        line = f"herd: {text}"
-        sys.stderr.write("\r" + line.ljust(self.width))
-        sys.stderr.flush()
-        self.width = len(line)
-
-    def clear(self) -> None:
-        if self.width:
-            sys.stderr.write("\r" + " " * self.width + "\r")
-            sys.stderr.flush()
-
-
-def _import_summary(result: Any, path: Path) -> str:
-    parts = [f"{result.created} new", f"{result.updated} updated",
-             f"{result.unchanged} unchanged"]
-    if result.stale:
-        parts.append(f"{result.stale} older than the store's copy, kept the store's")
-    if result.tombstones:
-        parts.append(f"{result.tombstones} tombstones not imported, {result.deleted} of them "
-                     "deleted a stored issue")
-    if result.skipped_lines:
-        parts.append(f"{result.skipped_lines} lines that are not issues skipped")
-    noun = "issue" if result.read == 1 else "issues"
-    return f"read {result.read} {noun} from {path} ({', '.join(parts)})"
-
-
-@cli.command("export")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="File (default: stdout).")
-@click.option("--all", "include_ephemeral", is_flag=True,
-              help="Include ephemeral issues (wisps), left out by default as bd does.")
-@common
-def export_cmd(output: Path | None, include_ephemeral: bool, db: str | None,
-               as_json: bool) -> None:
-    """Export beads JSONL as bd does: priority order, newest first within a priority."""
-    ctx = make_context(db, as_json)
-    lines = ctx.queue().export_lines(include_ephemeral=include_ephemeral)
-    if output is None:
-        for line in lines:
-            sys.stdout.write(line)
-        return
-    tmp = output.with_name(output.name + ".tmp")
-    count = 0
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            for line in lines:
-                handle.write(line)
-                count += 1
-        tmp.replace(output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BadInput(f"{output}: cannot write: {exc.strerror}; check the directory exists "
-                       "and is writable") from None
-    if ctx.as_json:
-        ctx.emit({"path": str(output), "exported": count})
-    else:
-        click.echo(f"exported {plural(count, 'issue')} to {output}", err=True)

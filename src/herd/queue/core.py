@@ -7,19 +7,14 @@ what is blocked rebuilds the blocked set in the same transaction, so a
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from herd.errors import BadInput, NotFound, Refused
 from herd.queue import graph, ids, rules
-from herd.queue.importer import ImportResult, Progress, import_jsonl
 from herd.queue.model import (
     BLOCKS,
     CYCLE_CHECKED_TYPES,
@@ -29,25 +24,23 @@ from herd.queue.model import (
     now_iso,
     set_field,
 )
+from herd.queue.reading import Reader, default_actor, expire_leases
 from herd.store import DB_NAME, HERD_DIR, Store, jsonl
 from herd.store import issues as sql_issues
 from herd.store import work as sql_work
+
+__all__ = ["DEFAULT_LEASE_SECONDS", "CloseResult", "Queue", "default_actor", "expire_leases",
+           "init"]
+
+TYPE_CHECKING = False  # not `typing`'s: importing typing costs a claim several ms
+if TYPE_CHECKING:
+    from herd.queue.importer import ImportResult, Progress
 
 DEFAULT_PREFIX = "herd"
 #: How long a claim holds without renewal before the task is offered again (`--lease`).
 DEFAULT_LEASE_SECONDS = 30 * 60
 
 _GITIGNORE = "# herd runtime state: the store, worktrees and run logs stay local.\n*\n"
-
-
-def default_actor() -> str:
-    for var in ("HERD_ACTOR", "BD_ACTOR"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def init(root: Path, prefix: str | None = None, db: Path | None = None) -> Store:
@@ -77,134 +70,17 @@ def _prefix_for(root: Path) -> str:
     return name[:12] or DEFAULT_PREFIX
 
 
-def expire_leases(store: Store) -> list[str]:
-    """Give back the tasks whose claim's lease ran out (their worker died or hung), so they
-    are ready again. Cheap when there are none: one indexed read, no write."""
-    now = time.time()
-    with store.read() as tx:
-        if not sql_work.has_expired_leases(tx, now):
-            return []
-    with store.write() as tx:
-        return sql_work.expire_leases(tx, now, now_iso())
-
-
-@dataclass
 class CloseResult:
-    """bd closes what it can: each refused id is reported, the others are closed."""
-    closed: list[Record] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
+    """bd closes what it can: each refused id is reported, the others are closed.
+    (A plain class: `dataclasses` costs a claim 6 ms of imports.)"""
+
+    def __init__(self) -> None:
+        self.closed: list[Record] = []
+        self.refused: list[str] = []
 
 
-class Queue:
+class Queue(Reader):
     """Issue operations on one store. Library code: raises, never prints."""
-
-    def __init__(self, store: Store, actor: str | None = None) -> None:
-        self.store = store
-        self.actor = actor or default_actor()
-
-    # -- reading ------------------------------------------------------------
-
-    def get(self, issue_id: str) -> Record:
-        with self.store.read() as tx:
-            found = sql_issues.full(tx, [issue_id])
-        if not found:
-            raise NotFound(f"no issue {issue_id!r}; `herd list --all` shows the ids")
-        return found[0]
-
-    def show(self, issue_ids: Sequence[str]) -> list[Record]:
-        with self.store.read() as tx:
-            self._require(tx, issue_ids)
-            return sql_issues.full(tx, list(issue_ids))
-
-    def list_issues(self, *, statuses: Sequence[str] | None = None, include_closed: bool = False,
-             label: str | None = None, issue_type: str | None = None,
-             limit: int = 0) -> list[Record]:
-        if statuses:
-            rules.check_statuses(statuses)
-        elif not include_closed:
-            statuses = [s.value for s in Status
-                        if s not in (Status.CLOSED, Status.TOMBSTONE)]
-        with self.store.read() as tx:
-            chosen = sql_issues.select(tx, statuses=statuses, label=label,
-                                       issue_type=issue_type, limit=limit)
-            return sql_issues.full(tx, chosen)
-
-    def ready(self, *, limit: int = 0, labels: Sequence[str] = (),
-              sort: str = sql_work.DEFAULT_SORT, assignee: str | None = None,
-              unassigned: bool = False) -> list[Record]:
-        rules.check_sort(sort)
-        expire_leases(self.store)
-        with self.store.read() as tx:
-            chosen = sql_work.ready(tx, now=time.time(), limit=limit, labels=labels, sort=sort,
-                                    assignee=assignee, unassigned=unassigned)
-            return sql_issues.full(tx, chosen)
-
-    def blocked(self) -> list[Record]:
-        with self.store.read() as tx:
-            rows = sql_work.blocked(tx)
-            records = sql_issues.full(tx, [issue_id for issue_id, _ in rows])
-        for record, (_, blockers) in zip(records, rows, strict=True):
-            record["blocked_by"] = blockers
-            record["blocked_by_count"] = len(blockers)
-        return records
-
-    def dangling(self) -> list[tuple[str, str, str]]:
-        with self.store.read() as tx:
-            return sql_work.dangling_edges(tx)
-
-    def children(self, parent_id: str) -> list[Record]:
-        """An epic's children (parent-child dependents), whole."""
-        with self.store.read() as tx:
-            return sql_issues.full(tx, sql_work.children_of(tx, parent_id), counts=False)
-
-    def comments(self, issue_id: str) -> list[Record]:
-        with self.store.read() as tx:
-            self._require(tx, [issue_id])
-            return sql_issues.comments_of(tx, issue_id)
-
-    def stats(self) -> dict[str, object]:
-        """bd's `stats` summary, computed as bd computes it (issueops/statistics.go and
-        DoltStore.GetStatistics): pinned counts the `pinned` flag, blocked counts issues
-        blocked by their own edges, and ready is open minus blocked."""
-        expire_leases(self.store)
-        with self.store.read() as tx:
-            counts = sql_issues.status_counts(tx)
-            pinned = sql_issues.pinned_count(tx)
-            blocked = sql_work.direct_blocked_count(tx)
-        total = sum(n for s, n in counts.items() if s != Status.TOMBSTONE)
-        open_issues = counts.get("open", 0)
-        return {"summary": {
-            "total_issues": total,
-            "open_issues": open_issues,
-            "in_progress_issues": counts.get("in_progress", 0),
-            "closed_issues": counts.get("closed", 0),
-            "blocked_issues": blocked,
-            "deferred_issues": counts.get("deferred", 0),
-            "ready_issues": max(open_issues - blocked, 0),
-            "pinned_issues": pinned,
-        }}
-
-    def cycles(self) -> list[list[str]]:
-        with self.store.read() as tx:
-            edges = sql_work.cycle_edges(tx)
-        return graph.cycles(graph.adjacency((a, b) for a, b, _ in edges))
-
-    def tree(self, issue_id: str) -> list[str]:
-        with self.store.read() as tx:
-            self._require(tx, [issue_id])
-            children: dict[str, list[tuple[str, str]]] = {}
-            frontier, seen = [issue_id], {issue_id}
-            while frontier:
-                node = frontier.pop()
-                children[node] = sql_work.dependencies_of(tx, node)
-                for target, _ in children[node]:
-                    if target not in seen:
-                        seen.add(target)
-                        frontier.append(target)
-            records = sql_issues.full(tx, sorted(seen), counts=False)
-        labels = {r["id"]: f"{r['id']} [P{r.get('priority', 2)}] {r.get('status')} - "
-                           f"{r.get('title', '')}" for r in records}
-        return graph.tree_lines(issue_id, children, labels)
 
     # -- writing ------------------------------------------------------------
 
@@ -437,6 +313,8 @@ class Queue:
     def import_jsonl(self, path: Path, progress: Progress | None = None) -> ImportResult:
         """Validate the whole file first, then upsert it in one transaction: a bad line
         writes nothing (the rules: `herd.queue.importer`)."""
+        from herd.queue.importer import import_jsonl
+
         return import_jsonl(self.store, path, progress)
 
     def export_lines(self, *, include_ephemeral: bool = False) -> Iterable[str]:
@@ -450,11 +328,6 @@ class Queue:
                     yield jsonl.encode({"_type": "issue", **record}) + "\n"
 
     # -- helpers ------------------------------------------------------------
-
-    def _require(self, tx: sqlite3.Connection, issue_ids: Iterable[str]) -> None:
-        missing = sql_issues.missing(tx, list(issue_ids))
-        if missing:
-            raise NotFound(f"no issue {', '.join(missing)}; `herd list --all` shows the ids")
 
     def _record(self, tx: sqlite3.Connection, issue_id: str) -> Record:
         record = sql_issues.get(tx, issue_id)
@@ -476,6 +349,8 @@ class Queue:
     def _comment(self, tx: sqlite3.Connection, issue_id: str, text: str,
                  author: str | None = None) -> Record:
         # bd >= 1.0 gives comments UUID string ids; older files' integer ids are kept as-is.
+        import uuid  # here: it costs every other command 2 ms of imports
+
         comment: Record = {"id": str(uuid.uuid4()), "issue_id": issue_id,
                            "author": author or self.actor, "text": text,
                            "created_at": now_iso()}

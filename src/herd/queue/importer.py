@@ -14,7 +14,8 @@ one transaction: a bad line writes nothing. The rules follow bd's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from herd.store import work as sql_work
 Progress = Callable[[str], None]
 
 _PROGRESS_EVERY = 5000
+_CHUNK = 2000
 
 
 @dataclass
@@ -61,48 +63,99 @@ class ImportResult:
 def import_jsonl(store: Store, path: Path, progress: Progress | None = None) -> ImportResult:
     say = progress or (lambda _: None)
     result = ImportResult(path=str(path))
-    skipped: list[int] = []
-    # A later line for the same id replaces the earlier one, as importing the lines one by
-    # one would; storing both would merge their children (or break a unique key).
-    latest: dict[str, Record] = {}
-    for number, record in jsonl.read(path, skipped):
-        latest[record["id"]] = record
-        if number % _PROGRESS_EVERY == 0:
-            say(f"reading {path.name}: {number:,} lines")
-    result.skipped_lines = len(skipped)
-    tombstones = [i for i, r in latest.items() if r.get("status") == Status.TOMBSTONE]
-    result.tombstones = len(tombstones)
-    records = [_normalised(r, result.dropped) for r in latest.values()
-               if r.get("status") != Status.TOMBSTONE]
-    say(f"checking {len(records):,} issues against the store")
+    plan = _read_plan(path, result, say)
+    total = len(plan.lines) - len(plan.tombstoned)
+    say(f"checking {total:,} issues against the store")
     with store.write() as tx:
-        _drop_cycles(records, sql_work.cycle_edges(tx), result.dropped)
-        stored = {r["id"]: r for r in sql_issues.full(tx, [r["id"] for r in records],
-                                                      counts=False)}
-        changed = []
-        for record in records:
-            before = stored.get(record["id"])
-            if before is None:
-                result.created += 1
-            elif _comparable(before) == _comparable(record):
-                result.unchanged += 1
+        refused = _drop_cycles(plan, sql_work.cycle_edges(tx), result.dropped)
+        say(f"writing {total:,} issues")
+        written = seen = 0
+        chunk: list[Record] = []
+        # The second reading writes chunk by chunk: the file's records, the stored copies
+        # and the rows being written are never all in memory at once.
+        for number, record in jsonl.read(path, check=False):
+            issue_id = record["id"]
+            if plan.lines[issue_id] != number or issue_id in plan.tombstoned:
                 continue
-            elif _older(record, before):
-                result.stale += 1
-                continue
-            else:
-                result.updated += 1
-            changed.append(record)
-        say(f"writing {len(changed):,} issues")
-        sql_issues.put_issues(tx, changed)
+            chunk.append(_without(_normalised(record, []), refused.get(issue_id)))
+            if len(chunk) == _CHUNK:
+                written += _write(tx, chunk, result)
+                seen += len(chunk)
+                chunk = []
+                say(f"writing issues: {seen:,} of {total:,} checked")
+        written += _write(tx, chunk, result)
+        tombstones = [i for i in plan.lines if i in plan.tombstoned]
         gone = sorted(sql_issues.existing(tx, tombstones))
         sql_issues.delete_issues(tx, gone)
         result.deleted = len(gone)
-        if changed or gone:
+        if written or gone:
             say("updating the blocked set")
             sql_work.rebuild_blocked(tx)
         result.dangling = sql_work.dangling_edges(tx)
     return result
+
+
+class _Plan:
+    """What the first reading of a file learns: the line each id is imported from (a later
+    line for the same id replaces the earlier one, as importing the lines one by one
+    would), the tombstones, and each id's `blocks`/`conditional-blocks` targets in order."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+        self.tombstoned: set[str] = set()
+        self.self_deps: dict[str, int] = {}
+        self.checked: dict[str, list[str] | None] = {}
+
+
+def _read_plan(path: Path, result: ImportResult, say: Progress) -> _Plan:
+    """Read and validate the whole file (a bad line raises before anything is written),
+    keeping only what deciding needs, not the records."""
+    plan = _Plan()
+    skipped: list[int] = []
+    for number, record in jsonl.read(path, skipped):
+        issue_id = record["id"]
+        plan.lines[issue_id] = number
+        deps = record.get("dependencies") or []
+        if record.get("status") == Status.TOMBSTONE:
+            plan.tombstoned.add(issue_id)
+            deps = []
+        else:
+            plan.tombstoned.discard(issue_id)
+        plan.self_deps[issue_id] = sum(1 for d in deps if d["depends_on_id"] == issue_id)
+        plan.checked[issue_id] = [d["depends_on_id"] for d in deps
+                                  if d.get("type", "blocks") in CYCLE_CHECKED_TYPES
+                                  and d["depends_on_id"] != issue_id] or None
+        if number % _PROGRESS_EVERY == 0:
+            say(f"reading {path.name}: {number:,} lines")
+    result.skipped_lines = len(skipped)
+    result.tombstones = len(plan.tombstoned)
+    for issue_id in plan.lines:
+        if issue_id not in plan.tombstoned:
+            result.dropped.extend([(issue_id, issue_id, "depends on itself")]
+                                  * plan.self_deps[issue_id])
+    return plan
+
+
+def _write(tx: sqlite3.Connection, chunk: list[Record], result: ImportResult) -> int:
+    stored = {r["id"]: r for r in sql_issues.full(tx, [r["id"] for r in chunk])}
+    changed = [r for r in chunk if _counted(result, r, stored.get(r["id"]))]
+    sql_issues.put_issues(tx, changed)
+    return len(changed)
+
+
+def _counted(result: ImportResult, record: Record, before: Record | None) -> bool:
+    """Count the record as new, updated, unchanged or stale; True when it is to be written."""
+    if before is None:
+        result.created += 1
+    elif _comparable(before) == _comparable(record):
+        result.unchanged += 1
+        return False
+    elif _older(record, before):
+        result.stale += 1
+        return False
+    else:
+        result.updated += 1
+    return True
 
 
 def _normalised(record: Record, dropped: list[tuple[str, str, str]]) -> Record:
@@ -129,35 +182,45 @@ def _normalised(record: Record, dropped: list[tuple[str, str, str]]) -> Record:
     return record
 
 
-def _drop_cycles(records: Sequence[Record], stored_edges: Iterable[tuple[str, str, str]],
-                 dropped: list[tuple[str, str, str]]) -> None:
+def _drop_cycles(plan: _Plan, stored_edges: Iterable[tuple[str, str, str]],
+                 dropped: list[tuple[str, str, str]]) -> dict[str, set[int]]:
     """Leave out each `blocks`/`conditional-blocks` edge that would close a cycle, taking
-    the file's edges in order on top of the stored ones (the file replaces its own ids')."""
-    own = {r["id"] for r in records}
+    the file's edges in order on top of the stored ones (the file replaces its own ids').
+    Returns, per id, the positions (among its checked edges) of the edges left out."""
+    own = {i for i in plan.lines if i not in plan.tombstoned}
     edges = [(a, b) for a, b, _ in stored_edges if a not in own]
-    new = [(r, d) for r in records for d in r.get("dependencies") or []
-           if d.get("type", "blocks") in CYCLE_CHECKED_TYPES]
+    new = [(source, k, target) for source, targets in plan.checked.items()
+           if source in own for k, target in enumerate(targets or ())]
     suspects = graph.cyclic_nodes(graph.adjacency(
-        [*edges, *((r["id"], d["depends_on_id"]) for r, d in new)]))
+        [*edges, *((source, target) for source, _, target in new)]))
     if not suspects:
-        return
+        return {}
     adjacency = graph.adjacency(edges)
-    refused: dict[str, list[Record]] = {}
-    for record, dep in new:
-        source, target = record["id"], dep["depends_on_id"]
+    refused: dict[str, set[int]] = {}
+    for source, k, target in new:
         if source in suspects and target in suspects:
             back = graph.path_between(adjacency, target, source)
             if back:
                 dropped.append((source, target, "would make a cycle: "
                                 + " -> ".join([source, *back])))
-                refused.setdefault(source, []).append(dep)
+                refused.setdefault(source, set()).add(k)
                 continue
         adjacency[source].append(target)
-    for record in records:
-        if record["id"] in refused:
-            drop = refused[record["id"]]
-            _set_deps(record, [d for d in record["dependencies"]
-                               if not any(d is x for x in drop)])
+    return refused
+
+
+def _without(record: Record, refused: set[int] | None) -> Record:
+    """The record without the checked edges at the `refused` positions."""
+    if refused:
+        kept, k = [], 0
+        for dep in record["dependencies"]:
+            if dep.get("type", "blocks") in CYCLE_CHECKED_TYPES:
+                k += 1
+                if k - 1 in refused:
+                    continue
+            kept.append(dep)
+        _set_deps(record, kept)
+    return record
 
 
 def _set_deps(record: Record, deps: list[Record]) -> None:

@@ -10,7 +10,6 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from herd.queue.model import (
     DERIVED_COUNTS,
@@ -20,20 +19,22 @@ from herd.queue.model import (
     parse_time,
     set_field,
 )
+from herd.store import records
 
-_CHILD_KEYS = ("labels", "dependencies", "comments")
+# `typing` costs every command several ms of imports; mypy reads any `TYPE_CHECKING` as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-_COLUMNS = (
-    "id, data, title, status, priority, issue_type, assignee, created_ts, defer_ts, ephemeral, pinned"
-)
+_COLUMNS = ("id, data, title, status, priority, issue_type, assignee, created_ts, defer_ts, "
+            "ephemeral, pinned, layout")
 
 
 def _row(record: Record) -> tuple[Any, ...]:
-    # The child lists live in their own tables; the key stays (as null) to keep its place.
-    data = {k: (None if k in _CHILD_KEYS else v) for k, v in record.items()}
+    data, layout = records.marked_data(record)
     return (
         record["id"],
-        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        data,
         record.get("title") or "",
         record.get("status") or Status.OPEN.value,
         record.get("priority", 2),
@@ -43,6 +44,7 @@ def _row(record: Record) -> tuple[Any, ...]:
         parse_time(record.get("defer_until")),
         1 if record.get("ephemeral") else 0,
         1 if record.get("pinned") else 0,
+        layout,
     )
 
 
@@ -51,7 +53,7 @@ def put_issues(tx: sqlite3.Connection, records: Sequence[Record]) -> None:
     ids = [(r["id"],) for r in records]
     for table in ("labels", "dependencies", "comments"):
         tx.executemany(f"DELETE FROM {table} WHERE issue_id = ?", ids)
-    tx.executemany(f"INSERT OR REPLACE INTO issues ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    tx.executemany(f"INSERT OR REPLACE INTO issues ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                    [_row(r) for r in records])
     tx.executemany(
         "INSERT OR REPLACE INTO labels (issue_id, label, pos) VALUES (?,?,?)",
@@ -77,7 +79,7 @@ def update_issue(tx: sqlite3.Connection, record: Record) -> None:
     row = _row(record)
     tx.execute(
         "UPDATE issues SET data=?, title=?, status=?, priority=?, issue_type=?, assignee=?, "
-        "created_ts=?, defer_ts=?, ephemeral=?, pinned=? WHERE id=?",
+        "created_ts=?, defer_ts=?, ephemeral=?, pinned=?, layout=? WHERE id=?",
         (*row[1:], row[0]),
     )
 
@@ -85,7 +87,7 @@ def update_issue(tx: sqlite3.Connection, record: Record) -> None:
 def get(tx: sqlite3.Connection, issue_id: str) -> Record | None:
     row = tx.execute("SELECT data FROM issues WHERE id = ?", (issue_id,)).fetchone()
     # Child keys stay as null placeholders so an update keeps their place.
-    return json.loads(row[0]) if row else None
+    return records.unmark(json.loads(row[0])) if row else None
 
 
 def existing(tx: sqlite3.Connection, ids: Iterable[str]) -> set[str]:
@@ -123,8 +125,11 @@ def children_count(tx: sqlite3.Connection, parent_id: str) -> int:
 def full(tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True,
          add_counts: bool = False) -> list[Record]:
     """Whole beads records, children re-attached in their original place, in `ids` order.
-    The derived counts are refreshed where a record has them, and added where it has not
+    The derived counts are refreshed where a record has them (`counts` is kept for callers:
+    they always are now, it costs one indexed count per chunk), and added where it has not
     with `add_counts` (bd's export always writes them)."""
+    if not add_counts:
+        return list(records.stream(tx, ids))
     rows: dict[str, Record] = {}
     labels: dict[str, list[str]] = defaultdict(list)
     deps: dict[str, list[Record]] = defaultdict(list)
@@ -133,7 +138,7 @@ def full(tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True,
     for chunk in _chunks(list(ids)):
         marks = ",".join("?" * len(chunk))
         for issue_id, data in tx.execute(f"SELECT id, data FROM issues WHERE id IN ({marks})", chunk):
-            rows[issue_id] = json.loads(data)
+            rows[issue_id] = records.unmark(json.loads(data))
         for issue_id, label in tx.execute(
             f"SELECT issue_id, label FROM labels WHERE issue_id IN ({marks}) ORDER BY issue_id, pos",
             chunk,
@@ -213,15 +218,23 @@ def comments_of(tx: sqlite3.Connection, issue_id: str) -> list[Record]:
         "SELECT data FROM comments WHERE issue_id = ? ORDER BY pos", (issue_id,))]
 
 
-def select(
+def select(tx: sqlite3.Connection, *, statuses: Sequence[str] | None, label: str | None = None,
+           issue_type: str | None = None, limit: int = 0) -> list[str]:
+    """Ids for `list`: newest first as bd lists them."""
+    return [r[0] for r in select_rows(tx, statuses=statuses, label=label,
+                                      issue_type=issue_type, limit=limit)]
+
+
+def select_rows(
     tx: sqlite3.Connection,
     *,
+    columns: str = "i.id",
     statuses: Sequence[str] | None,
     label: str | None = None,
     issue_type: str | None = None,
     limit: int = 0,
-) -> list[str]:
-    """Ids for `list`: newest first as bd lists them."""
+) -> sqlite3.Cursor:
+    """`columns` of each issue `i` for `list`, newest first as bd lists them."""
     where: list[str] = []
     params: list[object] = []
     if statuses:
@@ -233,13 +246,13 @@ def select(
     if issue_type:
         where.append("issue_type = ?")
         params.append(issue_type)
-    sql = "SELECT id FROM issues"
+    sql = f"SELECT {columns} FROM issues i"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY priority, created_ts DESC, id"
     if limit > 0:
         sql += f" LIMIT {int(limit)}"
-    return [r[0] for r in tx.execute(sql, params)]
+    return tx.execute(sql, params)
 
 
 def status_counts(tx: sqlite3.Connection) -> dict[str, int]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from herd.queue.model import (
     BLOCKS,
@@ -13,6 +14,10 @@ from herd.queue.model import (
     WAITS_FOR,
     Status,
 )
+
+TYPE_CHECKING = False  # not `typing`'s: importing typing costs a claim several ms
+if TYPE_CHECKING:
+    from typing import Any
 
 _RESOLVED = "('closed', 'pinned', 'tombstone')"
 
@@ -53,10 +58,10 @@ direct(id) AS (
              WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
                AND ci.status = 'closed'))
 ),
-closure(id) AS (
-    SELECT id FROM direct
+closure(id, direct) AS (
+    SELECT id, 1 FROM direct
     UNION
-    SELECT d.issue_id FROM dependencies d JOIN closure c ON d.depends_on_id = c.id
+    SELECT d.issue_id, 0 FROM dependencies d JOIN closure c ON d.depends_on_id = c.id
       JOIN issues i ON i.id = d.issue_id AND i.{_ACTIVE}
      WHERE d.type = '{PARENT_CHILD}'
 )
@@ -64,14 +69,23 @@ closure(id) AS (
 
 
 def rebuild_blocked(tx: sqlite3.Connection) -> None:
-    """Recompute the materialised blocked set; call after any write that can change it."""
+    """Recompute the materialised blocked set; call after any write that can change it.
+    Each row says whether the issue is blocked by its own edges (`direct`), which is what
+    bd's stats count."""
     tx.execute("DELETE FROM blocked")
-    tx.execute(_BLOCKED_SQL + "INSERT INTO blocked (id) SELECT id FROM closure")
+    tx.execute(_BLOCKED_SQL + "INSERT INTO blocked (id, direct) "
+               "SELECT id, max(direct) FROM closure GROUP BY id")
 
 
 def direct_blocked_count(tx: sqlite3.Connection) -> int:
-    """Issues blocked by their own edges, not through a parent (what bd's stats count)."""
-    return int(tx.execute(_BLOCKED_SQL + "SELECT count(*) FROM direct").fetchone()[0])
+    """Issues blocked by their own edges, not through a parent (what bd's stats count):
+    read from the blocked set, or computed when the set predates its `direct` column."""
+    unknown, direct = tx.execute(
+        "SELECT count(*) FILTER (WHERE direct IS NULL), count(*) FILTER (WHERE direct = 1) "
+        "FROM blocked").fetchone()
+    if unknown:
+        return int(tx.execute(_BLOCKED_SQL + "SELECT count(*) FROM direct").fetchone()[0])
+    return int(direct)
 
 
 # bd's sort policies (issueops/ready_work.go): priority is the default; equal priority is
@@ -93,9 +107,19 @@ _READY_WHERE = f"""
 """
 
 
-def ready(
+def ready(tx: sqlite3.Connection, *, now: float, limit: int = 0, labels: Sequence[str] = (),
+          sort: str = DEFAULT_SORT, assignee: str | None = None, unassigned: bool = False,
+          exclude_types: Iterable[str] = NOT_WORK_TYPES) -> list[str]:
+    """Ids of open, unblocked, undeferred work, in bd's order (see `ready_rows`)."""
+    return [r[0] for r in ready_rows(tx, now=now, limit=limit, labels=labels, sort=sort,
+                                     assignee=assignee, unassigned=unassigned,
+                                     exclude_types=exclude_types)]
+
+
+def ready_rows(
     tx: sqlite3.Connection,
     *,
+    columns: str = "i.id",
     now: float,
     limit: int = 0,
     labels: Sequence[str] = (),
@@ -103,8 +127,9 @@ def ready(
     assignee: str | None = None,
     unassigned: bool = False,
     exclude_types: Iterable[str] = NOT_WORK_TYPES,
-) -> list[str]:
-    """Ids of open, unblocked, undeferred work, in bd's order.
+) -> sqlite3.Cursor:
+    """Open, unblocked, undeferred work, in bd's order: `columns` of each issue `i` (its
+    id by default; a reader asks for the record's columns, so one statement answers).
 
     `assignee` keeps only that assignee's issues, `unassigned` only issues nobody has.
     Each part is ordered the way an index is, so SQLite walks it and stops after `limit`
@@ -128,7 +153,7 @@ def ready(
         # bd's hybrid: work created in the last 48 hours by priority first, then older work
         # (or work without a creation time) oldest first.
         sql = f"""
-            SELECT id FROM (
+            SELECT id, part, pri, ts FROM (
                 SELECT * FROM (
                     SELECT i.id AS id, 0 AS part, i.priority AS pri, i.created_ts AS ts
                       FROM issues i WHERE {where} AND i.created_ts >= :recent
@@ -139,46 +164,63 @@ def ready(
                       FROM issues i WHERE {where} AND coalesce(i.created_ts >= :recent, 0) = 0
                      ORDER BY i.created_ts, i.id LIMIT :limit))
              ORDER BY part, pri, ts, id LIMIT :limit"""
+        sql = (f"SELECT {columns} FROM ({sql}) s JOIN issues i ON i.id = s.id "
+               "ORDER BY s.part, s.pri, s.ts, s.id")
     else:
-        sql = f"SELECT i.id FROM issues i WHERE {where} ORDER BY {_ORDER[sort]} LIMIT :limit"
-    return [r[0] for r in tx.execute(sql, params)]
+        sql = f"SELECT {columns} FROM issues i WHERE {where} ORDER BY {_ORDER[sort]} LIMIT :limit"
+    return tx.execute(sql, params)
+
+
+# An issue's own blockers: active `blocks`/`conditional-blocks` targets and `waits-for`
+# spawners whose gate is not met; and the parents in the blocked set (listed when it has no
+# blocker of its own). Each as a JSON array, in the order of its edges.
+_OWN_BLOCKERS = f"""(SELECT json_group_array(depends_on_id) FROM (
+    SELECT d.depends_on_id FROM dependencies d WHERE d.issue_id = i.id AND CASE
+         WHEN d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')
+           THEN EXISTS (SELECT 1 FROM issues t WHERE t.id = d.depends_on_id
+                           AND t.status NOT IN {_RESOLVED})
+         WHEN d.type = '{WAITS_FOR}' THEN
+           EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
+                    WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
+                      AND ci.status NOT IN {_RESOLVED})
+           AND NOT ({_GATE} = 'any-children' AND EXISTS (
+               SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
+                WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
+                  AND ci.status = 'closed'))
+         ELSE 0 END
+     ORDER BY d.pos))"""
+_PARENT_BLOCKERS = f"""(SELECT json_group_array(depends_on_id) FROM (
+    SELECT d.depends_on_id FROM dependencies d
+     WHERE d.issue_id = i.id AND d.type = '{PARENT_CHILD}'
+       AND EXISTS (SELECT 1 FROM blocked bp WHERE bp.id = d.depends_on_id)
+     ORDER BY d.pos))"""
+
+
+def blocked_rows(tx: sqlite3.Connection, columns: str = "i.id",
+                 chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """Blocked, active issues, priority first and then newest first (bd's
+    GetBlockedIssuesInTx): `columns` of each issue `i`, then its own blockers and its blocked
+    parents as JSON arrays. The order is taken over ids alone; the rows follow in chunks."""
+    ids = [r[0] for r in tx.execute(f"""
+        SELECT b.id FROM blocked b CROSS JOIN issues i ON i.id = b.id
+         WHERE i.status NOT IN {_RESOLVED}
+         ORDER BY i.priority, i.created_ts DESC, b.id""")]
+    for start in range(0, len(ids), chunk):
+        yield from tx.execute(
+            f"SELECT {columns}, {_OWN_BLOCKERS}, {_PARENT_BLOCKERS} "
+            "FROM json_each(?) j JOIN issues i ON i.id = j.value ORDER BY j.key",
+            (json.dumps(ids[start:start + chunk]),))
 
 
 def blocked(tx: sqlite3.Connection) -> list[tuple[str, list[str]]]:
-    """Blocked, active issues with the ids blocking each, priority first and then newest
-    first (bd's GetBlockedIssuesInTx). An issue's own blockers are listed; an issue blocked
-    only through its parent lists the parent."""
-    rows = tx.execute(f"""
-        SELECT b.id, d.depends_on_id, d.type,
-               CASE
-                 WHEN d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')
-                   THEN EXISTS (SELECT 1 FROM issues t WHERE t.id = d.depends_on_id
-                                   AND t.status NOT IN {_RESOLVED})
-                 WHEN d.type = '{WAITS_FOR}' THEN
-                   EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
-                            WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
-                              AND ci.status NOT IN {_RESOLVED})
-                   AND NOT ({_GATE} = 'any-children' AND EXISTS (
-                       SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
-                        WHERE c.depends_on_id = d.depends_on_id AND c.type = '{PARENT_CHILD}'
-                          AND ci.status = 'closed'))
-                 WHEN d.type = '{PARENT_CHILD}'
-                   THEN EXISTS (SELECT 1 FROM blocked bp WHERE bp.id = d.depends_on_id)
-                 ELSE 0
-               END
-          FROM blocked b JOIN issues i ON i.id = b.id
-          JOIN dependencies d ON d.issue_id = b.id
-         WHERE i.status NOT IN {_RESOLVED}
-         ORDER BY i.priority, i.created_ts DESC, b.id, d.pos
-    """)
-    own: dict[str, list[str]] = {}
-    parents: dict[str, list[str]] = {}
-    for issue_id, target, dep_type, blocks in rows:
-        own.setdefault(issue_id, [])
-        parents.setdefault(issue_id, [])
-        if blocks:
-            (parents if dep_type == PARENT_CHILD else own)[issue_id].append(target)
-    return [(k, own[k] or parents[k]) for k in own if own[k] or parents[k]]
+    """Blocked issues with the ids blocking each: its own blockers, else its blocked
+    parents (an issue blocked only through its parent lists the parent)."""
+    out = []
+    for issue_id, own, parents in blocked_rows(tx):
+        blockers = json.loads(own) or json.loads(parents)
+        if blockers:
+            out.append((issue_id, blockers))
+    return out
 
 
 def open_blockers(tx: sqlite3.Connection, issue_id: str) -> list[str]:
