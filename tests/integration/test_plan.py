@@ -164,3 +164,45 @@ def test_text_output_names_waves_and_conflicts(repo: Path) -> None:
     out = herd(repo, "plan", a, b).stdout
     assert "2 tasks in 2 waves" in out and "wave 1:" in out and "wave 2:" in out
     assert f"{a} <-> {b}" in out or f"{b} <-> {a}" in out
+
+
+def _issue(issue_id: str, *deps: tuple[str, str, dict], status: str = "open",  # type: ignore[type-arg]
+           issue_type: str = "task") -> dict:  # type: ignore[type-arg]
+    return {"id": issue_id, "title": issue_id, "status": status, "priority": 2,
+            "issue_type": issue_type, "acceptance_criteria": "ok",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "dependencies": [{"issue_id": issue_id, "depends_on_id": target, "type": kind,
+                              "metadata": meta} for target, kind, meta in deps]}
+
+
+def test_plan_refuses_exactly_what_the_store_calls_blocked(repo: Path, tmp_path: Path) -> None:
+    """One set of blocking rules: a task planned alone is refused iff `herd blocked` lists it
+    (waits-for gates, blocked parents, pinned and closed blockers included)."""
+    records = [
+        _issue("p-open"), _issue("p-done", status="closed"), _issue("p-pin", status="pinned"),
+        _issue("p-by-open", ("p-open", "blocks", {})),
+        _issue("p-by-done", ("p-done", "blocks", {})),
+        _issue("p-by-pin", ("p-pin", "conditional-blocks", {})),
+        _issue("p-epic", ("p-open", "blocks", {}), issue_type="epic"),
+        _issue("p-kid", ("p-epic", "parent-child", {})),
+        _issue("p-spawn"), _issue("p-c1", ("p-spawn", "parent-child", {})),
+        _issue("p-c2", ("p-spawn", "parent-child", {}), status="closed"),
+        _issue("p-all", ("p-spawn", "waits-for", {"gate": "all-children"})),
+        # any-children: one child closed is enough, although p-c1 is still open.
+        _issue("p-any", ("p-spawn", "waits-for", {"gate": "any-children"})),
+    ]
+    path = tmp_path / "graph.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    herd(repo, "import", str(path))
+    blocked = {row["id"] for row in json.loads(herd(repo, "blocked", "--json").stdout)}
+    assert blocked == {"p-by-open", "p-epic", "p-kid", "p-all"}
+    for record in records:
+        if record["status"] != "open":
+            continue
+        expected = 4 if record["id"] in blocked else 0
+        proc = herd(repo, "plan", record["id"], check=None)
+        assert proc.returncode == expected, (record["id"], proc.stderr)
+    # A blocker inside the batch only orders it; a blocked parent's blocker counts too.
+    result = plan(repo, "p-open", "p-kid")
+    assert result["waves"] == [["p-open"], ["p-kid"]]
+    assert "p-open" in herd(repo, "plan", "p-kid", check=4).stderr

@@ -17,13 +17,10 @@ from typing import Any
 from herd.errors import BadInput, NotFound, Refused
 from herd.queue import graph
 from herd.queue.model import (
-    BLOCKS,
-    CONDITIONAL_BLOCKS,
     CONTAINER_TYPES,
     NOT_WORK_TYPES,
     PARENT_CHILD,
     RESOLVED_STATUSES,
-    WAITS_FOR,
     Record,
     Status,
     criteria_of,
@@ -261,51 +258,30 @@ def _waves(order: Sequence[str], ordering: Mapping[str, Sequence[str]],
 
 def _blockers(tx: sqlite3.Connection, members: Sequence[str]) -> tuple[
         dict[str, list[str]], dict[str, list[str]], list[tuple[str, str, str]]]:
-    """For each task: blockers inside the set (ordering), unresolved blockers outside it
-    (refusal), and edges to ids not in the store (warnings)."""
+    """For each task: blockers inside the set (ordering), what blocks it from outside the set
+    (refusal), and edges to ids not in the store (warnings).
+
+    Whether a task is blocked is the store's answer (its blocked-set SQL, with the batch's
+    own members counting as done); the edges only name the blockers and order the set."""
     in_set = set(members)
     ordering: dict[str, list[str]] = {t: [] for t in members}
-    outside: dict[str, list[str]] = {}
+    own: dict[str, list[str]] = {}  # active blockers outside the set, the task's or an ancestor's
+    parents: dict[str, list[str]] = {}
     dangling: list[tuple[str, str, str]] = []
-    status_cache: dict[str, str | None] = {}
-
-    def status(issue_id: str) -> str | None:
-        if issue_id not in status_cache:
-            record = sql_issues.get(tx, issue_id)
-            status_cache[issue_id] = record.get("status") if record else None
-        return status_cache[issue_id]
-
-    for task in members:
-        seen: set[str] = set()
-        frontier = [task]
-        while frontier:
-            node = frontier.pop()
-            for target, dep_type in sql_work.dependencies_of(tx, node):
-                if dep_type not in (BLOCKS, CONDITIONAL_BLOCKS, PARENT_CHILD, WAITS_FOR):
-                    continue
-                target_status = status(target)
-                if target_status is None:
-                    if node == task:
-                        dangling.append((task, target, dep_type))
-                    continue
-                if target in in_set and target != task:
-                    if dep_type != PARENT_CHILD or node == task:
-                        ordering[task].append(target)
-                    continue
-                if dep_type in (BLOCKS, CONDITIONAL_BLOCKS):
-                    if target_status not in RESOLVED_STATUSES:
-                        outside.setdefault(task, []).append(target)
-                elif dep_type == PARENT_CHILD:
-                    if target not in seen:  # a blocked parent blocks its children
-                        seen.add(target)
-                        frontier.append(target)
-                elif dep_type == WAITS_FOR:
-                    for child, kind in sql_work.dependents_of(tx, target):
-                        if kind == PARENT_CHILD and status(child) not in (
-                                Status.CLOSED, Status.TOMBSTONE) and child not in in_set:
-                            outside.setdefault(task, []).append(child)
-    for task, blockers in outside.items():
-        outside[task] = list(dict.fromkeys(blockers))
+    for task, node, target, dep_type, target_status in sql_work.batch_edges(tx, members):
+        if target_status is None:
+            if node == task:
+                dangling.append((task, target, dep_type))
+        elif target in in_set:
+            if target != task and (dep_type != PARENT_CHILD or node == task):
+                ordering[task].append(target)
+        elif dep_type == PARENT_CHILD:
+            parents.setdefault(task, []).append(target)
+        elif target_status not in RESOLVED_STATUSES:
+            own.setdefault(task, []).append(target)
+    blocked = sql_work.blocked_outside(tx, members)
+    outside = {task: list(dict.fromkeys(own.get(task) or parents.get(task) or ["?"]))
+               for task in members if task in blocked}
     return ordering, outside, dangling
 
 
