@@ -284,3 +284,27 @@ def test_reported_example_is_the_simplest_shared_path(a: str, b: str, example: s
     (overlap,) = find_overlaps({"a": s(a), "b": s(b)}, [])
     assert overlap.reason == f"globs can both match {example}"
     assert overlap.paths == (f"{a} ∩ {b} (e.g. {example})",)
+
+
+def test_matches_is_pathspecs_gitignore_matcher() -> None:
+    """Scope shares compiled regexes between globs that differ in their literal text; the
+    answer must stay pathspec's own, negations, escapes and odd characters included."""
+    import pathspec
+
+    rng = random.Random(5)
+    odd = ["a|b/c", "a+b/*.py", "x\\*y", "a b/x\\ ", "[!a]/b", "/x.py", "src/**/?.md", "*/",
+           "a{1}/b", "a.b/(c)", "**/b/", "**"]
+    globs = [*odd, *(random_glob(rng) for _ in range(400))]
+    paths = [*(random_path(rng) for _ in range(300)), "a|b/c", "a+b/x.py", "x*y", "a b/x ",
+             "b/b", "a{1}/b", "a.b/(c)/d", "src/q/x.md"]
+    for n in range(600):
+        include = [rng.choice(globs) for _ in range(rng.randint(1, 3))]
+        exclude = [rng.choice(globs) for _ in range(rng.choice([0, 1, 2]))]
+        if n % 3 == 0:
+            include.append("!" + rng.choice(globs))
+        scope = Scope(tuple(include), tuple(exclude))
+        want_in = pathspec.GitIgnoreSpec.from_lines(include)
+        want_out = pathspec.GitIgnoreSpec.from_lines(exclude)
+        for path in paths:
+            expected = want_in.match_file(path) and not want_out.match_file(path)
+            assert scope.matches(path) == expected, (include, exclude, path)

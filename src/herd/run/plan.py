@@ -97,7 +97,8 @@ def select_tasks(store: Store, ids: Sequence[str] = (), *, ready: bool = False,
             # `herd ready` lists epics as bd does; a worker cannot do an epic by itself, so
             # running "the ready work" leaves containers out (run --parent EPIC runs one).
             work = sql_work.ready(tx, now=now, exclude_types=NOT_WORK_TYPES | CONTAINER_TYPES)
-            left = [i for i in every if i not in set(work)]
+            kept = set(work)
+            left = [i for i in every if i not in kept]
             notes = [f"left out {len(left)} ready epic{'s' if len(left) != 1 else ''} "
                      f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}): a container "
                      "is not run as a task; use --parent EPIC to run its children"] if left else []

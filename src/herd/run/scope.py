@@ -9,7 +9,9 @@ proven disjoint it is reported, with the reason.
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,39 +40,87 @@ MAX_EXAMPLES = 5
 
 @dataclass(frozen=True)
 class _Rule:
-    """One compiled, non-negated glob: pathspec's regex plus our model of it."""
+    """One non-negated glob: pathspec's regex, split into its literal leading text and the
+    rest. Tasks' globs mostly differ only in that text (`src/a/*.py`, `src/b/*.py`), so
+    they share one compiled rest: a plan of 1,000 tasks compiles a few dozen regexes."""
 
-    regex: re.Pattern[str]
+    prefix: str
+    rest: re.Pattern[str]
     model: GlobPattern | None  # None: the glob can match no normalized path
+
+    def match(self, path: str) -> bool:
+        """Whether the glob matches a normalized path (pathspec's regex, exactly)."""
+        return path.startswith(self.prefix) and self.rest.match(path, len(self.prefix)) is not None
+
+
+# pathspec writes a glob's literal characters with re.escape: plain characters, or a
+# backslash and a non-alphanumeric one.
+_LITERAL_RUN = re.compile(r"\^((?:[^\\\[\](){}|.*+?^$]|\\[^A-Za-z0-9])*)")
+_QUANTIFIERS = ("*", "+", "?", "{")
+# The one alternation pathspec writes itself ("a directory, or the end"); another `|` in
+# the regex could be top-level, and splitting there would change what it matches.
+_DIR_OR_END = "(?:(?P<ps_d>/)|$)"
+
+
+def _split_regex(regex: str) -> tuple[str, str]:
+    """(literal prefix, the regex for the rest) such that pathspec's `regex.search(path)`
+    holds iff the path starts with the prefix and the rest matches from there."""
+    head = _LITERAL_RUN.match(regex)
+    rest = regex[head.end():] if head else ""
+    if head is None or "|" in regex.replace(_DIR_OR_END, "") or rest.startswith(_QUANTIFIERS):
+        # Not a plain "literal text, then the rest" (a quantifier would bind to the
+        # prefix's last character): keep the whole regex, searched as pathspec does.
+        return "", f"(?s:.*?)(?:{regex})"
+    return re.sub(r"\\(.)", r"\1", head.group(1)), rest
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_rest(rest: str) -> re.Pattern[str]:
+    return re.compile(rest)
 
 
 @dataclass(frozen=True)
 class _Rules:
-    """A compiled glob list: the exact matcher and what glob reasoning may rely on."""
+    """A glob list: the exact matcher and what glob reasoning may rely on."""
 
-    spec: pathspec.GitIgnoreSpec
+    globs: tuple[str, ...]
     positive: tuple[_Rule, ...]
     has_negation: bool
+
+    @functools.cached_property
+    def spec(self) -> pathspec.GitIgnoreSpec:
+        """pathspec's own matcher, needed (and compiled) only where a `!` glob makes the
+        order of the globs matter."""
+        return pathspec.GitIgnoreSpec.from_lines(self.globs)
 
     @functools.cached_property
     def models(self) -> tuple[GlobPattern, ...]:
         return tuple(rule.model for rule in self.positive if rule.model is not None)
 
+    def match(self, path: str) -> bool:
+        """Whether a normalized path matches the list, as GitIgnoreSpec.match_file."""
+        if self.has_negation:
+            return self.spec.match_file(path)
+        return any(rule.match(path) for rule in self.positive)
+
 
 def _compile_rules(globs: tuple[str, ...]) -> _Rules:
-    patterns: list[GitIgnoreSpecPattern] = []
+    positive: list[_Rule] = []
+    has_negation = False
     for glob in globs:
         try:
-            patterns.append(GitIgnoreSpecPattern(glob))
+            regex, include = GitIgnoreSpecPattern.pattern_to_regex(glob)
+            if regex is None or include is None:
+                continue  # a comment, a blank or a pattern git discards
+            prefix, rest = _split_regex(regex)
+            compiled = _compile_rest(rest)
         except (ValueError, re.error) as err:
             raise BadInput(f"invalid scope glob {glob!r}: {err}") from err
-    positive = tuple(
-        _Rule(p.regex, parse_pattern(p.pattern))
-        for p in patterns
-        if p.include and p.regex is not None and isinstance(p.pattern, str)
-    )
-    has_negation = any(p.include is False for p in patterns)
-    return _Rules(pathspec.GitIgnoreSpec(patterns), positive, has_negation)
+        if include:
+            positive.append(_Rule(prefix, compiled, parse_pattern(glob)))
+        else:
+            has_negation = True
+    return _Rules(globs, tuple(positive), has_negation)
 
 
 @dataclass(frozen=True)
@@ -92,9 +142,10 @@ class Scope:
 
     def matches(self, path: str) -> bool:
         include, exclude = self._rules
-        if not self.unscoped and not include.spec.match_file(path):
+        path = normalize_file(path)
+        if not self.unscoped and not include.match(path):
             return False
-        return not exclude.spec.match_file(path)
+        return not exclude.match(path)
 
     @functools.cached_property
     def _rules(self) -> tuple[_Rules, _Rules]:
@@ -109,11 +160,7 @@ class Scope:
         include, exclude = self._rules
         if include.has_negation and not include.spec.match_file(path):
             return False
-        if not self.exclude:
-            return True
-        if exclude.has_negation:
-            return not exclude.spec.match_file(path)
-        return not any(rule.regex.match(path) for rule in exclude.positive)
+        return not self.exclude or not exclude.match(path)
 
     def _glob_excludes(self) -> tuple[GlobPattern, ...]:
         """Excludes that glob reasoning may subtract: none if `!` makes them non-monotone."""
@@ -178,54 +225,50 @@ class _FileHits:
 def _shared_files(
     scopes: Sequence[Scope], files: Sequence[str]
 ) -> dict[tuple[int, int], _FileHits]:
-    """Files matched by two or more scopes, per pair: one pass over the files."""
-    # Tasks sharing a glob share one regex run per file: global globs like
-    # `*.md` are tried on every file, so run each distinct one once.
-    grouped: dict[str, dict[str, tuple[re.Pattern[str], list[int]]]] = {}
+    """Files matched by two or more scopes, per pair.
+
+    Each distinct glob (tasks sharing one share the run) is tried only on the files below
+    its literal directory prefix: a slice of the sorted paths, found by bisection. Global
+    globs like `*.md` are tried on every file."""
+    grouped: dict[str, dict[tuple[str, str], tuple[_Rule, list[int]]]] = {}
     for task, scope in enumerate(scopes):
         for rule in scope._rules[0].positive:
             if rule.model is not None:
                 key = "/".join(rule.model.literal_prefix)
                 same_regex = grouped.setdefault(key, {})
-                same_regex.setdefault(rule.regex.pattern, (rule.regex, []))[1].append(task)
-    by_prefix = {key: list(regexes.values()) for key, regexes in grouped.items()}
+                same_regex.setdefault((rule.prefix, rule.rest.pattern), (rule, []))[1].append(task)
+    normalized = [normalize_file(file) for file in files]
+    order = sorted(range(len(files)), key=normalized.__getitem__)
+    paths = [normalized[n] for n in order]
+    candidates: dict[int, set[int]] = {}  # file index -> tasks whose include globs match it
+    for key, rules in grouped.items():
+        for rank in _below(paths, key):
+            path = paths[rank]
+            for rule, tasks in rules.values():
+                if rule.match(path):
+                    candidates.setdefault(order[rank], set()).update(tasks)
     shared: dict[tuple[int, int], _FileHits] = {}
-    for file in files:
-        path = normalize_file(file)
-        tasks = _tasks_matching(path, by_prefix, scopes)
-        for pair in _pairs(sorted(tasks)):
+    for index in sorted(n for n, tasks in candidates.items() if len(tasks) > 1):
+        allowed = sorted(t for t in candidates[index]
+                         if scopes[t]._allows_matched(normalized[index]))
+        for pair in _pairs(allowed):
             hits = shared.setdefault(pair, _FileHits())
             hits.count += 1
             if len(hits.examples) < MAX_EXAMPLES:
-                hits.examples.append(file)
+                hits.examples.append(files[index])
     return shared
 
 
-def _tasks_matching(
-    path: str,
-    by_prefix: Mapping[str, list[tuple[re.Pattern[str], list[int]]]],
-    scopes: Sequence[Scope],
-) -> set[int]:
-    matched: set[int] = set()
-    rejected: set[int] = set()
-    for key in _literal_prefixes(path):
-        for regex, tasks in by_prefix.get(key, ()):
-            if not regex.match(path):
-                continue
-            for task in tasks:
-                if task not in matched and task not in rejected:
-                    (matched if scopes[task]._allows_matched(path) else rejected).add(task)
-    return matched
-
-
-def _literal_prefixes(path: str) -> Iterator[str]:
-    """ "", "src", "src/a", ..., the path itself: where a matching glob can be registered."""
-    yield ""
-    slash = path.find("/")
-    while slash != -1:
-        yield path[:slash]
-        slash = path.find("/", slash + 1)
-    yield path
+def _below(paths: Sequence[str], key: str) -> Iterable[int]:
+    """Positions in sorted `paths` of `key` itself and of the paths under it ("": all)."""
+    if not key:
+        return range(len(paths))
+    # "key/..." sorts between "key/" and "key0" ("0" follows "/"); "key" itself sorts
+    # before them, with names like "key-x" possibly in between.
+    start = bisect.bisect_left(paths, key)
+    exact = [start] if start < len(paths) and paths[start] == key else []
+    return itertools.chain(exact, range(bisect.bisect_left(paths, key + "/"),
+                                        bisect.bisect_left(paths, key + "0")))
 
 
 def _pairs(tasks: list[int]) -> Iterator[tuple[int, int]]:
