@@ -11,8 +11,17 @@ from herd.engine.executor import Executor, LocalExecutor
 from herd.engine.executor.local import kill_by_env
 from herd.engine.journal import Journal, Listener, RunState, TaskState
 from herd.engine.shutdown import handling_signals
-from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput, Interrupted, Refused
-from herd.git.repo import Git, no_identity_message, user_identity
+from herd.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_LANDING,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    BadInput,
+    Interrupted,
+    LandingFailed,
+    Refused,
+)
+from herd.git.repo import Git, GitError, no_identity_message, user_identity
 from herd.queue.core import Queue
 from herd.run import preflight
 from herd.run.attempts import RunOptions, WorkResult
@@ -187,6 +196,13 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
             journal.finish(RunState.INTERRUPTED, EXIT_INTERRUPTED)
             journal.close()
             raise
+        except GitError as exc:
+            # git failing mid-run is not bad input (GitError's own exit 2): nothing landed
+            # after it, and the journal lets `herd resume` continue once git works again.
+            journal.finish(RunState.FAILED, EXIT_LANDING)
+            journal.close()
+            raise LandingFailed(f"git failed mid-run, the run stopped: {exc}. Once git works, "
+                                f"`herd resume {journal.run_id}` continues the run") from exc
         except BaseException:
             journal.finish(RunState.FAILED, 1)
             journal.close()
