@@ -14,31 +14,40 @@ herd's own retry policy applies; Dask's silent re-run of the task elsewhere is
 switched off on the scheduler. A scheduler that goes away raises `SchedulerLost`,
 an `Interrupted`: the run stops with its state saved, `herd resume` continues.
 
-Only this module imports `distributed`; the local path never loads it.
+Only this module and its helpers (`dask_cluster`: connecting, faults, closing;
+`dask_git`: worktrees as bundles) import `distributed`; the local path never loads them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
-import os
 import queue
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import distributed
-from distributed.scheduler import KilledWorker
 
 from herd.engine.executor.base import Executor, JobResult, JobSpec
+from herd.engine.executor.dask_cluster import (
+    CONNECT_TIMEOUT,
+    CONNECTION_ERRORS,
+    SchedulerLost,
+    close_quietly,
+    died,
+    exception_of,
+    failed,
+    local_cluster,
+    log,
+    no_dask_retries,
+    restore_retries,
+)
+from herd.engine.executor.dask_git import WorktreeShipper, bring_back
 from herd.engine.executor.remote_job import CANCEL_POLL, RemoteJob, RemoteOutcome, RepoShipment, run_jobs
-from herd.errors import BadInput, HerdError, Interrupted
-from herd.git.repo import Git
+from herd.errors import BadInput, HerdError
 
 if TYPE_CHECKING:
     from herd.run.attempts import RunOptions
@@ -48,12 +57,9 @@ if TYPE_CHECKING:
 _dask: Any = distributed
 Future = Any
 
-CONNECT_TIMEOUT = 10.0
-_CLOSE_TIMEOUT = 10.0
+__all__ = ["CONNECT_TIMEOUT", "DaskExecutor", "SchedulerLost", "dask_executor_factory"]
 
-
-class SchedulerLost(Interrupted):
-    """The Dask scheduler cannot be reached: the run stops with its state saved (exit 130)."""
+_STOP_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, SchedulerLost)
 
 
 @dataclass(eq=False)
@@ -93,15 +99,16 @@ class DaskExecutor:
         if memory_per_job is not None:
             self._resources["MEMORY"] = float(memory_per_job)
         self._cluster: Any = None
+        self._client: Any = None
+        self._lost = False
+        self._allowed_failures: int | None = None  # the scheduler's own, restored on close
         self._address = scheduler or "a local cluster"
         try:
             if scheduler is None:
-                self._cluster = _local_cluster(slots, self._resources)
+                self._cluster = local_cluster(slots, self._resources)
                 scheduler = str(self._cluster.scheduler_address)
-            self._client: Any = _dask.Client(scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT)
-            # herd retries failed attempts itself (once, with the evidence): Dask must not
-            # also re-run a task whose worker died, or one attempt would run twice.
-            self._client.run_on_scheduler(_no_dask_retries)
+            self._client = _dask.Client(scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT)
+            self._allowed_failures = no_dask_retries(self._client)
         except (OSError, TimeoutError) as exc:
             self._close_quietly()
             raise SchedulerLost(f"could not reach the Dask scheduler at {self._address}: "
@@ -113,9 +120,7 @@ class DaskExecutor:
         self._in_dask = 0  # jobs inside self._futures
         self._finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self._done: list[JobResult] = []
-        self._bases: dict[str, bytes] = {}  # base sha -> its bundle
-        self._identities: dict[str, tuple[str, str] | None] = {}
-        self._lost = False
+        self._shipper = WorktreeShipper()
         self._closed = False
 
     # -- the Executor interface ------------------------------------------------
@@ -144,9 +149,9 @@ class DaskExecutor:
             raise self._lost_error()
         try:
             inputs = tuple((str(path), path.read_bytes()) for path in job.inputs)
-            repo, base_bundle = self._ship_worktree(job.cwd)
+            repo, base_bundle = self._shipper.ship(job.cwd)
         except (OSError, HerdError) as exc:
-            self._done.append(_failed(job, f"could not prepare the job for Dask: {exc}"))
+            self._done.append(failed(job, f"could not prepare the job for Dask: {exc}"))
             return
         remote = RemoteJob(job=job, inputs=inputs, repo=repo, grace=self._grace,
                            cancel_flag=self._cancel_flag)
@@ -221,36 +226,46 @@ class DaskExecutor:
         now = time.time()
         for submitted in self._pending:
             self._done.append(dataclasses.replace(
-                _failed(submitted.job, "cancelled before it started", now=now), cancelled=True))
+                failed(submitted.job, "cancelled before it started", now=now), cancelled=True))
         self._pending.clear()
         if self._futures and not self._lost:
-            with contextlib.suppress(Exception):
-                _dask.Event(self._cancel_flag, client=self._client).set()
-                running = {key for keys in self._client.processing().values() for key in keys}
-                queued = [f for k, (f, _) in self._futures.items() if k not in running]
-                self._client.cancel(queued)
-                deadline = time.monotonic() + grace + CANCEL_POLL + 2.0
-                while any(f.status == "pending" for f, _ in self._futures.values()):
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    with contextlib.suppress(queue.Empty):
-                        self._collect([self._finished.get(timeout=left)], cancelling=True)
+            try:
+                self._stop_running(grace)
+            except _STOP_ERRORS as exc:
+                # The cluster went away while stopping: what is still out is reported
+                # below as not finished.
+                log.warning("stopping the Dask tasks at %s failed: %r", self._address, exc)
         while not self._finished.empty():
             with contextlib.suppress(SchedulerLost):
                 self._collect([self._finished.get_nowait()], cancelling=True)
         now = time.time()
         why = "the Dask scheduler went away" if self._lost else "cancelled before it finished"
         for future, group in self._futures.values():
-            self._done.extend(dataclasses.replace(_failed(s.job, why, now=now), cancelled=True)
+            self._done.extend(dataclasses.replace(failed(s.job, why, now=now), cancelled=True)
                               for s in group)
             if not self._lost:
-                with contextlib.suppress(Exception):
+                try:
                     future.cancel()
+                except CONNECTION_ERRORS as exc:
+                    log.warning("cancelling Dask task %s failed: %r", future.key, exc)
         self._futures.clear()
         self._in_dask = 0
         done, self._done = self._done, []
         return done
+
+    def _stop_running(self, grace: float) -> None:
+        """Cancel the queued tasks, ask the running ones to stop, wait for their results."""
+        _dask.Event(self._cancel_flag, client=self._client).set()
+        running = {key for keys in self._client.processing().values() for key in keys}
+        queued = [f for k, (f, _) in self._futures.items() if k not in running]
+        self._client.cancel(queued)
+        deadline = time.monotonic() + grace + CANCEL_POLL + 2.0
+        while any(f.status == "pending" for f, _ in self._futures.values()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            with contextlib.suppress(queue.Empty):
+                self._collect([self._finished.get(timeout=left)], cancelling=True)
 
     def close(self) -> None:
         if self._closed:
@@ -266,44 +281,6 @@ class DaskExecutor:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- shipping git worktrees ------------------------------------------------
-
-    def _ship_worktree(self, cwd: Path | None) -> tuple[RepoShipment | None, bytes | None]:
-        """A linked worktree (its `.git` is a file) travels as its HEAD's bundle. A main
-        checkout never does: bringing a result back resets the directory to it."""
-        if cwd is None or not (cwd / ".git").is_file():
-            return None, None
-        git = Git(cwd)
-        base = git.head(cwd)
-        if base not in self._bases:
-            # Sent as a plain argument of each task, not scattered: Dask forgets scattered
-            # data when a task that depends on it fails with KilledWorker, which would
-            # cancel the retry of the very task whose worker died.
-            self._bases[base] = _bundle_of(git, base)
-            self._identities[base] = _identity(git)
-        return RepoShipment(str(cwd), base, self._identities[base]), self._bases[base]
-
-    def _bring_back(self, submitted: _Submitted, outcome: RemoteOutcome) -> None:
-        """Make the local worktree what the job left on the node: fetch its commits and
-        reset the worktree's branch to them."""
-        repo = submitted.repo
-        cwd = submitted.job.cwd
-        if repo is None or cwd is None or outcome.head is None or outcome.head == repo.base:
-            return
-        git = Git(cwd)
-        if outcome.bundle is None:
-            git.reset_hard(cwd, outcome.head)
-            return
-        ref = f"refs/herd/dask/{uuid.uuid4().hex}"
-        with tempfile.TemporaryDirectory(prefix="herd-bundle-") as tmp:
-            path = Path(tmp) / "result.bundle"
-            path.write_bytes(outcome.bundle)
-            git.fetch_bundle(path, outcome.head, ref)
-        try:
-            git.reset_hard(cwd, outcome.head)
-        finally:
-            git.delete_ref(ref)
-
     # -- collecting --------------------------------------------------------------
 
     def _collect(self, batch: list[Future], *, cancelling: bool = False) -> None:
@@ -313,18 +290,18 @@ class DaskExecutor:
         outcomes = self._gather([f for f, _ in finished])
         for (_, group), outcome in zip(finished, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                self._done.extend(_died(s.job, outcome, s.submitted_at) for s in group)
+                self._done.extend(died(s.job, outcome, s.submitted_at) for s in group)
             else:
                 self._done.extend(self._land(s, o) for s, o in zip(group, outcome, strict=True))
         lost = False
         for future, group in entries:
             if future.status == "error":
-                error = _exception(future)
-                self._done.extend(_died(s.job, error, s.submitted_at) for s in group)
+                error = exception_of(future)
+                self._done.extend(died(s.job, error, s.submitted_at) for s in group)
             elif future.status == "cancelled":
                 if cancelling or self._client.status == "running":
                     self._done.extend(dataclasses.replace(
-                        _failed(s.job, "cancelled before it finished"), cancelled=True)
+                        failed(s.job, "cancelled before it finished"), cancelled=True)
                         for s in group)
                 else:
                     self._futures[future.key] = (future, group)  # cancel_all reports it
@@ -339,15 +316,18 @@ class DaskExecutor:
             return []
         try:
             return list(self._client.gather(futures))
-        except Exception:
+        except Exception as exc:  # whatever a task raised: each is reported below
             # One result could not be fetched (its worker died right after finishing):
             # fetch them one by one so the others still count.
+            log.debug("gathering %d Dask results failed (%r); fetching one by one",
+                      len(futures), exc)
             outcomes: list[list[RemoteOutcome] | BaseException] = []
             for future in futures:
                 try:
                     outcomes.append(future.result())
-                except Exception as exc:
-                    outcomes.append(exc)
+                except Exception as failed:  # the task's own exception
+                    # Not swallowed: it becomes the job's failure (see died).
+                    outcomes.append(failed)
             return outcomes
 
     def _land(self, submitted: _Submitted, outcome: RemoteOutcome) -> JobResult:
@@ -359,7 +339,7 @@ class DaskExecutor:
             except OSError as exc:
                 result = dataclasses.replace(result, error=f"cannot write log: {exc}")
         try:
-            self._bring_back(submitted, outcome)
+            bring_back(submitted.repo, submitted.job.cwd, outcome)
         except HerdError as exc:
             result = dataclasses.replace(
                 result, error=f"could not bring the worker's commits back: {exc}")
@@ -384,18 +364,10 @@ class DaskExecutor:
                            f"`dask worker ... --resources \"{wanted}\"`")
 
     def _close_quietly(self) -> None:
-        client = getattr(self, "_client", None)
-        if getattr(self, "_lost", False):
-            # Closing cancels the client's reconnect loop, which distributed logs as an error
-            # with a traceback; herd has already said what happened (SchedulerLost).
-            logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close(timeout=_CLOSE_TIMEOUT)
-        if self._cluster is not None:
-            with contextlib.suppress(Exception):
-                self._cluster.close(timeout=_CLOSE_TIMEOUT)
-            self._cluster = None
+        if self._client is not None and self._allowed_failures is not None and not self._lost:
+            restore_retries(self._client, self._allowed_failures)
+        close_quietly(self._client, self._cluster, lost=self._lost)
+        self._cluster = None
 
 
 def dask_executor_factory(
@@ -413,24 +385,6 @@ def dask_executor_factory(
     return make
 
 
-def _local_cluster(slots: int, resources: dict[str, float]) -> Any:
-    """Worker processes on 127.0.0.1, every port (dashboards included) on loopback."""
-    workers = slots
-    if "CPU" in resources:
-        workers = max(1, min(slots, int((os.cpu_count() or 1) // max(resources["CPU"], 1))))
-    return _dask.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-        worker_dashboard_address="127.0.0.1:0",
-        resources=resources or None,
-        memory_limit=0,  # herd enforces --max-memory per job tree; Dask should not pause workers
-        silence_logs=logging.ERROR,
-    )
-
-
 MAX_CHUNK = 16
 
 
@@ -438,50 +392,3 @@ def _chunk_size(jobs: int, slots: int) -> int:
     """Jobs per Dask task: 1 unless there are many more jobs than slots; small enough that
     every slot still gets several chunks, so the last chunks do not leave slots idle."""
     return max(1, min(MAX_CHUNK, jobs // (slots * 8)))
-
-
-def _no_dask_retries(dask_scheduler: Any) -> None:
-    dask_scheduler.allowed_failures = 0
-
-
-def _bundle_of(git: Git, base: str) -> bytes:
-    ref = f"refs/herd/dask-base/{base}"
-    git.update_ref(ref, base)
-    try:
-        with tempfile.TemporaryDirectory(prefix="herd-bundle-") as tmp:
-            path = Path(tmp) / "base.bundle"
-            git.bundle_create(path, ref)
-            return path.read_bytes()
-    finally:
-        git.delete_ref(ref)
-
-
-def _identity(git: Git) -> tuple[str, str] | None:
-    name, email = git.config_get("user.name"), git.config_get("user.email")
-    return (name, email) if name and email else None
-
-
-def _exception(future: Future) -> BaseException:
-    try:
-        exc: BaseException = future.exception()
-        return exc
-    except Exception as exc:
-        return exc
-
-
-def _died(job: JobSpec, exc: BaseException, started_at: float) -> JobResult:
-    if isinstance(exc, KilledWorker):
-        last = getattr(exc, "last_worker", None)
-        address = getattr(last, "address", None)
-        result = _failed(job, f"worker died: {address or 'a Dask worker'} was lost while it ran "
-                              "this job", started_at=started_at)
-        return dataclasses.replace(result, worker=f"dask/{address}" if address else "")
-    if isinstance(exc, OSError):  # CommClosedError and friends: the worker's connection broke
-        return _failed(job, f"worker died: {type(exc).__name__}: {exc}", started_at=started_at)
-    return _failed(job, f"the Dask task failed: {type(exc).__name__}: {exc}",
-                   started_at=started_at)
-
-
-def _failed(job: JobSpec, why: str, *, now: float | None = None,
-            started_at: float | None = None) -> JobResult:
-    return JobResult.unrun(job.key, why, started_at=started_at, ended_at=now)
