@@ -252,27 +252,6 @@ def test_cherry_pick_conflict_reports_and_leaves_clean(
     assert (integ / "src/a.py").read_text() == "integration version\n"
 
 
-def test_rebase_onto(repo: Path, wt: Path, tmp_path: Path) -> None:
-    g = Git(repo)
-    base = g.head()
-    c1 = commit_file(wt, "one.txt", "1\n")
-    commit_file(wt, "two.txt", "2\n")
-    upstream = commit_file(repo, "up.txt", "up\n")
-    integ = tmp_path / "integ"
-    g.worktree_add(integ, None, "task")
-
-    result = g.rebase_onto(integ, upstream, base, "task")
-    assert result.ok and result.sha is not None
-    assert sh(repo, "rev-list", "--count", f"{upstream}..{result.sha}") == "2"
-    assert g.is_ancestor(upstream, result.sha)
-
-    conflicting = commit_file(repo, "one.txt", "upstream one\n")
-    g.checkout_detached(integ, "task")
-    result = g.rebase_onto(integ, conflicting, base, "task")
-    assert not result.ok and result.failed_commit == c1 and result.conflicts == ["one.txt"]
-    assert g.head(integ) == g.rev_parse("task") and g.is_clean(integ)
-
-
 def test_reset_hard_and_merge_ff_only(repo: Path, wt: Path) -> None:
     g = Git(repo)
     base = g.head()

@@ -85,17 +85,6 @@ def test_integration_worktree_is_detached_and_replaceable(manager: WorktreeManag
     assert g.head(integ.path) == g.rev_parse("main") and g.is_clean(integ.path)
 
 
-def test_session_removes_worktree_even_on_error(manager: WorktreeManager) -> None:
-    with pytest.raises(KeyboardInterrupt), manager.session("r1", "t1", 1, "main") as wt:
-        assert wt.path.exists()
-        raise KeyboardInterrupt
-    assert not wt.path.exists()
-    assert manager.git.branches("herd/r1") == ["herd/r1/t1"]
-    with manager.session("r1", "t2", 1, "main", cleanup=False) as kept:
-        pass
-    assert kept.path.exists()
-
-
 @pytest.mark.parametrize("bad", ["", "-x", "a/b", "a..b", "x.lock", "$(touch x)", ".hidden"])
 def test_unsafe_ids_are_refused(manager: WorktreeManager, bad: str) -> None:
     with pytest.raises(BadInput):

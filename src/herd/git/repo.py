@@ -24,13 +24,12 @@ from herd.git.results import (
     PickResult,
     PushResult,
     PushStatus,
-    RebaseResult,
     WorktreeInfo,
     moved_under_us,
 )
 
 __all__ = ["Git", "GitError", "NotDescendant", "NothingToCommit", "PickResult", "PushResult",
-           "PushStatus", "RebaseResult", "RefMoved", "WorktreeInfo", "WorktreeNotItself",
+           "PushStatus", "RefMoved", "WorktreeInfo", "WorktreeNotItself",
            "format_message", "network_timeout"]
 
 _STDERR_TAIL_LINES = 20
@@ -487,22 +486,6 @@ class Git:
         excerpt = "\n".join(diff.splitlines()[:_EXCERPT_LINES])
         self._run("cherry-pick", "--abort", cwd=cwd)
         return PickResult(ok=False, conflicts=conflicts, excerpt=excerpt)
-
-    def rebase_onto(self, cwd: Path, upstream: str, base: str, tip: str) -> RebaseResult:
-        """Replay base..tip onto upstream in `cwd` (detached). On conflict, `cwd`
-        goes back to where it was and the result names the commit that failed."""
-        before = self.head(cwd)
-        commits = self._out("rev-list", "--reverse", "--topo-order",
-                            f"{_checked(base, 'revision')}..{_checked(tip, 'revision')}",
-                            cwd=cwd).split()
-        self.checkout_detached(cwd, upstream)
-        for commit in commits:
-            pick = self.cherry_pick(cwd, commit)
-            if not pick.ok:
-                self.checkout_detached(cwd, before)
-                return RebaseResult(ok=False, failed_commit=commit,
-                                    conflicts=pick.conflicts, excerpt=pick.excerpt)
-        return RebaseResult(ok=True, sha=self.head(cwd))
 
     def reset_hard(self, cwd: Path, rev: str, clean: bool = False) -> None:
         self._run("reset", "--hard", "--quiet", _checked(rev, "revision"), cwd=cwd)

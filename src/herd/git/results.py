@@ -17,17 +17,6 @@ class PickResult:
     excerpt: str = ""
 
 
-@dataclass(frozen=True)
-class RebaseResult:
-    """Outcome of replaying a range: the new tip, or the commit that conflicted."""
-
-    ok: bool
-    sha: str | None = None
-    failed_commit: str | None = None
-    conflicts: list[str] = field(default_factory=list)
-    excerpt: str = ""
-
-
 class PushStatus(Enum):
     OK = "ok"
     REJECTED = "rejected"  # the remote branch moved: fetch, rebase, retry

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,19 +132,6 @@ class WorktreeManager:
         self.git.worktree_prune()
         if run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()
-
-    @contextmanager
-    def session(
-        self, run_id: str, task_id: str, attempt: int, base: str, *, cleanup: bool = True
-    ) -> Iterator[Worktree]:
-        """`create`, then remove the checkout on the way out, even on Ctrl-C,
-        when `cleanup` is set. The branch is kept either way."""
-        wt = self.create(run_id, task_id, attempt, base)
-        try:
-            yield wt
-        finally:
-            if cleanup:
-                self.remove(wt)
 
     @staticmethod
     def _attempt_dirs(run_dir: Path, task_id: str) -> list[Path]:

@@ -188,11 +188,6 @@ def full(tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True,
     return out
 
 
-def labels_of(tx: sqlite3.Connection, issue_id: str) -> list[str]:
-    return [r[0] for r in tx.execute(
-        "SELECT label FROM labels WHERE issue_id = ? ORDER BY pos", (issue_id,))]
-
-
 def add_label(tx: sqlite3.Connection, issue_id: str, label: str) -> bool:
     pos = tx.execute("SELECT coalesce(max(pos) + 1, 0) FROM labels WHERE issue_id = ?",
                      (issue_id,)).fetchone()[0]

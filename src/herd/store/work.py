@@ -252,10 +252,6 @@ def cycle_edges(tx: sqlite3.Connection) -> list[tuple[str, str, str]]:
         f"WHERE type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')"))
 
 
-def is_blocked(tx: sqlite3.Connection, issue_id: str) -> bool:
-    return tx.execute("SELECT 1 FROM blocked WHERE id = ?", (issue_id,)).fetchone() is not None
-
-
 def dangling_edges(tx: sqlite3.Connection) -> list[tuple[str, str, str]]:
     """Edges to ids that are not in the store: they never block, but say so."""
     return list(tx.execute("""
