@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from herd.engine.executor.output import last_lines
 from herd.engine.journal import Journal, TaskState, failpoint
 from herd.engine.shutdown import Shutdown
 from herd.errors import (
@@ -26,11 +25,13 @@ from herd.errors import (
     EXIT_PARTIAL,
     LandingFailed,
 )
-from herd.git.repo import Git, GitError, NothingToCommit, PushStatus, WorktreeNotItself
+from herd.git.repo import Git, GitError, NothingToCommit, WorktreeNotItself
 from herd.git.worktree import Worktree, WorktreeManager
 from herd.queue.core import Queue
 from herd.queue.model import Status
+from herd.run.landing_bisect import Bisecting, tail_of
 from herd.run.landing_cmd import Stopped, run_landing_command
+from herd.run.landing_push import Pushing
 from herd.units import plural
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     from herd.run.batch import LandingOptions
     from herd.run.plan import Plan
 
-PUSH_TRIES = 1 + 3  # the push, then up to 3 fetch-rebase-test rounds after rejections
-TEST_TAIL = 60
 # Landing warns about a task's file above this size (HERD_LARGE_FILE overrides, e.g. 50M).
 LARGE_FILE = 10 * 2**20
 
@@ -85,7 +84,10 @@ class WorkerPhase(Protocol):
         ...
 
 
-class Integrator:
+class Integrator(Bisecting, Pushing):
+    """Lands a run's succeeded tasks: stacking here, the test step in landing_bisect.py,
+    the push step in landing_push.py."""
+
     def __init__(self, queue: Queue, git: Git, journal: Journal, workers: WorkerPhase,
                  plan: Plan, landing: LandingOptions, base: str, *,
                  worktrees: WorktreeManager, grace: float,
@@ -259,134 +261,6 @@ class Integrator:
             except NothingToCommit:
                 stack.format_sha = None
 
-    def _rebuild(self, stack: Stack, without: str) -> Stack:
-        commits = {t: sha for t, sha in stack.picks if t != without}
-        self.git.reset_hard(stack.worktree.path, stack.onto)
-        fresh = Stack(stack.worktree, stack.onto)
-        for task_id, sha in commits.items():
-            picked = self.git.cherry_pick(stack.worktree.path, sha)
-            if picked.ok and picked.sha is not None:
-                fresh.picks.append((task_id, picked.sha))
-            else:
-                self.failed[task_id] = "conflicted after an ejection: " + ", ".join(picked.conflicts)
-                self.workers.give_back(task_id, self.failed[task_id], picked.excerpt)
-        if self.landing.format_cmd and fresh.picks:
-            self._format(fresh)
-        return fresh
-
-    # -- testing and bisecting -------------------------------------------------
-
-    def _test_and_eject(self, stack: Stack) -> Stack:
-        if not self.landing.test_cmd or not stack.picks:
-            return stack
-        self._phase("testing", plural(len(stack.picks), "commit"))
-        if self._test(stack, stack.tip, len(stack.picks), "stack"):
-            return stack
-        if self._test(stack, stack.tip, len(stack.picks), "rerun"):
-            self._say("tests failed once then passed on the same stack (flaky?)")
-            return stack
-        base_ok: bool | None = None
-        while stack.picks:
-            self._phase("bisecting", plural(len(stack.picks), "commit"))
-            good, bad = 0, len(stack.picks)  # prefix lengths: good passes (or is the base)
-            bad_tail = self._last_test_tail
-            while bad - good > 1:
-                mid = (good + bad) // 2
-                if self._test(stack, stack.picks[mid - 1][1], mid, "bisect"):
-                    good = mid
-                else:
-                    bad, bad_tail = mid, self._last_test_tail
-            if bad == 1 and base_ok is None:
-                base_ok = self._test(stack, stack.onto, 0, "base")
-                if not base_ok:
-                    raise LandingFailed(
-                        f"the tests fail on the base commit {stack.onto[:12]} itself; fix them "
-                        f"first (nothing was landed; `herd resume {self.run_id}` retries)")
-            culprit = stack.picks[bad - 1][0]
-            self._eject(culprit, bad_tail)
-            stack = self._rebuild(stack, culprit)
-            if not stack.picks:
-                break
-            self._phase("testing", f"{plural(len(stack.picks), 'commit')} after ejecting "
-                                   f"{culprit}")
-            if self._test(stack, stack.tip, len(stack.picks), "stack"):
-                return stack
-        return stack
-
-    def _test(self, stack: Stack, commit: str, prefix: int, purpose: str) -> bool:
-        assert self.landing.test_cmd is not None
-        self.git.checkout_detached(stack.worktree.path, commit)
-        started = time.monotonic()
-        code, tail, _ = self._run_cmd(self.landing.test_cmd, stack.worktree.path, "test")
-        duration = time.monotonic() - started
-        self.tests_run += 1
-        picks = [t for t, _ in stack.picks[:prefix]]
-        self.journal.record_test(purpose, self.landing.test_cmd, picks, code, duration, tail)
-        self._last_test_tail = tail
-        self.git.checkout_detached(stack.worktree.path, stack.tip)
-        return code == 0
-
-    def _eject(self, task_id: str, tail: str) -> None:
-        reason = "broke the combined tests (found by bisection)"
-        self.ejected[task_id] = reason
-        self.journal.set_task(task_id, state=TaskState.EJECTED.value, reason=reason)
-        self.queue.release(task_id, f"herd run {self.run_id}: ejected: {reason}. "
-                                    f"Test output tail:\n```\n{_tail(tail)}\n```")
-        self.journal.event("task_end", task=task_id, state=TaskState.EJECTED.value, reason=reason)
-
-    # -- pushing ----------------------------------------------------------------
-
-    def _push(self, stack: Stack) -> Stack:
-        remote, branch = self.landing.remote, self.branch
-        for attempt in range(1, PUSH_TRIES + 1):
-            remote_tip = self._fetch()
-            if remote_tip and remote_tip != stack.onto and not self.git.is_ancestor(
-                    remote_tip, stack.onto):
-                stack = self._rebase(stack, remote_tip)
-            if not stack.picks:
-                return stack
-            self._phase("pushing", f"{stack.tip[:12]} to {remote}/{branch}")
-            with self.journal.step("push", remote=remote, branch=branch, sha=stack.tip,
-                                   attempt=attempt) as step:
-                pushed = self.git.push(stack.worktree.path, remote, stack.tip, branch)
-                step["ok"] = pushed.ok
-            if pushed.ok:
-                failpoint("after-push")
-                # What went out: the picks, the format commit, local commits under them.
-                sent = (self.git.count_between(remote_tip, stack.tip) if remote_tip
-                        else len(stack.picks) + bool(stack.format_sha))
-                self._say(f"pushed {plural(sent, 'commit')} to {remote}/{branch} "
-                          f"({stack.tip[:12]})")
-                if not self._update_local_branch(stack.tip, pushed=True):
-                    self._keep_stack(stack)
-                return stack
-            if pushed.status is not PushStatus.REJECTED:
-                raise LandingFailed(f"push to {remote}/{branch} failed: {pushed.detail}")
-            self._say(f"push rejected ({remote}/{branch} moved); fetching and trying again")
-        raise LandingFailed(f"push to {remote}/{branch} was rejected {PUSH_TRIES} times (the "
-                            f"remote keeps moving); the stack is kept on herd/{self.run_id}/stack;"
-                            f" `herd resume {self.run_id}` tries again")
-
-    def _rebase(self, stack: Stack, remote_tip: str) -> Stack:
-        """The remote moved: replay the stack on top of it and test again."""
-        already = self._already_landed(remote_tip)
-        self._phase("rebasing", f"onto {remote_tip[:12]}")
-        self.git.reset_hard(stack.worktree.path, remote_tip)
-        fresh = Stack(stack.worktree, remote_tip)
-        for task_id, sha in stack.picks:
-            if task_id in already:
-                continue
-            picked = self.git.cherry_pick(stack.worktree.path, sha)
-            if picked.ok and picked.sha is not None:
-                fresh.picks.append((task_id, picked.sha))
-            else:
-                reason = "conflicted with new commits on the remote: " + ", ".join(picked.conflicts)
-                self.failed[task_id] = reason
-                self.workers.give_back(task_id, reason, picked.excerpt)
-        if self.landing.format_cmd and fresh.picks:
-            self._format(fresh)
-        return self._test_and_eject(fresh)
-
     # -- after landing -------------------------------------------------------------
 
     def _update_local_branch(self, tip: str, *, pushed: bool = False) -> bool:
@@ -500,7 +374,7 @@ class Integrator:
         except Stopped:
             self._check_signals()
             raise
-        return ran.exit_code, _tail(ran.output), ran.log
+        return ran.exit_code, tail_of(ran.output), ran.log
 
     def _check_signals(self) -> None:
         """After SIGINT or SIGTERM: stop before the next step (state is in the journal)."""
@@ -514,7 +388,3 @@ class Integrator:
     def _say(self, line: str) -> None:
         self.lines.append(line)
         self.journal.event("message", text=line)
-
-
-def _tail(text: str) -> str:
-    return last_lines(text, TEST_TAIL)
