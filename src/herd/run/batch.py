@@ -89,7 +89,8 @@ def start(store: Store, *, ids: Sequence[str] = (), ready: bool = False, parent:
         "waves": plan.waves, "after": plan.after, "branch": branch,
     }, base)
     journal.listeners.extend(listeners)
-    journal.add_tasks([(t["id"], seq, plan.wave_of(t["id"]), "", TaskState.QUEUED.value, None)
+    wave = plan.wave_numbers()
+    journal.add_tasks([(t["id"], seq, wave[t["id"]], "", TaskState.QUEUED.value, None)
                        for seq, t in enumerate(plan.tasks)])
     journal.event("run_start", tasks=len(plan.tasks), waves=len(plan.waves),
                   workers=plan.workers, base=base)

@@ -50,9 +50,14 @@ class Plan:
                 return n
         raise KeyError(task_id)
 
+    def wave_numbers(self) -> dict[str, int]:
+        """Each task's wave (0 first): build it once when asking for every task."""
+        return {task_id: n for n, wave in enumerate(self.waves) for task_id in wave}
+
     def to_json(self) -> dict[str, Any]:
+        wave = self.wave_numbers()
         return {
-            "tasks": [_task_json(t, self.wave_of(t["id"])) for t in self.tasks],
+            "tasks": [_task_json(t, wave[t["id"]]) for t in self.tasks],
             "waves": self.waves,
             "conflicts": [{"a": c.a, "b": c.b, "paths": list(c.paths), "reason": c.reason}
                           for c in self.conflicts],

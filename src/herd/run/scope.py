@@ -79,6 +79,41 @@ def _compile_rest(rest: str) -> re.Pattern[str]:
     return re.compile(rest)
 
 
+# A directory name pathspec translates character by character (re.escape), like `x`.
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
+def _split_glob(glob: str) -> tuple[str, str, bool] | None:
+    """(literal prefix, regex for the rest, include) of pathspec's regex for the glob;
+    None for a glob that matches nothing (a comment, a blank).
+
+    Leading plain directory names do not change how pathspec translates the rest, so
+    `src/a/*.py` is translated as `x/x/*.py` (once, for every glob of that shape) and
+    the names put back into the prefix."""
+    segments = glob.split("/")
+    plain = 0
+    while plain < len(segments) - 1 and _PLAIN_SEGMENT.fullmatch(segments[plain]):
+        plain += 1
+    stand_in = "x/" * plain
+    regex, include = _glob_regex(stand_in + "/".join(segments[plain:]))
+    if regex is None or include is None:
+        return None
+    prefix, rest = _split_regex(regex)
+    if not prefix.startswith(stand_in):  # not the expected shape: translate the glob itself
+        regex, include = _glob_regex(glob)
+        if regex is None or include is None:
+            return None
+        prefix, rest = _split_regex(regex)
+        return prefix, rest, include
+    return "/".join(segments[:plain]) + "/" * bool(plain) + prefix[len(stand_in):], rest, include
+
+
+@functools.lru_cache(maxsize=4096)
+def _glob_regex(glob: str) -> tuple[str | None, bool | None]:
+    regex, include = GitIgnoreSpecPattern.pattern_to_regex(glob)
+    return regex, include
+
+
 @dataclass(frozen=True)
 class _Rules:
     """A glob list: the exact matcher and what glob reasoning may rely on."""
@@ -109,10 +144,10 @@ def _compile_rules(globs: tuple[str, ...]) -> _Rules:
     has_negation = False
     for glob in globs:
         try:
-            regex, include = GitIgnoreSpecPattern.pattern_to_regex(glob)
-            if regex is None or include is None:
+            split = _split_glob(glob)
+            if split is None:
                 continue  # a comment, a blank or a pattern git discards
-            prefix, rest = _split_regex(regex)
+            prefix, rest, include = split
             compiled = _compile_rest(rest)
         except (ValueError, re.error) as err:
             raise BadInput(f"invalid scope glob {glob!r}: {err}") from err
@@ -252,7 +287,9 @@ def _shared_files(
         allowed = sorted(t for t in candidates[index]
                          if scopes[t]._allows_matched(normalized[index]))
         for pair in _pairs(allowed):
-            hits = shared.setdefault(pair, _FileHits())
+            hits = shared.get(pair)
+            if hits is None:
+                hits = shared[pair] = _FileHits()
             hits.count += 1
             if len(hits.examples) < MAX_EXAMPLES:
                 hits.examples.append(files[index])
