@@ -193,6 +193,27 @@ if __name__ == "__main__":  # the cluster's worker processes are spawned and re-
 """
 
 
+def test_a_shared_scheduler_and_the_loggers_are_left_as_they_were(cluster: Cluster) -> None:
+    """herd switches Dask's own re-runs off only while it uses the scheduler, and changes
+    no logger's level."""
+    import logging
+
+    from distributed import Client
+
+    # A lambda travels by value (the scheduler cannot import this test module).
+    allowed_failures = lambda dask_scheduler: dask_scheduler.allowed_failures  # noqa: E731
+    names = ("distributed", "distributed.client", "distributed.scheduler")
+    levels = {name: logging.getLogger(name).level for name in names}
+    with Client(cluster.address, set_as_default=False, timeout=30) as client:
+        before = client.run_on_scheduler(allowed_failures)
+        with DaskExecutor(1, scheduler=cluster.address) as ex:
+            assert client.run_on_scheduler(allowed_failures) == 0
+            ex.submit(JobSpec("x", ("true",)))
+            assert [r.exit_code for r in ex.results(timeout=60)] == [0]
+        assert client.run_on_scheduler(allowed_failures) == before != 0
+    assert {name: logging.getLogger(name).level for name in names} == levels
+
+
 def test_local_cluster_on_its_own(tmp_path: Path) -> None:
     # In a child process: multiprocessing leaves a resource tracker behind in whichever
     # process starts a LocalCluster, and other tests check that pytest has no children.
