@@ -204,7 +204,8 @@ def test_a_shared_scheduler_and_the_loggers_are_left_as_they_were(cluster: Clust
     allowed_failures = lambda dask_scheduler: dask_scheduler.allowed_failures  # noqa: E731
     names = ("distributed", "distributed.client", "distributed.scheduler")
     levels = {name: logging.getLogger(name).level for name in names}
-    with Client(cluster.address, set_as_default=False, timeout=30) as client:
+    with Client(cluster.address, set_as_default=False,  # type: ignore[no-untyped-call]
+                timeout=30) as client:
         before = client.run_on_scheduler(allowed_failures)
         with DaskExecutor(1, scheduler=cluster.address) as ex:
             assert client.run_on_scheduler(allowed_failures) == 0

@@ -11,8 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import git
-from tests.integration.test_land import create, herd, shop
+from conftest import git
+from test_land import create, herd, shop
 
 __all__ = ["shop"]  # the fixture, imported for pytest
 
