@@ -12,15 +12,11 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import pathspec
-from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 from pathspec.util import normalize_file
 
-from herd.errors import BadInput
 from herd.queue.model import Record, scope_of
 from herd.run.globs import (
     GlobPattern,
@@ -32,130 +28,10 @@ from herd.run.globs import (
     example_path,
     first_common,
     included,
-    parse_pattern,
 )
+from herd.run.scope_rules import Rule, Rules, compile_rules
 
 MAX_EXAMPLES = 5
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """One non-negated glob: pathspec's regex, split into its literal leading text and the
-    rest. Tasks' globs mostly differ only in that text (`src/a/*.py`, `src/b/*.py`), so
-    they share one compiled rest: a plan of 1,000 tasks compiles a few dozen regexes."""
-
-    prefix: str
-    rest: re.Pattern[str]
-    model: GlobPattern | None  # None: the glob can match no normalized path
-
-    def match(self, path: str) -> bool:
-        """Whether the glob matches a normalized path (pathspec's regex, exactly)."""
-        return path.startswith(self.prefix) and self.rest.match(path, len(self.prefix)) is not None
-
-
-# pathspec writes a glob's literal characters with re.escape: plain characters, or a
-# backslash and a non-alphanumeric one.
-_LITERAL_RUN = re.compile(r"\^((?:[^\\\[\](){}|.*+?^$]|\\[^A-Za-z0-9])*)")
-_QUANTIFIERS = ("*", "+", "?", "{")
-# The one alternation pathspec writes itself ("a directory, or the end"); another `|` in
-# the regex could be top-level, and splitting there would change what it matches.
-_DIR_OR_END = "(?:(?P<ps_d>/)|$)"
-
-
-def _split_regex(regex: str) -> tuple[str, str]:
-    """(literal prefix, the regex for the rest) such that pathspec's `regex.search(path)`
-    holds iff the path starts with the prefix and the rest matches from there."""
-    head = _LITERAL_RUN.match(regex)
-    rest = regex[head.end():] if head else ""
-    if head is None or "|" in regex.replace(_DIR_OR_END, "") or rest.startswith(_QUANTIFIERS):
-        # Not a plain "literal text, then the rest" (a quantifier would bind to the
-        # prefix's last character): keep the whole regex, searched as pathspec does.
-        return "", f"(?s:.*?)(?:{regex})"
-    return re.sub(r"\\(.)", r"\1", head.group(1)), rest
-
-
-@functools.lru_cache(maxsize=4096)
-def _compile_rest(rest: str) -> re.Pattern[str]:
-    return re.compile(rest)
-
-
-# A directory name pathspec translates character by character (re.escape), like `x`.
-_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
-
-
-def _split_glob(glob: str) -> tuple[str, str, bool] | None:
-    """(literal prefix, regex for the rest, include) of pathspec's regex for the glob;
-    None for a glob that matches nothing (a comment, a blank).
-
-    Leading plain directory names do not change how pathspec translates the rest, so
-    `src/a/*.py` is translated as `x/x/*.py` (once, for every glob of that shape) and
-    the names put back into the prefix."""
-    segments = glob.split("/")
-    plain = 0
-    while plain < len(segments) - 1 and _PLAIN_SEGMENT.fullmatch(segments[plain]):
-        plain += 1
-    stand_in = "x/" * plain
-    regex, include = _glob_regex(stand_in + "/".join(segments[plain:]))
-    if regex is None or include is None:
-        return None
-    prefix, rest = _split_regex(regex)
-    if not prefix.startswith(stand_in):  # not the expected shape: translate the glob itself
-        regex, include = _glob_regex(glob)
-        if regex is None or include is None:
-            return None
-        prefix, rest = _split_regex(regex)
-        return prefix, rest, include
-    return "/".join(segments[:plain]) + "/" * bool(plain) + prefix[len(stand_in):], rest, include
-
-
-@functools.lru_cache(maxsize=4096)
-def _glob_regex(glob: str) -> tuple[str | None, bool | None]:
-    regex, include = GitIgnoreSpecPattern.pattern_to_regex(glob)
-    return regex, include
-
-
-@dataclass(frozen=True)
-class _Rules:
-    """A glob list: the exact matcher and what glob reasoning may rely on."""
-
-    globs: tuple[str, ...]
-    positive: tuple[_Rule, ...]
-    has_negation: bool
-
-    @functools.cached_property
-    def spec(self) -> pathspec.GitIgnoreSpec:
-        """pathspec's own matcher, needed (and compiled) only where a `!` glob makes the
-        order of the globs matter."""
-        return pathspec.GitIgnoreSpec.from_lines(self.globs)
-
-    @functools.cached_property
-    def models(self) -> tuple[GlobPattern, ...]:
-        return tuple(rule.model for rule in self.positive if rule.model is not None)
-
-    def match(self, path: str) -> bool:
-        """Whether a normalized path matches the list, as GitIgnoreSpec.match_file."""
-        if self.has_negation:
-            return self.spec.match_file(path)
-        return any(rule.match(path) for rule in self.positive)
-
-
-def _compile_rules(globs: tuple[str, ...]) -> _Rules:
-    positive: list[_Rule] = []
-    has_negation = False
-    for glob in globs:
-        try:
-            split = _split_glob(glob)
-            if split is None:
-                continue  # a comment, a blank or a pattern git discards
-            prefix, rest, include = split
-            compiled = _compile_rest(rest)
-        except (ValueError, re.error) as err:
-            raise BadInput(f"invalid scope glob {glob!r}: {err}") from err
-        if include:
-            positive.append(_Rule(prefix, compiled, parse_pattern(glob)))
-        else:
-            has_negation = True
-    return _Rules(globs, tuple(positive), has_negation)
 
 
 @dataclass(frozen=True)
@@ -183,8 +59,8 @@ class Scope:
         return not exclude.match(path)
 
     @functools.cached_property
-    def _rules(self) -> tuple[_Rules, _Rules]:
-        return _compile_rules(self.include), _compile_rules(self.exclude)
+    def _rules(self) -> tuple[Rules, Rules]:
+        return compile_rules(self.include), compile_rules(self.exclude)
 
     def _allows_matched(self, path: str) -> bool:
         """matches(path), given a positive include regex already matched the normalized path.
@@ -265,7 +141,7 @@ def _shared_files(
     Each distinct glob (tasks sharing one share the run) is tried only on the files below
     its literal directory prefix: a slice of the sorted paths, found by bisection. Global
     globs like `*.md` are tried on every file."""
-    grouped: dict[str, dict[tuple[str, str], tuple[_Rule, list[int]]]] = {}
+    grouped: dict[str, dict[tuple[str, str], tuple[Rule, list[int]]]] = {}
     for task, scope in enumerate(scopes):
         for rule in scope._rules[0].positive:
             if rule.model is not None:
