@@ -310,3 +310,20 @@ def test_matches_is_pathspecs_gitignore_matcher() -> None:
         for path in paths:
             expected = want_in.match_file(path) and not want_out.match_file(path)
             assert scope.matches(path) == expected, (include, exclude, path)
+
+
+def test_glob_models_built_per_shape_are_the_globs_own() -> None:
+    """parse_pattern models `src/a/*.py` as `x/x/*.py` with the names put back: the same
+    items as modelling the glob itself."""
+    from herd.run.globs import parse_pattern, parse_pattern_itself
+
+    rng = random.Random(11)
+    names = ["src", "a", "b-1", "x.py", "pkg_2", "v1.2"]
+    globs = ["a/", "a/b/", "a/**", "a/b/**/", "a//b", "a/ ", "a/b\\ ", "a/#b", "!a/b", "/a/b",
+             "a/**/b", "a/*", "a/b.md", "a/b/c", "x/y", "x/"]
+    for _ in range(800):
+        head = "/".join(rng.choice(names) for _ in range(rng.randint(1, 3)))
+        globs.append(f"{head}/{random_glob(rng).lstrip('/')}")
+    for glob in globs:
+        shaped, itself = parse_pattern(glob), parse_pattern_itself(glob)
+        assert (shaped and (shaped.text, shaped.items)) == (itself and (itself.text, itself.items)), glob

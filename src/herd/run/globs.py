@@ -54,6 +54,7 @@ MAX_ALTERNATIVES = 64
 
 
 _ANY_ITEM = frozenset((ANY_SEGMENT,))
+_STAND_IN = frozenset((parse_segment("x"),))
 
 
 class DoubleStar(enum.Enum):
@@ -96,8 +97,36 @@ class GlobPattern:
         return tuple(prefix)
 
 
+# A directory name without glob characters, like `src` or `pkg-1.2`.
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
 def parse_pattern(text: str) -> GlobPattern | None:
     """Model a gitignore pattern (a leading `!` is ignored); None when it matches no path.
+
+    Leading plain directory names become one item each whatever they are, so the rest
+    is modelled once per shape (`src/a/*.py` as `x/x/*.py`) and the names put back.
+    """
+    segments = text.split("/")
+    plain = 0
+    while plain < len(segments) - 1 and _PLAIN_SEGMENT.fullmatch(segments[plain]):
+        plain += 1
+    if plain:
+        shape = _shape_items("x/" * plain + "/".join(segments[plain:]))
+        if shape is not None and shape[:plain] == (_STAND_IN,) * plain:
+            names = tuple(frozenset((parse_segment(name),)) for name in segments[:plain])
+            return GlobPattern(text, names + shape[plain:])
+    return parse_pattern_itself(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_items(text: str) -> Items | None:
+    pattern = parse_pattern_itself(text)
+    return None if pattern is None else pattern.items
+
+
+def parse_pattern_itself(text: str) -> GlobPattern | None:
+    """parse_pattern without the shape cache.
 
     The steps mirror GitIgnoreSpecPattern: strip unescaped trailing blanks,
     anchor on a leading slash or an inner one, add `**/` in front otherwise,

@@ -66,7 +66,11 @@ class SegGlob:
 
     text: str
     tokens: tuple[Token, ...]
-    regex: re.Pattern[str]
+    pattern: str  # the regex, compiled on first use: most segments are never matched
+
+    @functools.cached_property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
 
     @functools.cached_property
     def literal(self) -> str | None:
@@ -114,7 +118,7 @@ def parse_segment(text: str) -> SegGlob:
             tokens.append(_literal(ch))
             regex_parts.append(re.escape(ch))
     # A lone `*` segment is `[^/]+` in pathspec; segments are never empty anyway.
-    return SegGlob(text, tuple(tokens), re.compile("".join(regex_parts)))
+    return SegGlob(text, tuple(tokens), "".join(regex_parts))
 
 
 def _parse_class(text: str, start: int) -> tuple[CharSet, int]:

@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pathspec.util import normalize_file
+from pathspec.util import NORMALIZE_PATH_SEPS, normalize_file
 
 from herd.queue.model import Record, scope_of
 from herd.run.globs import (
@@ -148,7 +148,10 @@ def _shared_files(
                 key = "/".join(rule.model.literal_prefix)
                 same_regex = grouped.setdefault(key, {})
                 same_regex.setdefault((rule.prefix, rule.rest.pattern), (rule, []))[1].append(task)
-    normalized = [normalize_file(file) for file in files]
+    # git ls-files paths are normalized already; on POSIX (no separators to convert)
+    # normalize_file only strips a leading "/" or "./".
+    normalized = [normalize_file(f) if NORMALIZE_PATH_SEPS or f.startswith(("/", "./")) else f
+                  for f in files]
     order = sorted(range(len(files)), key=normalized.__getitem__)
     paths = [normalized[n] for n in order]
     candidates: dict[int, set[int]] = {}  # file index -> tasks whose include globs match it
