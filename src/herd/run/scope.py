@@ -161,17 +161,25 @@ def _shared_files(
             for rule, tasks in rules.values():
                 if rule.match(path):
                     candidates.setdefault(order[rank], set()).update(tasks)
-    shared: dict[tuple[int, int], _FileHits] = {}
+    # Files in one directory are mostly matched by the same tasks: count each distinct
+    # set of tasks once, with its files (in file order).
+    together: dict[tuple[int, ...], list[int]] = {}
     for index in sorted(n for n, tasks in candidates.items() if len(tasks) > 1):
-        allowed = sorted(t for t in candidates[index]
-                         if scopes[t]._allows_matched(normalized[index]))
-        for pair in _pairs(allowed):
+        path = normalized[index]
+        allowed = tuple(sorted(t for t in candidates[index] if scopes[t]._allows_matched(path)))
+        if len(allowed) > 1:
+            together.setdefault(allowed, []).append(index)
+    shared: dict[tuple[int, int], _FileHits] = {}
+    firsts: dict[tuple[int, int], list[int]] = {}
+    for members, indexes in together.items():
+        for pair in _pairs(list(members)):
             hits = shared.get(pair)
             if hits is None:
                 hits = shared[pair] = _FileHits()
-            hits.count += 1
-            if len(hits.examples) < MAX_EXAMPLES:
-                hits.examples.append(files[index])
+            hits.count += len(indexes)
+            firsts.setdefault(pair, []).extend(indexes[:MAX_EXAMPLES])
+    for pair, hits in shared.items():
+        hits.examples = [files[n] for n in sorted(firsts[pair])[:MAX_EXAMPLES]]
     return shared
 
 
