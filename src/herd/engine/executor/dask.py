@@ -364,7 +364,9 @@ class DaskExecutor:
                            f"`dask worker ... --resources \"{wanted}\"`")
 
     def _close_quietly(self) -> None:
-        if self._client is not None and self._allowed_failures is not None and not self._lost:
+        shared = self._cluster is None  # a scheduler someone else started, and keeps
+        if shared and self._client is not None and self._allowed_failures is not None \
+                and not self._lost:
             restore_retries(self._client, self._allowed_failures)
         close_quietly(self._client, self._cluster, lost=self._lost)
         self._cluster = None
