@@ -28,6 +28,7 @@ from herd.queue.model import (
 )
 from herd.run.scope import Overlap, Scope, find_overlaps, scope_for
 from herd.store import Store
+from herd.store import batch as sql_batch
 from herd.store import issues as sql_issues
 from herd.store import work as sql_work
 
@@ -274,7 +275,7 @@ def _blockers(tx: sqlite3.Connection, members: Sequence[str]) -> tuple[
     own: dict[str, list[str]] = {}  # active blockers outside the set, the task's or an ancestor's
     parents: dict[str, list[str]] = {}
     dangling: list[tuple[str, str, str]] = []
-    for task, node, target, dep_type, target_status in sql_work.batch_edges(tx, members):
+    for task, node, target, dep_type, target_status in sql_batch.batch_edges(tx, members):
         if target_status is None:
             if node == task:
                 dangling.append((task, target, dep_type))
@@ -285,7 +286,7 @@ def _blockers(tx: sqlite3.Connection, members: Sequence[str]) -> tuple[
             parents.setdefault(task, []).append(target)
         elif target_status not in RESOLVED_STATUSES:
             own.setdefault(task, []).append(target)
-    blocked = sql_work.blocked_outside(tx, members)
+    blocked = sql_batch.blocked_outside(tx, members)
     outside = {task: list(dict.fromkeys(own.get(task) or parents.get(task) or ["?"]))
                for task in members if task in blocked}
     return ordering, outside, dangling
