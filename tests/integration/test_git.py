@@ -123,6 +123,23 @@ def test_squash_makes_one_commit_on_base(repo: Path, wt: Path, worker_commits: i
     assert set(g.changed_paths(base, sha)) == expected
 
 
+@pytest.mark.parametrize("move_head", [["switch", "-q", "-c", "elsewhere"],
+                                       ["switch", "-q", "--detach"]])
+def test_squash_reattaches_head_a_worker_moved(repo: Path, wt: Path,
+                                               move_head: list[str]) -> None:
+    """squash skips `git symbolic-ref` when HEAD is still the task branch; a worker that
+    switched branches or detached HEAD gets it put back on the task branch."""
+    g = Git(repo)
+    base = g.rev_parse("main")
+    sh(wt, *move_head)
+    (wt / "moved.txt").write_text("work\n")
+    sha = g.squash(wt, base, "moved", {"Herd-Task": "t1"}, branch="task")
+    assert sh(wt, "symbolic-ref", "HEAD") == "refs/heads/task"
+    assert sh(repo, "rev-parse", "task") == sha and g.head(wt) == sha
+    if move_head[2] == "-c":
+        assert sh(repo, "rev-parse", "elsewhere") == base  # the worker's branch never moves
+
+
 def test_squash_respects_gitignore(repo: Path, wt: Path) -> None:
     g = Git(repo)
     (wt / ".gitignore").write_text("*.log\n")

@@ -1,109 +1,55 @@
-"""The one place in herd that runs git.
+"""The one place in herd that runs git: `Git`, one repository and its worktrees.
 
 Every call is an argv list (never a shell), so task titles and ids reach git
 as data. Results that callers branch on (a cherry-pick conflict, a rejected
 push) come back as values; anything else unexpected raises `GitError`.
+Running git lives in runner.py, remotes in remote.py, messages in messages.py;
+the names callers use are all importable from here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
 import shutil
-import signal
 import subprocess
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
-from herd.errors import BadInput, HerdError, NotFound, Refused
+from herd.errors import BadInput, NotFound, Refused
 from herd.git import gitdir
 from herd.git.gitdir import WorktreeNotItself
+from herd.git.messages import (
+    _TRAILER_KEY,
+    _with_newline,
+    enclosing_repository,
+    format_message,
+    no_identity_message,
+    user_identity,
+)
+from herd.git.remote import RemoteOps
 from herd.git.results import (
     PickResult,
     PushResult,
     PushStatus,
     WorktreeInfo,
-    moved_under_us,
+)
+from herd.git.runner import (
+    _EXCERPT_LINES,
+    GitError,
+    NotDescendant,
+    NothingToCommit,
+    RefMoved,
+    _checked,
+    _split_z,
+    network_timeout,
 )
 
 __all__ = ["Git", "GitError", "NotDescendant", "NothingToCommit", "PickResult", "PushResult",
            "PushStatus", "RefMoved", "WorktreeInfo", "WorktreeNotItself",
-           "format_message", "network_timeout"]
-
-_STDERR_TAIL_LINES = 20
-_EXCERPT_LINES = 80
-# Variables a git hook (or a parent git command) exports; inherited, they would
-# point every call at the wrong repository or index.
-_REPO_ENV = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_COMMON_DIR",
-    "GIT_PREFIX",
-    "GIT_NAMESPACE",
-)
-_FALLBACK_IDENTITY = {
-    "GIT_AUTHOR_NAME": "herd",
-    "GIT_AUTHOR_EMAIL": "herd@localhost",
-    "GIT_COMMITTER_NAME": "herd",
-    "GIT_COMMITTER_EMAIL": "herd@localhost",
-}
-_TRAILER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
-# Fetch and push give up after this long (seconds; HERD_GIT_TIMEOUT overrides): a remote
-# that never answers must not hang landing forever.
-NETWORK_TIMEOUT = 300.0
+           "enclosing_repository", "format_message", "network_timeout", "no_identity_message",
+           "user_identity"]
 
 
-def network_timeout() -> float:
-    value = os.environ.get("HERD_GIT_TIMEOUT", "")
-    try:
-        return float(value) if value else NETWORK_TIMEOUT
-    except ValueError:
-        raise BadInput(f"HERD_GIT_TIMEOUT={value!r}: use a number of seconds") from None
-
-
-class GitError(HerdError):
-    """A git command failed in a way herd does not handle itself."""
-
-    def __init__(self, argv: Sequence[str], returncode: int, stderr: str, cwd: Path) -> None:
-        self.argv = list(argv)
-        self.returncode = returncode
-        self.stderr = "\n".join(stderr.strip().splitlines()[-_STDERR_TAIL_LINES:])
-        self.cwd = cwd
-        last = self.stderr.splitlines()[-1] if self.stderr else "no output"
-        super().__init__(
-            f"`{' '.join(self.argv)}` failed (exit {returncode}) in {cwd}: {last}; "
-            "run it there by hand to see the whole error"
-        )
-
-
-class NothingToCommit(Refused):
-    """The worker left no change relative to its base."""
-
-
-class NotDescendant(Refused):
-    """The worker's HEAD no longer descends from the base it was given."""
-
-
-class RefMoved(Refused):
-    """A compare-and-swap ref update found a different old value."""
-
-
-def _checked(value: str, what: str) -> str:
-    """Refuse values git would read as options or that cannot be one argument."""
-    if not value or value.startswith("-") or "\0" in value or "\n" in value:
-        raise BadInput(f"invalid {what} {value!r} for git; use a name without leading '-'")
-    return value
-
-
-def _split_z(output: str) -> list[str]:
-    return [item for item in output.split("\0") if item]
-
-
-class Git:
+class Git(RemoteOps):
     """Runs git for one repository; `cwd` arguments select one of its worktrees.
 
     A command for a worktree other than the repository's own checkout is pinned to
@@ -111,21 +57,6 @@ class Git:
     repository's side, never from the worktree's `.git` file, which a worker can
     change), after checking that the worktree still resolves to itself.
     """
-
-    def __init__(self, repo: Path) -> None:
-        self.repo = Path(repo)
-        self._admin_dirs: dict[Path, Path] = {}  # worktree path -> its git directory
-        self._common_dir: Path | None = None
-        env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
-        env["GIT_TERMINAL_PROMPT"] = "0"
-        # Nothing herd runs should wait for an editor; messages always come via -F/-m.
-        env["GIT_EDITOR"] = "true"
-        self._env = env
-        has_email = self._run("config", "user.email", check=False).returncode == 0
-        if not has_email:
-            self._env.update(_FALLBACK_IDENTITY)
-
-    # -- creating repositories (the demo, tests) ----------------------------------
 
     @classmethod
     def init(cls, path: Path, *, bare: bool = False, branch: str = "main") -> Git:
@@ -136,93 +67,6 @@ class Git:
         subprocess.run([*argv, str(path)], check=True, capture_output=True,
                        stdin=subprocess.DEVNULL)
         return cls(path)
-
-    def add_remote(self, name: str, url: str) -> None:
-        self._run("remote", "add", _checked(name, "remote"), _checked(url, "url"))
-
-    def push_upstream(self, remote: str, branch: str) -> None:
-        """First push of a new repository's branch, setting its upstream."""
-        self._run("push", "--quiet", "-u", _checked(remote, "remote"), _checked(branch, "branch"))
-
-    # -- running -------------------------------------------------------------
-
-    def _run(
-        self,
-        *args: str,
-        cwd: Path | None = None,
-        check: bool = True,
-        stdin: str | None = None,
-        ok_codes: tuple[int, ...] = (0,),
-        timeout: float | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        where = Path(cwd) if cwd is not None else self.repo
-        argv = ["git", *self._pin(where), *args]
-        if timeout is not None:
-            proc = self._run_with_timeout(argv, where, timeout)
-        else:
-            proc = subprocess.run(
-                argv,
-                cwd=where,
-                env=self._env,
-                input=stdin,
-                stdin=None if stdin is not None else subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                encoding="utf-8",
-                errors="surrogateescape",
-            )
-        if check and proc.returncode not in ok_codes:
-            raise GitError(argv, proc.returncode, proc.stderr, where)
-        return proc
-
-    def _run_with_timeout(self, argv: list[str], where: Path,
-                          timeout: float) -> subprocess.CompletedProcess[str]:
-        """A network command: its own session, so a timeout kills ssh or a remote helper
-        with it (killing git alone would leave them holding the pipes open)."""
-        proc = subprocess.Popen(argv, cwd=where, env=self._env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                encoding="utf-8", errors="surrogateescape",
-                                start_new_session=True)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except BaseException:  # the timeout, or Ctrl-C: nothing of the command may outlive it
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
-                raise
-            raise GitError(argv, -signal.SIGKILL, f"no answer after {timeout:g}s (killed; "
-                           "HERD_GIT_TIMEOUT sets the limit)", where) from None
-        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-    def _pin(self, where: Path) -> list[str]:
-        """`--git-dir`/`--work-tree` for a linked worktree; nothing for the repository itself."""
-        if where == self.repo:
-            return []
-        path = where.resolve()
-        if path == self.repo.resolve():
-            return []
-        admin = self._admin_dirs.get(path) or self._find_admin_dir(path)
-        gitdir.check_worktree(path, admin)
-        return [f"--git-dir={admin}", f"--work-tree={path}"]
-
-    def common_dir(self) -> Path:
-        """The git directory every worktree of the repository shares (config, refs)."""
-        if self._common_dir is None:
-            common = self._out("rev-parse", "--path-format=absolute", "--git-common-dir")
-            self._common_dir = Path(common)
-        return self._common_dir
-
-    def _find_admin_dir(self, path: Path) -> Path:
-        admin = gitdir.registered_admin_dir(self.common_dir(), path)
-        if admin is None:
-            raise WorktreeNotItself(f"{path} is not a worktree of {self.repo} (git has no "
-                                    "record of it); herd runs no git there")
-        self._admin_dirs[path] = admin
-        return admin
-
-    def _out(self, *args: str, cwd: Path | None = None, stdin: str | None = None) -> str:
-        return self._run(*args, cwd=cwd, stdin=stdin).stdout.strip()
 
     # -- inspection ----------------------------------------------------------
 
@@ -445,7 +289,8 @@ class Git:
             "rev-parse", "HEAD", f"{_checked(base, 'revision')}^{{commit}}",
             f"{base}^{{tree}}", cwd=cwd,
         ).split()
-        if not self.is_ancestor(base_sha, head):
+        # A worker that only edited files leaves HEAD at the base: no ancestry to ask git.
+        if head != base_sha and not self.is_ancestor(base_sha, head):
             raise NotDescendant(
                 f"HEAD {head[:12]} in {cwd} does not descend from base {base_sha[:12]}; "
                 "the worker rewrote history, retry the task"
@@ -462,8 +307,21 @@ class Git:
             return sha
         ref = f"refs/heads/{_checked(branch, 'branch')}"
         self._run("update-ref", "-m", "herd: squash", ref, sha, cwd=cwd)
-        self._run("symbolic-ref", "HEAD", ref, cwd=cwd)
+        if not self._head_is(cwd, ref):
+            self._run("symbolic-ref", "HEAD", ref, cwd=cwd)
         return sha
+
+    def _head_is(self, cwd: Path, ref: str) -> bool:
+        """Whether HEAD in the linked worktree `cwd` is already the symbolic ref `ref`, read
+        from the worktree's git directory as the repository registered it (never through
+        the worktree's `.git` file). False whenever that is not plain to see: git decides."""
+        admin = self._admin_dirs.get(Path(cwd).resolve())
+        if admin is None:
+            return False
+        try:
+            return (admin / "HEAD").read_text(encoding="utf-8") == f"ref: {ref}\n"
+        except (OSError, UnicodeDecodeError):
+            return False
 
     def cherry_pick(self, cwd: Path, sha: str) -> PickResult:
         """Apply one commit on `cwd`'s HEAD; on conflict abort, leaving the old tip clean.
@@ -514,166 +372,9 @@ class Git:
         """Remove `ref` (a herd-owned scratch ref); nothing happens when it does not exist."""
         self._run("update-ref", "-d", _checked(ref, "ref"), check=False)
 
-    def config_get(self, key: str) -> str | None:
-        proc = self._run("config", "--get", _checked(key, "config key"), check=False)
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    def config_set(self, key: str, value: str) -> None:
-        """Set `key` in this repository's own config (not the user's global one)."""
-        self._run("config", "--local", _checked(key, "config key"), value)
-
     def merge_ff_only(self, cwd: Path, rev: str) -> bool:
         """Fast-forward `cwd` to `rev`; False (and nothing changed) when that is not possible."""
         if not self.is_ancestor(self.head(cwd), rev):
             return False
         self._run("merge", "--ff-only", "--quiet", _checked(rev, "revision"), cwd=cwd)
         return True
-
-    # -- remotes and bundles -------------------------------------------------
-
-    def fetch(self, remote: str, branch: str) -> str | None:
-        """Fetch `branch` from `remote`; its tip sha, or None when the remote has no such branch."""
-        ref = f"refs/heads/{_checked(branch, 'branch')}"
-        listed = self._run("ls-remote", "--exit-code", _checked(remote, "remote"), ref,
-                           ok_codes=(0, 2), timeout=network_timeout())
-        if listed.returncode == 2:
-            return None
-        # A herd-owned ref keeps the fetched commits reachable and is safe to
-        # overwrite; FETCH_HEAD would be shared by concurrent fetches.
-        local = f"refs/herd/fetched/{branch}"
-        self._run("fetch", "--quiet", "--no-tags", remote, f"+{ref}:{local}",
-                  timeout=network_timeout())
-        return self._out("rev-parse", "--verify", local)
-
-    def push(self, cwd: Path, remote: str, src_sha: str, branch: str) -> PushResult:
-        """Push `src_sha` to `branch` on `remote`, never forcing.
-
-        Runs from the repository's top level whatever `cwd` is: a remote given as a
-        relative path (`../remote.git`) means relative to the repository, and a worktree
-        under .herd/ would resolve it somewhere else. The commit is in the shared store.
-        """
-        del cwd
-        ref = f"refs/heads/{_checked(branch, 'branch')}"
-        try:
-            proc = self._run("push", "--porcelain", _checked(remote, "remote"),
-                             f"{_checked(src_sha, 'revision')}:{ref}", check=False,
-                             timeout=network_timeout())
-        except GitError as exc:  # timed out
-            return PushResult(PushStatus.ERROR, exc.stderr)
-        for line in proc.stdout.splitlines():
-            parts = line.split("\t")
-            if len(parts) < 3 or not parts[1].endswith(f":{ref}"):
-                continue
-            flag, summary = parts[0], parts[2]
-            if flag == "!" and moved_under_us(summary):
-                return PushResult(PushStatus.REJECTED, summary)
-            if flag != "!" and proc.returncode == 0:
-                return PushResult(PushStatus.OK, summary)
-            return PushResult(PushStatus.ERROR, summary)
-        tail = proc.stderr.strip().splitlines()
-        detail = tail[-1] if tail else f"git push exited {proc.returncode}"
-        return PushResult(PushStatus.ERROR, detail)
-
-    def bundle_create(self, path: Path, rev_spec: str | Sequence[str]) -> None:
-        """Write a bundle of `rev_spec` (it must name at least one ref, e.g. 'base..branch')."""
-        specs = [rev_spec] if isinstance(rev_spec, str) else list(rev_spec)
-        self._run("bundle", "create", "--quiet", str(path),
-                  *(_checked(s, "revision") for s in specs))
-
-    def fetch_bundle(self, bundle_path: Path, sha: str, into_ref: str) -> None:
-        """Fetch the ref in the bundle whose tip is `sha` into `into_ref`."""
-        heads = self._out("bundle", "list-heads", str(bundle_path))
-        names = [line.split(" ", 1)[1] for line in heads.splitlines()
-                 if " " in line and line.split(" ", 1)[0] == sha]
-        if not names:
-            raise NotFound(
-                f"bundle {bundle_path} has no ref at {sha[:12]}; recreate it from the branch"
-            )
-        self._run("fetch", "--quiet", "--no-tags", str(bundle_path),
-                  f"+{names[0]}:{_checked(into_ref, 'ref')}")
-
-    # -- checks before a run starts ---------------------------------------------
-
-    def branch_name_ok(self, name: str) -> bool:
-        """Whether `name` is a valid branch name (`git check-ref-format --branch`)."""
-        if not name or name.startswith("-"):
-            return False
-        return self._run("check-ref-format", "--branch", name, check=False).returncode == 0
-
-    def remote_problem(self, remote: str, timeout: float = 30.0) -> str | None:
-        """Why a push to `remote` cannot work, found before any worker starts; None when the
-        remote is known and answers `git ls-remote` within `timeout` seconds."""
-        if not remote or remote.startswith("-"):
-            return f"invalid remote name {remote!r}"
-        if self.config_get(f"remote.{remote}.url") is None:
-            known = self._out("remote").split()
-            return (f"no remote {remote!r} in this repository (remotes: "
-                    f"{', '.join(known) or 'none'}); add it with `git remote add` or pick one "
-                    "with --remote")
-        # Supervised like fetch and push: a silent remote's ssh or upload-pack dies with git.
-        timeout = min(timeout, network_timeout())
-        try:
-            proc = self._run_with_timeout(["git", "ls-remote", "--exit-code", remote, "HEAD"],
-                                          self.repo, timeout)
-        except GitError:
-            return (f"remote {remote!r} did not answer within {timeout:g}s "
-                    "(HERD_GIT_TIMEOUT sets the limit)")
-        if proc.returncode not in (0, 2):  # 2: reachable, but it has no HEAD (an empty remote)
-            lines = proc.stderr.strip().splitlines()
-            return f"remote {remote!r} is not reachable: {lines[0] if lines else proc.returncode}"
-        return None
-
-
-def format_message(message: str, trailers: Mapping[str, str]) -> str:
-    """`message`, a blank line, then one `Key: value` line per trailer."""
-    lines = []
-    for key, value in trailers.items():
-        if not _TRAILER_KEY.fullmatch(key):
-            raise BadInput(f"invalid trailer key {key!r}; use letters, digits and '-'")
-        if "\n" in value or not value.strip():
-            raise BadInput(f"invalid value {value!r} for trailer {key}; use one non-empty line")
-        lines.append(f"{key}: {value.strip()}")
-    body = message.strip("\n").rstrip()
-    if not lines:
-        return body + "\n"
-    return f"{body}\n\n" + "\n".join(lines) + "\n"
-
-
-def _with_newline(message: str) -> str:
-    return message if message.endswith("\n") else message + "\n"
-
-
-def user_identity(repo: Path) -> str | None:
-    """The identity the user's own git commits with in `repo` ("Name <email>", from config or
-    GIT_AUTHOR_*/GIT_COMMITTER_* in the environment), or None when git would refuse to commit.
-
-    Asked without herd's fallback identity: a worker commits with the user's git, so a run
-    needs a real one, checked before anything starts."""
-    env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
-    idents = []
-    for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
-        proc = subprocess.run(["git", "var", var], cwd=repo, env=env, capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL)
-        if proc.returncode != 0:
-            return None
-        idents.append(proc.stdout)
-    # "Name <email> 1700000000 +0000": drop the timestamp.
-    return idents[0].rsplit(" ", 2)[0]
-
-
-def no_identity_message(repo: Path) -> str:
-    return (f"git has no user identity to commit with in {repo} (the workers commit there); "
-            "set one: git config --global user.name 'Your Name' && "
-            "git config --global user.email you@example.com")
-
-
-def enclosing_repository(path: Path) -> Path | None:
-    """The top of the git work tree that `path` (or, when it does not exist yet, its nearest
-    existing parent) lies in; None outside any repository."""
-    probe = Path(path).absolute()
-    while not probe.is_dir() and probe != probe.parent:
-        probe = probe.parent
-    env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=probe, env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
