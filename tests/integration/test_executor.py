@@ -295,3 +295,48 @@ def test_wait_zero_polls_without_blocking() -> None:
         results = ex.wait(timeout=0)
         assert time.monotonic() - started < 0.1
         assert [r.key for r in results] == ["t"]
+
+
+# Both ways a job starts: posix_spawn (the supervisor's own directory) and Popen (another one).
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["posix_spawn", "popen"])
+def test_a_job_starts_alone_in_its_session_with_default_signals(
+    tmp_path: Path, elsewhere: bool
+) -> None:
+    """Own session and process group, stdin from /dev/null, SIGPIPE not ignored (Python
+    ignores it and exec would pass that on), no descriptor of ours but 0, 1 and 2."""
+    held = open(tmp_path / "held", "w")  # noqa: SIM115  (close-on-exec, like all of ours)
+    probe = (
+        "import os, sys\n"
+        "print(os.getsid(0) == os.getpid(), os.getpgid(0) == os.getpid())\n"
+        "print(sys.stdin.read() == '', os.readlink('/proc/self/fd/0'))\n"
+        "print(sorted(int(fd) for fd in os.listdir('/proc/self/fd') if int(fd) > 2))\n"
+    )
+    cwd = tmp_path if elsewhere else None
+    try:
+        result = run_one(JobSpec("probe", (sys.executable, "-c", probe), cwd=cwd,
+                                 capture_stdout=True))
+        # Not a Python probe for signals: Python ignores SIGPIPE itself at start-up.
+        status = run_one(JobSpec("sigs", ("cat", "/proc/self/status"), cwd=cwd,
+                                 capture_stdout=True))
+    finally:
+        held.close()
+    assert result.ok and status.ok, result.tail + status.tail
+    lines = (result.stdout or b"").decode().splitlines()
+    assert lines[0] == "True True"
+    assert lines[1] == "True /dev/null"
+    assert lines[2] == "[3]"  # only the listdir's own descriptor
+    ignored = next(line for line in (status.stdout or b"").decode().splitlines()
+                   if line.startswith("SigIgn:"))
+    assert not int(ignored.split()[1], 16) & (1 << (signal.SIGPIPE - 1))
+
+
+def test_a_program_found_on_the_jobs_own_path(tmp_path: Path) -> None:
+    """A PATH in the job's env is where its program is looked up (not the supervisor's)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "herd-only-here"
+    tool.write_text("#!/bin/sh\necho found\n")
+    tool.chmod(0o755)
+    result = run_one(JobSpec("path", ("herd-only-here",),
+                             env={"PATH": f"{bindir}:/usr/bin:/bin"}, capture_stdout=True))
+    assert result.stdout == b"found\n"

@@ -1,10 +1,10 @@
 """The local pool: jobs as child processes of the supervisor, one process group each.
 
 Design, chosen by measurement (bench/bench_exec.py): one thread, no asyncio.
-Children are started with `subprocess.Popen` (CPython uses vfork for it, as
-fast as `os.posix_spawn` here and it also handles `cwd` and exec errors), and
-each child's exit is watched through a pidfd in an epoll selector together
-with its output pipes. Reaping is per pid, never `waitpid(-1)`, so children
+Children are started by spawn.py (`os.posix_spawn` when it can, else
+`subprocess.Popen`; own session, no shell, no preexec_fn), and each child's
+exit is watched through a pidfd in an epoll selector together with its output
+pipes. Reaping is per pid, never `waitpid(-1)`, so children
 the coordinator starts elsewhere (git, tests) are never stolen.
 
 Supervision happens inside `wait()`: the selector timeout is the nearest of
@@ -22,26 +22,29 @@ its own setsid() escapes this, as it would escape any group-based kill.
 from __future__ import annotations
 
 import contextlib
-import errno
 import heapq
 import os
 import selectors
 import signal
-import subprocess
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from herd.engine.executor.base import (
-    EXIT_CANNOT_EXECUTE,
-    EXIT_COMMAND_NOT_FOUND,
-    JobResult,
-    JobSpec,
+from herd.engine.executor.base import JobResult, JobSpec
+from herd.engine.executor.output import PipeReader, read_file_tail, tail_text
+from herd.engine.executor.spawn import (
+    inheritable_fds,
+    not_started,
+    output_fds,
+    spawn_failed,
+    start_process,
 )
-from herd.engine.executor.output import CappedLog, PipeReader, read_file_tail, tail_text
+from herd.engine.executor.sweep import kill_by_env
 from herd.engine.executor.tree import tree_rss
 from herd.errors import BadInput
+
+__all__ = ["DEFAULT_GRACE", "LocalExecutor", "kill_by_env"]
 
 DEFAULT_GRACE = 5.0
 DEFAULT_MEMORY_POLL = 0.25
@@ -52,7 +55,7 @@ _EXIT_POLL = 0.01
 @dataclass(eq=False)
 class _Running:
     job: JobSpec
-    proc: subprocess.Popen[bytes]
+    pid: int
     slot: int
     worker: str
     started_at: float
@@ -96,6 +99,7 @@ class LocalExecutor:
         self._selector = selectors.DefaultSelector()
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._use_pidfd = hasattr(os, "pidfd_open")
+        self._inherited = inheritable_fds()
         self._closed = False
 
     # -- the Executor interface ------------------------------------------------
@@ -150,7 +154,7 @@ class LocalExecutor:
         now = time.time()
         while self._pending:
             job = self._pending.popleft()
-            self._done.append(_not_started(job, now, "cancelled before it started", cancelled=True))
+            self._done.append(not_started(job, now, "cancelled before it started", cancelled=True))
         kill_at = time.monotonic() + grace
         for run in self._running.values():
             self._terminate(run, "cancel", kill_at)
@@ -203,39 +207,30 @@ class LocalExecutor:
         parent_ends: list[PipeReader] = []
         child_ends: list[int] = []
         try:
-            stdout_target, stderr_target, stdout, output = self._output_fds(
-                job, parent_ends, child_ends
-            )
+            stdout_target, stderr_target, stdout, output = output_fds(job, parent_ends, child_ends)
         except OSError as exc:
             heapq.heappush(self._free_slots, slot)
             self._done.append(
-                _not_started(job, started_at, f"cannot open log: {exc}", worker=worker)
+                not_started(job, started_at, f"cannot open log: {exc}", worker=worker)
             )
             return
-        env = None if job.env is None else {**os.environ, **job.env}
         try:
-            proc = subprocess.Popen(
-                job.argv,
-                stdin=self._devnull,
-                stdout=stdout_target,
-                stderr=stderr_target,
-                cwd=job.cwd,
-                env=env,
-                start_new_session=True,
-            )
+            pid = start_process(job.argv, stdin=self._devnull, stdout=stdout_target,
+                                stderr=stderr_target, cwd=job.cwd, env=job.env,
+                                inherited=self._inherited)
         except OSError as exc:
             for reader in parent_ends:
                 reader.close()
             heapq.heappush(self._free_slots, slot)
-            self._done.append(_spawn_failed(job, exc, started_at, worker))
+            self._done.append(spawn_failed(job, exc, started_at, worker))
             return
         finally:
             for fd in child_ends:
                 os.close(fd)
-        pidfd = os.pidfd_open(proc.pid) if self._use_pidfd else None
+        pidfd = os.pidfd_open(pid) if self._use_pidfd else None
         run = _Running(
             job=job,
-            proc=proc,
+            pid=pid,
             slot=slot,
             worker=worker,
             started_at=started_at,
@@ -246,52 +241,11 @@ class LocalExecutor:
             next_memory_check=None if job.max_memory is None else now,
             pipes=parent_ends,
         )
-        self._running[proc.pid] = run
+        self._running[pid] = run
         if pidfd is not None:
             self._selector.register(pidfd, selectors.EVENT_READ, run)
         for reader in parent_ends:
             self._selector.register(reader.fd, selectors.EVENT_READ, reader)
-
-    def _output_fds(
-        self, job: JobSpec, parent_ends: list[PipeReader], child_ends: list[int]
-    ) -> tuple[int, int, PipeReader | None, PipeReader | None]:
-        """Where the child's stdout and stderr go. Logged output is a plain file
-        descriptor (nothing to pump); only captured or unlogged output is piped."""
-
-        def pipe(whole: bool, log: CappedLog | None = None) -> tuple[PipeReader, int]:
-            r, w = os.pipe2(os.O_CLOEXEC)
-            reader = PipeReader(r, whole=whole, log=log)
-            parent_ends.append(reader)
-            child_ends.append(w)
-            return reader, w
-
-        stdout: PipeReader | None = None
-        output: PipeReader | None = None
-        if job.log_path is not None and job.log_limit is not None:
-            # A capped log: output passes through here so only its end is kept.
-            log = CappedLog(job.log_path, job.log_limit)
-            if job.capture_stdout:
-                stdout, stdout_fd = pipe(whole=True)
-                output, stderr_fd = pipe(whole=False, log=log)
-                return stdout_fd, stderr_fd, stdout, output
-            output, both_fd = pipe(whole=False, log=log)
-            return both_fd, both_fd, None, output
-        log_fd = None
-        if job.log_path is not None:
-            log_fd = os.open(
-                job.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-            )
-            child_ends.append(log_fd)
-        if job.capture_stdout:
-            stdout, stdout_fd = pipe(whole=True)
-            if log_fd is not None:
-                return stdout_fd, log_fd, stdout, None
-            output, stderr_fd = pipe(whole=False)
-            return stdout_fd, stderr_fd, stdout, output
-        if log_fd is not None:
-            return log_fd, log_fd, None, None
-        output, both_fd = pipe(whole=False)
-        return both_fd, both_fd, None, output
 
     # -- supervising -------------------------------------------------------------
 
@@ -319,11 +273,11 @@ class LocalExecutor:
                 if not data.closed and data.read_available():
                     self._selector.unregister(data.fd)
                     data.close()
-            elif isinstance(data, _Running) and data.proc.pid in self._running:
+            elif isinstance(data, _Running) and data.pid in self._running:
                 self._reap(data)
         if not self._use_pidfd:
             for run in list(self._running.values()):
-                if os.waitid(os.P_PID, run.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                if os.waitid(os.P_PID, run.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
                     self._reap(run)
         self._enforce_limits(time.monotonic())
 
@@ -331,7 +285,7 @@ class LocalExecutor:
         for run in list(self._running.values()):
             if run.kill_at is not None:
                 if now >= run.kill_at:
-                    _signal_group(run.proc.pid, signal.SIGKILL)
+                    _signal_group(run.pid, signal.SIGKILL)
                     run.kill_at = None  # the exit event reaps it; SIGKILL is not retried
                 continue
             if run.kill_reason is not None:
@@ -341,13 +295,13 @@ class LocalExecutor:
             elif run.next_memory_check is not None and now >= run.next_memory_check:
                 run.next_memory_check = now + self._memory_poll
                 limit = run.job.max_memory
-                if limit is not None and tree_rss(run.proc.pid) > limit:
+                if limit is not None and tree_rss(run.pid) > limit:
                     self._terminate(run, "memory", now + self._grace)
 
     def _terminate(self, run: _Running, reason: str, kill_at: float) -> None:
         if run.kill_reason is None:
             run.kill_reason = reason
-            _signal_group(run.proc.pid, signal.SIGTERM)
+            _signal_group(run.pid, signal.SIGTERM)
         if run.kill_at is None or kill_at < run.kill_at:
             run.kill_at = kill_at
 
@@ -359,7 +313,7 @@ class LocalExecutor:
     def _reap(self, run: _Running) -> None:
         """The group leader has exited (still a zombie, so its pid and process
         group id cannot be reused yet): kill any stragglers, then reap."""
-        pid = run.proc.pid
+        pid = run.pid
         _signal_group(pid, signal.SIGKILL)
         if run.pidfd is not None:
             self._selector.unregister(run.pidfd)
@@ -367,7 +321,6 @@ class LocalExecutor:
         _, status, _ = os.wait4(pid, 0)
         ended_at = time.time()
         code = os.waitstatus_to_exitcode(status)
-        run.proc.returncode = code  # keeps subprocess' own cleanup from waiting on the pid again
         for reader in run.pipes:
             if not reader.closed:
                 reader.read_available()
@@ -399,74 +352,3 @@ class LocalExecutor:
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def _spawn_failed(job: JobSpec, exc: OSError, started_at: float, worker: str) -> JobResult:
-    if exc.errno == errno.ENOENT:
-        code = EXIT_COMMAND_NOT_FOUND
-        missing = exc.filename if exc.filename is not None else job.argv[0]
-        what = (
-            "working directory not found"
-            if job.cwd is not None and str(missing) == str(job.cwd)
-            else "command not found"
-        )
-        text = f"{what}: {missing}"
-    else:
-        code = EXIT_CANNOT_EXECUTE
-        text = f"cannot execute {job.argv[0]}: {exc.strerror or exc}"
-    return JobResult.unrun(job.key, text, worker=worker, started_at=started_at, exit_code=code,
-                           stdout=b"" if job.capture_stdout else None)
-
-
-def _not_started(
-    job: JobSpec, now: float, why: str, *, worker: str = "", cancelled: bool = False
-) -> JobResult:
-    return JobResult.unrun(job.key, why, worker=worker, started_at=now, ended_at=now,
-                           cancelled=cancelled)
-
-
-def kill_by_env(name: str, value: str, **also: str) -> int:
-    """Kill the process group of every process whose environment has name=value (and each
-    of `also`): after a crash, the jobs of a dead supervisor live on in their own sessions;
-    a job's daemon (its own setsid) outlives the job. Returns how many."""
-    killed = 0
-    me = os.getpid()
-    for pid in _pids_with_env({name: value, **also}):
-        if pid == me:
-            continue
-        try:
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-            killed += 1
-        except (ProcessLookupError, PermissionError):
-            continue
-    return killed
-
-
-def _pids_with_env(wanted: dict[str, str]) -> list[int]:
-    """Pids whose environment holds every name=value of `wanted`. Reads /proc directly
-    where there is one (a few ms; psutil takes ~20x longer, too slow once per attempt)."""
-    needles = {f"{k}={v}".encode() for k, v in wanted.items()}
-    if not os.path.isdir("/proc/self"):
-        import psutil
-
-        found = []
-        for proc in psutil.process_iter(["pid"]):
-            try:
-                env = proc.environ()
-            except psutil.Error:
-                continue
-            if all(env.get(k) == v for k, v in wanted.items()):
-                found.append(proc.pid)
-        return found
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                entries = set(f.read().split(b"\0"))
-        except OSError:
-            continue
-        if needles <= entries:
-            found.append(int(entry.name))
-    return found
