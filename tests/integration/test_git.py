@@ -413,3 +413,25 @@ def test_identity_fallback_without_user_config(
     assert sh(repo, "log", "-1", "--format=%an <%ae> / %cn <%ce>") == (
         "herd <herd@localhost> / herd <herd@localhost>"
     )
+
+
+def test_shorts_names_many_commits_in_one_call(repo: Path, wt: Path) -> None:
+    g = Git(repo)
+    first = g.rev_parse("main")
+    (wt / "more.txt").write_text("more\n")
+    second = g.squash(wt, first, "more", {"Herd-Task": "t2"}, branch="task")
+    assert g.shorts([second, first, second]) == {first: g.short(first), second: g.short(second)}
+    assert g.shorts([]) == {}
+
+
+def test_branches_delete_removes_them_all_and_refuses_a_checked_out_one(
+    repo: Path, wt: Path
+) -> None:
+    g = Git(repo)
+    for name in ("herd/r/a", "herd/r/b"):
+        sh(repo, "branch", name, "main")
+    g.branches_delete(["herd/r/a", "herd/r/b"])
+    assert g.branches("herd/r") == []
+    with pytest.raises(GitError):
+        g.branches_delete(["task"])  # checked out in the worktree `wt`
+    assert g.branches("task") == ["task"]

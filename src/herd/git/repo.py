@@ -9,23 +9,23 @@ the names callers use are all importable from here.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from herd.errors import BadInput, NotFound, Refused
+from herd.errors import NotFound, Refused
 from herd.git import gitdir
 from herd.git.gitdir import WorktreeNotItself
 from herd.git.messages import (
-    _TRAILER_KEY,
     _with_newline,
     enclosing_repository,
     format_message,
     no_identity_message,
     user_identity,
 )
-from herd.git.remote import RemoteOps
+from herd.git.reading import ReadOps
 from herd.git.results import (
     PickResult,
     PushResult,
@@ -43,13 +43,15 @@ from herd.git.runner import (
     network_timeout,
 )
 
+_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
 __all__ = ["Git", "GitError", "NotDescendant", "NothingToCommit", "PickResult", "PushResult",
            "PushStatus", "RefMoved", "WorktreeInfo", "WorktreeNotItself",
            "enclosing_repository", "format_message", "network_timeout", "no_identity_message",
            "user_identity"]
 
 
-class Git(RemoteOps):
+class Git(ReadOps):
     """Runs git for one repository; `cwd` arguments select one of its worktrees.
 
     A command for a worktree other than the repository's own checkout is pinned to
@@ -97,6 +99,16 @@ class Git(RemoteOps):
     def short(self, sha: str) -> str:
         return self._out("rev-parse", "--short", _checked(sha, "revision"))
 
+    def shorts(self, shas: Sequence[str]) -> dict[str, str]:
+        """`short` of each full sha, in one git call (landing names every landed commit)."""
+        unique = list(dict.fromkeys(shas))
+        if not unique:
+            return {}
+        out = self._out("log", "--no-walk=unsorted", "--format=%H %h",
+                        *(_checked(sha, "revision") for sha in unique))
+        found = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        return {sha: found.get(sha) or self.short(sha) for sha in unique}
+
     def current_branch(self, cwd: Path | None = None) -> str | None:
         proc = self._run("symbolic-ref", "--quiet", "--short", "HEAD", cwd=cwd, ok_codes=(0, 1))
         return proc.stdout.strip() or None
@@ -110,64 +122,10 @@ class Git(RemoteOps):
         status = self._out("status", "--porcelain=v1", "-z", "--untracked-files=no", cwd=cwd)
         return status != ""
 
-    def ls_files(self, cwd: Path | None = None) -> list[str]:
-        return _split_z(self._run("ls-files", "-z", cwd=cwd).stdout)
-
     def is_ancestor(self, a: str, b: str) -> bool:
         proc = self._run("merge-base", "--is-ancestor", _checked(a, "revision"),
                          _checked(b, "revision"), ok_codes=(0, 1))
         return proc.returncode == 0
-
-    def count_between(self, base: str, rev: str) -> int:
-        """How many commits `rev` has that `base` does not."""
-        return int(self._out("rev-list", "--count",
-                             f"{_checked(base, 'revision')}..{_checked(rev, 'revision')}"))
-
-    def changed_paths(self, base: str, rev: str) -> list[str]:
-        """Paths that differ between two commits; a rename counts as both its names."""
-        out = self._run("diff-tree", "-r", "-z", "--name-only", "--no-renames",
-                        _checked(base, "revision"), _checked(rev, "revision")).stdout
-        return _split_z(out)
-
-    def added_blobs(self, rev: str) -> list[tuple[str, str, str, int]]:
-        """(path, mode, blob sha, size) of every file `rev` adds or changes relative to its
-        first parent; deletions and submodules are left out."""
-        out = self._run("diff-tree", "-r", "-z", "--no-renames", "--no-commit-id",
-                        f"{_checked(rev, 'revision')}^", rev).stdout
-        fields = out.split("\0")
-        entries: list[tuple[str, str, str]] = []
-        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
-            parts = meta.lstrip(":").split()
-            if len(parts) >= 5 and parts[4] != "D" and parts[1] != "160000":
-                entries.append((path, parts[1], parts[3]))
-        if not entries:
-            return []
-        sizes = self._out("cat-file", "--batch-check=%(objectsize)",
-                          stdin="".join(f"{sha}\n" for _, _, sha in entries)).split()
-        return [(path, mode, sha, int(size))
-                for (path, mode, sha), size in zip(entries, sizes, strict=True)]
-
-    def read_blob(self, sha: str) -> bytes:
-        proc = subprocess.run(["git", "cat-file", "blob", _checked(sha, "blob")], cwd=self.repo,
-                              env=self._env, capture_output=True, stdin=subprocess.DEVNULL)
-        if proc.returncode != 0:
-            raise GitError(["git", "cat-file", "blob", sha], proc.returncode,
-                           proc.stderr.decode(errors="replace"), self.repo)
-        return proc.stdout
-
-    def trailers(self, rev_range: str, key: str) -> dict[str, str]:
-        """Trailer value -> sha of the newest commit in `rev_range` carrying `key`."""
-        if not _TRAILER_KEY.fullmatch(key):
-            raise BadInput(f"invalid trailer key {key!r}; use letters, digits and '-'")
-        fmt = f"%H%x1f%(trailers:key={key},valueonly,separator=%x1f)%x1e"
-        out = self._run("log", f"--format={fmt}", _checked(rev_range, "revision range")).stdout
-        found: dict[str, str] = {}
-        for record in out.split("\x1e"):
-            sha, *values = record.strip("\n").split("\x1f")
-            for value in values:
-                if sha and value.strip():
-                    found.setdefault(value.strip(), sha)
-        return found
 
     # -- worktrees and branches ----------------------------------------------
 
@@ -254,6 +212,19 @@ class Git(RemoteOps):
         if proc.returncode != 0 and self.branches(name):
             raise GitError(["git", "branch", "-D", name], proc.returncode, proc.stderr, self.repo)
 
+    def branches_delete(self, names: Sequence[str]) -> None:
+        """`branch_delete(force=True)` of many branches, one git call per 200 of them."""
+        for start in range(0, len(names), 200):
+            chunk = [_checked(name, "branch") for name in names[start:start + 200]]
+            proc = self._run("branch", "-D", *chunk, check=False)
+            if proc.returncode == 0:
+                continue
+            left = self._out("for-each-ref", "--format=%(refname:short)",
+                             *(f"refs/heads/{name}" for name in chunk)).split()
+            if left:
+                raise GitError(["git", "branch", "-D", *left], proc.returncode, proc.stderr,
+                               self.repo)
+
     def branches(self, pattern: str) -> list[str]:
         """Local branch names matching `pattern` (fnmatch, or a prefix ending at '/')."""
         out = self._run("for-each-ref", "--format=%(refname:short)",
@@ -312,16 +283,26 @@ class Git(RemoteOps):
         return sha
 
     def _head_is(self, cwd: Path, ref: str) -> bool:
-        """Whether HEAD in the linked worktree `cwd` is already the symbolic ref `ref`, read
-        from the worktree's git directory as the repository registered it (never through
-        the worktree's `.git` file). False whenever that is not plain to see: git decides."""
+        """Whether HEAD in the linked worktree `cwd` is already the symbolic ref `ref`."""
+        return self._head_file(cwd) == f"ref: {ref}\n"
+
+    def _detached_head(self, cwd: Path) -> str | None:
+        """The sha a detached HEAD in the linked worktree `cwd` holds (the integration
+        worktree's, after each pick), or None when HEAD is not plainly a sha."""
+        text = (self._head_file(cwd) or "").strip()
+        return text if _SHA.fullmatch(text) else None
+
+    def _head_file(self, cwd: Path) -> str | None:
+        """HEAD of the linked worktree `cwd`, read from its git directory as the repository
+        registered it (never through the worktree's `.git` file), sparing a git process;
+        None when there is no such plain file: then git is asked."""
         admin = self._admin_dirs.get(Path(cwd).resolve())
         if admin is None:
-            return False
+            return None
         try:
-            return (admin / "HEAD").read_text(encoding="utf-8") == f"ref: {ref}\n"
+            return (admin / "HEAD").read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
-            return False
+            return None
 
     def cherry_pick(self, cwd: Path, sha: str) -> PickResult:
         """Apply one commit on `cwd`'s HEAD; on conflict abort, leaving the old tip clean.
@@ -332,7 +313,7 @@ class Git(RemoteOps):
         proc = self._run("cherry-pick", "--no-edit", "--allow-empty", "--keep-redundant-commits",
                          _checked(sha, "commit"), cwd=cwd, check=False)
         if proc.returncode == 0:
-            return PickResult(ok=True, sha=self.head(cwd))
+            return PickResult(ok=True, sha=self._detached_head(cwd) or self.head(cwd))
         in_progress = self._run("rev-parse", "--quiet", "--verify", "CHERRY_PICK_HEAD",
                                 cwd=cwd, check=False).returncode == 0
         if not in_progress:

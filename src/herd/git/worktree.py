@@ -126,9 +126,8 @@ class WorktreeManager:
                 if child.exists():  # a directory git no longer knew about
                     shutil.rmtree(child)
         prefix = branch_name(run_id, "")
-        for branch in self.git.branches(prefix.rstrip("/")):
-            if branch[len(prefix):] not in keep:
-                self.git.branch_delete(branch, force=True)
+        self.git.branches_delete([branch for branch in self.git.branches(prefix.rstrip("/"))
+                                  if branch[len(prefix):] not in keep])
         self.git.worktree_prune()
         if run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()

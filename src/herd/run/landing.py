@@ -28,6 +28,7 @@ from herd.errors import (
 from herd.git.repo import Git, GitError, NothingToCommit, WorktreeNotItself
 from herd.git.worktree import Worktree, WorktreeManager
 from herd.queue.core import Queue
+from herd.queue.landed import close_landed
 from herd.queue.model import Status
 from herd.run.landing_bisect import Bisecting, tail_of
 from herd.run.landing_cmd import Stopped, run_landing_command
@@ -311,13 +312,12 @@ class Integrator(Bisecting, Pushing):
 
     def _close(self, landed: dict[str, str]) -> None:
         self._phase("closing", plural(len(landed), "issue"))
+        shorts = self.git.shorts(list(landed.values()))
+        close_landed(self.queue, [
+            (task_id, f"landed in {shorts[sha]}",
+             f"herd run {self.run_id}: landed in {shorts[sha]} on {self.branch}")
+            for task_id, sha in landed.items()])
         for task_id, sha in landed.items():
-            short = self.git.short(sha)
-            record = self.queue.get(task_id)
-            if record.get("status") != Status.CLOSED:
-                self.queue.close([task_id], reason=f"landed in {short}", force=True)
-                self.queue.comment(task_id, f"herd run {self.run_id}: landed in {short} on "
-                                            f"{self.branch}")
             self.journal.set_task(task_id, state=TaskState.LANDED.value, landed_sha=sha)
             self.journal.event("task_end", task=task_id, state=TaskState.LANDED.value,
                                commit=sha)

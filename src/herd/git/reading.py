@@ -1,0 +1,69 @@
+"""Reading history: what a commit changed, the blobs it adds, the trailers on a range."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from herd.errors import BadInput
+from herd.git.messages import _TRAILER_KEY
+from herd.git.remote import RemoteOps
+from herd.git.runner import GitError, _checked, _split_z
+
+
+class ReadOps(RemoteOps):
+    """The part of `Git` that reads commits and trees and changes nothing."""
+
+    def ls_files(self, cwd: Path | None = None) -> list[str]:
+        return _split_z(self._run("ls-files", "-z", cwd=cwd).stdout)
+
+    def count_between(self, base: str, rev: str) -> int:
+        """How many commits `rev` has that `base` does not."""
+        return int(self._out("rev-list", "--count",
+                             f"{_checked(base, 'revision')}..{_checked(rev, 'revision')}"))
+
+    def changed_paths(self, base: str, rev: str) -> list[str]:
+        """Paths that differ between two commits; a rename counts as both its names."""
+        out = self._run("diff-tree", "-r", "-z", "--name-only", "--no-renames",
+                        _checked(base, "revision"), _checked(rev, "revision")).stdout
+        return _split_z(out)
+
+    def added_blobs(self, rev: str) -> list[tuple[str, str, str, int]]:
+        """(path, mode, blob sha, size) of every file `rev` adds or changes relative to its
+        first parent; deletions and submodules are left out."""
+        out = self._run("diff-tree", "-r", "-z", "--no-renames", "--no-commit-id",
+                        f"{_checked(rev, 'revision')}^", rev).stdout
+        fields = out.split("\0")
+        entries: list[tuple[str, str, str]] = []
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+            parts = meta.lstrip(":").split()
+            if len(parts) >= 5 and parts[4] != "D" and parts[1] != "160000":
+                entries.append((path, parts[1], parts[3]))
+        if not entries:
+            return []
+        sizes = self._out("cat-file", "--batch-check=%(objectsize)",
+                          stdin="".join(f"{sha}\n" for _, _, sha in entries)).split()
+        return [(path, mode, sha, int(size))
+                for (path, mode, sha), size in zip(entries, sizes, strict=True)]
+
+    def read_blob(self, sha: str) -> bytes:
+        proc = subprocess.run(["git", "cat-file", "blob", _checked(sha, "blob")], cwd=self.repo,
+                              env=self._env, capture_output=True, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise GitError(["git", "cat-file", "blob", sha], proc.returncode,
+                           proc.stderr.decode(errors="replace"), self.repo)
+        return proc.stdout
+
+    def trailers(self, rev_range: str, key: str) -> dict[str, str]:
+        """Trailer value -> sha of the newest commit in `rev_range` carrying `key`."""
+        if not _TRAILER_KEY.fullmatch(key):
+            raise BadInput(f"invalid trailer key {key!r}; use letters, digits and '-'")
+        fmt = f"%H%x1f%(trailers:key={key},valueonly,separator=%x1f)%x1e"
+        out = self._run("log", f"--format={fmt}", _checked(rev_range, "revision range")).stdout
+        found: dict[str, str] = {}
+        for record in out.split("\x1e"):
+            sha, *values = record.strip("\n").split("\x1f")
+            for value in values:
+                if sha and value.strip():
+                    found.setdefault(value.strip(), sha)
+        return found
