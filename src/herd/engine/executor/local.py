@@ -175,7 +175,7 @@ class LocalExecutor:
         the loop that is waiting in `cancel_all` or `wait`)."""
         for run in list(self._running.values()):
             run.kill_at = None
-            _signal_group(run.proc.pid, signal.SIGKILL)
+            _signal_group(run.pid, signal.SIGKILL)
 
     def close(self) -> None:
         if self._closed:
