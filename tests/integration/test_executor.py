@@ -297,8 +297,7 @@ def test_wait_zero_polls_without_blocking() -> None:
         assert [r.key for r in results] == ["t"]
 
 
-# Both ways a job starts: posix_spawn (the supervisor's own directory) and Popen (another one).
-@pytest.mark.parametrize("elsewhere", [False, True], ids=["posix_spawn", "popen"])
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["here", "elsewhere"])
 def test_a_job_starts_alone_in_its_session_with_default_signals(
     tmp_path: Path, elsewhere: bool
 ) -> None:

@@ -435,3 +435,23 @@ def test_branches_delete_removes_them_all_and_refuses_a_checked_out_one(
     with pytest.raises(GitError):
         g.branches_delete(["task"])  # checked out in the worktree `wt`
     assert g.branches("task") == ["task"]
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["loose", "packed"])
+def test_added_blobs_sizes_loose_or_packed(repo: Path, wt: Path, packed: bool) -> None:
+    """Sizes come from the loose objects' headers, or from git once they are packed."""
+    g = Git(repo)
+    base = g.rev_parse("main")
+    (wt / "big.bin").write_bytes(bytes(range(256)) * 4000)  # 1,024,000 bytes
+    (wt / "small.txt").write_text("hi\n")
+    (wt / "link").symlink_to("../outside")
+    sha = g.squash(wt, base, "blobs", {"Herd-Task": "t1"}, branch="task")
+    if packed:
+        sh(repo, "gc", "--quiet")
+        assert not any((repo / ".git" / "objects").glob("??/*"))
+    blobs = g.added_blobs(sha)
+    # Which way the sizes came: the loose headers, or (packed) git.
+    assert (g._loose_blob_sizes([blob for _, _, blob, _ in blobs]) is None) == packed
+    found = {path: (mode, size) for path, mode, _, size in blobs}
+    assert found == {"big.bin": ("100644", 1_024_000), "small.txt": ("100644", 3),
+                     "link": ("120000", len("../outside"))}

@@ -1,9 +1,9 @@
 """The local pool: jobs as child processes of the supervisor, one process group each.
 
 Design, chosen by measurement (bench/bench_exec.py): one thread, no asyncio.
-Children are started by spawn.py (`os.posix_spawn` when it can, else
-`subprocess.Popen`; own session, no shell, no preexec_fn), and each child's
-exit is watched through a pidfd in an epoll selector together with its output
+Children are started by spawn.py (`subprocess.Popen`, vfork, own session, no
+shell, no preexec_fn; posix_spawn measured no faster), and each child's exit is
+watched through a pidfd in an epoll selector together with its output
 pipes. Reaping is per pid, never `waitpid(-1)`, so children
 the coordinator starts elsewhere (git, tests) are never stolen.
 
@@ -33,13 +33,7 @@ from dataclasses import dataclass, field
 
 from herd.engine.executor.base import JobResult, JobSpec
 from herd.engine.executor.output import PipeReader, read_file_tail, tail_text
-from herd.engine.executor.spawn import (
-    inheritable_fds,
-    not_started,
-    output_fds,
-    spawn_failed,
-    start_process,
-)
+from herd.engine.executor.spawn import not_started, output_fds, spawn_failed, start_process
 from herd.engine.executor.sweep import kill_by_env
 from herd.engine.executor.tree import tree_rss
 from herd.errors import BadInput
@@ -99,7 +93,6 @@ class LocalExecutor:
         self._selector = selectors.DefaultSelector()
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._use_pidfd = hasattr(os, "pidfd_open")
-        self._inherited = inheritable_fds()
         self._closed = False
 
     # -- the Executor interface ------------------------------------------------
@@ -216,8 +209,7 @@ class LocalExecutor:
             return
         try:
             pid = start_process(job.argv, stdin=self._devnull, stdout=stdout_target,
-                                stderr=stderr_target, cwd=job.cwd, env=job.env,
-                                inherited=self._inherited)
+                                stderr=stderr_target, cwd=job.cwd, env=job.env)
         except OSError as exc:
             for reader in parent_ends:
                 reader.close()

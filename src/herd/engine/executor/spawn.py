@@ -1,12 +1,14 @@
 """Starting one job's process: its output descriptors, then the spawn itself.
 
-The spawn is `os.posix_spawn` (glibc: clone(CLONE_VM|CLONE_VFORK) + exec, no
-Python in the child) whenever it can do everything asked: the job runs in the
-supervisor's own directory and takes the program from the supervisor's PATH.
-Otherwise `subprocess.Popen` (vfork, then chdir in the child). Either way the
-child gets its own session (its own process group, which the executor signals),
-stdin from /dev/null, SIGPIPE and SIGXFSZ back at their defaults (Python ignores
-them; an ignored signal stays ignored across exec), and no preexec_fn.
+The spawn is `subprocess.Popen(start_new_session=True)`: CPython forks it with
+vfork (no preexec_fn, so nothing runs in Python in the child), the child gets its
+own session (its own process group, which the executor signals), stdin from
+/dev/null, SIGPIPE and SIGXFSZ back at their defaults, and every descriptor but
+0-2 closed. `os.posix_spawnp` was measured against it here (issue 16 suggested
+it; a driver like bench/bench_exec.py's, 4 x 1,000 x true alternating): the parent spends
+~30 us less per job, the child ~60 us more (glibc's spawn child maps a stack and
+walks every signal), and closing inherited descriptors needs a /proc listing that
+Popen does in C. No gain, so no second way to start a job.
 
 The executor reaps by pid with `os.wait4`; nothing here keeps a `Popen` that
 could reap the child behind its back.
@@ -16,9 +18,8 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from herd.engine.executor.base import (
@@ -29,25 +30,11 @@ from herd.engine.executor.base import (
 )
 from herd.engine.executor.output import CappedLog, PipeReader
 
-_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
-_CAN_POSIX_SPAWN = hasattr(os, "posix_spawnp") and hasattr(os, "POSIX_SPAWN_DUP2")
-
 
 def start_process(argv: tuple[str, ...], *, stdin: int, stdout: int, stderr: int,
-                  cwd: Path | None, env: Mapping[str, str] | None,
-                  inherited: Sequence[int] | None) -> int:
-    """Start `argv` in a session of its own; its pid. `env` is merged over ours;
-    `inherited` is what `inheritable_fds` found (None: use Popen). OSError
+                  cwd: Path | None, env: Mapping[str, str] | None) -> int:
+    """Start `argv` in a session of its own; its pid. `env` is merged over ours. OSError
     (FileNotFoundError: no such program or directory) when it cannot be started."""
-    if inherited is not None and _same_dir(cwd) and (env is None or "PATH" not in env):
-        # dup2 onto 0/1/2 clears close-on-exec on the copies; the originals stay
-        # close-on-exec, so the child holds no other end of its pipes. What the embedding
-        # process left inheritable is closed, as Popen's close_fds does.
-        actions: list[tuple[int, ...]] = [
-            (os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
-            (os.POSIX_SPAWN_DUP2, stderr, 2), *((os.POSIX_SPAWN_CLOSE, fd) for fd in inherited)]
-        return os.posix_spawnp(argv[0], argv, _environment(env),
-                               file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS)
     proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
                             env=None if env is None else {**os.environ, **env},
                             start_new_session=True)
@@ -55,48 +42,6 @@ def start_process(argv: tuple[str, ...], *, stdin: int, stdout: int, stderr: int
     # (which polls forgotten Popen objects) from ever waiting on this pid.
     proc.returncode = 0
     return proc.pid
-
-
-def _environment(extra: Mapping[str, str] | None) -> Mapping[str, str] | Mapping[bytes, bytes]:
-    """Our environment for posix_spawn, live. `os.environ` itself would do, but handing it
-    over walks it in Python (about 50 us a spawn); its encoded dict, which it keeps in step
-    with every change, is walked in C."""
-    data = getattr(os.environ, "_data", None)
-    if extra is None and isinstance(data, dict):
-        return data
-    return {**os.environ, **(extra or {})}
-
-
-def inheritable_fds() -> list[int] | None:
-    """Our descriptors above 2 that an exec would pass on: none of herd's (Python opens
-    everything close-on-exec), but the embedding program's may be. The executor asks once
-    when it starts (asking per spawn cost a third of a cheap job's overhead, measured);
-    None when they cannot be listed (no /proc, no posix_spawn): Popen closes them all."""
-    if not _CAN_POSIX_SPAWN:
-        return None
-    try:
-        names = os.listdir("/proc/self/fd")
-    except OSError:
-        return None
-    found = []
-    for name in names:
-        fd = int(name)
-        if fd > 2:
-            try:
-                if os.get_inheritable(fd):
-                    found.append(fd)
-            except OSError:
-                continue  # the listing's own descriptor, closed by now
-    return found
-
-
-def _same_dir(cwd: Path | None) -> bool:
-    if cwd is None:
-        return True
-    try:
-        return os.fspath(cwd) == os.getcwd() or os.path.samefile(cwd, ".")
-    except OSError:
-        return False  # a missing directory: Popen reports it as such
 
 
 def output_fds(job: JobSpec, parent_ends: list[PipeReader],
