@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cli import in_process, subprocess_wanted
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -48,10 +49,18 @@ def herd_env(**extra: str) -> dict[str, str]:
 
 
 def herd(*args: str, cwd: Path, env: dict[str, str] | None = None,
-         check: int | None = 0, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run `python -m herd ARGS` in `cwd`; assert the exit code unless check is None."""
-    proc = subprocess.run([sys.executable, "-m", "herd", *args], cwd=cwd,
-                          env=env or herd_env(), capture_output=True, text=True, timeout=timeout)
+         check: int | None = 0, timeout: float = 60, real: bool = False,
+         input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `herd ARGS` in `cwd`; assert the exit code unless check is None.
+
+    In this process (see `_cli`) unless `real`: then `python -m herd` in a subprocess,
+    killed after `timeout` seconds."""
+    env = env or herd_env()
+    if real or subprocess_wanted(env):
+        proc = subprocess.run([sys.executable, "-m", "herd", *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=timeout, input=input)
+    else:
+        proc = in_process(args, cwd=cwd, env=env, input=input)
     if check is not None:
         assert proc.returncode == check, (
             f"herd {' '.join(args)}: exit {proc.returncode}, expected {check}\n"
