@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# The code-quality checkers of tests/test_quality.py: argv, run from the repository root.
+QUALITY = {"ruff": ["ruff", "check", "src", "tests", "bench"], "mypy": ["mypy"]}
+_checks: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -62,3 +71,60 @@ def no_git_identity(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def repo_remote(tmp_path: Path) -> tuple[Path, Path]:
     return make_repo(tmp_path)
+
+
+def start_quality_checks() -> None:
+    """Start ruff and mypy in the background (once); `quality_check` collects the verdict."""
+    # Coverage measures herd, not the checkers: their runs do not inherit its subprocess hook.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    for name, argv in QUALITY.items():
+        if name in _checks or shutil.which(name) is None:
+            continue  # a missing checker fails its test, with the install hint
+        fd, out = tempfile.mkstemp(prefix=f"herd-{name}-", suffix=".log")
+        with os.fdopen(fd, "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", *argv], cwd=ROOT, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        _checks[name] = (proc, Path(out))
+
+
+def quality_check(name: str) -> tuple[int, str]:
+    """Exit code and output of checker `name` (started now if collection did not)."""
+    if shutil.which(name) is None:
+        # Part of the test extra: missing means a broken set-up, not an optional tool.
+        pytest.fail(f"{name} is not installed: pip install -e '.[test]'")
+    start_quality_checks()
+    proc, out = _checks[name]
+    code = proc.wait(timeout=600)
+    return code, out.read_text(errors="replace")
+
+
+_deselected: list[pytest.Item] = []
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _deselected.extend(items)
+
+
+def background_pids() -> set[int]:
+    """The checkers running in the background: children of this process no test started."""
+    return {proc.pid for proc, _ in _checks.values()}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.path.name == "test_quality.py" for item in session.items):
+        start_quality_checks()
+    # The coverage floor is the whole suite's: a run of some tests (named files, -k, -m,
+    # --lf) still reports coverage but does not fail on it.
+    whole = (session.config.args_source == pytest.Config.ArgsSource.TESTPATHS
+             and not _deselected)
+    cov = session.config.pluginmanager.getplugin("_cov")
+    if cov is not None and not whole:
+        cov.options.cov_fail_under = None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for proc, out in _checks.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        out.unlink(missing_ok=True)

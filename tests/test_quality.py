@@ -1,33 +1,23 @@
-"""The code stays ruff- and mypy --strict-clean: part of the test command, so CI enforces it."""
+"""The code stays ruff- and mypy --strict-clean: part of the test command, so CI enforces it.
+
+Both checkers start in the background as soon as collection finds these tests (conftest's
+`start_quality_checks`): mypy takes seconds of one core, which overlap the other tests
+instead of adding to the suite's time; each test here waits for its checker's verdict."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _tool(name: str) -> list[str]:
-    if shutil.which(name) is None:
-        # Part of the test extra: missing means a broken set-up, not an optional tool.
-        pytest.fail(f"{name} is not installed: pip install -e '.[test]'")
-    return [sys.executable, "-m", name]
+from conftest import quality_check
 
 
 def test_ruff_clean() -> None:
-    proc = subprocess.run([*_tool("ruff"), "check", "src", "tests", "bench"], cwd=ROOT,
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    code, output = quality_check("ruff")
+    assert code == 0, output
 
 
 def test_mypy_strict_clean() -> None:
-    proc = subprocess.run([*_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    code, output = quality_check("mypy")
+    assert code == 0, output
 
 
 def test_public_api_is_curated() -> None:

@@ -67,3 +67,13 @@ def in_process(args: Sequence[str], *, cwd: Path, env: Mapping[str, str],
         stdout = out.getvalue().decode("utf-8", "replace")
         stderr = err.getvalue().decode("utf-8", "replace")
     return subprocess.CompletedProcess([sys.executable, "-m", "herd", *args], code, stdout, stderr)
+
+
+def run_herd(args: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float,
+             input: str | None = None, real: bool = False) -> subprocess.CompletedProcess[str]:
+    """`herd ARGS`: in this process, or as `python -m herd` (killed after `timeout`) when
+    `real` or `subprocess_wanted`."""
+    if real or subprocess_wanted(env):
+        return subprocess.run([sys.executable, "-m", "herd", *args], cwd=cwd, env=dict(env),
+                              input=input, capture_output=True, text=True, timeout=timeout)
+    return in_process(args, cwd=cwd, env=env, input=input)

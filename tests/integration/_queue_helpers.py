@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _cli import in_process, subprocess_wanted
+from _cli import run_herd
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -55,12 +54,7 @@ def herd(*args: str, cwd: Path, env: dict[str, str] | None = None,
 
     In this process (see `_cli`) unless `real`: then `python -m herd` in a subprocess,
     killed after `timeout` seconds."""
-    env = env or herd_env()
-    if real or subprocess_wanted(env):
-        proc = subprocess.run([sys.executable, "-m", "herd", *args], cwd=cwd, env=env,
-                              capture_output=True, text=True, timeout=timeout, input=input)
-    else:
-        proc = in_process(args, cwd=cwd, env=env, input=input)
+    proc = run_herd(args, cwd=cwd, env=env or herd_env(), timeout=timeout, input=input, real=real)
     if check is not None:
         assert proc.returncode == check, (
             f"herd {' '.join(args)}: exit {proc.returncode}, expected {check}\n"

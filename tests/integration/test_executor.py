@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import background_pids
 
 from herd.engine.executor import JobResult, JobSpec, LocalExecutor
 from herd.errors import BadInput
@@ -55,8 +56,14 @@ def read_pid(path: Path) -> int:
     raise AssertionError(f"{path} was never written")
 
 
+def our_children(recursive: bool = True) -> list[psutil.Process]:
+    """This process's children, less the suite's own background checkers (ruff, mypy)."""
+    return [p for p in psutil.Process().children(recursive=recursive)
+            if p.pid not in background_pids()]
+
+
 def assert_no_children() -> None:
-    assert psutil.Process().children(recursive=True) == []
+    assert our_children() == []
 
 
 def test_exit_codes_pass_through() -> None:
@@ -181,7 +188,7 @@ def test_cancel_all_leaves_no_process_behind(tmp_path: Path) -> None:
         for job in jobs + queued:
             ex.submit(job)
         assert ex.wait(timeout=0.3) == []
-        leaders = [p.pid for p in psutil.Process().children()]
+        leaders = [p.pid for p in our_children(recursive=False)]
         grandchildren = [read_pid(tmp_path / f"{i}.pid") for i in range(4)]
         results = {r.key: r for r in ex.cancel_all()}
         assert ex.cancel_all() == []

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _cli import run_herd
 from conftest import git, make_repo
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -61,8 +62,7 @@ TEST_CMD = textwrap.dedent('''\
 def herd(repo: Path, *args: str, env: dict[str, str] | None = None,
          check: int | None = 0) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "herd", *args], cwd=repo, env=full,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_herd(args, cwd=repo, env=full, timeout=300)
     if check is not None:
         assert proc.returncode == check, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr

@@ -17,6 +17,7 @@ from typing import Any
 
 import psutil
 import pytest
+from _cli import run_herd
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 PY = sys.executable
@@ -30,8 +31,7 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def herd(tmp_path: Path, *args: str, stdin: str | None = None, check_code: int | None = 0,
          **extra: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([PY, "-m", "herd", *args], cwd=tmp_path, env=env_for(tmp_path, **extra),
-                          input=stdin, capture_output=True, text=True, timeout=120)
+    done = run_herd(args, cwd=tmp_path, env=env_for(tmp_path, **extra), input=stdin, timeout=120)
     if check_code is not None:
         assert done.returncode == check_code, done.stderr
     return done

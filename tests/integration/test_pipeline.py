@@ -6,8 +6,9 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
+
+from _cli import run_herd
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -16,8 +17,7 @@ def run_pipeline(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "p.toml").write_text(text)
     env = {k: v for k, v in os.environ.items() if k != "HERD_DB"}
     env.update(PYTHONPATH=str(SRC), XDG_STATE_HOME=str(tmp_path / "state"))
-    return subprocess.run([sys.executable, "-m", "herd", "pipeline", "p.toml"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return run_herd(["pipeline", "p.toml"], cwd=tmp_path, env=env, timeout=120)
 
 
 STAGE = ('sh -c \'echo "{name} $1 start $(date +%s.%N)" >> log; sleep 0.2; '

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _cli import run_herd
 from conftest import git, make_repo
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -16,8 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 def herd(repo: Path, *args: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run([sys.executable, "-m", "herd", *args], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = run_herd(args, cwd=repo, env=env, timeout=120)
     if check is not None:
         assert proc.returncode == check, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
