@@ -54,7 +54,7 @@ def task_repo(tmp: Path, titles: list[str] = TITLES) -> tuple[Path, list[str], P
 
 
 def run_args(worker: Path, *extra: str) -> list[str]:
-    return ["run", "--ready", "--cmd", f"{sys.executable} {worker}", "--retries", "0",
+    return ["run", "--ready", "--cmd", f"{sys.executable} -S {worker}", "--retries", "0",
             "--test-cmd", "true", *extra]
 
 

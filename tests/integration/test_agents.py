@@ -63,7 +63,7 @@ def project(tmp_path: Path) -> Project:
     p = Project(tmp_path, files=8)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    script = FAKE_TOOL.replace("PYTHON", sys.executable, 1)
+    script = FAKE_TOOL.replace("PYTHON", f"{sys.executable} -S", 1)  # stdlib only: no site
     for name in ("claude", "codex", "aider", "mytool"):
         (bin_dir / name).write_text(script)
         (bin_dir / name).chmod(0o755)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -22,7 +23,8 @@ import pytest
 pytest.importorskip("distributed")
 
 from conftest import make_repo
-from test_land import AGENT, herd
+from test_land import AGENT
+from test_land import herd as land_herd
 
 from herd.engine.executor import JobSpec
 from herd.engine.executor.dask import DaskExecutor
@@ -88,6 +90,12 @@ def start_cluster(tmp: Path, workers: int = 2) -> Cluster:
     with Client(address, set_as_default=False, timeout=30) as client:  # type: ignore[no-untyped-call]
         client.wait_for_workers(workers, timeout=60)
     return cluster
+
+
+def herd(repo: Path, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """A real `python -m herd`: the Dask client, its threads and a local cluster's worker
+    processes belong to a herd process, not to pytest."""
+    return land_herd(repo, *args, real=True, **kwargs)
 
 
 @pytest.fixture

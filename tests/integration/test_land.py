@@ -16,6 +16,10 @@ from conftest import git, make_repo
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
+# The fake agent and test scripts use only the standard library: -S skips site, and with it
+# coverage's subprocess hook (a measured start costs ~4x an unmeasured one; these are not herd).
+PY = f"{sys.executable} -S"
+
 AGENT = textwrap.dedent('''\
     #!/usr/bin/env python3
     """Fake agent: appends a line for its task to the file its scope names
@@ -60,9 +64,9 @@ TEST_CMD = textwrap.dedent('''\
 
 
 def herd(repo: Path, *args: str, env: dict[str, str] | None = None,
-         check: int | None = 0) -> subprocess.CompletedProcess[str]:
+         check: int | None = 0, real: bool = False) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
-    proc = run_herd(args, cwd=repo, env=full, timeout=300)
+    proc = run_herd(args, cwd=repo, env=full, timeout=300, real=real)
     if check is not None:
         assert proc.returncode == check, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -99,8 +103,8 @@ def run(shop: dict[str, Path], ids: list[str], *extra: str, env: dict[str, str] 
         check: int | None = 0) -> subprocess.CompletedProcess[str]:
     full = {"TEST_COUNTER": str(shop["counter"]), "OTHER_CLONE": str(shop["other"]),
             **(env or {})}
-    return herd(shop["repo"], "run", *ids, "--cmd", f"{sys.executable} {shop['agent']}",
-                "-j", "4", "--test-cmd", f"{sys.executable} {shop['test']}", *extra,
+    return herd(shop["repo"], "run", *ids, "--cmd", f"{PY} {shop['agent']}",
+                "-j", "4", "--test-cmd", f"{PY} {shop['test']}", *extra,
                 env=full, check=check)
 
 
@@ -241,7 +245,7 @@ def test_epic_closes_when_all_children_land(shop: dict[str, Path]) -> None:
     epic = herd(shop["repo"], "create", "Epic", "-t", "epic").stdout.strip()
     kids = [create(shop["repo"], f"child {n}", "--parent", epic, "--scope", f"src/c{n}.py")
             for n in range(2)]
-    herd(shop["repo"], "run", "--parent", epic, "--cmd", f"{sys.executable} {shop['agent']}",
+    herd(shop["repo"], "run", "--parent", epic, "--cmd", f"{PY} {shop['agent']}",
          "--push")
     assert all(status(shop["repo"], k) == "closed" for k in kids)
     assert status(shop["repo"], epic) == "closed"
@@ -251,7 +255,7 @@ def test_format_command_becomes_one_commit(shop: dict[str, Path]) -> None:
     fmt = shop["tmp"] / "fmt.py"
     fmt.write_text("import pathlib\npathlib.Path('FORMATTED').write_text('yes\\n')\n")
     ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(2)]
-    run(shop, ids, "--push", "--format-cmd", f"{sys.executable} {fmt}")
+    run(shop, ids, "--push", "--format-cmd", f"{PY} {fmt}")
     subjects = remote_log(shop)
     assert subjects[0] == "herd: format"
     assert sorted(trailers(shop)) == sorted(ids)
@@ -282,7 +286,7 @@ def test_local_commits_not_yet_pushed_land_with_the_stack(shop: dict[str, Path])
 
 def test_no_integrate_keeps_the_claim_without_a_lease(shop: dict[str, Path]) -> None:
     ids = [create(shop["repo"], "task", "--scope", "src/m.py")]
-    herd(shop["repo"], "run", *ids, "--cmd", f"{sys.executable} {shop['agent']}",
+    herd(shop["repo"], "run", *ids, "--cmd", f"{PY} {shop['agent']}",
          "--no-integrate")
     issue = json.loads(herd(shop["repo"], "show", ids[0], "--json").stdout)[0]
     assert issue["status"] == "in_progress" and issue["assignee"].startswith("herd:")
@@ -320,7 +324,7 @@ def test_land_lands_what_a_no_integrate_run_left(shop: dict[str, Path]) -> None:
     """`herd run --no-integrate` then `herd land RUN`: the same landing `herd run` does; in
     between, running the held tasks again says to land them instead."""
     ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(3)]
-    herd(shop["repo"], "run", *ids, "--cmd", f"{sys.executable} {shop['agent']}",
+    herd(shop["repo"], "run", *ids, "--cmd", f"{PY} {shop['agent']}",
          "--no-integrate")
     run_id = json.loads(herd(shop["repo"], "runs", "--json").stdout)[0]["id"]
     again = herd(shop["repo"], "run", ids[0], "--cmd", "true", check=4)
@@ -328,7 +332,7 @@ def test_land_lands_what_a_no_integrate_run_left(shop: dict[str, Path]) -> None:
             in again.stderr)
     env = {"TEST_COUNTER": str(shop["counter"]), "OTHER_CLONE": str(shop["other"])}
     landed = herd(shop["repo"], "land", run_id, "--test-cmd",
-                  f"{sys.executable} {shop['test']}", "--push", env=env)
+                  f"{PY} {shop['test']}", "--push", env=env)
     assert f"run {run_id}: 3 succeeded, 3 landed, 0 ejected, 0 failed" in landed.stdout
     assert sorted(trailers(shop)) == sorted(ids) and len(pushes(shop)) == 1
     assert count_tests(shop) == 1

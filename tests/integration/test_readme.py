@@ -109,7 +109,7 @@ def scratch_repository(tmp_path: Path, files: list[Block]) -> tuple[Path, dict[s
     herd = bin_dir / "herd"
     herd.write_text(f"#!/bin/sh\nexec {sys.executable} -m herd \"$@\"\n")
     for agent in ("claude", "codex", "aider"):
-        (bin_dir / agent).write_text(STAND_IN_AGENT.replace("PYTHON", sys.executable))
+        (bin_dir / agent).write_text(STAND_IN_AGENT.replace("PYTHON", f"{sys.executable} -S"))
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
     home = tmp_path / "home"
