@@ -34,7 +34,7 @@ def committer(call: Call) -> int:
 def test_a_program_runs_in_the_jobs_cwd_and_env_and_commits_for_real(tmp_path: Path) -> None:
     repo, _ = make_repo(tmp_path)
     with InProcessExecutor(2, programs={"commit": committer}) as pool:
-        pool.submit(JobSpec("a", ["commit", "one.txt"], cwd=repo, env={"WHO": "first"}))
+        pool.submit(JobSpec("a", ("commit", "one.txt"), cwd=repo, env={"WHO": "first"}))
         [result] = list(pool.results())
     assert result.ok and result.exit_code == 0 and result.worker == "inprocess/w1"
     assert "committed one.txt" in result.tail
@@ -57,7 +57,7 @@ def test_exit_codes_exceptions_and_missing_programs(tmp_path: Path) -> None:
     programs = {"fails": fails, "raises": raises, "exits": exits}
     with InProcessExecutor(3, programs=programs) as pool:
         for name in ("fails", "raises", "exits", "nowhere"):
-            pool.submit(JobSpec(name, [name], cwd=tmp_path))
+            pool.submit(JobSpec(name, (name,), cwd=tmp_path))
         results = {r.key: r for r in pool.results()}
     assert results["fails"].exit_code == 3 and "last words" in results["fails"].tail
     assert not results["fails"].ok
@@ -76,7 +76,7 @@ def test_captured_stdout_is_whole_and_stderr_goes_to_the_log(tmp_path: Path) -> 
 
     log = tmp_path / "job.log"
     with InProcessExecutor(1, programs={"chatty": chatty}) as pool:
-        pool.submit(JobSpec("c", ["chatty"], capture_stdout=True, log_path=log))
+        pool.submit(JobSpec("c", ("chatty",), capture_stdout=True, log_path=log))
         [result] = list(pool.results())
     assert result.stdout is not None
     assert result.stdout.decode().splitlines() == [f"out {n}" for n in range(500)]
@@ -100,7 +100,7 @@ def test_slots_bound_how_many_run_at_once() -> None:
 
     with InProcessExecutor(2, programs={"busy": busy}) as pool:
         for n in range(6):
-            pool.submit(JobSpec(str(n), ["busy"]))
+            pool.submit(JobSpec(str(n), ("busy",)))
         assert pool.outstanding == 6
         results = list(pool.results())
     assert len(results) == 6 and all(r.ok for r in results)
@@ -127,8 +127,8 @@ def test_a_timeout_stops_a_cooperating_program_and_abandons_one_that_ignores_it(
 
     pool = InProcessExecutor(2, programs={"polite": polite, "stubborn": stubborn}, grace=0.2)
     started = time.monotonic()
-    pool.submit(JobSpec("p", ["polite"], timeout=0.2))
-    pool.submit(JobSpec("s", ["stubborn"], timeout=0.2))
+    pool.submit(JobSpec("p", ("polite",), timeout=0.2))
+    pool.submit(JobSpec("s", ("stubborn",), timeout=0.2))
     results = {r.key: r for r in pool.results()}
     elapsed = time.monotonic() - started
     release.set()
@@ -149,8 +149,8 @@ def test_cancel_all_stops_running_jobs_and_drops_queued_ones() -> None:
         return 0
 
     pool = InProcessExecutor(1, programs={"waits": waits})
-    pool.submit(JobSpec("running", ["waits"]))
-    pool.submit(JobSpec("queued", ["waits"]))
+    pool.submit(JobSpec("running", ("waits",)))
+    pool.submit(JobSpec("queued", ("waits",)))
     assert pool.wait(0) == []
     assert started.wait(10)
     results = {r.key: r for r in pool.cancel_all(grace=5)}
@@ -159,19 +159,38 @@ def test_cancel_all_stops_running_jobs_and_drops_queued_ones() -> None:
     assert pool.outstanding == 0 and pool.cancel_all() == []
     pool.close()
     with pytest.raises(Exception, match="closed"):
-        pool.submit(JobSpec("late", ["waits"]))
+        pool.submit(JobSpec("late", ("waits",)))
 
 
 def test_the_global_registry_names_programs_for_every_executor() -> None:
     register("hello-test", lambda call: print("hi", *call.argv[1:], file=call.stdout) or 0)
     try:
         with InProcessExecutor(1) as pool:
-            pool.submit(JobSpec("h", ["hello-test", "there"], capture_stdout=True))
+            pool.submit(JobSpec("h", ("hello-test", "there"), capture_stdout=True))
             [result] = list(pool.results())
     finally:
         unregister("hello-test")
     assert result.stdout == b"hi there\n"
     with InProcessExecutor(1) as pool:
-        pool.submit(JobSpec("h", ["hello-test"]))
+        pool.submit(JobSpec("h", ("hello-test",)))
         [gone] = list(pool.results())
     assert gone.exit_code == 127
+
+
+def test_hurry_gives_up_on_a_job_that_ignores_the_stop_at_once() -> None:
+    release = threading.Event()
+
+    def stubborn(call: Call) -> int:
+        release.wait(60)
+        return 0
+
+    pool = InProcessExecutor(1, programs={"stubborn": stubborn})
+    pool.submit(JobSpec("s", ("stubborn",)))
+    assert pool.wait(0) == []
+    # A second Ctrl-C arrives while cancel_all waits out a 60 s grace.
+    threading.Timer(0.2, pool.hurry).start()
+    started = time.monotonic()
+    [result] = pool.cancel_all(grace=60)
+    release.set()
+    assert time.monotonic() - started < 10
+    assert result.cancelled and result.signal == signal.SIGKILL

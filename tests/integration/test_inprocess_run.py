@@ -27,7 +27,7 @@ from herd.items import mapper
 from herd.queue.core import Queue, init
 from herd.run import batch
 from herd.run.agents import Agent
-from herd.run.hypervisor import RunOptions
+from herd.run.attempts import RunOptions
 
 
 class FakeAgent:

@@ -36,6 +36,7 @@ from herd.engine.executor.output import TAIL_BYTES, CappedLog, tail_text
 from herd.errors import BadInput
 
 DEFAULT_GRACE = 5.0
+_POLL = 0.1
 
 
 class Stopped(Exception):
@@ -224,6 +225,14 @@ class InProcessExecutor:
         done, self._done = self._done, []
         return done
 
+    def hurry(self) -> None:
+        """A second stop request: give up on every running job now instead of after its
+        grace period (called from a signal handler: it only sets flags)."""
+        now = time.monotonic()
+        for run in list(self._running.values()):
+            run.call.stopping.set()
+            run.abandon_at = now
+
     def close(self) -> None:
         if self._closed:
             return
@@ -314,6 +323,9 @@ class InProcessExecutor:
     def _collect(self, timeout: float | None) -> None:
         """Results of the programs that returned (waiting up to `timeout` for one), then the
         limits: a timed-out job is asked to stop, one that ignored that too long is given up."""
+        if timeout is not None or self._running:
+            # Wake at least every _POLL: `hurry` (a signal handler) only sets flags.
+            timeout = _POLL if timeout is None else min(timeout, _POLL)
         try:
             finished = self._finished.get(timeout=timeout) if timeout else self._finished.get_nowait()
             self._finish(finished, abandoned=False)
