@@ -205,7 +205,8 @@ def test_map_keeps_order_and_batches_items(tmp_path: Path) -> None:
 
 def test_map_retries_a_failed_item_and_records_both_attempts(tmp_path: Path) -> None:
     _flaky_seen.clear()
-    outcome, out, journal = _map(tmp_path, ["a", "b"], ("flaky", "{}"), workers=2, batch_size=1)
+    outcome, out, journal = _map(tmp_path, ["a", "b"], ("flaky", "{}"), workers=2, batch_size=1,
+                                 retries=1)
     assert outcome.exit_code == 0 and outcome.counts == {"succeeded": 2}, outcome.to_dict()
     assert sorted(out.decode().split()) == ["a", "b"]
     assert (tmp_path / "a.done").exists() and (tmp_path / "b.done").exists()
