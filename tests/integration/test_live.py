@@ -19,6 +19,8 @@ from _queue_helpers import herd, herd_env, herd_json
 from _report_helpers import demo_repo, run_args, task_repo
 from rich.console import Console
 
+from herd.engine import events as ev
+from herd.engine.states import Outcome, TaskState
 from herd.views.live import LiveDisplay
 
 SLOW = {"FAKE_STEPS": "4", "FAKE_SLEEP": "0.3"}
@@ -125,14 +127,15 @@ def test_status_watch_on_a_finished_run_draws_it_once(tmp_path: Path) -> None:
 def test_display_replays_a_real_event_stream_and_stops_at_run_end(tmp_path: Path) -> None:
     repo = demo_repo(tmp_path)
     [events_file] = (repo / ".herd" / "runs").glob("*/events.jsonl")
-    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    events = [ev.Event.from_json(json.loads(line))
+              for line in events_file.read_text().splitlines()]
     screen = io.StringIO()
     display = LiveDisplay(Console(file=screen, force_terminal=True, width=140))
     phases = []
     for event in events:
         display(event)
         phases.append(display.phase)
-        if event["event"] == "attempt_start":
+        if isinstance(event, ev.AttemptStart):
             assert display.live.is_started
     assert not display.live.is_started  # run_end stopped it
     assert {"working", "stacking", "testing", "bisecting", "pushing"} <= set(phases)
@@ -145,7 +148,7 @@ def test_display_is_stopped_when_the_run_raises() -> None:
     screen = io.StringIO()
     with pytest.raises(KeyboardInterrupt), LiveDisplay(
             Console(file=screen, force_terminal=True, width=100)) as display:
-        display({"event": "run_start", "run": "r", "tasks": 2, "workers": 1, "ts": time.time()})
+        display(ev.RunStart(run="r", tasks=2, waves=1, workers=1, base="", ts=time.time()))
         assert display.live.is_started
         raise KeyboardInterrupt
     assert not display.live.is_started
@@ -184,19 +187,17 @@ def test_first_frame_has_the_totals_and_the_eta_counts_down() -> None:
     now = [1000.0]
     display = LiveDisplay(Console(file=screen, force_terminal=True, width=140),
                           clock=lambda: now[0])
-    display({"event": "run_start", "run": "r", "tasks": 4, "workers": 2, "ts": 1000.0})
+    display(ev.RunStart(run="r", tasks=4, waves=1, workers=2, base="", ts=1000.0))
     assert "0/4" in plain(screen.getvalue())  # drawn at once, not the 0/0 made up front
-    display({"event": "attempt_start", "run": "r", "task": "a", "attempt": 1, "worker": "w1",
-             "ts": 1000.0})
-    display({"event": "attempt_end", "run": "r", "task": "a", "attempt": 1, "ts": 1010.0,
-             "duration": 10.0})
+    display(ev.AttemptStart(run="r", task="a", attempt=1, worker="w1", ts=1000.0))
+    display(ev.AttemptEnd(run="r", task="a", attempt=1, ts=1010.0, duration=10.0,
+                          outcome=Outcome.OK, exit_code=0, reason="", worker="w1"))
     now[0] = 1010.0
-    display({"event": "task_end", "run": "r", "task": "a", "state": "succeeded", "ts": 1010.0})
+    display(ev.TaskEnd(run="r", task="a", state=TaskState.SUCCEEDED, ts=1010.0))
     assert display.eta() == 30.0  # 1 task in 10 s, 3 to go
     now[0] = 1015.0
     assert display.eta() == 25.0  # waiting: it counts down (it used to grow)
-    display({"event": "phase", "run": "r", "phase": "stacking", "detail": "1 commit",
-             "ts": 1015.0})
+    display(ev.Phase(run="r", phase="stacking", detail="1 commit", ts=1015.0))
     assert "phase: stacking (1 commit)" in plain(screen.getvalue())
     display.close()
 
@@ -221,14 +222,13 @@ def test_messages_count_in_words() -> None:
     from herd.units import format_size
     from herd.views.progress import describe
 
-    line = describe({"event": "run_start", "run": "r", "tasks": 1, "waves": 1, "workers": 1,
-                     "base": "abc"})
+    line = describe(ev.RunStart(run="r", tasks=1, waves=1, workers=1, base="abc"))
     assert line == "run r: 1 task in 1 wave, 1 worker (base abc)"
     assert format_size(104857600) == "100 MiB"
-    assert describe({"event": "test_run", "purpose": "stack", "exit_code": 0, "commits": 1,
-                     "duration": 1.0}) == "test [stack] on 1 commit passed in 1.0s"
-    from herd.views.report import exit_labels
+    assert describe(ev.TestRun(purpose="stack", exit_code=0, commits=1,
+                               duration=1.0)) == "test [stack] on 1 commit passed in 1.0s"
+    from herd.views.report import AttemptEnding, exit_labels
 
-    timed_out = {"exit_code": None, "signal": 15, "outcome": "timeout"}
+    timed_out: AttemptEnding = {"exit_code": None, "signal": 15, "outcome": "timeout"}
     assert exit_labels([timed_out, timed_out, {"exit_code": 0, "signal": None,
                                                "outcome": "ok"}]) == "timeout,timeout,0"

@@ -15,11 +15,13 @@ from herd.engine.policies import (
     TimeLimit,
     judge,
 )
+from herd.engine.states import Outcome
 from herd.errors import BadInput
 
 
 def _failed(tries: int, cost: float | None = None) -> Attempt:
-    return Attempt("t1", tries, tries, ok=False, outcome="failed", exit_code=3, cost=cost)
+    return Attempt("t1", tries, tries, ok=False, outcome=Outcome.FAILED, exit_code=3,
+                   cost=cost)
 
 
 def _result(**fields: object) -> JobResult:
@@ -35,7 +37,7 @@ def test_retries_count_attempts_of_this_engine_run() -> None:
     assert policies.retry(_failed(1))
     assert not policies.retry(_failed(2))
     assert not Policies([Retries(0)]).retry(_failed(1))
-    ok = Attempt("t1", 1, 1, ok=True, outcome="ok")
+    ok = Attempt("t1", 1, 1, ok=True, outcome=Outcome.OK)
     assert not policies.retry(ok)
 
 

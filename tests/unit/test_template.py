@@ -11,6 +11,7 @@ import pytest
 from herd.cli.map_forms import workers_for
 from herd.engine.executor.base import JobSpec
 from herd.engine.policies import Attempt, Policies
+from herd.engine.states import Outcome
 from herd.errors import BadInput
 from herd.items.admission import Delay, Load, RelativeTimeout, admission, load_limit
 from herd.items.output import Results, Tagger
@@ -196,5 +197,5 @@ def test_relative_timeout_is_a_multiple_of_the_median_success() -> None:
     job = JobSpec("1", ("true",))
     assert relative.prepare(job).timeout is None  # nothing succeeded yet: no limit
     for duration in (1.0, 3.0, 2.0, 60.0):
-        relative.ended(Attempt("1", 1, 1, ok=duration < 60, outcome="ok", duration=duration))
+        relative.ended(Attempt("1", 1, 1, ok=duration < 60, outcome=Outcome.OK, duration=duration))
     assert relative.prepare(job).timeout == pytest.approx(4.0)  # the failure does not count

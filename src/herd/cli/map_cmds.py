@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 
@@ -22,6 +22,9 @@ from herd.cli import map_forms as forms
 from herd.cli.app import cli, common, make_context
 from herd.errors import BadInput, NotFound
 from herd.units import plural
+
+if TYPE_CHECKING:
+    from herd.engine.journal import Listener
 
 STORE_HELP = (
     "Store: .herd/herd.db found upwards from the working directory (or --db / HERD_DB), "
@@ -69,34 +72,18 @@ def _count(value: str | None, what: str) -> int | None:
     return number
 
 
-class Renderer:
-    """Map and pipeline events as `herd:` lines on stderr (pipes, CI, HERD_PROGRESS=plain)."""
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        from herd.views.progress import MAP_EVENTS, describe_map
-
-        if event.get("event") not in MAP_EVENTS:
-            return
-        line = describe_map(event)
-        if line is not None:
-            click.echo("\n".join(f"herd: {part}" for part in line.splitlines()), err=True)
-
-
-def _listeners(as_json: bool, live: bool, progress: bool = False) -> list[Any]:
-    """The same choice as `herd run`: JSONL events with --json, the live display on a
-    terminal, `herd:` lines otherwise (and for a pipeline, which sends no progress events).
-    `--eta`/`--progress`/`--bar` ask for the live display on a terminal even with
-    HERD_PROGRESS=plain, and add a progress line every few seconds elsewhere."""
+def _listeners(as_json: bool, live: bool, progress: bool = False) -> list[Listener]:
+    """As `herd run` chooses, for items: JSONL events with --json, the live display on a
+    terminal (not for a pipeline, which sends no progress events), `herd:` lines without a
+    clock otherwise. `--eta`/`--progress`/`--bar` ask for the live display on a terminal even
+    with HERD_PROGRESS=plain, and add a progress line every few seconds elsewhere."""
     from herd.cli.run_cmds import listeners
 
     if progress and not as_json and sys.stderr.isatty():
         from herd.views.live import LiveDisplay
 
         return [LiveDisplay()]
-    chosen = listeners(as_json)
-    shown = [one if type(one).__name__ == "JsonProgress" or (
-                 live and type(one).__name__ == "LiveDisplay") else Renderer()
-             for one in chosen]
+    shown = listeners(as_json, items=True, live=live)
     if progress and not as_json and not any(type(one).__name__ == "LiveDisplay" for one in shown):
         shown.append(forms.ProgressLines())
     return shown

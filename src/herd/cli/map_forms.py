@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from herd.errors import BadInput
+
+if TYPE_CHECKING:
+    from herd.engine.events import Event
 
 
 def workers_for(text: str | None, cores: int) -> int | None:
@@ -90,15 +93,16 @@ class ProgressLines:
         self.began = self.clock()
         self.next_line = self.began + self.EVERY
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        if event.get("event") != "progress" or self.clock() < self.next_line:
+    def __call__(self, event: Event) -> None:
+        from herd.engine.events import Progress
+
+        if not isinstance(event, Progress) or self.clock() < self.next_line:
             return
         now = self.clock()
         self.next_line = now + self.EVERY
-        total, done = int(event.get("total") or 0), int(event.get("done") or 0)
-        failed = int(event.get("failed") or 0)
+        total, done, failed = event.total, event.done, event.failed
         finished = done + failed
         eta = ((now - self.began) / finished * (total - finished)) if finished else None
         click.echo(f"herd: {finished}/{total} done, {failed} failed, "
-                   f"{event.get('running', 0)} running"
+                   f"{event.running} running"
                    + (f", ETA {eta:.0f}s" if eta is not None else ""), err=True)

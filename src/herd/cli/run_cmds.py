@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,22 +13,28 @@ from herd.cli.app import cli, common, make_context
 from herd.cli.plan_cmds import task_selection
 from herd.errors import BadInput
 
+if TYPE_CHECKING:
+    from herd.engine.journal import Listener
+    from herd.run.batch import RunOutcome
+    from herd.views.status import Snapshot
 
-def listeners(as_json: bool) -> list[Any]:
-    """How events are shown: JSONL with --json, the live display on a terminal (rich, loaded
-    only then), one plain line per event otherwise (pipes, CI, HERD_PROGRESS=plain)."""
+
+def listeners(as_json: bool, *, items: bool = False, live: bool = True) -> list[Listener]:
+    """How events are shown, for a run as for a map: JSONL with --json, the live display on
+    a terminal (rich, loaded only then; `live=False` declines it), one plain line per event
+    otherwise (pipes, CI, HERD_PROGRESS=plain; `items`: the lines of a map or pipeline)."""
     from herd.views.progress import JsonProgress, PlainProgress
 
     if as_json:
         return [JsonProgress()]
-    if sys.stderr.isatty() and os.environ.get("HERD_PROGRESS", "") != "plain":
+    if live and sys.stderr.isatty() and os.environ.get("HERD_PROGRESS", "") != "plain":
         from herd.views.live import LiveDisplay
 
         return [LiveDisplay()]
-    return [PlainProgress()]
+    return [PlainProgress(items=items)]
 
 
-def close_listeners(chosen: list[Any]) -> None:
+def close_listeners(chosen: list[Listener]) -> None:
     """Stop displays that own the terminal (the live one), even when the run raised."""
     for listener in chosen:
         close = getattr(listener, "close", None)
@@ -36,12 +42,12 @@ def close_listeners(chosen: list[Any]) -> None:
             close()
 
 
-def _render_outcome(outcome: Any) -> None:
+def _render_outcome(outcome: RunOutcome) -> None:
     work = outcome.work
     landing = outcome.landing
-    landed = landing.get("landed", {})
-    ejected = landing.get("ejected", {})
-    failed = {**work.failed, **landing.get("failed", {})}
+    landed = landing.landed if landing else {}
+    ejected = landing.ejected if landing else {}
+    failed = {**work.failed, **(landing.failed if landing else {})}
     head = f"run {outcome.run_id}: {len(work.succeeded)} succeeded"
     if landing:
         head += f", {len(landed)} landed, {len(ejected)} ejected"
@@ -59,7 +65,7 @@ def _render_outcome(outcome: Any) -> None:
         click.echo(f"  failed  {task_id}  {reason}")
     for task_id, reason in {**work.deferred, **work.skipped}.items():
         click.echo(f"  skipped {task_id}  {reason}")
-    for line in outcome.landing.get("lines", []):
+    for line in landing.lines if landing else []:
         click.echo(line)
 
 
@@ -288,7 +294,7 @@ def _watch_live(store: Any, run_id: str | None, interval: float) -> None:
                still_running=lambda: bool(honest_run(journal)["state"] == "running"))
 
 
-def _render_status(snap: dict[str, Any]) -> None:
+def _render_status(snap: Snapshot) -> None:
     counts = snap["counts"]
     click.echo(f"run {snap['run']} ({snap['kind']}) {snap['state']}: "
                + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))

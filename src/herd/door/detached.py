@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from herd.engine.executor.output import read_file_tail
 from herd.engine.journal import new_run_id
@@ -27,6 +27,13 @@ from herd.errors import HerdError
 from herd.store import Store
 
 STARTUP_TIMEOUT = 120.0  # planning 1,000 tasks takes well under a second; this is generous
+
+
+class StartedJson(TypedDict):
+    pid: int
+    exit_code: int | None
+    stdout: str
+    stderr: str
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class Started:
     stdout: Path
     stderr: Path
 
-    def to_json(self, root: Path) -> dict[str, Any]:
+    def to_json(self, root: Path) -> StartedJson:
         return {"pid": self.pid, "exit_code": self.exit_code,
                 "stdout": _relative(self.stdout, root), "stderr": _relative(self.stderr, root)}
 

@@ -8,41 +8,40 @@ listeners (the progress display) as it happens.
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from herd.engine.states import Outcome as Outcome
+from herd.engine.states import RunState as RunState
+from herd.engine.states import TaskState as TaskState
 from herd.errors import NotFound, Refused
 from herd.run.owner import Owner, run_owner_alive
 from herd.store import Store
 from herd.store import journal as sql
+from herd.store.journal import (
+    AttemptRow,
+    RunRow,
+    StepDetail,
+    StepRow,
+    TaskFields,
+    TaskRow,
+    TaskUpdate,
+    TestRunRow,
+)
 
-Event = dict[str, Any]
-Listener = Callable[[Event], None]
+if TYPE_CHECKING:
+    # At run time events.py is imported where an event is made: defining its classes costs
+    # a few ms that `herd runs`, `herd status` and `herd report` need not pay.
+    from herd.engine.events import Event, JsonScalar
 
-
-class RunState(enum.StrEnum):
-    RUNNING = "running"
-    DONE = "done"            # everything succeeded (and landed, when integrating)
-    PARTIAL = "partial"      # some tasks failed, the rest succeeded
-    FAILED = "failed"        # nothing could land
-    INTERRUPTED = "interrupted"
-
-
-class TaskState(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"  # committed on its branch (or item done)
-    FAILED = "failed"
-    LANDED = "landed"
-    EJECTED = "ejected"      # broke the combined tests
-    DEFERRED = "deferred"    # not attempted: budget reached, interrupted, upstream failed
+Listener = Callable[["Event"], None]
 
 
 def failpoint(name: str) -> None:
@@ -67,7 +66,7 @@ class Journal:
     # -- lifecycle ----------------------------------------------------------
 
     @classmethod
-    def create(cls, store: Store, kind: str, args: dict[str, Any], base: str | None = None,
+    def create(cls, store: Store, kind: str, args: Mapping[str, object], base: str | None = None,
                run_id: str | None = None) -> Journal:
         journal = cls(store, run_id or new_run_id())
         journal.owner = Owner.this_process(kind)
@@ -112,7 +111,7 @@ class Journal:
     def run_dir(self) -> Path:
         return self.store.herd_dir / "runs" / self.run_id
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RunRow:
         with self.store.read() as tx:
             row = sql.get_run(tx, self.run_id)
         assert row is not None
@@ -122,24 +121,29 @@ class Journal:
         with self.store.write() as tx:
             sql.update_run(tx, self.run_id, **fields)
 
-    def finish(self, state: RunState, exit_code: int, summary: dict[str, Any] | None = None) -> None:
+    def finish(self, state: RunState, exit_code: int,
+               summary: Mapping[str, object] | None = None) -> None:
+        """End the run; `summary`, a JSON object, is kept with it (`herd runs`, reports)."""
         self.set_run(state=state.value, exit_code=exit_code, ended_at=time.time(),
                      **({"summary": summary} if summary is not None else {}))
-        self.event("run_end", state=state.value, exit_code=exit_code)
+        from herd.engine.events import RunEnd
+
+        self.emit(RunEnd(state=state, exit_code=exit_code))
 
     # -- events -------------------------------------------------------------
 
-    def event(self, event_name: str, /, **fields: Any) -> Event:
-        record: Event = {"ts": round(time.time(), 3), "run": self.run_id, "event": event_name,
-                         **fields}
+    def emit(self, event: Event) -> Event:
+        """Stamp the event with the time and this run, append it to events.jsonl, hand it
+        to the listeners; returns the stamped event."""
+        stamped = dataclasses.replace(event, ts=round(time.time(), 3), run=self.run_id)
         if self._events is None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._events = (self.run_dir / "events.jsonl").open("a", encoding="utf-8")
-        self._events.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._events.write(json.dumps(stamped.to_json(), ensure_ascii=False) + "\n")
         self._events.flush()
         for listener in self.listeners:
-            listener(record)
-        return record
+            listener(stamped)
+        return stamped
 
     def close(self) -> None:
         if self._events is not None:
@@ -153,10 +157,10 @@ class Journal:
         with self.store.write() as tx:
             sql.insert_tasks(tx, self.run_id, rows)
 
-    def record_items(self, new: Sequence[tuple[Any, ...]], updates: Sequence[dict[str, Any]],
+    def record_items(self, new: Sequence[tuple[Any, ...]], updates: Sequence[TaskUpdate],
                      attempts: Sequence[tuple[Any, ...]]) -> None:
         """Item runs write in batches: new rows, finished rows and finished attempts in one
-        transaction (updates all carry the same keys; attempts as `sql.insert_attempts`)."""
+        transaction (attempts as `sql.insert_attempts`)."""
         with self.store.write() as tx:
             if new:
                 sql.insert_tasks(tx, self.run_id, new)
@@ -164,7 +168,7 @@ class Journal:
             if attempts:
                 sql.insert_attempts(tx, attempts)
 
-    def tasks(self, *states: str) -> list[dict[str, Any]]:
+    def tasks(self, *states: str) -> list[TaskRow]:
         with self.store.read() as tx:
             return sql.tasks(tx, self.run_id, list(states) or None)
 
@@ -184,7 +188,7 @@ class Journal:
             sql.update_task(tx, self.run_id, task_id, state=TaskState.RUNNING.value,
                             attempts=attempt)
 
-    def end_attempt(self, task_id: str, attempt: int, task_fields: dict[str, Any] | None = None,
+    def end_attempt(self, task_id: str, attempt: int, task_fields: TaskFields | None = None,
                     **fields: Any) -> None:
         """Record how an attempt ended and, in the same transaction, the task's new state."""
         with self.store.write() as tx:
@@ -192,19 +196,21 @@ class Journal:
             if task_fields:
                 sql.update_task(tx, self.run_id, task_id, **task_fields)
 
-    def attempts(self, task_id: str | None = None) -> list[dict[str, Any]]:
+    def attempts(self, task_id: str | None = None) -> list[AttemptRow]:
         with self.store.read() as tx:
             return sql.attempts(tx, self.run_id, task_id)
 
     # -- integration steps --------------------------------------------------
 
     @contextmanager
-    def step(self, name: str, **detail: Any) -> Iterator[dict[str, Any]]:
+    def step(self, name: str, **detail: JsonScalar) -> Iterator[StepDetail]:
         """Journal a step before it runs and mark it when done (or failed)."""
         with self.store.write() as tx:
             seq = sql.add_step(tx, self.run_id, name, detail or None, time.time())
-        self.event("step", step=name, **detail)
-        result: dict[str, Any] = dict(detail)
+        from herd.engine.events import Step
+
+        self.emit(Step(step=name, detail=detail))
+        result: StepDetail = dict(detail)
         try:
             yield result
         except BaseException:
@@ -214,7 +220,7 @@ class Journal:
         with self.store.write() as tx:
             sql.finish_step(tx, self.run_id, seq, "done", time.time(), result or None)
 
-    def steps(self) -> list[dict[str, Any]]:
+    def steps(self) -> list[StepRow]:
         with self.store.read() as tx:
             return sql.steps(tx, self.run_id)
 
@@ -223,15 +229,17 @@ class Journal:
         with self.store.write() as tx:
             sql.add_test_run(tx, self.run_id, purpose, command, commits, exit_code, duration,
                              tail, time.time())
-        self.event("test_run", purpose=purpose, exit_code=exit_code, commits=len(commits),
-                   duration=round(duration, 3))
+        from herd.engine.events import TestRun
 
-    def test_runs(self) -> list[dict[str, Any]]:
+        self.emit(TestRun(purpose=purpose, exit_code=exit_code, commits=len(commits),
+                          duration=round(duration, 3)))
+
+    def test_runs(self) -> list[TestRunRow]:
         with self.store.read() as tx:
             return sql.test_runs(tx, self.run_id)
 
 
-def list_runs(store: Store, limit: int = 0) -> list[dict[str, Any]]:
+def list_runs(store: Store, limit: int = 0) -> list[RunRow]:
     with store.read() as tx:
         runs = sql.list_runs(tx, limit)
         for run in runs:
@@ -241,7 +249,7 @@ def list_runs(store: Store, limit: int = 0) -> list[dict[str, Any]]:
     return runs
 
 
-def _honest_state(run: dict[str, Any]) -> dict[str, Any]:
+def _honest_state(run: RunRow) -> RunRow:
     """A run recorded as running whose owner is gone (kill -9, a crash, a lost machine) is
     shown as interrupted, with the command that continues it; the row is left as it is
     (a reader never writes), and `recorded_state` keeps what the journal says."""
@@ -256,12 +264,12 @@ def _honest_state(run: dict[str, Any]) -> dict[str, Any]:
     return run
 
 
-def honest_run(journal: Journal) -> dict[str, Any]:
+def honest_run(journal: Journal) -> RunRow:
     """`journal.run()` as `herd status` shows it (see `_honest_state`)."""
     return _honest_state(journal.run())
 
 
-def resume_command(run: dict[str, Any]) -> str | None:
+def resume_command(run: RunRow) -> str | None:
     if run["kind"] == "run":
         return f"herd resume {run['id']}"
     if run["kind"] == "map":
@@ -269,7 +277,7 @@ def resume_command(run: dict[str, Any]) -> str | None:
     return None
 
 
-def _held_by(run_id: str, run: dict[str, Any]) -> str:
+def _held_by(run_id: str, run: RunRow) -> str:
     owner = Owner.parse(run.get("owner"))
     if owner is not None and owner.role == "resume":
         return f"run {run_id} is being resumed by pid {run['pid']}; `herd status {run_id}` shows it"

@@ -24,30 +24,31 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from herd.engine.executor.base import JobResult, JobSpec
+from herd.engine.states import Outcome
 from herd.errors import BadInput
 from herd.units import format_size
 
 
 def judge(result: JobResult, *, timeout: float | None = None,
-          max_memory: int | None = None) -> tuple[str, str]:
+          max_memory: int | None = None) -> tuple[Outcome, str]:
     """What counts as a failure, for every engine: (outcome, reason) of a finished job.
     `ok` only for exit 0 within its limits; the engines add their own checks on top
     (a worker's commit, its scope)."""
     if result.cancelled:
-        return "cancelled", result.error or "cancelled"
+        return Outcome.CANCELLED, result.error or "cancelled"
     if result.timed_out:
         limit = f" after {timeout:g}s" if timeout else ""
-        return "timeout", f"timed out{limit} (killed)"
+        return Outcome.TIMEOUT, f"timed out{limit} (killed)"
     if result.out_of_memory:
         limit = format_size(max_memory) if max_memory else "its memory limit"
-        return "memory", f"used more than {limit} (killed)"
+        return Outcome.MEMORY, f"used more than {limit} (killed)"
     if result.error:
-        return "crash", result.error
+        return Outcome.CRASH, result.error
     if result.exit_code != 0:
         if result.signal:
-            return "failed", f"killed by signal {result.signal}"
-        return "failed", f"exited with code {result.exit_code}"
-    return "ok", "exit 0"
+            return Outcome.FAILED, f"killed by signal {result.signal}"
+        return Outcome.FAILED, f"exited with code {result.exit_code}"
+    return Outcome.OK, "exit 0"
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Attempt:
     tries: int
     """Attempts the unit has made in this engine run (what retries are counted against)."""
     ok: bool
-    outcome: str
+    outcome: Outcome
     exit_code: int | None = None
     duration: float = 0.0
     cost: float | None = None

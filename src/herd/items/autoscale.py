@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
+from herd.engine.events import ScaleDecision
 from herd.units import plural
 
 MAX_AUTO_WORKERS = 8
@@ -37,7 +37,7 @@ class AutoScaler:
         self.cores = cores or os.cpu_count() or 1
         self.target = min(2, cap)
         self.settled = False
-        self.decisions: list[dict[str, Any]] = []
+        self.decisions: list[ScaleDecision] = []
         self._prev: tuple[int, float] | None = None
         self._reset(time.monotonic())
 
@@ -48,7 +48,7 @@ class AutoScaler:
         self._done += 1
         self._wall += wall
 
-    def tick(self, now: float) -> dict[str, Any] | None:
+    def tick(self, now: float) -> ScaleDecision | None:
         """A decision when one is due (the target may change), else None."""
         elapsed = now - self._start
         if self.settled or elapsed < self.WINDOW or self._done < max(2, self.target):
@@ -82,7 +82,7 @@ class AutoScaler:
             self.target = min(limit, was * 2)
             why = (f"{rate:.1f} jobs/s at {plural(was, 'worker')} and headroom left: "
                    f"trying {self.target}")
-        decision = {"workers": self.target, "was": was, "settled": self.settled,
+        decision: ScaleDecision = {"workers": self.target, "was": was, "settled": self.settled,
                     "jobs": kind, "reason": why, "rate": round(rate, 2),
                     "cpu_ratio": round(ratio, 2)}
         self.decisions.append(decision)

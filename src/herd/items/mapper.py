@@ -25,11 +25,22 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypedDict
 
+from herd.engine.events import (
+    ItemFailed,
+    MapEnd,
+    MapResume,
+    MapStart,
+    PipelineEnd,
+    Progress,
+    Scale,
+    ScaleDecision,
+    StageCounts,
+)
 from herd.engine.executor.base import Executor, JobResult, JobSpec
 from herd.engine.executor.local import LocalExecutor
-from herd.engine.journal import Journal, RunState, TaskState
+from herd.engine.journal import Journal, Outcome, RunState, TaskState
 from herd.engine.policies import Attempt, Halt, Policies, Retries, TimeLimit, judge
 from herd.engine.shutdown import Shutdown, handling_signals
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, BadInput, HerdError
@@ -39,6 +50,7 @@ from herd.items.output import JobLog, Results, Sink, Tagger
 from herd.items.sources import utf8_text as utf8_text  # moved there; the pipeline imports it here
 from herd.items.template import Template
 from herd.items.template import command_for as command_for  # likewise
+from herd.store.journal import TaskUpdate
 from herd.units import plural
 
 AUTO_BATCH_MIN, AUTO_BATCH_MAX = 10, 20
@@ -171,6 +183,15 @@ class MapOptions:
                    memory_per_job=args.get("memory_per_job"), halt=args.get("halt"))
 
 
+class MapPlanJson(TypedDict):
+    items: int
+    batch_size: int
+    batch_reason: str
+    invocations: int
+    workers: str
+    worker_reason: str
+
+
 @dataclass(frozen=True)
 class MapPlan:
     """What a map would do: `--dry-run` prints it, `start` runs it."""
@@ -183,7 +204,7 @@ class MapPlan:
     """"4", or "auto (2..8)"."""
     worker_reason: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> MapPlanJson:
         return {"items": self.items, "batch_size": self.batch_size,
                 "batch_reason": self.batch_reason, "invocations": self.invocations,
                 "workers": self.workers, "worker_reason": self.worker_reason}
@@ -215,7 +236,7 @@ class MapOutcome:
     counts: dict[str, int]
     failed: dict[str, str] = field(default_factory=dict)
     """seq -> reason, for batches that ended failed (first 50)."""
-    scaling: list[dict[str, Any]] = field(default_factory=list)
+    scaling: list[ScaleDecision] = field(default_factory=list)
     elapsed: float = 0.0
     stderr_log: str = ""
     """Where the jobs' stderr tails are (prefixed with the batch number)."""
@@ -225,11 +246,15 @@ class MapOutcome:
     stdout: bytes | None = None
     """The jobs' stdout, when `herd.map` collected it (the CLI streams it instead)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run_id, "exit_code": self.exit_code, "state": self.state.value,
-                "counts": self.counts, "failed": self.failed, "scaling": self.scaling,
-                "elapsed": round(self.elapsed, 3), "stderr_log": self.stderr_log,
-                "halted": self.halted, "retries": self.retries}
+    def end_event(self, stages: dict[str, StageCounts] | None = None) -> MapEnd:
+        """The summary event that closes a map's stream (a pipeline's, with `stages`)."""
+        if stages is not None:
+            return PipelineEnd(exit_code=self.exit_code, state=self.state, counts=self.counts,
+                               failed=self.failed, elapsed=round(self.elapsed, 3),
+                               halted=self.halted, retries=self.retries, stages=stages)
+        return MapEnd(exit_code=self.exit_code, state=self.state, counts=self.counts,
+                      failed=self.failed, scaling=self.scaling, elapsed=round(self.elapsed, 3),
+                      stderr_log=self.stderr_log, halted=self.halted, retries=self.retries)
 
 
 # -- the journal, written in batches ----------------------------------------------------
@@ -239,7 +264,7 @@ class Recorder:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self.updates: list[dict[str, Any]] = []
+        self.updates: list[TaskUpdate] = []
         self.attempts: list[tuple[Any, ...]] = []
         self.new: list[tuple[Any, ...]] = []
         self.last_flush = time.monotonic()
@@ -247,7 +272,7 @@ class Recorder:
     def add_task(self, row: tuple[Any, ...]) -> None:
         self.new.append(row)
 
-    def attempt(self, task_id: str, attempt: int, result: JobResult, outcome: str,
+    def attempt(self, task_id: str, attempt: int, result: JobResult, outcome: Outcome,
                 reason: str | None) -> None:
         self.attempts.append((self.journal.run_id, task_id, attempt, result.worker,
                               result.started_at, result.ended_at, result.exit_code,
@@ -320,7 +345,7 @@ def execute(journal: Journal, options: MapOptions, pending: Iterable[Batch], *, 
                          scaling, time.monotonic() - t0, str(loop.stderr_path),
                          halted.reason if halted else None, options.retries)
     # The summary closes the event stream (`herd map --json` is that stream, like `herd run`).
-    journal.event("map_end", **outcome.to_dict())
+    journal.emit(outcome.end_event())
     journal.finish(state, code, {"counts": counts, "scaling": scaling,
                                  "elapsed": round(outcome.elapsed, 3)})
     return outcome
@@ -369,8 +394,8 @@ class _Loop:
     def run(self, source: Iterator[Batch]) -> bool:
         """True when stopped by a signal; False when done or halted."""
         if self.scaler:
-            self.journal.event("scale", workers=self.scaler.target,
-                               reason="starting small, measuring")
+            self.journal.emit(Scale(workers=self.scaler.target,
+                                    reason="starting small, measuring"))
         exhausted = False
         while not self.shutdown.requested:
             stop = self.policies.stop()
@@ -392,7 +417,7 @@ class _Loop:
                 self._progress()
                 self.next_progress = now + PROGRESS_SECONDS
             if self.scaler and (decision := self.scaler.tick(now)) is not None:
-                self.journal.event("scale", **decision)
+                self.journal.emit(Scale(**decision))
         return True
 
     def _fill(self, source: Iterator[Batch], exhausted: bool) -> bool:
@@ -423,12 +448,12 @@ class _Loop:
         """Counts and what runs now, at most every PROGRESS_SECONDS: one event per job
         would cost a 100,000-item map more than its jobs do."""
         running = sorted(self.inflight.values(), key=lambda b: b.seq)[:MAX_SHOWN_JOBS]
-        self.journal.event("progress", total=self.total, done=self.done,
-                           failed=self.failed_count, running=len(self.inflight),
-                           jobs=[{"seq": b.seq, "items": [i.replace("\0", " ") for i in b.items[:3]],
-                                  "attempt": b.attempts + 1,
-                                  "started": round(self.started_at.get(b.task_id, 0), 3)}
-                                 for b in running])
+        self.journal.emit(Progress(total=self.total, done=self.done,
+                                   failed=self.failed_count, running=len(self.inflight),
+                                   jobs=[{"seq": b.seq, "items": [i.replace("\0", " ") for i in b.items[:3]],
+                                          "attempt": b.attempts + 1,
+                                          "started": round(self.started_at.get(b.task_id, 0), 3)}
+                                         for b in running]))
 
     def _finish(self, result: JobResult, batch: Batch) -> None:
         batch.attempts += 1
@@ -442,16 +467,16 @@ class _Loop:
                                           for line in result.tail.splitlines()))
         outcome, reason = judge(result, timeout=self.options.timeout)
         attempt = Attempt(batch.task_id, batch.attempts, batch.attempts - batch.earlier,
-                          ok=outcome == "ok", outcome=outcome, exit_code=result.exit_code,
+                          ok=outcome == Outcome.OK, outcome=outcome, exit_code=result.exit_code,
                           duration=result.duration)
         self.policies.ended(attempt)
         if attempt.ok:
             self.done += 1
-            self.recorder.attempt(batch.task_id, batch.attempts, result, "ok", None)
+            self.recorder.attempt(batch.task_id, batch.attempts, result, Outcome.OK, None)
             self.recorder.task(batch.task_id, TaskState.SUCCEEDED, batch.attempts, None)
             self.policies.finished(True, 0)
         else:
-            self.recorder.attempt(batch.task_id, batch.attempts, result, "failed", reason)
+            self.recorder.attempt(batch.task_id, batch.attempts, result, Outcome.FAILED, reason)
             if self.policies.retry(attempt) and not self.policies.stop():
                 self.retry.append(batch)
                 return
@@ -459,9 +484,9 @@ class _Loop:
             self.recorder.task(batch.task_id, TaskState.FAILED, batch.attempts, reason)
             self.failed[str(batch.seq)] = reason
             self.failed_count += 1
-            self.journal.event("item_failed", seq=batch.seq, items=list(batch.items[:3]),
-                               attempts=batch.attempts, reason=reason, tail=result.tail[-300:],
-                               log=str(self.stderr_path))
+            self.journal.emit(ItemFailed(seq=batch.seq, items=list(batch.items[:3]),
+                                         attempts=batch.attempts, reason=reason, tail=result.tail[-300:],
+                                         log=str(self.stderr_path)))
         if self.joblog and self.shown:
             self.joblog.write(batch.seq, result, self.shown.expand(batch.items, batch.seq, slot))
         stdout = result.stdout
@@ -481,7 +506,7 @@ class _Loop:
         try:
             for result in self.executor.cancel_all(self.shutdown.grace(CANCEL_GRACE)):
                 batch = self.inflight.pop(result.key)
-                self.recorder.attempt(batch.task_id, batch.attempts + 1, result, "cancelled",
+                self.recorder.attempt(batch.task_id, batch.attempts + 1, result, Outcome.CANCELLED,
                                       "interrupted")
                 self.recorder.task(batch.task_id, TaskState.QUEUED, batch.attempts + 1,
                                    "interrupted")
@@ -501,8 +526,8 @@ def start(journal: Journal, items: Sequence[str], options: MapOptions, the_plan:
     size = the_plan.batch_size
     journal.add_tasks((str(seq), seq, 0, "", TaskState.QUEUED.value, json.dumps(batch))
                       for seq, batch in enumerate(batches(items, size), 1))
-    journal.event("map_start", items=len(items), invocations=the_plan.invocations, batch_size=size,
-         workers=the_plan.workers, batch_reason=the_plan.batch_reason)
+    journal.emit(MapStart(items=len(items), invocations=the_plan.invocations, batch_size=size,
+                          workers=the_plan.workers, batch_reason=the_plan.batch_reason))
     pending = (Batch(str(seq), seq, batch)
                for seq, batch in enumerate(batches(items, size), 1))
     return execute(journal, options, pending, out=out)
@@ -516,7 +541,8 @@ def resume(journal: Journal, *, out: IO[bytes]) -> MapOutcome:
     options = MapOptions.from_args(run["args"])
     journal.take_over()  # exit 4 while another herd drives it
     todo = [t for t in journal.tasks() if t["state"] != TaskState.SUCCEEDED.value]
-    journal.event("map_resume", invocations=len(todo), items=sum(len(json.loads(t["payload"])) for t in todo))
-    pending = [Batch(t["task_id"], int(t["seq"]), tuple(json.loads(t["payload"])),
+    journal.emit(MapResume(invocations=len(todo),
+                           items=sum(len(json.loads(t["payload"] or "[]")) for t in todo)))
+    pending = [Batch(t["task_id"], int(t["seq"]), tuple(json.loads(t["payload"] or "[]")),
                      int(t["attempts"]), int(t["attempts"])) for t in todo]
     return execute(journal, options, pending, out=out, resumed=True)

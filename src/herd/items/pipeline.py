@@ -21,11 +21,12 @@ import tomllib
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypedDict
 
+from herd.engine.events import PipelineStart, StageCounts, StageFailed
 from herd.engine.executor.base import JobResult, JobSpec
 from herd.engine.executor.local import LocalExecutor
-from herd.engine.journal import Journal, RunState, TaskState
+from herd.engine.journal import Journal, Outcome, RunState, TaskState
 from herd.engine.policies import Attempt, Halt, Policies, Retries, judge
 from herd.engine.shutdown import handling_signals
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput
@@ -48,6 +49,24 @@ class Stage:
     items_from_stdout: bool = False
 
 
+class StageArgs(TypedDict):
+    name: str
+    argv: list[str]
+    workers: int
+    batch_size: int
+    items_from_stdout: bool
+
+
+class PipelineArgs(TypedDict):
+    """A pipeline's `args` in the journal."""
+
+    stages: list[StageArgs]
+    items: int
+    retries: int
+    cwd: str | None
+    halt: str | None
+
+
 @dataclass(frozen=True)
 class PipelineSpec:
     stages: tuple[Stage, ...]
@@ -61,7 +80,7 @@ class PipelineSpec:
         """The attempt policies of a pipeline: the same classes `herd run` and `herd map` use."""
         return Policies([Retries(self.retries), Halt.parse(self.halt)])
 
-    def to_args(self) -> dict[str, Any]:
+    def to_args(self) -> PipelineArgs:
         return {"stages": [{"name": s.name, "argv": list(s.argv), "workers": s.workers,
                             "batch_size": s.batch_size, "items_from_stdout": s.items_from_stdout}
                            for s in self.stages],
@@ -161,8 +180,8 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
     t0 = time.monotonic()
     states = [_StageState() for _ in spec.stages]
     states[0].waiting.extend(spec.items)
-    journal.event("pipeline_start", items=len(spec.items),
-                  stages=" -> ".join(f"{s.name}({s.workers})" for s in spec.stages))
+    journal.emit(PipelineStart(items=len(spec.items),
+                               stages=" -> ".join(f"{s.name}({s.workers})" for s in spec.stages)))
     recorder = Recorder(journal)
     programs = [resolve_program(stage.argv) for stage in spec.stages]
     inflight: dict[str, _Call] = {}
@@ -191,7 +210,7 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
             # Inside the handlers: a signal during clean-up only makes it hurry.
             for result in executor.cancel_all(shutdown.grace(CANCEL_GRACE)):
                 call = inflight.pop(result.key)
-                recorder.attempt(call.task_id, call.attempts + 1, result, "cancelled",
+                recorder.attempt(call.task_id, call.attempts + 1, result, Outcome.CANCELLED,
                                  "interrupted")
                 recorder.task(call.task_id, TaskState.DEFERRED, call.attempts + 1,
                               "interrupted")
@@ -207,11 +226,12 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
         state, code = RunState.PARTIAL, EXIT_PARTIAL
     else:
         state, code = RunState.DONE, EXIT_OK
-    per_stage = {s.name: {"invocations": st.calls, "succeeded": st.done, "failed": st.failed}
-                 for s, st in zip(spec.stages, states, strict=True)}
+    per_stage: dict[str, StageCounts] = {
+        s.name: {"invocations": st.calls, "succeeded": st.done, "failed": st.failed}
+        for s, st in zip(spec.stages, states, strict=True)}
     outcome = MapOutcome(journal.run_id, code, state, counts, failed, [], time.monotonic() - t0,
                          halted=halted.reason if halted else None)
-    journal.event("pipeline_end", **outcome.to_dict(), stages=per_stage)
+    journal.emit(outcome.end_event(stages=per_stage))
     journal.finish(state, code, {"counts": counts, "stages": per_stage,
                                  "elapsed": round(outcome.elapsed, 3)})
     return outcome
@@ -250,11 +270,11 @@ def _finished(spec: PipelineSpec, states: list[_StageState], call: _Call, result
     call.attempts += 1
     following = spec.stages[call.stage + 1] if call.stage + 1 < len(spec.stages) else None
     outcome, reason = judge(result)
-    attempt = Attempt(call.task_id, call.attempts, call.attempts, ok=outcome == "ok",
+    attempt = Attempt(call.task_id, call.attempts, call.attempts, ok=outcome == Outcome.OK,
                       outcome=outcome, exit_code=result.exit_code, duration=result.duration)
     policies.ended(attempt)
     if not attempt.ok:
-        recorder.attempt(call.task_id, call.attempts, result, "failed", reason)
+        recorder.attempt(call.task_id, call.attempts, result, Outcome.FAILED, reason)
         if policies.retry(attempt) and not policies.stop():
             state.retry.append(call)
             return
@@ -262,12 +282,12 @@ def _finished(spec: PipelineSpec, states: list[_StageState], call: _Call, result
         state.failed += 1
         recorder.task(call.task_id, TaskState.FAILED, call.attempts, reason)
         failed[call.task_id] = f"{' '.join(call.items)[:60]}: {reason}"
-        journal.event("stage_failed", stage=stage.name, items=list(call.items[:3]),
-                      attempts=call.attempts, reason=reason, tail=result.tail[-300:])
+        journal.emit(StageFailed(stage=stage.name, items=list(call.items[:3]),
+                                 attempts=call.attempts, reason=reason, tail=result.tail[-300:]))
         return
     state.done += 1
     policies.finished(True, 0)
-    recorder.attempt(call.task_id, call.attempts, result, "ok", None)
+    recorder.attempt(call.task_id, call.attempts, result, Outcome.OK, None)
     recorder.task(call.task_id, TaskState.SUCCEEDED, call.attempts, None)
     if following is None:
         if result.stdout:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple, NotRequired, TypedDict
 
 from herd import units
 from herd.engine.executor.output import last_lines
 from herd.engine.policies import Budget, Halt, MemoryLimit, Policies, Retries, TimeLimit
+from herd.engine.states import Outcome
 from herd.errors import EXIT_OK, EXIT_PARTIAL
 from herd.git.worktree import Worktree
 from herd.queue.model import Record
@@ -26,6 +27,28 @@ def worker_log_limit() -> int:
     value = os.environ.get("HERD_WORKER_LOG_LIMIT", "")
     return units.size(value) if value else WORKER_LOG_LIMIT
 
+class AgentJson(TypedDict):
+    name: str
+    argv: list[str]
+    cost_field: str | None
+
+
+class RunOptionsJson(TypedDict):
+    """RunOptions as the journal keeps them (a run's `args.options`), for `herd resume`."""
+
+    agent: AgentJson
+    workers: int
+    retries: int
+    timeout: float | None
+    max_memory: int | None
+    rate_per_min: float | None
+    budget_usd: float | None
+    lease_seconds: float
+    grace: float
+    skip_taken: NotRequired[bool]
+    halt: NotRequired[str | None]
+
+
 @dataclass
 class RunOptions:
     agent: Agent
@@ -40,7 +63,7 @@ class RunOptions:
     skip_taken: bool = False  # --ready: a task another run claims first is skipped, no failure
     halt: str | None = None  # GNU parallel's --halt: now|soon,fail|success|done=N|P%
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> RunOptionsJson:
         return {"agent": {"name": self.agent.name, "argv": list(self.agent.argv),
                           "cost_field": self.agent.cost_field},
                 "workers": self.workers, "retries": self.retries, "timeout": self.timeout,
@@ -49,13 +72,14 @@ class RunOptions:
                 "grace": self.grace, "skip_taken": self.skip_taken, "halt": self.halt}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunOptions:
+    def from_json(cls, data: RunOptionsJson) -> RunOptions:
         spec = data["agent"]
         return cls(agent=Agent(spec["name"], tuple(spec["argv"]), spec.get("cost_field")),
-                   **{k: data[k] for k in ("workers", "retries", "timeout", "max_memory",
-                                           "rate_per_min", "budget_usd", "lease_seconds",
-                                           "grace")},
-                   skip_taken=bool(data.get("skip_taken", False)), halt=data.get("halt"))
+                   workers=data["workers"], retries=data["retries"], timeout=data["timeout"],
+                   max_memory=data["max_memory"], rate_per_min=data["rate_per_min"],
+                   budget_usd=data["budget_usd"], lease_seconds=data["lease_seconds"],
+                   grace=data["grace"], skip_taken=bool(data.get("skip_taken", False)),
+                   halt=data.get("halt"))
 
     def policies(self, units: int | None = None) -> Policies:
         """The attempt policies of a run: the same classes `herd map` and `herd pipeline` use."""
@@ -91,8 +115,7 @@ class TaskRun:
 
 
 class Verdict(NamedTuple):
-    outcome: str  # ok, failed, timeout, memory, crash, push, scope, history, empty, git,
-    #               worktree, config
+    outcome: Outcome
     reason: str
     sha: str | None  # the squashed commit, when the attempt succeeded
 

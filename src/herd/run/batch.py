@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
+from herd.engine.events import LandStart, Message, RunResume, RunStart
 from herd.engine.executor import Executor, LocalExecutor
 from herd.engine.executor.local import kill_by_env
-from herd.engine.journal import Journal, Listener, RunState, TaskState
+from herd.engine.journal import Journal, Listener, Outcome, RunState, TaskState
 from herd.engine.shutdown import handling_signals
 from herd.errors import (
     EXIT_INTERRUPTED,
@@ -29,6 +30,10 @@ from herd.run.hypervisor import Hypervisor
 from herd.run.plan import Plan, make_plan, select_tasks
 from herd.run.scope import scope_for
 from herd.store import Store
+from herd.store.journal import RunRow, TaskRow
+
+if TYPE_CHECKING:
+    from herd.run.landing import LandingJson, LandingResult
 
 
 @dataclass
@@ -42,8 +47,35 @@ class LandingOptions:
     branch: str | None = None
     parent: str | None = None  # close the epic when all its children are closed
 
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def to_json(self) -> LandingOptionsJson:
+        return {"integrate": self.integrate, "test_cmd": self.test_cmd,
+                "format_cmd": self.format_cmd, "test_timeout": self.test_timeout,
+                "push": self.push, "remote": self.remote, "branch": self.branch,
+                "parent": self.parent}
+
+
+class LandingOptionsJson(TypedDict):
+    integrate: bool
+    test_cmd: str | None
+    format_cmd: str | None
+    test_timeout: float | None
+    push: bool
+    remote: str
+    branch: str | None
+    parent: str | None
+
+
+class RunSummaryJson(TypedDict):
+    """A run's summary, as the journal keeps it."""
+
+    run: str
+    exit_code: int
+    succeeded: dict[str, str]
+    failed: dict[str, str]
+    deferred: dict[str, str]
+    cost_usd: float
+    landing: LandingJson | dict[str, str]
+    """{} when the run did not land."""
 
 
 @dataclass
@@ -51,13 +83,14 @@ class RunOutcome:
     run_id: str
     exit_code: int
     work: WorkResult
-    landing: dict[str, Any] = field(default_factory=dict)
+    landing: LandingResult | None = None
+    """None when the run did not land (--no-integrate, nothing succeeded, stopped)."""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> RunSummaryJson:
         return {"run": self.run_id, "exit_code": self.exit_code,
                 "succeeded": self.work.succeeded, "failed": self.work.failed,
                 "deferred": self.work.deferred, "cost_usd": self.work.cost_usd,
-                "landing": self.landing}
+                "landing": self.landing.to_json() if self.landing else {}}
 
 
 ExecutorFactory = Callable[[RunOptions], Executor]
@@ -92,10 +125,10 @@ def start(store: Store, *, ids: Sequence[str] = (), ready: bool = False, parent:
     wave = plan.wave_numbers()
     journal.add_tasks([(t["id"], seq, wave[t["id"]], "", TaskState.QUEUED.value, None)
                        for seq, t in enumerate(plan.tasks)])
-    journal.event("run_start", tasks=len(plan.tasks), waves=len(plan.waves),
-                  workers=plan.workers, base=base)
+    journal.emit(RunStart(tasks=len(plan.tasks), waves=len(plan.waves),
+                          workers=plan.workers, base=base))
     for warning in plan.warnings:
-        journal.event("message", text=f"warning: {warning}")
+        journal.emit(Message(text=f"warning: {warning}"))
     return _execute(store, git, journal, plan, options, landing, base, executor_factory, {})
 
 
@@ -118,7 +151,7 @@ def resume(store: Store, run_id: str | None, *, listeners: Sequence[Listener] = 
     options = RunOptions.from_json(args["options"])
     landing = LandingOptions(**args["landing"])
     lost = _close_lost_attempts(journal)
-    journal.event("run_resume", killed_workers=killed, lost_attempts=lost)
+    journal.emit(RunResume(killed_workers=killed, lost_attempts=lost))
     rows = {row["task_id"]: row for row in journal.tasks()}
     queue = Queue(store)
     records = {r["id"]: r for r in queue.show(list(rows))}
@@ -128,7 +161,7 @@ def resume(store: Store, run_id: str | None, *, listeners: Sequence[Listener] = 
                 scopes={t: scope_for(records[t]) for t in records}, after=args.get("after", {}))
     # A task a crash left claimed by this run is claimed again by the same actor (CAS allows it).
     git = Git(store.root)
-    return _execute(store, git, journal, plan, options, landing, run["base"], executor_factory,
+    return _execute(store, git, journal, plan, options, landing, _base(run), executor_factory,
                     rows)
 
 
@@ -142,7 +175,7 @@ def land(store: Store, run_id: str, landing: LandingOptions, *,
     run = journal.run()
     git = Git(store.root)
     # The same checks as `herd run` makes before it claims anything.
-    preflight.landing(git, landing, run["base"], landing.branch or run["args"].get("branch"))
+    preflight.landing(git, landing, _base(run), landing.branch or run["args"].get("branch"))
     journal.take_over()  # exit 4 while another herd drives the run
     run = journal.run()
     rows = {row["task_id"]: row for row in journal.tasks()}
@@ -159,19 +192,19 @@ def land(store: Store, run_id: str, landing: LandingOptions, *,
     # Saved first, so a crash while landing is continued by `herd resume` with these flags.
     journal.set_run(args={**args, "landing": landing.to_json()}, state=RunState.RUNNING.value,
                     ended_at=None)
-    journal.event("land_start", tasks=len(waiting))
+    journal.emit(LandStart(tasks=len(waiting)))
     records = {r["id"]: r for r in Queue(store).show(waiting)}
     waves = [[t for t in wave if t in records] for wave in args["waves"]]
     plan = Plan(tasks=[records[t] for wave in waves for t in wave], waves=waves, conflicts=[],
                 warnings=[], workers=options.workers,
                 scopes={t: scope_for(records[t]) for t in records}, after={})
-    return _execute(store, git, journal, plan, options, landing, run["base"],
+    return _execute(store, git, journal, plan, options, landing, _base(run),
                     executor_factory, {t: rows[t] for t in waiting})
 
 
 def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunOptions,
              landing: LandingOptions, base: str, executor_factory: ExecutorFactory,
-             already: dict[str, dict[str, Any]]) -> RunOutcome:
+             already: dict[str, TaskRow]) -> RunOutcome:
     queue = Queue(store)
     # One stop design for the whole run (engine/shutdown.py): a signal stops the workers or
     # the landing step at a safe point, and a second one only drops the grace period.
@@ -190,7 +223,7 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
                                         worktrees=hypervisor.worktrees,
                                         grace=options.grace, shutdown=shutdown)
                 outcome.landing = integrator.land(work)
-                outcome.exit_code = int(outcome.landing.get("exit_code", outcome.exit_code))
+                outcome.exit_code = outcome.landing.exit_code
         except (Interrupted, KeyboardInterrupt):
             # A Ctrl-C outside the worker pool (between waves, while stacking a wave's base)
             # interrupts the run too: it is resumable, not failed.
@@ -216,21 +249,32 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
     return outcome
 
 
-def _count_earlier(outcome: RunOutcome, already: dict[str, dict[str, Any]]) -> None:
+def _base(run: RunRow) -> str:
+    """The commit a run's tasks started from (maps and pipelines have none)."""
+    if run["base"] is None:
+        raise Refused(f"run {run['id']} is a {run['kind']}, not a `herd run`: it has no "
+                      "commits to land")
+    return run["base"]
+
+
+def _count_earlier(outcome: RunOutcome, already: dict[str, TaskRow]) -> None:
     """A resumed run's summary and exit code count what it did before the crash as well:
     tasks landed or ejected then are not worked on again, but they are part of the run."""
     earlier = {state: {t: row for t, row in already.items() if row.get("state") == state}
                for state in (TaskState.LANDED, TaskState.EJECTED)}
     if not any(earlier.values()):
         return
+    from herd.run.landing import LandingResult
+
+    if outcome.landing is None:
+        outcome.landing = LandingResult(outcome.exit_code)
     landing = outcome.landing
     for task_id, row in earlier[TaskState.LANDED].items():
-        landing.setdefault("landed", {}).setdefault(
-            task_id, row.get("landed_sha") or row.get("commit_sha") or "")
+        landing.landed.setdefault(task_id, row["landed_sha"] or row["commit_sha"] or "")
     for task_id, row in earlier[TaskState.EJECTED].items():
-        landing.setdefault("ejected", {}).setdefault(task_id, row.get("reason") or "ejected")
+        landing.ejected.setdefault(task_id, row["reason"] or "ejected")
     for task_id, row in [*earlier[TaskState.LANDED].items(), *earlier[TaskState.EJECTED].items()]:
-        outcome.work.succeeded.setdefault(task_id, row.get("commit_sha") or "")
+        outcome.work.succeeded.setdefault(task_id, row["commit_sha"] or "")
     if earlier[TaskState.EJECTED] and outcome.exit_code == EXIT_OK:
         outcome.exit_code = EXIT_PARTIAL
 
@@ -245,7 +289,7 @@ def _close_lost_attempts(journal: Journal) -> list[str]:
             continue
         task_id, number = attempt["task_id"], int(attempt["attempt"])
         journal.end_attempt(task_id, number, {"attempts": number - 1}, ended_at=time.time(),
-                            outcome="lost", reason="herd died while it ran; resumed")
+                            outcome=Outcome.LOST, reason="herd died while it ran; resumed")
         lost.append(f"{task_id}#{number}")
     return lost
 

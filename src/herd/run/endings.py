@@ -7,8 +7,9 @@ from __future__ import annotations
 import threading
 import time
 
+from herd.engine.events import TaskEnd
 from herd.engine.executor import JobResult
-from herd.engine.journal import Journal, TaskState
+from herd.engine.journal import Journal, Outcome, TaskState
 from herd.engine.policies import Policies, Stop
 from herd.git.worktree import WorktreeManager
 from herd.queue.core import Queue
@@ -35,7 +36,7 @@ class Endings:
             f"herd run {self.run_id}: failed after {attempts} attempt"
             f"{'s' if attempts != 1 else ''}: {reason}\n\nOutput tail:\n```\n{tail_of(tail)}\n```\n"
             + (f"Worktree kept for inspection: {run.worktree.path}" if run.worktree else "")))
-        self.journal.event("task_end", task=run.id, state=TaskState.FAILED.value, reason=reason)
+        self.journal.emit(TaskEnd(task=run.id, state=TaskState.FAILED, reason=reason))
 
     def defer(self, run: TaskRun, why: str) -> None:
         if run.worktree is not None:  # prepared ahead; the git pool may be busy
@@ -45,7 +46,7 @@ class Endings:
         self.journal.set_task(run.id, state=TaskState.DEFERRED.value, reason=why)
         if run.actor and run.attempt:
             self.queue.release(run.id)
-        self.journal.event("task_end", task=run.id, state=TaskState.DEFERRED.value, reason=why)
+        self.journal.emit(TaskEnd(task=run.id, state=TaskState.DEFERRED, reason=why))
 
     def interrupted(self, run: TaskRun, *, unjudged: bool, job: JobResult | None = None,
                      halt: Stop | None = None) -> None:
@@ -57,7 +58,7 @@ class Endings:
                 self.journal.end_attempt(
                     run.id, run.attempt, ended_at=job.ended_at if job else time.time(),
                     exit_code=job.exit_code if job else None, signal=job.signal if job else None,
-                    outcome="interrupted", reason=halt.reason if halt else "interrupted",
+                    outcome=Outcome.INTERRUPTED, reason=halt.reason if halt else "interrupted",
                     tail=job.tail if job else "")
             run.attempt -= 1
         if run.worktree is not None:

@@ -15,10 +15,11 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from typing import Any
+from typing import Any, cast
 
+from herd.engine.events import AttemptEnd, AttemptStart, Message, TaskEnd, WaveStart
 from herd.engine.executor import Executor, JobResult, JobSpec
-from herd.engine.journal import Journal, TaskState, failpoint
+from herd.engine.journal import Journal, Outcome, TaskState, failpoint
 from herd.engine.policies import (
     Attempt,
     Stop,
@@ -34,6 +35,7 @@ from herd.run.endings import Endings
 from herd.run.plan import Plan
 from herd.run.scope import Scope, scope_for
 from herd.run.workbench import Workbench
+from herd.store.journal import TaskFields, TaskRow
 
 # How often the loop looks at the git pool while workers run (seconds).
 _GIT_POLL = 0.002
@@ -91,7 +93,7 @@ class Hypervisor:
 
     # -- the loop ------------------------------------------------------------
 
-    def work(self, plan: Plan, *, already: dict[str, dict[str, Any]] | None = None) -> WorkResult:
+    def work(self, plan: Plan, *, already: dict[str, TaskRow] | None = None) -> WorkResult:
         """Run every task of the plan, wave by wave. `already` holds journal rows of a
         resumed run: tasks that succeeded are kept, the rest run again."""
         already = already or {}
@@ -101,7 +103,7 @@ class Hypervisor:
         for wave_number, wave in enumerate(plan.waves):
             runs = []
             for task_id in wave:
-                row = already.get(task_id, {})
+                row = cast("dict[str, Any]", already.get(task_id) or {})
                 if row.get("state") == TaskState.SUCCEEDED and row.get("commit_sha"):
                     self.result.succeeded[task_id] = row["commit_sha"]
                     continue
@@ -127,8 +129,8 @@ class Hypervisor:
                 base = self._wave_base(plan, wave_number, runs)
                 for run in runs:
                     run.base = base
-                self.journal.event("wave_start", wave=wave_number + 1,
-                                   tasks=[r.id for r in runs], base=base)
+                self.journal.emit(WaveStart(wave=wave_number + 1,
+                                            tasks=[r.id for r in runs], base=base))
                 self._run_wave(executor, runs)
         return self.result
 
@@ -157,7 +159,7 @@ class Hypervisor:
                       actor=row.get("actor") or "", attempt=int(row["attempts"] or 0),
                       evidence=[evidence], base=base)
         self.result.succeeded.pop(task_id, None)
-        if not self._retry(run, "conflict"):
+        if not self._retry(run, Outcome.CONFLICT):
             self.endings.fail(run, "its commit conflicted with the stack and it has no attempt left",
                        evidence)
             return None
@@ -264,7 +266,7 @@ class Hypervisor:
                     self.result.cost_usd += run.cost or 0.0
                     outcome, _ = judge(ended)
                     self.policies.ended(Attempt(run.id, run.attempt, run.attempt,
-                                                ok=outcome == "ok", outcome=outcome,
+                                                ok=outcome == Outcome.OK, outcome=outcome,
                                                 exit_code=ended.exit_code,
                                                 duration=ended.duration, cost=run.cost))
                     git_work[pool.submit(self.bench.examine, run, ended)] = (run, ended)
@@ -302,7 +304,7 @@ class Hypervisor:
             self.endings.interrupted(run, unjudged=False, halt=halt)
         if halt is not None:
             self.halted = halt
-            self.journal.event("message", text=f"halted: {halt.reason}")
+            self.journal.emit(Message(text=f"halted: {halt.reason}"))
 
     # -- one attempt ----------------------------------------------------------
 
@@ -337,21 +339,21 @@ class Hypervisor:
         self.journal.start_attempt(run.id, run.attempt, f"w{run.slot}", None)
         failed = JobResult.unrun(run.key, str(error), worker=f"w{run.slot}")
         return self._record(run, failed, Verdict(
-            "crash", f"could not prepare the attempt's worktree: {error}", None))
+            Outcome.CRASH, f"could not prepare the attempt's worktree: {error}", None))
 
     def _start(self, executor: Executor, run: TaskRun, job: JobSpec) -> None:
         worker = f"w{run.slot}"
         run.started = True
         self.journal.start_attempt(run.id, run.attempt, worker, job.log_path)
-        self.journal.event("attempt_start", task=run.id, attempt=run.attempt, worker=worker,
-                           title=run.task.get("title", ""), log=str(job.log_path))
+        self.journal.emit(AttemptStart(task=run.id, attempt=run.attempt, worker=worker,
+                                       title=run.task.get("title", ""), log=str(job.log_path)))
         executor.submit(job)
 
     def _record(self, run: TaskRun, job: JobResult, verdict: Verdict) -> bool:
         """Journal the attempt's verdict; True when it failed and should run again."""
         outcome, reason, sha = verdict
         cost = run.cost
-        task_fields: dict[str, Any] = {}
+        task_fields: TaskFields = {}
         if sha is not None:
             task_fields = {"state": TaskState.SUCCEEDED.value, "commit_sha": sha, "reason": None}
         elif self._retry(run, outcome):
@@ -359,15 +361,14 @@ class Hypervisor:
         self.journal.end_attempt(run.id, run.attempt, task_fields, ended_at=job.ended_at,
                                  exit_code=job.exit_code, signal=job.signal, outcome=outcome,
                                  reason=reason, tail=job.tail, cost_usd=cost, worker=job.worker)
-        self.journal.event("attempt_end", task=run.id, attempt=run.attempt, outcome=outcome,
-                           exit_code=job.exit_code, reason=reason,
-                           duration=round(job.duration, 3), worker=f"w{run.slot}",
-                           host=job.worker)
+        self.journal.emit(AttemptEnd(task=run.id, attempt=run.attempt, outcome=outcome,
+                                     exit_code=job.exit_code, reason=reason,
+                                     duration=round(job.duration, 3), worker=f"w{run.slot}",
+                                     host=job.worker))
         if sha is not None:
             self.result.succeeded[run.id] = sha
             self.policies.finished(True, job.exit_code)
-            self.journal.event("task_end", task=run.id, state=TaskState.SUCCEEDED.value,
-                               commit=sha)
+            self.journal.emit(TaskEnd(task=run.id, state=TaskState.SUCCEEDED, commit=sha))
             failpoint("after-worker")
             return False
         if self._retry(run, outcome):
@@ -381,7 +382,7 @@ class Hypervisor:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _retry(self, run: TaskRun, outcome: str) -> bool:
+    def _retry(self, run: TaskRun, outcome: Outcome) -> bool:
         """The attempt policies' word on a failed attempt: run the task again?"""
         return self.policies.retry(Attempt(run.id, run.attempt, run.attempt, ok=False,
                                            outcome=outcome))

@@ -15,8 +15,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
+from herd.engine.events import Message, Phase, TaskEnd
 from herd.engine.journal import Journal, TaskState, failpoint
 from herd.engine.shutdown import Shutdown
 from herd.errors import (
@@ -49,6 +50,36 @@ def large_file_limit() -> int:
 
     value = os.environ.get("HERD_LARGE_FILE", "")
     return size(value) if value else LARGE_FILE
+
+
+class LandingJson(TypedDict):
+    exit_code: int
+    lines: list[str]
+    landed: dict[str, str]
+    ejected: dict[str, str]
+    failed: dict[str, str]
+    skipped: dict[str, str]
+    tests: int
+
+
+@dataclass
+class LandingResult:
+    """What landing did: task id -> commit landed, or -> why ejected, failed or skipped."""
+
+    exit_code: int
+    lines: list[str] = field(default_factory=list)
+    """What a person should read: landed already, skipped, why landing failed."""
+    landed: dict[str, str] = field(default_factory=dict)
+    ejected: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    tests: int = 0
+    """How many times the test command ran."""
+
+    def to_json(self) -> LandingJson:
+        return {"exit_code": self.exit_code, "lines": self.lines, "landed": self.landed,
+                "ejected": self.ejected, "failed": self.failed, "skipped": self.skipped,
+                "tests": self.tests}
 
 
 @dataclass
@@ -115,13 +146,13 @@ class Integrator(Bisecting, Pushing):
 
     # -- the whole landing ---------------------------------------------------
 
-    def land(self, work: WorkResult) -> dict[str, Any]:
+    def land(self, work: WorkResult) -> LandingResult:
         """Land the succeeded tasks. A stop request (SIGINT/SIGTERM, see engine/shutdown.py)
         stops landing before its next step, a running test or format command group and
         all: Interrupted, resumable by `herd resume`."""
         return self._land(work)
 
-    def _land(self, work: WorkResult) -> dict[str, Any]:
+    def _land(self, work: WorkResult) -> LandingResult:
         order = [t for wave in self.plan.waves for t in wave if t in work.succeeded]
         commits = {t: work.succeeded[t] for t in order}
         try:
@@ -164,15 +195,13 @@ class Integrator(Bisecting, Pushing):
         self._cleanup(landed, stack)
         if self.ejected or self.failed or self.skipped or work.failed or work.deferred:
             exit_code = EXIT_PARTIAL
-        return {"exit_code": exit_code, "lines": self.lines, "landed": landed,
-                "ejected": self.ejected, "failed": self.failed, "skipped": self.skipped,
-                "tests": self.tests_run}
+        return LandingResult(exit_code, self.lines, landed, self.ejected, self.failed,
+                             self.skipped, self.tests_run)
 
-    def _failure(self, exc: LandingFailed | WorktreeNotItself) -> dict[str, Any]:
-        self.journal.event("message", text=f"landing failed: {exc}")
-        return {"exit_code": EXIT_LANDING, "lines": [*self.lines, f"landing failed: {exc}"],
-                "landed": {}, "ejected": self.ejected, "failed": self.failed,
-                "skipped": self.skipped, "tests": self.tests_run}
+    def _failure(self, exc: LandingFailed | WorktreeNotItself) -> LandingResult:
+        self.journal.emit(Message(text=f"landing failed: {exc}"))
+        return LandingResult(EXIT_LANDING, [*self.lines, f"landing failed: {exc}"], {},
+                             self.ejected, self.failed, self.skipped, self.tests_run)
 
     def _still_wanted(self, order: list[str]) -> list[str]:
         """Drop tasks someone closed while the run was working on them: landing them
@@ -185,8 +214,8 @@ class Integrator(Bisecting, Pushing):
             why = "closed while the run was in progress: not landed"
             self.skipped[task_id] = why
             self.journal.set_task(task_id, state=TaskState.DEFERRED.value, reason=why)
-            self.journal.event("task_end", task=task_id, state=TaskState.DEFERRED.value,
-                               reason=why)
+            self.journal.emit(TaskEnd(task=task_id, state=TaskState.DEFERRED,
+                                      reason=why))
             self._say(f"skipped {task_id}: {why} (its commit stays on herd/{self.run_id}/"
                       f"{task_id})")
         return wanted
@@ -234,7 +263,7 @@ class Integrator(Bisecting, Pushing):
         evidence = (f"Your commit conflicted with the work already stacked (on top of "
                     f"{stack.tip[:12]}) in: {paths}\n\n```\n{picked.excerpt}\n```\n"
                     "Redo the task on top of the current code.")
-        self.journal.event("message", text=f"{task_id} conflicts with the stack in {paths}")
+        self.journal.emit(Message(text=f"{task_id} conflicts with the stack in {paths}"))
         sha = self.workers.rerun(task_id, stack.tip, evidence)
         if sha is None:
             self.failed[task_id] = f"conflicted with the stack in {paths}"
@@ -319,8 +348,8 @@ class Integrator(Bisecting, Pushing):
             for task_id, sha in landed.items()])
         for task_id, sha in landed.items():
             self.journal.set_task(task_id, state=TaskState.LANDED.value, landed_sha=sha)
-            self.journal.event("task_end", task=task_id, state=TaskState.LANDED.value,
-                               commit=sha)
+            self.journal.emit(TaskEnd(task=task_id, state=TaskState.LANDED,
+                                      commit=sha))
         parent = self.landing.parent
         if parent:
             record = self.queue.get(parent)
@@ -383,8 +412,8 @@ class Integrator(Bisecting, Pushing):
     def _phase(self, phase: str, detail: str = "") -> None:
         if phase != "closing":  # once pushed, closing the issues finishes the landing
             self._check_signals()
-        self.journal.event("phase", phase=phase, detail=detail)
+        self.journal.emit(Phase(phase=phase, detail=detail))
 
     def _say(self, line: str) -> None:
         self.lines.append(line)
-        self.journal.event("message", text=line)
+        self.journal.emit(Message(text=line))

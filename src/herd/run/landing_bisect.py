@@ -7,6 +7,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING
 
+from herd.engine.events import TaskEnd
 from herd.engine.executor.output import last_lines
 from herd.engine.journal import TaskState
 from herd.errors import LandingFailed
@@ -100,7 +101,7 @@ class Bisecting:
         self.journal.set_task(task_id, state=TaskState.EJECTED.value, reason=reason)
         self.queue.release(task_id, f"herd run {self.run_id}: ejected: {reason}. "
                                     f"Test output tail:\n```\n{tail_of(tail)}\n```")
-        self.journal.event("task_end", task=task_id, state=TaskState.EJECTED.value, reason=reason)
+        self.journal.emit(TaskEnd(task=task_id, state=TaskState.EJECTED, reason=reason))
 
     def _rebuild(self, stack: Stack, without: str) -> Stack:
         commits = {t: sha for t, sha in stack.picks if t != without}

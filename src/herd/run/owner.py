@@ -13,7 +13,10 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from herd.store.journal import RunRow
 
 # Start times read twice for the same process can differ by rounding (psutil derives them
 # from boot time and clock ticks).
@@ -63,7 +66,7 @@ class Owner:
         return abs(started - self.started) <= _START_SLACK
 
 
-def run_owner_alive(run: dict[str, Any]) -> bool:
+def run_owner_alive(run: RunRow) -> bool:
     """Whether the process recorded as a run's owner still exists (runs recorded before
     owners were, have only a pid)."""
     pid = run.get("pid")

@@ -12,7 +12,7 @@ import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from herd.errors import BadInput, NotFound, Refused
 from herd.queue import graph
@@ -55,7 +55,8 @@ class Plan:
         """Each task's wave (0 first): build it once when asking for every task."""
         return {task_id: n for n, wave in enumerate(self.waves) for task_id in wave}
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> PlanJson:
+        """`herd plan --json`."""
         wave = self.wave_numbers()
         return {
             "tasks": [_task_json(t, wave[t["id"]]) for t in self.tasks],
@@ -67,7 +68,32 @@ class Plan:
         }
 
 
-def _task_json(task: Record, wave: int) -> dict[str, Any]:
+class PlannedTask(TypedDict):
+    id: str
+    title: str
+    priority: int
+    scope: list[str]
+    out_of_scope: list[str]
+    criteria: list[str]
+    wave: int
+
+
+class ConflictJson(TypedDict):
+    a: str
+    b: str
+    paths: list[str]
+    reason: str
+
+
+class PlanJson(TypedDict):
+    tasks: list[PlannedTask]
+    waves: list[list[str]]
+    conflicts: list[ConflictJson]
+    warnings: list[str]
+    workers: int
+
+
+def _task_json(task: Record, wave: int) -> PlannedTask:
     scope, out_of_scope = scope_of(task)
     return {"id": task["id"], "title": task.get("title", ""), "priority": task.get("priority", 2),
             "scope": scope, "out_of_scope": out_of_scope, "criteria": criteria_of(task),

@@ -12,6 +12,7 @@ from herd.engine.executor import JobResult, JobSpec
 from herd.engine.executor.local import kill_by_env
 from herd.engine.journal import Journal
 from herd.engine.policies import Policies, judge
+from herd.engine.states import Outcome
 from herd.git.repo import Git, GitError, NotDescendant, NothingToCommit, WorktreeNotItself
 from herd.git.worktree import WorktreeManager
 from herd.run import agents, context, push_guard
@@ -24,7 +25,7 @@ from herd.units import plural
 class Workbench:
     def __init__(self, git: Git, journal: Journal, worktrees: WorktreeManager,
                  options: RunOptions, policies: Policies,
-                 retry: Callable[[TaskRun, str], bool]) -> None:
+                 retry: Callable[[TaskRun, Outcome], bool]) -> None:
         self.git = git
         self.journal = journal
         self.run_id = journal.run_id
@@ -78,25 +79,25 @@ class Workbench:
                     HERD_ATTEMPT=str(run.attempt))
         try:
             changed = self.config.restore_if_changed() if self.config else ""
-            verdict = Verdict("config", changed, None) if changed else Verdict(
+            verdict = Verdict(Outcome.CONFIG, changed, None) if changed else Verdict(
                 *self._verdict(run, job))
         except WorktreeNotItself as exc:
-            verdict = Verdict("worktree", str(exc), None)
+            verdict = Verdict(Outcome.WORKTREE, str(exc), None)
         except GitError as exc:
-            verdict = Verdict("git", f"git failed while judging the attempt: {exc}", None)
+            verdict = Verdict(Outcome.GIT, f"git failed while judging the attempt: {exc}", None)
         if verdict.sha is not None or self.retry(run, verdict.outcome):
             with self.worktree_lock:
                 self.worktrees.remove(run.worktree)
         return verdict
 
-    def _verdict(self, run: TaskRun, job: JobResult) -> tuple[str, str, str | None]:
+    def _verdict(self, run: TaskRun, job: JobResult) -> tuple[Outcome, str, str | None]:
         """(outcome, reason, commit sha when it succeeded)."""
         assert run.worktree is not None
         if (self.journal.run_dir / run.id / f"push-attempted-{run.attempt}").exists():
-            return "push", "the worker tried to push (workers commit locally; herd pushes)", None
+            return Outcome.PUSH, "the worker tried to push (workers commit locally; herd pushes)", None
         outcome, reason = judge(job, timeout=self.options.timeout,
                                 max_memory=self.options.max_memory)
-        if outcome != "ok":
+        if outcome != Outcome.OK:
             return outcome, reason, None
         title = " ".join(str(run.task.get("title", "")).split())  # a subject is one line
         try:
@@ -106,16 +107,16 @@ class Workbench:
                                   {"Herd-Task": run.id, "Herd-Run": self.run_id},
                                   branch=run.worktree.branch)
         except NothingToCommit:
-            return "empty", "the worker exited 0 but changed nothing", None
+            return Outcome.EMPTY, "the worker exited 0 but changed nothing", None
         except NotDescendant:
-            return "history", ("the worker's HEAD is not a descendant of the base commit "
+            return Outcome.HISTORY, ("the worker's HEAD is not a descendant of the base commit "
                                f"{run.base[:12]} (history was rewritten)"), None
         changed = self.git.changed_paths(run.base, sha)
         outside = path_outside(run.scope, changed)
         if outside:
             shown = ", ".join(outside[:10]) + (" …" if len(outside) > 10 else "")
-            return "scope", f"changed paths outside its scope: {shown}", None
-        return "ok", f"committed {sha[:12]} ({plural(len(changed), 'path')})", sha
+            return Outcome.SCOPE, f"changed paths outside its scope: {shown}", None
+        return Outcome.OK, f"committed {sha[:12]} ({plural(len(changed), 'path')})", sha
 
     def cost(self, job: JobResult) -> float | None:
         """What the attempt's agent reported it cost (USD), read from its log."""

@@ -4,19 +4,117 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NotRequired, TypedDict, cast
 
-Row = dict[str, Any]
+# The rows the journal reads back: TypedDicts, so `row["state"]` reads as before and mypy
+# knows each column. `args` and `summary` are JSON objects whose keys depend on the kind
+# of run (a run's options and waves, a map's command and items): left open.
+RunArgs = dict[str, Any]
+RunSummary = dict[str, Any]
 
 
-def _rows(cur: sqlite3.Cursor) -> list[Row]:
+class RunRow(TypedDict):
+    id: str
+    kind: str
+    state: str
+    created_at: float
+    ended_at: float | None
+    pid: int | None
+    exit_code: int | None
+    args: RunArgs
+    base: str | None
+    summary: RunSummary | None
+    owner: str | None
+    # Added by readers (engine.journal.list_runs and honest_run), never stored:
+    counts: NotRequired[dict[str, int]]
+    recorded_state: NotRequired[str]
+    owner_gone: NotRequired[bool]
+    resume: NotRequired[str]
+
+
+class TaskRow(TypedDict):
+    run_id: str
+    task_id: str
+    seq: int
+    wave: int
+    stage: str
+    state: str
+    attempts: int
+    actor: str | None
+    commit_sha: str | None
+    landed_sha: str | None
+    reason: str | None
+    payload: str | None
+
+
+class TaskFields(TypedDict, total=False):
+    """What an attempt's end changes on its task (`Journal.end_attempt`)."""
+
+    state: str
+    commit_sha: str
+    reason: str | None
+    attempts: int
+
+
+class TaskUpdate(TypedDict):
+    """A finished item batch, written in bulk (`update_tasks`)."""
+
+    task_id: str
+    state: str
+    attempts: int
+    reason: str | None
+
+
+class AttemptRow(TypedDict):
+    run_id: str
+    task_id: str
+    attempt: int
+    worker: str | None
+    pid: int | None
+    started_at: float
+    ended_at: float | None
+    exit_code: int | None
+    signal: int | None
+    outcome: str | None
+    reason: str | None
+    tail: str | None
+    log_path: str | None
+    cost_usd: float | None
+
+
+StepDetail = dict[str, str | int | float | bool | None]
+
+
+class StepRow(TypedDict):
+    run_id: str
+    seq: int
+    name: str
+    detail: StepDetail | None
+    state: str
+    at: float
+
+
+class TestRunRow(TypedDict):
+    run_id: str
+    seq: int
+    purpose: str
+    command: str
+    commits: list[str]
+    exit_code: int | None
+    duration: float | None
+    tail: str | None
+    at: float
+
+
+def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def insert_run(tx: sqlite3.Connection, run_id: str, kind: str, state: str, created_at: float,
-               pid: int, args: dict[str, Any], base: str | None, owner: str | None = None) -> None:
+               pid: int, args: Mapping[str, object], base: str | None,
+               owner: str | None = None) -> None:
     tx.execute("INSERT INTO runs (id, kind, state, created_at, pid, args, base, owner) "
                "VALUES (?,?,?,?,?,?,?,?)",
                (run_id, kind, state, created_at, pid, json.dumps(args), base, owner))
@@ -41,12 +139,12 @@ def update_run(tx: sqlite3.Connection, run_id: str, **fields: Any) -> None:
     tx.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), run_id))
 
 
-def get_run(tx: sqlite3.Connection, run_id: str) -> Row | None:
+def get_run(tx: sqlite3.Connection, run_id: str) -> RunRow | None:
     found = _rows(tx.execute("SELECT * FROM runs WHERE id = ?", (run_id,)))
     return _decode_run(found[0]) if found else None
 
 
-def list_runs(tx: sqlite3.Connection, limit: int = 0) -> list[Row]:
+def list_runs(tx: sqlite3.Connection, limit: int = 0) -> list[RunRow]:
     sql = "SELECT * FROM runs ORDER BY created_at DESC, id DESC"
     if limit > 0:
         sql += f" LIMIT {int(limit)}"
@@ -62,10 +160,10 @@ def latest_run(tx: sqlite3.Connection, kind: str | None = None) -> str | None:
     return str(row[0]) if row else None
 
 
-def _decode_run(row: Row) -> Row:
+def _decode_run(row: dict[str, Any]) -> RunRow:
     row["args"] = json.loads(row["args"]) if row.get("args") else {}
     row["summary"] = json.loads(row["summary"]) if row.get("summary") else None
-    return row
+    return cast(RunRow, row)
 
 
 def insert_tasks(tx: sqlite3.Connection, run_id: str, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -81,23 +179,21 @@ def update_task(tx: sqlite3.Connection, run_id: str, task_id: str, **fields: Any
                (*fields.values(), run_id, task_id))
 
 
-def update_tasks(tx: sqlite3.Connection, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Batched updates for item runs: each row has task_id and the same other keys."""
-    if not rows:
-        return
-    keys = [k for k in rows[0] if k != "task_id"]
-    sets = ", ".join(f"{k} = ?" for k in keys)
-    tx.executemany(f"UPDATE run_tasks SET {sets} WHERE run_id = ? AND task_id = ?",
-                   ([r[k] for k in keys] + [run_id, r["task_id"]] for r in rows))
+def update_tasks(tx: sqlite3.Connection, run_id: str, rows: Sequence[TaskUpdate]) -> None:
+    """Batched updates for item runs."""
+    tx.executemany("UPDATE run_tasks SET state = ?, attempts = ?, reason = ? "
+                   "WHERE run_id = ? AND task_id = ?",
+                   ((r["state"], r["attempts"], r["reason"], run_id, r["task_id"]) for r in rows))
 
 
-def tasks(tx: sqlite3.Connection, run_id: str, states: Sequence[str] | None = None) -> list[Row]:
+def tasks(tx: sqlite3.Connection, run_id: str,
+          states: Sequence[str] | None = None) -> list[TaskRow]:
     sql = "SELECT * FROM run_tasks WHERE run_id = ?"
     params: list[Any] = [run_id]
     if states:
         sql += f" AND state IN ({','.join('?' * len(states))})"
         params.extend(states)
-    return _rows(tx.execute(sql + " ORDER BY seq", params))
+    return cast(list[TaskRow], _rows(tx.execute(sql + " ORDER BY seq", params)))
 
 
 def task_counts(tx: sqlite3.Connection, run_id: str) -> dict[str, int]:
@@ -128,17 +224,20 @@ def finish_attempt(tx: sqlite3.Connection, run_id: str, task_id: str, attempt: i
                (*fields.values(), run_id, task_id, attempt))
 
 
-def attempts(tx: sqlite3.Connection, run_id: str, task_id: str | None = None) -> list[Row]:
+def attempts(tx: sqlite3.Connection, run_id: str,
+             task_id: str | None = None) -> list[AttemptRow]:
     if task_id is None:
-        return _rows(tx.execute(
+        found = _rows(tx.execute(
             "SELECT * FROM attempts WHERE run_id = ? ORDER BY started_at, task_id, attempt",
             (run_id,)))
-    return _rows(tx.execute(
-        "SELECT * FROM attempts WHERE run_id = ? AND task_id = ? ORDER BY attempt",
-        (run_id, task_id)))
+    else:
+        found = _rows(tx.execute(
+            "SELECT * FROM attempts WHERE run_id = ? AND task_id = ? ORDER BY attempt",
+            (run_id, task_id)))
+    return cast(list[AttemptRow], found)
 
 
-def add_step(tx: sqlite3.Connection, run_id: str, name: str, detail: dict[str, Any] | None,
+def add_step(tx: sqlite3.Connection, run_id: str, name: str, detail: StepDetail | None,
              at: float) -> int:
     seq = int(tx.execute("SELECT coalesce(max(seq) + 1, 0) FROM steps WHERE run_id = ?",
                          (run_id,)).fetchone()[0])
@@ -148,7 +247,7 @@ def add_step(tx: sqlite3.Connection, run_id: str, name: str, detail: dict[str, A
 
 
 def finish_step(tx: sqlite3.Connection, run_id: str, seq: int, state: str, at: float,
-                detail: dict[str, Any] | None = None) -> None:
+                detail: StepDetail | None = None) -> None:
     if detail is None:
         tx.execute("UPDATE steps SET state = ?, at = ? WHERE run_id = ? AND seq = ?",
                    (state, at, run_id, seq))
@@ -157,11 +256,11 @@ def finish_step(tx: sqlite3.Connection, run_id: str, seq: int, state: str, at: f
                    (state, at, json.dumps(detail), run_id, seq))
 
 
-def steps(tx: sqlite3.Connection, run_id: str) -> list[Row]:
+def steps(tx: sqlite3.Connection, run_id: str) -> list[StepRow]:
     out = _rows(tx.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,)))
     for row in out:
         row["detail"] = json.loads(row["detail"]) if row["detail"] else None
-    return out
+    return cast(list[StepRow], out)
 
 
 def add_test_run(tx: sqlite3.Connection, run_id: str, purpose: str, command: str,
@@ -175,8 +274,8 @@ def add_test_run(tx: sqlite3.Connection, run_id: str, purpose: str, command: str
                 tail, at))
 
 
-def test_runs(tx: sqlite3.Connection, run_id: str) -> list[Row]:
+def test_runs(tx: sqlite3.Connection, run_id: str) -> list[TestRunRow]:
     out = _rows(tx.execute("SELECT * FROM test_runs WHERE run_id = ? ORDER BY seq", (run_id,)))
     for row in out:
         row["commits"] = json.loads(row["commits"]) if row["commits"] else []
-    return out
+    return cast(list[TestRunRow], out)

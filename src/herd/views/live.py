@@ -9,14 +9,13 @@ Import this module only when a terminal is there: `rich` is not loaded otherwise
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -24,19 +23,23 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from herd.engine import events as ev
+from herd.engine.events import Event
+from herd.engine.states import TaskState
 from herd.units import format_duration
 from herd.views.progress import describe
 from herd.views.status import last_line
 
-Event = dict[str, Any]
+if TYPE_CHECKING:
+    from herd.views.status import Snapshot
 
-DONE = {"succeeded", "landed"}
-FAILED = {"failed", "ejected"}
+DONE = {TaskState.SUCCEEDED, TaskState.LANDED}
+FAILED = {TaskState.FAILED, TaskState.EJECTED}
 # Lines worth keeping on screen above the live rows (the rest is in events.jsonl). Phases
 # scroll too: stacking or closing can be over between two refreshes of the live rows.
-SCROLL_EVENTS = {"message", "test_run", "run_start", "wave_start", "phase", "land_start",
-                 "map_start", "map_resume", "scale", "item_failed", "pipeline_start",
-                 "stage_failed"}
+SCROLL_EVENTS = (ev.Message, ev.TestRun, ev.RunStart, ev.WaveStart, ev.Phase, ev.LandStart,
+                 ev.MapStart, ev.MapResume, ev.Scale, ev.ItemFailed, ev.PipelineStart,
+                 ev.StageFailed)
 
 
 @dataclass
@@ -81,12 +84,12 @@ class LiveDisplay:
     def __call__(self, event: Event) -> None:
         with self.lock:
             self.apply(event)
-        if event.get("event") in SCROLL_EVENTS or (
-                event.get("event") == "task_end" and event.get("state") in FAILED):
+        if isinstance(event, SCROLL_EVENTS) or (
+                isinstance(event, ev.TaskEnd) and event.state in FAILED):
             line = describe(event)
             if line:
                 self.console.print(Text(line, style=_scroll_style(event)), highlight=False)
-        if event.get("event") == "run_end":
+        if isinstance(event, ev.RunEnd):
             self.close()
         else:
             self.start()
@@ -97,67 +100,63 @@ class LiveDisplay:
 
     def apply(self, event: Event) -> None:
         """Update the state from one event (no output: `follow` replays history with it)."""
-        name = event.get("event")
-        ts = float(event.get("ts") or self.clock())
-        self.run_id = event.get("run", self.run_id)
-        if name == "run_start":
-            self.total = int(event.get("tasks") or event.get("items") or 0)
-            self.workers = int(event.get("workers") or 0)
-            self.started = self.started or ts
-            self.phase = "working"
-            self.kind = str(event.get("kind", self.kind))
-        elif name == "run_resume":
-            self.phase, self.slots, self.ended = "working", {}, None
-        elif name in ("map_start", "map_resume", "pipeline_start"):
-            self.kind = "pipeline" if name == "pipeline_start" else "map"
-            self.total = int(event.get("invocations") or event.get("items") or 0)
-            workers = str(event.get("workers", ""))
-            self.workers = int(workers) if workers.isdigit() else self.workers
-            self.started = self.started or ts
-            self.phase, self.slots, self.ended = "working", {}, None
-        elif name == "land_start":
-            self.total = int(event.get("tasks") or 0)
-            self.started = self.started or ts
-            self.phase, self.ended = "landing", None
-        elif name == "progress":
-            self.progress = {k: int(event.get(k) or 0)
-                             for k in ("total", "done", "failed", "running")}
-            self.slots = {f"#{job['seq']}": Slot(" ".join(job.get("items", [])),
-                                                 int(job.get("attempt") or 1),
-                                                 float(job.get("started") or ts))
-                          for job in event.get("jobs", [])}
-        elif name == "map_end":
-            counts = event.get("counts", {})
-            self.progress = {"total": sum(counts.values()), "done": counts.get("succeeded", 0),
-                             "failed": counts.get("failed", 0), "running": 0}
-            self.slots = {}
-        elif name == "wave_start":
-            self.phase, self.phase_detail = "working", f"wave {event.get('wave')}"
-            for task in event.get("tasks", []):
-                self.states.setdefault(str(task), "queued")
-        elif name == "attempt_start":
-            self.started = self.started or ts
-            self.slots[str(event.get("worker", "?"))] = Slot(
-                str(event.get("task")), int(event.get("attempt") or 1), ts,
-                str(event.get("title", "")), event.get("log"))
-            self.states[str(event.get("task"))] = "running"
-        elif name == "attempt_end":
-            for worker, slot in list(self.slots.items()):
-                if slot.task == event.get("task") and slot.attempt == event.get("attempt"):
-                    del self.slots[worker]
-            if event.get("duration") is not None:
-                self.finished_attempts.append(float(event["duration"]))
-            if self.states.get(str(event.get("task"))) == "running":
-                self.states[str(event.get("task"))] = "queued"  # until task_end says more
-        elif name == "task_end":
-            self.states[str(event.get("task"))] = str(event.get("state"))
-        elif name == "phase":
-            self.phase, self.phase_detail = str(event.get("phase")), str(event.get("detail", ""))
-        elif name == "run_end":
-            self.ended = str(event.get("state"))
-            self.phase = self.ended
+        ts = event.ts or self.clock()
+        self.run_id = event.run or self.run_id
+        match event:
+            case ev.RunStart():
+                self.total, self.workers = event.tasks, event.workers
+                self.started = self.started or ts
+                self.phase = "working"
+            case ev.RunResume():
+                self.phase, self.slots, self.ended = "working", {}, None
+            case ev.MapStart() | ev.MapResume() | ev.PipelineStart():
+                self.kind = "pipeline" if isinstance(event, ev.PipelineStart) else "map"
+                self.total = (event.items if isinstance(event, ev.PipelineStart)
+                              else event.invocations)
+                if isinstance(event, ev.MapStart) and event.workers.isdigit():
+                    self.workers = int(event.workers)
+                self.started = self.started or ts
+                self.phase, self.slots, self.ended = "working", {}, None
+            case ev.LandStart():
+                self.total = event.tasks
+                self.started = self.started or ts
+                self.phase, self.ended = "landing", None
+            case ev.Progress():
+                self.progress = {"total": event.total, "done": event.done,
+                                 "failed": event.failed, "running": event.running}
+                self.slots = {f"#{job['seq']}": Slot(" ".join(job["items"]), job["attempt"],
+                                                     job["started"] or ts)
+                              for job in event.jobs}
+            case ev.MapEnd():
+                counts = event.counts
+                self.progress = {"total": sum(counts.values()),
+                                 "done": counts.get(TaskState.SUCCEEDED, 0),
+                                 "failed": counts.get(TaskState.FAILED, 0), "running": 0}
+                self.slots = {}
+            case ev.WaveStart():
+                self.phase, self.phase_detail = "working", f"wave {event.wave}"
+                for task in event.tasks:
+                    self.states.setdefault(task, TaskState.QUEUED)
+            case ev.AttemptStart():
+                self.started = self.started or ts
+                self.slots[event.worker] = Slot(event.task, event.attempt, ts, event.title,
+                                                event.log)
+                self.states[event.task] = TaskState.RUNNING
+            case ev.AttemptEnd():
+                for worker, slot in list(self.slots.items()):
+                    if slot.task == event.task and slot.attempt == event.attempt:
+                        del self.slots[worker]
+                self.finished_attempts.append(event.duration)
+                if self.states.get(event.task) == TaskState.RUNNING:
+                    self.states[event.task] = TaskState.QUEUED  # until task_end says more
+            case ev.TaskEnd():
+                self.states[event.task] = event.state
+            case ev.Phase():
+                self.phase, self.phase_detail = event.phase, event.detail
+            case ev.RunEnd():
+                self.ended = self.phase = event.state
 
-    def seed(self, snap: dict[str, Any], task_states: dict[str, str]) -> None:
+    def seed(self, snap: Snapshot, task_states: dict[str, str]) -> None:
         """Take the journal's word for counts and running workers (status --watch)."""
         with self.lock:
             self.run_id, self.kind = snap["run"], snap["kind"]
@@ -298,7 +297,7 @@ class EventTail:
             return []
         complete = data[:data.rfind(b"\n") + 1]  # a half-written last line waits its turn
         self.offset += len(complete)
-        return [e for e in map(_parse, complete.splitlines()) if e is not None]
+        return [e for e in map(ev.parse, complete.splitlines()) if e is not None]
 
 
 def follow(tail: EventTail, display: LiveDisplay, *, still_running: Callable[[], bool],
@@ -319,20 +318,12 @@ def follow(tail: EventTail, display: LiveDisplay, *, still_running: Callable[[],
         time.sleep(interval)
 
 
-def _parse(line: bytes) -> Event | None:
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) else None
-
-
 def _scroll_style(event: Event) -> str:
-    if event.get("event") in ("task_end", "item_failed", "stage_failed") or (
-            event.get("event") == "test_run" and event.get("exit_code") != 0):
+    if isinstance(event, ev.TaskEnd | ev.ItemFailed | ev.StageFailed) or (
+            isinstance(event, ev.TestRun) and event.exit_code != 0):
         return "red"
-    if event.get("event") == "phase":
-        return _phase_style(str(event.get("phase")))
+    if isinstance(event, ev.Phase):
+        return _phase_style(event.phase)
     return "dim"
 
 

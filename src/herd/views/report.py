@@ -8,25 +8,68 @@ going, one that crashed, or one that finished long ago. Generic over `run_tasks`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import re
 import secrets
 import shlex
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from herd.engine.journal import Journal, RunState, TaskState
+from herd.engine.journal import Journal, Outcome, RunState, TaskState
 from herd.errors import BadInput, HerdError
 from herd.run.agents import unknown_placeholders
 from herd.store import Store
+from herd.store.journal import AttemptRow, TaskRow, TestRunRow
 from herd.units import format_duration, format_time
+from herd.views.failures import failure_groups, last_meaningful_line
 
 Report = dict[str, Any]
+"""`herd report --json`: the run, its counts, tasks (ReportTask), failure groups, test runs,
+verification."""
+
+
+class AttemptEnding(TypedDict):
+    exit_code: int | None
+    signal: int | None
+    outcome: str
+    """An Outcome, "running", or "" (ended without one)."""
+
+
+class ReportAttempt(AttemptEnding):
+    attempt: int
+    worker: str | None
+    started_at: float
+    ended_at: float | None
+    duration: float | None
+    reason: str
+    cost_usd: float | None
+    last_line: str
+    log: str | None
+
+
+class ReportTask(TypedDict):
+    id: str
+    title: str
+    item: str
+    seq: int
+    wave: int
+    stage: str
+    state: str
+    reason: str
+    commit: str | None
+    landed: str | None
+    attempts: list[ReportAttempt]
+    duration: float
+    exit_codes: list[int | None]
+    cost_usd: float | None
+    last_line: str
+
+
+# An attempt that herd or the machine ended shows its outcome, not an exit code.
+_ENDED_BY_HERD = {o.value for o in Outcome if o.not_the_task} | {"running"}
 
 PROCESSED = {TaskState.SUCCEEDED.value, TaskState.LANDED.value}
 PENDING = {TaskState.QUEUED.value, TaskState.RUNNING.value}
@@ -42,7 +85,7 @@ def build(store: Store, run_id: str | None = None) -> Report:
     attempts = journal.attempts()
     tests = journal.test_runs()
     titles = _titles(store, [r["task_id"] for r in rows]) if run["kind"] == "run" else {}
-    by_task: dict[str, list[dict[str, Any]]] = {}
+    by_task: dict[str, list[ReportAttempt]] = {}
     for a in attempts:
         by_task.setdefault(a["task_id"], []).append(_attempt(a))
     tasks = [_task(r, titles.get(r["task_id"], ""), by_task.get(r["task_id"], []), tests)
@@ -84,7 +127,7 @@ def _titles(store: Store, task_ids: Sequence[str]) -> dict[str, str]:
     return titles
 
 
-def _attempt(a: dict[str, Any]) -> dict[str, Any]:
+def _attempt(a: AttemptRow) -> ReportAttempt:
     duration = (a["ended_at"] - a["started_at"]) if a["ended_at"] is not None else None
     return {"attempt": a["attempt"], "worker": a["worker"], "started_at": a["started_at"],
             "ended_at": a["ended_at"],
@@ -95,8 +138,8 @@ def _attempt(a: dict[str, Any]) -> dict[str, Any]:
             "last_line": last_meaningful_line(a["tail"] or ""), "log": a["log_path"]}
 
 
-def _task(row: dict[str, Any], title: str, attempts: list[dict[str, Any]],
-          tests: list[dict[str, Any]]) -> dict[str, Any]:
+def _task(row: TaskRow, title: str, attempts: list[ReportAttempt],
+          tests: list[TestRunRow]) -> ReportTask:
     costs = [a["cost_usd"] for a in attempts if a["cost_usd"] is not None]
     last_line = attempts[-1]["last_line"] if attempts else ""
     if row["state"] == TaskState.EJECTED.value:
@@ -115,20 +158,20 @@ def _task(row: dict[str, Any], title: str, attempts: list[dict[str, Any]],
             "cost_usd": round(sum(costs), 6) if costs else None, "last_line": last_line}
 
 
-def exit_labels(attempts: list[dict[str, Any]]) -> str:
+def exit_labels(attempts: Sequence[AttemptEnding]) -> str:
     """`0`, `3,0`, `timeout,0`: what each attempt ended with. An attempt killed by herd has no
     exit code (the table said `None,None` for two timeouts)."""
-    def label(a: dict[str, Any]) -> str:
+    def label(a: AttemptEnding) -> str:
         if a["exit_code"] is not None:
             return str(a["exit_code"])
-        if a["outcome"] in ("timeout", "memory", "interrupted", "lost", "cancelled", "running"):
-            return str(a["outcome"])
+        if a["outcome"] in _ENDED_BY_HERD:
+            return a["outcome"]
         return f"signal {a['signal']}" if a["signal"] else "-"
 
     return ",".join(label(a) for a in attempts)
 
 
-def subject(row: dict[str, Any]) -> str:
+def subject(row: TaskRow) -> str:
     """What `{}` stands for: a map item (its payload) or else the task id."""
     payload = row.get("payload")
     if not payload:
@@ -147,7 +190,7 @@ def subject(row: dict[str, Any]) -> str:
     return str(data) if isinstance(data, str | int | float) else str(row["task_id"])
 
 
-def _test_run(t: dict[str, Any]) -> dict[str, Any]:
+def _test_run(t: TestRunRow) -> dict[str, Any]:
     duration = t["duration"] or 0.0
     return {"seq": t["seq"], "purpose": t["purpose"], "command": t["command"],
             "commits": t["commits"], "exit_code": t["exit_code"],
@@ -156,66 +199,9 @@ def _test_run(t: dict[str, Any]) -> dict[str, Any]:
             "last_line": last_meaningful_line(t["tail"] or "")}
 
 
-def _last_time(attempts: list[dict[str, Any]], tests: list[dict[str, Any]]) -> float | None:
+def _last_time(attempts: list[AttemptRow], tests: list[TestRunRow]) -> float | None:
     times = [a["ended_at"] or a["started_at"] for a in attempts] + [t["at"] for t in tests]
     return max(times) if times else None
-
-
-# -- failure patterns -----------------------------------------------------------------
-
-_BOILERPLATE = re.compile(r"^(Traceback \(most recent call last\):|File \".*\", line \d+.*"
-                          r"|[-=_*#~.\s]*|\^+|exit(ed)? (status|code).*|\[?\d+/\d+\]?)$", re.I)
-
-
-def last_meaningful_line(tail: str) -> str:
-    """The last output line that says something (not a frame, a rule or a bare counter)."""
-    for line in reversed(tail.strip().splitlines()):
-        line = line.strip()
-        if line and re.search(r"[A-Za-z]{2}", line) and not _BOILERPLATE.match(line):
-            return line[:300]
-    return ""
-
-
-def normalize(text: str, ids: Sequence[str] = ()) -> str:
-    """The error with what varies between occurrences taken out: ids, paths, shas, numbers."""
-    text = re.sub(r"(?:[A-Za-z]:)?(?:[\w.~-]*[/\\])+[\w.-]*", "<path>", text)
-    for known in sorted({i for i in ids if i}, key=len, reverse=True):
-        text = text.replace(known, "<id>").replace(known.replace("-", "_"), "<id>")
-    text = re.sub(r"\b[0-9a-f]{7,64}\b", "<sha>", text)
-    text = re.sub(r"\b0x[0-9a-fA-F]+\b", "<hex>", text)
-    text = re.sub(r"\b[a-z][a-z0-9]*-[a-z0-9]*\d[a-z0-9]*(?:\.\d+)*\b", "<id>", text)
-    text = re.sub(r"\d+(?:\.\d+)?", "<n>", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _without(text: str, values: Sequence[str]) -> str:
-    for value in values:
-        text = text.replace(value, "<item>")
-    return text
-
-
-def failure_groups(tasks: list[dict[str, Any]], extra_ids: Sequence[str] = ()) -> list[Report]:
-    """Failed and ejected tasks grouped by signature: "12 failures, 2 causes"."""
-    ids = [t["id"] for t in tasks] + list(extra_ids)
-    groups: dict[str, Report] = {}
-    for task in tasks:
-        if task["state"] not in (TaskState.FAILED.value, TaskState.EJECTED.value):
-            continue
-        # A map item's own name varies like an id does: "wc: a.txt: …" and "wc: b.txt: …"
-        # are one cause.
-        own = [task["item"]] if task["item"] != task["id"] and len(task["item"]) > 2 else []
-        reason = normalize(_without(task["reason"], own), ids)
-        line = normalize(_without(task["last_line"], own), ids)
-        signature = f"{reason} | {line}" if line else reason
-        key = hashlib.sha256(signature.encode()).hexdigest()[:10]
-        group = groups.setdefault(key, {"key": key, "signature": signature,
-                                        "reason": task["reason"], "line": task["last_line"],
-                                        "count": 0, "tasks": [], "states": []})
-        group["count"] += 1
-        group["tasks"].append(task["id"])
-        if task["state"] not in group["states"]:
-            group["states"].append(task["state"])
-    return sorted(groups.values(), key=lambda g: (-g["count"], g["signature"]))
 
 
 # -- verification ---------------------------------------------------------------------

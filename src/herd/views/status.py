@@ -2,14 +2,56 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from herd.engine.executor.output import read_file_tail
 from herd.engine.journal import Journal, honest_run
 from herd.store import Store
+from herd.store.journal import AttemptRow
+
+
+class Worker(TypedDict):
+    """A busy worker (a run's slot, or a map's running job)."""
+
+    worker: str
+    task: str
+    attempt: int
+    elapsed: float
+    last_line: str
+    log: str | None
+
+
+class Snapshot(TypedDict):
+    """`herd status --json`."""
+
+    run: str
+    kind: str
+    state: str
+    started_at: float
+    ended_at: float | None
+    exit_code: int | None
+    counts: dict[str, int]
+    workers: list[Worker]
+    resume: NotRequired[str]
+    owner_gone: NotRequired[bool]
+    error: NotRequired[str]
+
+
+class TaskShown(TypedDict):
+    id: str
+    state: str
+    attempts: int
+    reason: str
+    last_line: str
+
+
+class Detail(Snapshot):
+    """The MCP `status` tool: the snapshot, the phase and every task."""
+
+    phase: str
+    tasks: list[TaskShown]
 
 
 def last_line(path: str | None) -> str:
@@ -20,28 +62,30 @@ def last_line(path: str | None) -> str:
     return lines[-1] if lines else ""
 
 
-def snapshot(store: Store, run_id: str | None = None) -> dict[str, Any]:
+def snapshot(store: Store, run_id: str | None = None) -> Snapshot:
     journal = Journal.open(store, run_id)
     run = honest_run(journal)
     now = time.time()
-    workers = [
-        {"worker": a["worker"], "task": a["task_id"], "attempt": a["attempt"],
+    workers: list[Worker] = [
+        {"worker": a["worker"] or "", "task": a["task_id"], "attempt": a["attempt"],
          "elapsed": round(now - a["started_at"], 1), "last_line": last_line(a["log_path"]),
          "log": a["log_path"]}
         for a in journal.attempts() if a["ended_at"] is None and run["state"] == "running"
     ]
     if run["kind"] != "run" and run["state"] == "running":
         workers = _map_jobs(journal.run_dir / "events.jsonl", now)
-    return {"run": journal.run_id, "kind": run["kind"], "state": run["state"],
-            "started_at": run["created_at"], "ended_at": run["ended_at"],
-            "exit_code": run["exit_code"], "counts": journal.counts(), "workers": workers,
-            **{k: run[k] for k in ("resume", "owner_gone") if k in run},
-            **({"error": run["summary"]["error"]} if (run.get("summary") or {}).get("error")
-               else {})}
-
-
-PHASE_EVENTS = ("run_start", "run_resume", "wave_start", "phase", "run_end", "land_start",
-                "map_start", "map_resume", "pipeline_start")
+    snap: Snapshot = {"run": journal.run_id, "kind": run["kind"], "state": run["state"],
+                      "started_at": run["created_at"], "ended_at": run["ended_at"],
+                      "exit_code": run["exit_code"], "counts": journal.counts(),
+                      "workers": workers}
+    if "resume" in run:
+        snap["resume"] = run["resume"]
+    if "owner_gone" in run:
+        snap["owner_gone"] = run["owner_gone"]
+    error = (run["summary"] or {}).get("error")
+    if error:
+        snap["error"] = str(error)
+    return snap
 
 
 def phase(run_dir: Path, state: str) -> str:
@@ -49,57 +93,56 @@ def phase(run_dir: Path, state: str) -> str:
     (working, wave N, stacking, testing, pushing, ... or how it ended)."""
     if state != "running":
         return state
+    from herd.engine import events as ev  # only here: `herd status` need not load it
+
+    phase_events = (ev.RunStart, ev.RunResume, ev.WaveStart, ev.Phase, ev.RunEnd,
+                    ev.LandStart, ev.MapStart, ev.MapResume, ev.PipelineStart)
     tail = read_file_tail(run_dir / "events.jsonl").decode(errors="replace").splitlines()
     for line in reversed(tail):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # the tail's first line may be cut, the last half-written
-        name = event.get("event") if isinstance(event, dict) else None
-        if name not in PHASE_EVENTS:
-            continue
-        if name == "wave_start":
-            return f"working (wave {event.get('wave')})"
-        if name == "land_start":
-            return "landing"
-        if name == "phase":
-            detail = event.get("detail")
-            return f"{event.get('phase')} ({detail})" if detail else str(event.get("phase"))
-        return "working" if name != "run_end" else str(event.get("state"))
+        event = ev.parse(line)  # None for the tail's first line, cut, or a half-written last
+        match event:
+            case ev.WaveStart():
+                return f"working (wave {event.wave})"
+            case ev.LandStart():
+                return "landing"
+            case ev.Phase():
+                return f"{event.phase} ({event.detail})" if event.detail else event.phase
+            case ev.RunEnd():
+                return event.state
+            case _ if isinstance(event, phase_events):
+                return "working"
     return "starting"
 
 
-def detail(store: Store, run_id: str | None = None) -> dict[str, Any]:
+def detail(store: Store, run_id: str | None = None) -> Detail:
     """`snapshot` plus each task's state and last output line, and the current phase: one
     call that answers "where is this run?" for an agent polling it."""
     snap = snapshot(store, run_id)
     journal = Journal.open(store, snap["run"])
-    last_attempt: dict[str, dict[str, Any]] = {}
-    for attempt in journal.attempts():
-        last_attempt[attempt["task_id"]] = attempt
+    last_attempt: dict[str, AttemptRow] = {a["task_id"]: a for a in journal.attempts()}
     running = {w["task"]: w["last_line"] for w in snap["workers"]}
-    tasks = []
+    tasks: list[TaskShown] = []
     for row in journal.tasks():
-        attempt = last_attempt.get(row["task_id"]) or {}
-        tail_lines = (attempt.get("tail") or "").strip().splitlines()
+        last = last_attempt.get(row["task_id"])
+        tail_lines = ((last["tail"] if last else "") or "").strip().splitlines()
         line = running.get(row["task_id"]) or (tail_lines[-1] if tail_lines else "")
         tasks.append({"id": row["task_id"], "state": row["state"], "attempts": row["attempts"],
                       "reason": row["reason"] or "", "last_line": line})
     return {**snap, "phase": phase(journal.run_dir, snap["state"]), "tasks": tasks}
 
 
-def _map_jobs(events: Path, now: float) -> list[dict[str, Any]]:
+def _map_jobs(events: Path, now: float) -> list[Worker]:
     """A map journals a job when it ends (in batches, for speed): what runs now is in its
     latest `progress` event, near the end of events.jsonl."""
+    from herd.engine import events as ev
+
     for line in reversed(read_file_tail(events, 256 * 1024).splitlines()):
         if b'"event": "progress"' not in line:
             continue
-        try:
-            event = json.loads(line)
-        except ValueError:
+        event = ev.parse(line)
+        if not isinstance(event, ev.Progress):
             continue
-        return [{"worker": f"#{job['seq']}", "task": " ".join(job.get("items", [])),
-                 "attempt": job.get("attempt", 1),
-                 "elapsed": round(now - float(job.get("started") or now), 1),
-                 "last_line": "", "log": None} for job in event.get("jobs", [])]
+        return [{"worker": f"#{job['seq']}", "task": " ".join(job["items"]),
+                 "attempt": job["attempt"], "elapsed": round(now - (job["started"] or now), 1),
+                 "last_line": "", "log": None} for job in event.jobs]
     return []
