@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypedDict
+from typing import IO, Any, Required, TypedDict, cast
 
 from herd.engine.events import (
     ItemFailed,
@@ -96,6 +96,34 @@ def resolve_program(argv: Sequence[str]) -> tuple[str, ...]:
 
 # -- options, plan, outcome ------------------------------------------------------------
 
+class MapArgs(TypedDict, total=False):
+    """MapOptions as the journal keeps them (a map's `args`), for `herd map --resume`; the
+    GNU-style options are written only when set, and an older journal lacks later keys."""
+
+    argv: Required[list[str]]
+    workers: int | None
+    batch_size: int | None
+    retries: int
+    timeout: float | None
+    keep_order: bool
+    joblog: str | None
+    cwd: str | None
+    executor: str
+    scheduler: str | None
+    cpus_per_job: float | None
+    memory_per_job: int | None
+    halt: str | None
+    timeout_percent: float
+    colsep: str
+    multi: bool
+    tag: bool
+    tagstring: str
+    results: str
+    delay: float
+    memfree: int
+    load: float
+
+
 @dataclass(frozen=True)
 class MapOptions:
     argv: tuple[str, ...]
@@ -140,20 +168,34 @@ class MapOptions:
     def template(self, argv: tuple[str, ...] | None = None) -> Template:
         return Template(self.argv if argv is None else argv, colsep=self.colsep, multi=self.multi)
 
-    def to_args(self) -> dict[str, Any]:
-        return {"argv": list(self.argv), "workers": self.workers, "batch_size": self.batch_size,
-                "retries": self.retries, "timeout": self.timeout, "keep_order": self.keep_order,
-                "joblog": str(self.joblog) if self.joblog else None,
-                "cwd": str(self.cwd) if self.cwd else None, "executor": self.executor,
-                "scheduler": self.scheduler, "cpus_per_job": self.cpus_per_job,
-                "memory_per_job": self.memory_per_job, "halt": self.halt, **{
-                    key: value for key, value in (
-                        ("timeout_percent", self.timeout_percent), ("colsep", self.colsep),
-                        ("multi", self.multi), ("tag", self.tag),
-                        ("tagstring", self.tagstring),
-                        ("results", str(self.results) if self.results else None),
-                        ("delay", self.delay), ("memfree", self.memfree), ("load", self.load))
-                    if value}}
+    def to_args(self) -> MapArgs:
+        args: MapArgs = {
+            "argv": list(self.argv), "workers": self.workers, "batch_size": self.batch_size,
+            "retries": self.retries, "timeout": self.timeout, "keep_order": self.keep_order,
+            "joblog": str(self.joblog) if self.joblog else None,
+            "cwd": str(self.cwd) if self.cwd else None, "executor": self.executor,
+            "scheduler": self.scheduler, "cpus_per_job": self.cpus_per_job,
+            "memory_per_job": self.memory_per_job, "halt": self.halt}
+        # The GNU-style options only when set (the journal's args stay as short as before).
+        if self.timeout_percent:
+            args["timeout_percent"] = self.timeout_percent
+        if self.colsep:
+            args["colsep"] = self.colsep
+        if self.multi:
+            args["multi"] = self.multi
+        if self.tag:
+            args["tag"] = self.tag
+        if self.tagstring:
+            args["tagstring"] = self.tagstring
+        if self.results:
+            args["results"] = str(self.results)
+        if self.delay:
+            args["delay"] = self.delay
+        if self.memfree:
+            args["memfree"] = self.memfree
+        if self.load:
+            args["load"] = self.load
+        return args
 
     def make_executor(self, slots: int) -> Executor:
         """The pool the jobs run on; `distributed` is imported only for `dask`."""
@@ -167,17 +209,17 @@ class MapOptions:
         return executor
 
     @classmethod
-    def from_args(cls, args: dict[str, Any]) -> MapOptions:
+    def from_args(cls, args: MapArgs) -> MapOptions:
         return cls(argv=tuple(args["argv"]), workers=args.get("workers"),
                    batch_size=args.get("batch_size"), retries=int(args.get("retries", 1)),
                    timeout=args.get("timeout"), timeout_percent=args.get("timeout_percent"),
                    keep_order=bool(args.get("keep_order")), colsep=args.get("colsep"),
                    multi=bool(args.get("multi")), tag=bool(args.get("tag")),
                    tagstring=args.get("tagstring"),
-                   results=Path(args["results"]) if args.get("results") else None,
+                   results=Path(results) if (results := args.get("results")) else None,
                    delay=args.get("delay"), memfree=args.get("memfree"), load=args.get("load"),
-                   joblog=Path(args["joblog"]) if args.get("joblog") else None,
-                   cwd=Path(args["cwd"]) if args.get("cwd") else None,
+                   joblog=Path(joblog) if (joblog := args.get("joblog")) else None,
+                   cwd=Path(cwd) if (cwd := args.get("cwd")) else None,
                    executor=args.get("executor") or "local", scheduler=args.get("scheduler"),
                    cpus_per_job=args.get("cpus_per_job"),
                    memory_per_job=args.get("memory_per_job"), halt=args.get("halt"))
@@ -538,7 +580,7 @@ def resume(journal: Journal, *, out: IO[bytes]) -> MapOutcome:
     run = journal.run()
     if run["kind"] != "map":
         raise BadInput(f"run {journal.run_id} is a {run['kind']!r} run; `herd resume` continues it")
-    options = MapOptions.from_args(run["args"])
+    options = MapOptions.from_args(cast(MapArgs, run["args"]))
     journal.take_over()  # exit 4 while another herd drives it
     todo = [t for t in journal.tasks() if t["state"] != TaskState.SUCCEEDED.value]
     journal.emit(MapResume(invocations=len(todo),
