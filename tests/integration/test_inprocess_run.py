@@ -106,7 +106,8 @@ def test_tasks_run_in_their_worktrees_land_and_push_once(world: World) -> None:
     outcome = world.run(*ids)
     assert outcome.exit_code == EXIT_OK, outcome.to_json()
     assert sorted(outcome.work.succeeded) == sorted(ids)
-    assert sorted(outcome.landing["landed"]) == sorted(ids) and outcome.landing["tests"] == 1
+    assert outcome.landing is not None
+    assert sorted(outcome.landing.landed) == sorted(ids) and outcome.landing.tests == 1
     # Each call ran in its own worktree, not in the user's repository.
     cwds = {call["task"]: call["cwd"] for call in world.agent.calls}
     assert set(cwds) == set(ids) and world.repo not in cwds.values()
@@ -148,7 +149,7 @@ def test_a_task_past_its_timeout_is_stopped_and_the_rest_lands(world: World) -> 
     assert attempt["outcome"] == "timeout" and attempt["signal"] == 15, attempt
     assert attempt["worker"] == "inprocess/w1" or attempt["worker"] == "inprocess/w2"
     # Its log holds what it printed before it was stopped.
-    assert Path(attempt["log_path"]).read_text() == f"fake agent: {slow} attempt 1\n"
+    assert Path(str(attempt["log_path"])).read_text() == f"fake agent: {slow} attempt 1\n"
 
 
 # -- herd map ---------------------------------------------------------------------------
@@ -197,7 +198,7 @@ def test_map_keeps_order_and_batches_items(tmp_path: Path) -> None:
     items = [f"item{n}" for n in range(40)]
     outcome, out, journal = _map(tmp_path, items, ("upper", "{}"), workers=4, batch_size=3,
                                  keep_order=True)
-    assert outcome.exit_code == 0 and outcome.counts == {"succeeded": 14}, outcome.to_dict()
+    assert outcome.exit_code == 0 and outcome.counts == {"succeeded": 14}, outcome.end_event().to_json()
     assert out.decode().splitlines() == [item.upper() for item in items]
     assert len(journal.tasks()) == 14  # 40 items in batches of 3
     assert all(t["state"] == TaskState.SUCCEEDED.value for t in journal.tasks())
@@ -207,7 +208,7 @@ def test_map_retries_a_failed_item_and_records_both_attempts(tmp_path: Path) -> 
     _flaky_seen.clear()
     outcome, out, journal = _map(tmp_path, ["a", "b"], ("flaky", "{}"), workers=2, batch_size=1,
                                  retries=1)
-    assert outcome.exit_code == 0 and outcome.counts == {"succeeded": 2}, outcome.to_dict()
+    assert outcome.exit_code == 0 and outcome.counts == {"succeeded": 2}, outcome.end_event().to_json()
     assert sorted(out.decode().split()) == ["a", "b"]
     assert (tmp_path / "a.done").exists() and (tmp_path / "b.done").exists()
     for task in journal.tasks():
