@@ -274,7 +274,7 @@ def _finished(spec: PipelineSpec, states: list[_StageState], call: _Call, result
                       outcome=outcome, exit_code=result.exit_code, duration=result.duration)
     policies.ended(attempt)
     if not attempt.ok:
-        recorder.attempt(call.task_id, call.attempts, result, Outcome.FAILED, reason)
+        recorder.attempt(call.task_id, call.attempts, result, outcome, reason)
         if policies.retry(attempt) and not policies.stop():
             state.retry.append(call)
             return

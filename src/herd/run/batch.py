@@ -33,7 +33,7 @@ from herd.store import Store
 from herd.store.journal import RunRow, TaskRow
 
 if TYPE_CHECKING:
-    from herd.run.landing import LandingJson, LandingResult
+    from herd.run.landing_types import LandingJson, LandingResult
 
 
 @dataclass
@@ -264,7 +264,7 @@ def _count_earlier(outcome: RunOutcome, already: dict[str, TaskRow]) -> None:
                for state in (TaskState.LANDED, TaskState.EJECTED)}
     if not any(earlier.values()):
         return
-    from herd.run.landing import LandingResult
+    from herd.run.landing_types import LandingResult
 
     if outcome.landing is None:
         outcome.landing = LandingResult(outcome.exit_code)

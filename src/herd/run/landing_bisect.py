@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from herd.git.repo import Git
     from herd.queue.core import Queue
     from herd.run.batch import LandingOptions
-    from herd.run.landing import Stack, WorkerPhase
+    from herd.run.landing_types import Stack, WorkerPhase
 
 TEST_TAIL = 60
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from herd.engine.journal import Journal
     from herd.git.repo import Git
     from herd.run.batch import LandingOptions
-    from herd.run.landing import Stack, WorkerPhase
+    from herd.run.landing_types import Stack, WorkerPhase
 
 PUSH_TRIES = 1 + 3  # the push, then up to 3 fetch-rebase-test rounds after rejections
 
