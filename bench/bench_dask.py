@@ -53,8 +53,12 @@ def all_at_once(ex: Executor, jobs: list[JobSpec], slots: int) -> int:
     return sum(r.ok for r in ex.results())
 
 
-def timed(make: Callable[[], Executor], loop: Callable[[Executor, list[JobSpec], int], int],
-          jobs: list[JobSpec], slots: int) -> tuple[float, float]:
+def timed(
+    make: Callable[[], Executor],
+    loop: Callable[[Executor, list[JobSpec], int], int],
+    jobs: list[JobSpec],
+    slots: int,
+) -> tuple[float, float]:
     """(seconds to start the executor, seconds for the loop)."""
     t0 = time.perf_counter()
     with make() as ex:  # type: ignore[attr-defined]
@@ -68,21 +72,59 @@ def timed(make: Callable[[], Executor], loop: Callable[[Executor, list[JobSpec],
 def start_cluster(tmp: Path, threads: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     scheduler_file = tmp / "scheduler.json"
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "dask", "scheduler", "--host", LOOPBACK, "--port", "0",
-         "--no-dashboard", "--dashboard-address", f"{LOOPBACK}:0",
-         "--scheduler-file", str(scheduler_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dask",
+                "scheduler",
+                "--host",
+                LOOPBACK,
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--dashboard-address",
+                f"{LOOPBACK}:0",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    ]
     while not scheduler_file.exists() or not scheduler_file.read_text().strip():
         time.sleep(0.05)
     address = json.loads(scheduler_file.read_text())["address"]
     for n in range(2):
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "dask", "worker", address, "--host", LOOPBACK,
-             "--nworkers", "1", "--nthreads", str(threads), "--no-dashboard",
-             "--dashboard-address", f"{LOOPBACK}:0", "--local-directory", str(tmp / f"w{n}")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-            start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dask",
+                    "worker",
+                    address,
+                    "--host",
+                    LOOPBACK,
+                    "--nworkers",
+                    "1",
+                    "--nthreads",
+                    str(threads),
+                    "--no-dashboard",
+                    "--dashboard-address",
+                    f"{LOOPBACK}:0",
+                    "--local-directory",
+                    str(tmp / f"w{n}"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        )
     from distributed import Client
 
     with Client(address, set_as_default=False, timeout=30) as client:
@@ -94,9 +136,15 @@ def herd_map(tmp: Path, count: int, slots: int, job_s: float, extra: list[str]) 
     env = {**os.environ, "PYTHONPATH": str(SRC), "HERD_DB": str(tmp / "map.db")}
     items = "\n".join(f"{job_s:g}" for _ in range(count)) + "\n"
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "herd", "map", "--from", "-", "-j", str(slots), *extra,
-                    "--", "sleep"], input=items.encode(), env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
+    subprocess.run(
+        [sys.executable, "-m", "herd", "map", "--from", "-", "-j", str(slots), *extra, "--", "sleep"],
+        input=items.encode(),
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp,
+    )
     return time.perf_counter() - started
 
 
@@ -111,8 +159,10 @@ def main() -> None:
     count, slots, job_s = args.jobs, args.slots, args.job_ms / 1000
     jobs = [JobSpec(str(n), ("sleep", f"{job_s:g}")) for n in range(count)]
     ideal = count * job_s / slots
-    print(f"{count} jobs of `sleep {job_s:g}`, {slots} slots, ideal {ideal:.2f}s; "
-          f"Dask: 2 workers x {slots // 2} threads on {LOOPBACK}; cores here: {os.cpu_count()}")
+    print(
+        f"{count} jobs of `sleep {job_s:g}`, {slots} slots, ideal {ideal:.2f}s; "
+        f"Dask: 2 workers x {slots // 2} threads on {LOOPBACK}; cores here: {os.cpu_count()}"
+    )
     with tempfile.TemporaryDirectory(prefix="herd-bench-dask-") as tmp:
         started = time.perf_counter()
         address, procs = start_cluster(Path(tmp), max(1, slots // 2))
@@ -127,16 +177,21 @@ def main() -> None:
                     setup, wall = timed(make, loop, jobs, slots)
                     overhead = (wall - ideal) / count * 1000
                     rows.append((loop.__name__, name, setup, wall, overhead))
-                    print(f"{loop.__name__:<12} {name:<6} connect {setup:5.2f}s  wall "
-                          f"{wall:6.2f}s  overhead/job {overhead:6.2f} ms", flush=True)
+                    print(
+                        f"{loop.__name__:<12} {name:<6} connect {setup:5.2f}s  wall "
+                        f"{wall:6.2f}s  overhead/job {overhead:6.2f} ms",
+                        flush=True,
+                    )
             # The same items through the real `herd map` CLI, start-up included.
-            for name, extra in (("local", []), ("dask", ["--executor", "dask",
-                                                         "--scheduler", address])):
+            for name, extra in (("local", []), ("dask", ["--executor", "dask", "--scheduler", address])):
                 wall = herd_map(Path(tmp), count, slots, job_s, extra)
                 overhead = (wall - ideal) / count * 1000
                 rows.append(("herd_map", name, 0.0, wall, overhead))
-                print(f"{'herd_map':<12} {name:<6} (CLI)        wall {wall:6.2f}s  overhead/job "
-                      f"{overhead:6.2f} ms", flush=True)
+                print(
+                    f"{'herd_map':<12} {name:<6} (CLI)        wall {wall:6.2f}s  overhead/job "
+                    f"{overhead:6.2f} ms",
+                    flush=True,
+                )
         finally:
             for proc in procs:
                 os.killpg(proc.pid, signal.SIGTERM)

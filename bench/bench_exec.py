@@ -56,9 +56,7 @@ print(json.dumps({"ok": ok, "loop_s": elapsed, "rss_mb": rss_kib / 1024, "decile
 """
 
 
-def timed(
-    cmd: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None
-) -> tuple[float, str]:
+def timed(cmd: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None) -> tuple[float, str]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, input=stdin, capture_output=True, env=env, check=True)
     return time.perf_counter() - start, proc.stdout.decode()
@@ -77,9 +75,7 @@ def gnu_parallel(count: int, slots: int, argv: list[str], item: str) -> float | 
     return timed(["parallel", "--will-cite", "-j", str(slots), *argv], stdin=items)[0]
 
 
-def herd(
-    count: int, slots: int, argv: list[str], item: str, mode: str
-) -> tuple[float, dict[str, Any]]:
+def herd(count: int, slots: int, argv: list[str], item: str, mode: str) -> tuple[float, dict[str, Any]]:
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     with tempfile.TemporaryDirectory() as logdir:
         cmd = [sys.executable, "-c", DRIVER, str(count), str(slots), mode, logdir, item, *argv]
@@ -90,7 +86,6 @@ def herd(
     return wall, stats
 
 
-
 def compiled(src: Path) -> None:
     """Byte-compile herd first, as an installed herd is: with PYTHONDONTWRITEBYTECODE set
     (these sessions set it) every timed start would otherwise compile every module again,
@@ -99,10 +94,9 @@ def compiled(src: Path) -> None:
 
     compileall.compile_dir(str(src), quiet=1)
 
+
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each small case (best kept)")
     parser.add_argument(
@@ -125,8 +119,7 @@ def main() -> None:
         [sys.executable, "-c", "import herd.engine.executor"], env={**os.environ, "PYTHONPATH": str(SRC)}
     )
     print(
-        f"herd output mode: {args.mode}; "
-        f"python + import herd.engine.executor: {python_start * 1000:.0f} ms"
+        f"herd output mode: {args.mode}; python + import herd.engine.executor: {python_start * 1000:.0f} ms"
     )
     print(
         f"{'jobs':>16} {'slots':>5} | {'xargs':>8} {'parallel':>14} {'herd':>8} | "
@@ -138,9 +131,7 @@ def main() -> None:
         runs = 1 if count > 10_000 else args.repeat
         base = min(xargs(count, slots, argv, item) for _ in range(runs))
         # GNU parallel needs ~3 ms a job; 100,000 of them would dominate the run.
-        pars = [
-            gnu_parallel(count, slots, argv, item) for _ in range(runs if count <= 10_000 else 0)
-        ]
+        pars = [gnu_parallel(count, slots, argv, item) for _ in range(runs if count <= 10_000 else 0)]
         par = min((p for p in pars if p is not None), default=None)
         wall, stats = min(
             (herd(count, slots, argv, item, args.mode) for _ in range(runs)), key=lambda run: run[0]
@@ -159,8 +150,7 @@ def main() -> None:
         last_deciles = stats["deciles"]
     print("herd ms/job per tenth of the last run: " + " ".join(f"{d:.3f}" for d in last_deciles))
     print(
-        f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-        f"on {os.cpu_count()} CPUs"
+        f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
     )
 
 

@@ -57,25 +57,51 @@ def herd_landing(tasks: int) -> float:
         agent.write_text(AGENT)
         env = {**os.environ, "PYTHONPATH": str(SRC)}
         herd = [sys.executable, "-m", "herd"]
-        subprocess.run([*herd, "init", "--prefix", "b"], cwd=repo, env=env, check=True,
-                       capture_output=True)
+        subprocess.run([*herd, "init", "--prefix", "b"], cwd=repo, env=env, check=True, capture_output=True)
         ids = []
         for n in range(tasks):
-            out = subprocess.run([*herd, "create", f"task {n}", "--criteria", "ok"],
-                                 cwd=repo, env=env, check=True, capture_output=True,
-                                 text=True).stdout.strip()
+            out = subprocess.run(
+                [*herd, "create", f"task {n}", "--criteria", "ok"],
+                cwd=repo,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
             ids.append(out)
-        subprocess.run([*herd, "run", *ids, "--cmd", f"{sys.executable} {agent}", "-j", "2",
-                        "--test-cmd", "true", "--push"], cwd=repo, env=env, check=True,
-                       capture_output=True)
-        runs = json.loads(subprocess.run([*herd, "runs", "--json"], cwd=repo, env=env,
-                                         check=True, capture_output=True, text=True).stdout)
-        events = [json.loads(line) for line in
-                  (repo / ".herd" / "runs" / runs[0]["id"] / "events.jsonl").read_text()
-                  .splitlines()]
+        subprocess.run(
+            [
+                *herd,
+                "run",
+                *ids,
+                "--cmd",
+                f"{sys.executable} {agent}",
+                "-j",
+                "2",
+                "--test-cmd",
+                "true",
+                "--push",
+            ],
+            cwd=repo,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        runs = json.loads(
+            subprocess.run(
+                [*herd, "runs", "--json"], cwd=repo, env=env, check=True, capture_output=True, text=True
+            ).stdout
+        )
+        events = [
+            json.loads(line)
+            for line in (repo / ".herd" / "runs" / runs[0]["id"] / "events.jsonl").read_text().splitlines()
+        ]
         start = next(e["ts"] for e in events if e.get("phase") == "stacking")
-        pushed = next(e["ts"] for e in events if e["event"] == "message"
-                      and str(e.get("text", "")).startswith("pushed "))
+        pushed = next(
+            e["ts"]
+            for e in events
+            if e["event"] == "message" and str(e.get("text", "")).startswith("pushed ")
+        )
         landed = sh(root / "remote.git", "git", "rev-list", "--count", "main")
         assert int(landed) == tasks + 1, landed
         return float(pushed - start)
@@ -91,12 +117,13 @@ def shell_landing(tasks: int) -> float:
             sh(repo, "git", "add", "-A")
             sh(repo, "git", "commit", "-qm", f"t{n}")
         sh(repo, "git", "checkout", "-q", "main")
-        script = (f"for n in $(seq 0 {tasks - 1}); do git cherry-pick t$n >/dev/null || "
-                  "exit 1; done; true; git push -q origin main")
+        script = (
+            f"for n in $(seq 0 {tasks - 1}); do git cherry-pick t$n >/dev/null || "
+            "exit 1; done; true; git push -q origin main"
+        )
         started = time.perf_counter()
         subprocess.run(["bash", "-c", script], cwd=repo, check=True, capture_output=True)
         return time.perf_counter() - started
-
 
 
 def compiled(src: Path) -> None:
@@ -106,6 +133,7 @@ def compiled(src: Path) -> None:
     import compileall
 
     compileall.compile_dir(str(src), quiet=1)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -119,8 +147,7 @@ def main() -> None:
     ratio = h / s
     print(f"landing {args.tasks} one-commit tasks, no-op test (median of {args.repeat})")
     print(f"  herd stack+test+push : {h:6.2f} s   (runs: {', '.join(f'{x:.2f}' for x in herd)})")
-    print(f"  shell cherry-pick loop + push: {s:6.2f} s   "
-          f"(runs: {', '.join(f'{x:.2f}' for x in shell)})")
+    print(f"  shell cherry-pick loop + push: {s:6.2f} s   (runs: {', '.join(f'{x:.2f}' for x in shell)})")
     print(f"  ratio herd/shell: {ratio:.2f}x   bar <= 2x   {'PASS' if ratio <= 2 else 'FAIL'}")
 
 

@@ -24,16 +24,18 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 
-def run(cmd: list[str], items: str, env: dict[str, str] | None = None,
-        cwd: str | None = None) -> tuple[float, float, float]:
+def run(
+    cmd: list[str], items: str, env: dict[str, str] | None = None, cwd: str | None = None
+) -> tuple[float, float, float]:
     """Wall seconds, the process's own peak RSS in MB, and the CPU seconds of it and the
     children it reaped (the jobs)."""
     with tempfile.TemporaryFile() as stdin:
         stdin.write(items.encode())
         stdin.seek(0)
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=env, cwd=cwd)
+        proc = subprocess.Popen(
+            cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -48,9 +50,12 @@ def run(cmd: list[str], items: str, env: dict[str, str] | None = None,
 def herd(jobs: int, argv: list[str], items: str, workdir: str) -> tuple[float, float, float]:
     env = {**os.environ, "PYTHONPATH": str(SRC), "XDG_STATE_HOME": workdir}
     env.pop("HERD_DB", None)
-    return run([sys.executable, "-m", "herd", "map", "--from", "-", "-j", str(jobs), "--", *argv],
-               items, env=env, cwd=workdir)
-
+    return run(
+        [sys.executable, "-m", "herd", "map", "--from", "-", "-j", str(jobs), "--", *argv],
+        items,
+        env=env,
+        cwd=workdir,
+    )
 
 
 def compiled(src: Path) -> None:
@@ -61,13 +66,16 @@ def compiled(src: Path) -> None:
 
     compileall.compile_dir(str(src), quiet=1)
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="Smaller sizes.")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="alternating herd/xargs runs of the 1,000-job row (medians)")
-    parser.add_argument("--only-xargs", action="store_true",
-                        help="only the rows against xargs (issue 16's bar)")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="alternating herd/xargs runs of the 1,000-job row (medians)"
+    )
+    parser.add_argument(
+        "--only-xargs", action="store_true", help="only the rows against xargs (issue 16's bar)"
+    )
     args = parser.parse_args()
     compiled(Path(__file__).resolve().parents[1] / "src")
     small, sleeps, big = (200, 20, 10_000) if args.quick else (1000, 40, 100_000)
@@ -84,39 +92,84 @@ def main() -> int:
         t_xargs = statistics.median(x[0] for x in xargses)
         c_herd = statistics.median(h[2] for h in herds)
         c_xargs = statistics.median(x[2] for x in xargses)
-        print(f"{small:,} x true -j4, wall herd " + " ".join(f"{h[0]:.2f}" for h in herds)
-              + " / xargs " + " ".join(f"{x[0]:.2f}" for x in xargses) + "; CPU herd "
-              + " ".join(f"{h[2]:.2f}" for h in herds) + " / xargs "
-              + " ".join(f"{x[2]:.2f}" for x in xargses), file=sys.stderr)
+        print(
+            f"{small:,} x true -j4, wall herd "
+            + " ".join(f"{h[0]:.2f}" for h in herds)
+            + " / xargs "
+            + " ".join(f"{x[0]:.2f}" for x in xargses)
+            + "; CPU herd "
+            + " ".join(f"{h[2]:.2f}" for h in herds)
+            + " / xargs "
+            + " ".join(f"{x[2]:.2f}" for x in xargses),
+            file=sys.stderr,
+        )
         ratio = t_herd / t_xargs
-        rows.append((f"{small:,} x true -j4", f"{t_herd:.2f} s", f"xargs {t_xargs:.2f} s",
-                     f"{ratio:.2f}x", "<= 1.2x", ratio <= 1.2))
+        rows.append(
+            (
+                f"{small:,} x true -j4",
+                f"{t_herd:.2f} s",
+                f"xargs {t_xargs:.2f} s",
+                f"{ratio:.2f}x",
+                "<= 1.2x",
+                ratio <= 1.2,
+            )
+        )
         ratio = c_herd / c_xargs
-        rows.append((f"{small:,} x true -j4, CPU", f"{c_herd:.2f} s", f"xargs {c_xargs:.2f} s",
-                     f"{ratio:.2f}x", "<= 1.2x", ratio <= 1.2))
+        rows.append(
+            (
+                f"{small:,} x true -j4, CPU",
+                f"{c_herd:.2f} s",
+                f"xargs {c_xargs:.2f} s",
+                f"{ratio:.2f}x",
+                "<= 1.2x",
+                ratio <= 1.2,
+            )
+        )
         if parallel and not args.only_xargs:
             t_par, _, _ = run([parallel, "-j", "4", "true"], lines)
             ratio = t_herd / t_par
-            rows.append((f"{small:,} x true -j4", f"{t_herd:.2f} s", f"parallel {t_par:.2f} s",
-                         f"{ratio:.2f}x", "<= 0.5x", ratio <= 0.5))
+            rows.append(
+                (
+                    f"{small:,} x true -j4",
+                    f"{t_herd:.2f} s",
+                    f"parallel {t_par:.2f} s",
+                    f"{ratio:.2f}x",
+                    "<= 0.5x",
+                    ratio <= 0.5,
+                )
+            )
         if not args.only_xargs:
             per_job_small = t_herd / small
 
             ideal = sleeps * 0.2 / 4
             bar = ideal + 0.3
             t_sleep, _, _ = herd(4, ["sleep", "0.2"], "0\n" * sleeps, workdir)  # `sleep 0.2 0`
-            rows.append((f"{sleeps} x sleep 0.2 -j4", f"{t_sleep:.2f} s", f"ideal {ideal:.2f} s",
-                         f"{t_sleep / ideal:.2f}x", f"<= {bar:.1f} s", t_sleep <= bar))
+            rows.append(
+                (
+                    f"{sleeps} x sleep 0.2 -j4",
+                    f"{t_sleep:.2f} s",
+                    f"ideal {ideal:.2f} s",
+                    f"{t_sleep / ideal:.2f}x",
+                    f"<= {bar:.1f} s",
+                    t_sleep <= bar,
+                )
+            )
 
             # -j4 as the issue's contract (#13): 100,000 items stay <= 40 MB peak RSS.
             t_big, rss, _ = herd(4, ["true"], "".join(f"{n}\n" for n in range(big)), workdir)
-            rows.append((f"{big:,} x true -j4", f"{rss:.1f} MB", "peak RSS", "", "<= 40 MB",
-                         rss <= 40))
+            rows.append((f"{big:,} x true -j4", f"{rss:.1f} MB", "peak RSS", "", "<= 40 MB", rss <= 40))
             per_job_big = t_big / big
             ratio = per_job_big / per_job_small
-            rows.append((f"{big:,} x true -j4", f"{per_job_big * 1000:.3f} ms/job",
-                         f"{small:,} -j4: {per_job_small * 1000:.3f}", f"{ratio:.2f}x", "<= 1.0x",
-                         ratio <= 1.0))
+            rows.append(
+                (
+                    f"{big:,} x true -j4",
+                    f"{per_job_big * 1000:.3f} ms/job",
+                    f"{small:,} -j4: {per_job_small * 1000:.3f}",
+                    f"{ratio:.2f}x",
+                    "<= 1.0x",
+                    ratio <= 1.0,
+                )
+            )
 
     head = ("measurement", "herd", "baseline", "ratio", "bar", "result")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]

@@ -46,10 +46,14 @@ def generate(path: Path, count: int, seed: int = 7) -> int:
             created = (base + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
             closed = rng.random() < 0.33
             record: dict[str, object] = {
-                "id": issue_id, "title": f"Task number {n}", "description": f"Do thing {n}.",
-                "status": "closed" if closed else "open", "priority": rng.randint(0, 4),
+                "id": issue_id,
+                "title": f"Task number {n}",
+                "description": f"Do thing {n}.",
+                "status": "closed" if closed else "open",
+                "priority": rng.randint(0, 4),
                 "issue_type": "epic" if n < len(epics) else "task",
-                "created_at": created, "updated_at": created,
+                "created_at": created,
+                "updated_at": created,
             }
             if closed:
                 record["closed_at"] = created
@@ -59,16 +63,30 @@ def generate(path: Path, count: int, seed: int = 7) -> int:
             if wanted and rng.random() < 0.4:
                 parent = rng.choice(epics)
                 targets.add(parent)
-                deps.append({"issue_id": issue_id, "depends_on_id": parent, "type": "parent-child",
-                             "created_at": created, "created_by": "bench"})
+                deps.append(
+                    {
+                        "issue_id": issue_id,
+                        "depends_on_id": parent,
+                        "type": "parent-child",
+                        "created_at": created,
+                        "created_by": "bench",
+                    }
+                )
             while len(deps) < wanted:
                 # Only earlier issues: the graph stays acyclic like a real tracker's.
                 target = ids[rng.randrange(len(epics), n)] if n > len(epics) else epics[0]
                 if target in targets:
                     break
                 targets.add(target)
-                deps.append({"issue_id": issue_id, "depends_on_id": target, "type": "blocks",
-                             "created_at": created, "created_by": "bench"})
+                deps.append(
+                    {
+                        "issue_id": issue_id,
+                        "depends_on_id": target,
+                        "type": "blocks",
+                        "created_at": created,
+                        "created_by": "bench",
+                    }
+                )
             if deps:
                 record["dependencies"] = deps
                 edges += len(deps)
@@ -177,6 +195,7 @@ def rows_script(sql: str) -> str:
 
 # -- measuring -----------------------------------------------------------------------------
 
+
 @dataclass
 class Sample:
     wall: float
@@ -218,9 +237,11 @@ class Row:
         several agents the wall time measures the neighbours as much as herd."""
         h, b = self.value(self.herd, cpu=True), self.value(self.base, cpu=True)
         rss = max(s.rss_mb for s in self.herd)
-        ok = (self.bar_ratio is None or h / b <= self.bar_ratio) \
-            and (self.bar_ms is None or h * 1000 <= self.bar_ms) \
+        ok = (
+            (self.bar_ratio is None or h / b <= self.bar_ratio)
+            and (self.bar_ms is None or h * 1000 <= self.bar_ms)
             and (self.bar_rss is None or rss <= self.bar_rss)
+        )
         return "PASS" if ok else "FAIL"
 
     def bar(self) -> str:
@@ -234,8 +255,9 @@ class Row:
         return ", ".join(parts)
 
 
-def alternate(runs: int, herd: list[str], base: list[str], cwd: Path, env: dict[str, str],
-              out: Path) -> tuple[list[Sample], list[Sample]]:
+def alternate(
+    runs: int, herd: list[str], base: list[str], cwd: Path, env: dict[str, str], out: Path
+) -> tuple[list[Sample], list[Sample]]:
     h, b = [], []
     for _ in range(runs):
         h.append(run(herd, cwd, env, out))
@@ -243,8 +265,9 @@ def alternate(runs: int, herd: list[str], base: list[str], cwd: Path, env: dict[
     return h, b
 
 
-def claims(concurrency: int, rounds: int, db: Path, env: dict[str, str], work: Path,
-           ids: list[str]) -> list[Sample]:
+def claims(
+    concurrency: int, rounds: int, db: Path, env: dict[str, str], work: Path, ids: list[str]
+) -> list[Sample]:
     """`herd update ID --claim`, `concurrency` processes at once, one claim each."""
     samples: list[Sample] = []
     queue = list(ids)
@@ -254,16 +277,32 @@ def claims(concurrency: int, rounds: int, db: Path, env: dict[str, str], work: P
         for n, issue_id in enumerate(batch):
             start = time.perf_counter()
             proc = subprocess.Popen(
-                [sys.executable, "-m", "herd", "update", issue_id, "--claim", "--actor",
-                 f"bench-{r}-{n}", "--json", "--db", str(db)], cwd=work, env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    sys.executable,
+                    "-m",
+                    "herd",
+                    "update",
+                    issue_id,
+                    "--claim",
+                    "--actor",
+                    f"bench-{r}-{n}",
+                    "--json",
+                    "--db",
+                    str(db),
+                ],
+                cwd=work,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             procs.append((proc, start))
         for proc, start in procs:
             _, status, usage = os.wait4(proc.pid, 0)
             if os.waitstatus_to_exitcode(status) != 0:
                 raise SystemExit("herd update --claim failed")
-            samples.append(Sample(time.perf_counter() - start, usage.ru_utime + usage.ru_stime,
-                                  usage.ru_maxrss / 1024))
+            samples.append(
+                Sample(time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+            )
     return samples
 
 
@@ -286,8 +325,11 @@ def main() -> int:
     try:
         data = work / "issues.jsonl"
         edges = generate(data, args.issues)
-        print(f"generated {args.issues:,} issues, {edges:,} dependencies "
-              f"({edges / args.issues:.2f} per issue); herd from {src}", flush=True)
+        print(
+            f"generated {args.issues:,} issues, {edges:,} dependencies "
+            f"({edges / args.issues:.2f} per issue); herd from {src}",
+            flush=True,
+        )
         imports: tuple[list[Sample], list[Sample]] = ([], [])
         for _ in range(args.runs):
             shutil.rmtree(work / ".herd", ignore_errors=True)
@@ -301,42 +343,66 @@ def main() -> int:
         db = str(work / ".herd" / "herd.db")
 
         def add(name: str, cmd: list[str], base: list[str], **bars: float) -> None:
-            rows.append(Row(name, *alternate(args.runs, [*herd, *cmd], base, work, env, out),
-                            **bars))  # type: ignore[arg-type]
+            rows.append(Row(name, *alternate(args.runs, [*herd, *cmd], base, work, env, out), **bars))  # type: ignore[arg-type]
             print(f"  measured {name}", flush=True)
 
-        add("herd ready --json --limit 50 (vs python -c pass)",
-            ["ready", "--json", "--limit", "50"], [py, "-c", "pass"], bar_ms=60)
-        add("herd ready --limit 0 --json", ["ready", "--limit", "0", "--json"],
-            [py, "-c", rows_script(READY_SQL), db], bar_ratio=1.5)
-        add("herd blocked --json", ["blocked", "--json"], [py, "-c", rows_script(BLOCKED_SQL), db],
-            bar_ratio=1.5, bar_rss=100)
-        add("herd list --status open --json", ["list", "--status", "open", "--json"],
-            [py, "-c", rows_script(LIST_SQL), db], bar_ratio=2, bar_rss=100)
+        add(
+            "herd ready --json --limit 50 (vs python -c pass)",
+            ["ready", "--json", "--limit", "50"],
+            [py, "-c", "pass"],
+            bar_ms=60,
+        )
+        add(
+            "herd ready --limit 0 --json",
+            ["ready", "--limit", "0", "--json"],
+            [py, "-c", rows_script(READY_SQL), db],
+            bar_ratio=1.5,
+        )
+        add(
+            "herd blocked --json",
+            ["blocked", "--json"],
+            [py, "-c", rows_script(BLOCKED_SQL), db],
+            bar_ratio=1.5,
+            bar_rss=100,
+        )
+        add(
+            "herd list --status open --json",
+            ["list", "--status", "open", "--json"],
+            [py, "-c", rows_script(LIST_SQL), db],
+            bar_ratio=2,
+            bar_rss=100,
+        )
         add("herd stats --json", ["stats", "--json"], [py, "-c", STATS_SCRIPT, db], bar_ratio=1.5)
 
         with open(data, encoding="utf-8") as handle:
             open_ids = [r["id"] for r in map(json.loads, handle) if r["status"] == "open"]
         claim = claims(8, args.runs, Path(db), env, work, open_ids)
         bare = [run([py, "-c", "pass"], work, env, out) for _ in range(args.runs)]
-        rows.append(Row("herd update ID --claim, 8 at once (CPU per call)", claim, bare,
-                        bar_ms=45, use_cpu=True))
+        rows.append(
+            Row("herd update ID --claim, 8 at once (CPU per call)", claim, bare, bar_ms=45, use_cpu=True)
+        )
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
     width = max(len(r.name) for r in rows)
-    print(f"\nmedians of {args.runs}; wall = elapsed, cpu = user + sys of the child; the verdict "
-          f"is on cpu (load average now: {os.getloadavg()[0]:.1f})")
-    print(f"{'measurement':<{width}}  {'herd wall':>9} {'base wall':>9} {'ratio':>6}  "
-          f"{'herd cpu':>9} {'base cpu':>9} {'ratio':>6}  {'peak RSS':>8}  {'bar':<20} result")
+    print(
+        f"\nmedians of {args.runs}; wall = elapsed, cpu = user + sys of the child; the verdict "
+        f"is on cpu (load average now: {os.getloadavg()[0]:.1f})"
+    )
+    print(
+        f"{'measurement':<{width}}  {'herd wall':>9} {'base wall':>9} {'ratio':>6}  "
+        f"{'herd cpu':>9} {'base cpu':>9} {'ratio':>6}  {'peak RSS':>8}  {'bar':<20} result"
+    )
     for row in rows:
         hw, bw = row.value(row.herd, cpu=False), row.value(row.base, cpu=False)
         hc, bc = row.value(row.herd, cpu=True), row.value(row.base, cpu=True)
         rss = max(s.rss_mb for s in row.herd)
-        print(f"{row.name:<{width}}  {hw * 1000:7.0f}ms {bw * 1000:7.0f}ms {hw / bw:5.2f}x  "
-              f"{hc * 1000:7.0f}ms {bc * 1000:7.0f}ms {hc / bc:5.2f}x  {rss:5.0f} MB  "
-              f"{row.bar():<20} {row.verdict()}")
+        print(
+            f"{row.name:<{width}}  {hw * 1000:7.0f}ms {bw * 1000:7.0f}ms {hw / bw:5.2f}x  "
+            f"{hc * 1000:7.0f}ms {bc * 1000:7.0f}ms {hc / bc:5.2f}x  {rss:5.0f} MB  "
+            f"{row.bar():<20} {row.verdict()}"
+        )
     return 0 if all(r.verdict() == "PASS" for r in rows) else 1
 
 

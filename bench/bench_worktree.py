@@ -58,15 +58,19 @@ def herd_round(repo: Path, run: str, tasks: int) -> list[float]:
 
 
 def raw_round(repo: Path, run: str, tasks: int) -> list[float]:
-    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    base = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
     times = []
     for i in range(tasks):
-        env = {"BRANCH": f"raw/{run}/t{i}", "WT": str(repo.parent / f"raw-{run}-{i}"),
-               "BASE": base, "TASK": str(i)}
+        env = {
+            "BRANCH": f"raw/{run}/t{i}",
+            "WT": str(repo.parent / f"raw-{run}-{i}"),
+            "BASE": base,
+            "TASK": str(i),
+        }
         start = time.perf_counter()
-        subprocess.run(["bash", "-c", RAW_SEQUENCE], cwd=repo, check=True,
-                       env={**os.environ, **env})
+        subprocess.run(["bash", "-c", RAW_SEQUENCE], cwd=repo, check=True, env={**os.environ, **env})
         times.append(time.perf_counter() - start)
     return times
 
@@ -86,19 +90,24 @@ def main() -> None:
             # Alternate which side goes first so page-cache warmth does not favour one.
             sides = [("herd", herd_round), ("raw", raw_round)]
             for name, fn in sides if r % 2 == 0 else reversed(sides):
-                (herd_times if name == "herd" else raw_times).extend(
-                    fn(repo, f"b{r}", args.tasks)
-                )
-        files = len(subprocess.run(["git", "ls-files"], cwd=repo, check=True,
-                                   capture_output=True, text=True).stdout.splitlines())
+                (herd_times if name == "herd" else raw_times).extend(fn(repo, f"b{r}", args.tasks))
+        files = len(
+            subprocess.run(
+                ["git", "ls-files"], cwd=repo, check=True, capture_output=True, text=True
+            ).stdout.splitlines()
+        )
 
     herd_ms = statistics.median(herd_times) * 1000
     raw_ms = statistics.median(raw_times) * 1000
     print(f"repo: {files} files; {args.tasks} tasks x {args.rounds} rounds per side")
-    print(f"herd create+squash+remove  median {herd_ms:7.1f} ms/task  "
-          f"total {sum(herd_times) / args.rounds:6.2f} s/round")
-    print(f"raw  git worktree add+commit+remove median {raw_ms:7.1f} ms/task  "
-          f"total {sum(raw_times) / args.rounds:6.2f} s/round")
+    print(
+        f"herd create+squash+remove  median {herd_ms:7.1f} ms/task  "
+        f"total {sum(herd_times) / args.rounds:6.2f} s/round"
+    )
+    print(
+        f"raw  git worktree add+commit+remove median {raw_ms:7.1f} ms/task  "
+        f"total {sum(raw_times) / args.rounds:6.2f} s/round"
+    )
     print(f"ratio herd/raw: {herd_ms / raw_ms:.2f}")
 
 

@@ -65,26 +65,39 @@ def main() -> int:
         db = Path(tmp) / ".herd" / "herd.db"
         env = dict(os.environ, PYTHONPATH=str(SRC))
         start = time.time() + 1.0
-        procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(db), f"w{n}", str(start),
-                                   json.dumps(ids)], env=env, stdout=subprocess.PIPE, text=True)
-                 for n in range(args.processes)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(db), f"w{n}", str(start), json.dumps(ids)],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(args.processes)
+        ]
         won = {f"w{n}": json.loads(p.communicate()[0]) for n, p in enumerate(procs)}
         conn = sqlite3.connect(db)
         assignees = dict(conn.execute("SELECT id, assignee FROM issues"))
         conn.close()
     counts = Counter(i for claimed in won.values() for i in claimed)
     winners = {i: actor for actor, claimed in won.items() for i in claimed}
-    ok = (sorted(counts) == sorted(ids) and set(counts.values()) == {1}
-          and all(assignees[i] == winners[i] for i in ids))
+    ok = (
+        sorted(counts) == sorted(ids)
+        and set(counts.values()) == {1}
+        and all(assignees[i] == winners[i] for i in ids)
+    )
     per_process = ", ".join(f"{actor}={len(claimed)}" for actor, claimed in won.items())
     if ok:
-        print(f"{args.processes} processes, {args.issues} issues: each won exactly once "
-              f"(per-process counts: {per_process})")
+        print(
+            f"{args.processes} processes, {args.issues} issues: each won exactly once "
+            f"(per-process counts: {per_process})"
+        )
         return 0
     doubles = sorted(i for i, n in counts.items() if n > 1)
     missing = sorted(set(ids) - set(counts))
-    print(f"{args.processes} processes, {args.issues} issues: FAILED (double claims: {doubles}, "
-          f"unclaimed: {missing}; per-process counts: {per_process})")
+    print(
+        f"{args.processes} processes, {args.issues} issues: FAILED (double claims: {doubles}, "
+        f"unclaimed: {missing}; per-process counts: {per_process})"
+    )
     return 1
 
 

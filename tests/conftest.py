@@ -14,15 +14,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # The code-quality checkers of tests/test_quality.py: argv, run from the repository root.
-QUALITY = {"ruff": ["ruff", "check", "src", "tests", "bench"], "mypy": ["mypy"]}
+QUALITY = {
+    "ruff": ["ruff", "check", "src", "tests", "bench"],
+    "ruff-format": ["ruff", "format", "--check", "src", "tests", "bench"],
+    "mypy": ["mypy"],
+}
 _checks: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
 
 
 def git(cwd: Path, *args: str) -> str:
     """Run git in a test repo and return stripped stdout (raises on failure)."""
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def make_repo(tmp_path: Path) -> tuple[Path, Path]:
@@ -49,8 +51,9 @@ def hermetic_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     no identity, and a user's settings (hooks, signing, init.defaultBranch) cannot leak in.
     Tests of the no-identity case use `no_git_identity(env)`."""
     config = tmp_path_factory.mktemp("git-home") / "gitconfig"
-    config.write_text("[user]\n\tname = Test\n\temail = test@example.invalid\n"
-                      "[init]\n\tdefaultBranch = main\n")
+    config.write_text(
+        "[user]\n\tname = Test\n\temail = test@example.invalid\n[init]\n\tdefaultBranch = main\n"
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GIT_CONFIG_GLOBAL", str(config))
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -78,20 +81,26 @@ def start_quality_checks() -> None:
     # Coverage measures herd, not the checkers: their runs do not inherit its subprocess hook.
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     for name, argv in QUALITY.items():
-        if name in _checks or shutil.which(name) is None:
+        if name in _checks or shutil.which(argv[0]) is None:
             continue  # a missing checker fails its test, with the install hint
         fd, out = tempfile.mkstemp(prefix=f"herd-{name}-", suffix=".log")
         with os.fdopen(fd, "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", *argv], cwd=ROOT, env=env,
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", *argv],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         _checks[name] = (proc, Path(out))
 
 
 def quality_check(name: str) -> tuple[int, str]:
     """Exit code and output of checker `name` (started now if collection did not)."""
-    if shutil.which(name) is None:
+    if shutil.which(QUALITY[name][0]) is None:
         # Part of the test extra: missing means a broken set-up, not an optional tool.
-        pytest.fail(f"{name} is not installed: pip install -e '.[test]'")
+        pytest.fail(f"{QUALITY[name][0]} is not installed: pip install -e '.[test]'")
     start_quality_checks()
     proc, out = _checks[name]
     code = proc.wait(timeout=600)
@@ -115,8 +124,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         start_quality_checks()
     # The coverage floor is the whole suite's: a run of some tests (named files, -k, -m,
     # --lf) still reports coverage but does not fail on it.
-    whole = (session.config.args_source == pytest.Config.ArgsSource.TESTPATHS
-             and not _deselected)
+    whole = session.config.args_source == pytest.Config.ArgsSource.TESTPATHS and not _deselected
     cov = session.config.pluginmanager.getplugin("_cov")
     if cov is not None and not whole:
         cov.options.cov_fail_under = None

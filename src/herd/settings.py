@@ -97,8 +97,7 @@ def load(start: Path | None = None) -> Settings:
         if key == "agents":
             continue
         if key not in DEFAULTS:
-            raise BadInput(f"{where}: unknown setting {key!r}; known: "
-                           f"{', '.join(DEFAULTS)}, [agents.NAME]")
+            raise BadInput(f"{where}: unknown setting {key!r}; known: {', '.join(DEFAULTS)}, [agents.NAME]")
         values[key] = Setting(_checked(key, raw, where), where)
     return Settings(path, values, agents)
 

@@ -41,8 +41,9 @@ def _exit_code(code: object) -> int:
     return 1
 
 
-def in_process(args: Sequence[str], *, cwd: Path, env: Mapping[str, str],
-               input: str | bytes | None = None) -> subprocess.CompletedProcess[str]:
+def in_process(
+    args: Sequence[str], *, cwd: Path, env: Mapping[str, str], input: str | bytes | None = None
+) -> subprocess.CompletedProcess[str]:
     """`herd ARGS` run by this process in `cwd` with exactly `env` as its environment."""
     from herd.cli import main
 
@@ -69,11 +70,25 @@ def in_process(args: Sequence[str], *, cwd: Path, env: Mapping[str, str],
     return subprocess.CompletedProcess([sys.executable, "-m", "herd", *args], code, stdout, stderr)
 
 
-def run_herd(args: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float,
-             input: str | None = None, real: bool = False) -> subprocess.CompletedProcess[str]:
+def run_herd(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    input: str | None = None,
+    real: bool = False,
+) -> subprocess.CompletedProcess[str]:
     """`herd ARGS`: in this process, or as `python -m herd` (killed after `timeout`) when
     `real` or `subprocess_wanted`."""
     if real or subprocess_wanted(env):
-        return subprocess.run([sys.executable, "-m", "herd", *args], cwd=cwd, env=dict(env),
-                              input=input, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "herd", *args],
+            cwd=cwd,
+            env=dict(env),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     return in_process(args, cwd=cwd, env=env, input=input)

@@ -17,6 +17,7 @@ from _cli import run_herd
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
+
 def _find_corpus() -> Path:
     """`../shared/corpus/beads` beside the clone (X/main with X/shared), or further up for a
     worktree nested deeper (X/wt/NAME)."""
@@ -36,7 +37,7 @@ CORPUS_FILES = (SMALL, PRE_DOLT, LARGEST)
 needs_corpus = pytest.mark.skipif(
     not CORPUS.is_dir(),
     reason=f"beads corpus not found at {CORPUS} (expected ../shared/corpus/beads beside the "
-           "repository clone)",
+    "repository clone)",
 )
 
 
@@ -47,9 +48,15 @@ def herd_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def herd(*args: str, cwd: Path, env: dict[str, str] | None = None,
-         check: int | None = 0, timeout: float = 60, real: bool = False,
-         input: str | None = None) -> subprocess.CompletedProcess[str]:
+def herd(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    check: int | None = 0,
+    timeout: float = 60,
+    real: bool = False,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run `herd ARGS` in `cwd`; assert the exit code unless check is None.
 
     In this process (see `_cli`) unless `real`: then `python -m herd` in a subprocess,
@@ -58,7 +65,8 @@ def herd(*args: str, cwd: Path, env: dict[str, str] | None = None,
     if check is not None:
         assert proc.returncode == check, (
             f"herd {' '.join(args)}: exit {proc.returncode}, expected {check}\n"
-            f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
+            f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
+        )
     return proc
 
 
@@ -66,8 +74,9 @@ def herd_json(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Any:
     return json.loads(herd(*args, "--json", cwd=cwd, env=env).stdout)
 
 
-def assert_clean_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str,
-                       one_line: bool = True) -> None:
+def assert_clean_error(
+    proc: subprocess.CompletedProcess[str], code: int, *needles: str, one_line: bool = True
+) -> None:
     """The documented exit code, no traceback, and one clear line on stderr (click's own usage
     errors, `one_line=False`, add a usage hint around theirs)."""
     assert proc.returncode == code, f"exit {proc.returncode} != {code}; stderr: {proc.stderr}"

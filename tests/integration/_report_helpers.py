@@ -34,8 +34,16 @@ print(f"committed {task}")
 '''
 
 # Eight tasks: five succeed, two fail the same way (different ids and pids), one otherwise.
-TITLES = ["Module 1", "Module 2", "Module 3 (doomed)", "Module 4", "Module 5",
-          "Module 6 (doomed)", "Module 7 (full disk)", "Module 8"]
+TITLES = [
+    "Module 1",
+    "Module 2",
+    "Module 3 (doomed)",
+    "Module 4",
+    "Module 5",
+    "Module 6 (doomed)",
+    "Module 7 (full disk)",
+    "Module 8",
+]
 
 
 def task_repo(tmp: Path, titles: list[str] = TITLES) -> tuple[Path, list[str], Path]:
@@ -46,16 +54,27 @@ def task_repo(tmp: Path, titles: list[str] = TITLES) -> tuple[Path, list[str], P
     git(repo, "add", "src")
     git(repo, "commit", "--quiet", "-m", "modules")
     herd("init", "--prefix", "app", cwd=repo)
-    ids = [herd_json("create", title, "--scope", f"src/m{n}.py", "--criteria", "done",
-                     cwd=repo)["id"] for n, title in enumerate(titles, 1)]
+    ids = [
+        herd_json("create", title, "--scope", f"src/m{n}.py", "--criteria", "done", cwd=repo)["id"]
+        for n, title in enumerate(titles, 1)
+    ]
     worker = tmp / "worker.py"
     worker.write_text(WORKER)
     return repo, ids, worker
 
 
 def run_args(worker: Path, *extra: str) -> list[str]:
-    return ["run", "--ready", "--cmd", f"{sys.executable} -S {worker}", "--retries", "0",
-            "--test-cmd", "true", *extra]
+    return [
+        "run",
+        "--ready",
+        "--cmd",
+        f"{sys.executable} -S {worker}",
+        "--retries",
+        "0",
+        "--test-cmd",
+        "true",
+        *extra,
+    ]
 
 
 def demo_repo(tmp: Path) -> Path:
@@ -65,5 +84,12 @@ def demo_repo(tmp: Path) -> Path:
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]

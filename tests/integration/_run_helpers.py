@@ -37,7 +37,7 @@ import psutil
 from _queue_helpers import herd, herd_env
 from conftest import git, make_repo
 
-FAKE_AGENT = r'''#!PYTHON
+FAKE_AGENT = r"""#!PYTHON
 import json, os, re, subprocess, sys, time
 
 start = time.time()
@@ -111,7 +111,7 @@ if remote:
     print(f"fake agent: push --no-verify exited {pushed.returncode}", flush=True)
 log(result="ok")
 print(f"fake agent: done with {record['task']}")
-'''
+"""
 
 
 def write_fake_agent(path: Path) -> Path:
@@ -139,8 +139,14 @@ class Project:
         self.log = tmp_path / "fake.jsonl"
         self.env = herd_env(FAKE_LOG=str(self.log))
 
-    def create(self, title: str, *orders: str, scope: list[str] | None = None,
-               out_of_scope: list[str] | None = None, criteria: list[str] | None = None) -> str:
+    def create(
+        self,
+        title: str,
+        *orders: str,
+        scope: list[str] | None = None,
+        out_of_scope: list[str] | None = None,
+        criteria: list[str] | None = None,
+    ) -> str:
         args = ["create", title, "-d", "\n".join(orders) or "nothing to do"]
         for glob in scope or []:
             args += ["--scope", glob]
@@ -151,12 +157,14 @@ class Project:
         created = herd(*args, "--json", cwd=self.repo, env=self.env)
         return str(json.loads(created.stdout)["id"])
 
-    def herd(self, *args: str, check: int | None = 0,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def herd(
+        self, *args: str, check: int | None = 0, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return herd(*args, cwd=self.repo, env=self.env, check=check, timeout=timeout)
 
-    def run(self, *args: str, check: int | None = 0,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: int | None = 0, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return self.herd("run", *args, "--cmd", str(self.agent), check=check, timeout=timeout)
 
     @staticmethod
@@ -164,9 +172,14 @@ class Project:
         return [sys.executable, "-m", "herd", *args]
 
     def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(self.popen_argv(*args), cwd=self.repo,
-                                env={**self.env, **env}, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            self.popen_argv(*args),
+            cwd=self.repo,
+            env={**self.env, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def calls(self) -> list[dict[str, Any]]:
         if not self.log.exists():

@@ -12,8 +12,22 @@ from _queue_helpers import herd
 from herd.door import agent_files
 from herd.errors import Refused
 
-MCP_TOOLS = {"ready", "blocked", "show", "create", "update", "close", "comment", "dep_add", "plan",
-             "run_start", "status", "report", "resume", "land"}
+MCP_TOOLS = {
+    "ready",
+    "blocked",
+    "show",
+    "create",
+    "update",
+    "close",
+    "comment",
+    "dep_add",
+    "plan",
+    "run_start",
+    "status",
+    "report",
+    "resume",
+    "land",
+}
 
 
 def _write(root: Path) -> dict[str, str]:
@@ -25,11 +39,14 @@ def test_init_agent_files_writes_the_three_files(tmp_path: Path) -> None:
     (tmp_path / ".git").mkdir()
     done = herd("init", "--agent-files", "--json", cwd=tmp_path)
     assert {(c["path"], c["action"]) for c in json.loads(done.stdout)["agent_files"]} == {
-        (".claude/agents/herd-hypervisor.md", "created"), ("AGENTS.md", "created"),
-        (".mcp.json", "created")}
+        (".claude/agents/herd-hypervisor.md", "created"),
+        ("AGENTS.md", "created"),
+        (".mcp.json", "created"),
+    }
     assert (tmp_path / ".herd" / "herd.db").exists()
     assert json.loads((tmp_path / ".mcp.json").read_text()) == {
-        "mcpServers": {"herd": {"command": "herd", "args": ["mcp"]}}}
+        "mcpServers": {"herd": {"command": "herd", "args": ["mcp"]}}
+    }
     agents_md = (tmp_path / "AGENTS.md").read_text()
     assert agents_md.count(agent_files.BEGIN) == 1 and "herd plan" in agents_md
     # Again: nothing changes, nothing is duplicated.
@@ -55,10 +72,14 @@ def test_the_subagent_has_the_frontmatter_claude_code_reads(tmp_path: Path) -> N
 
 def test_user_files_are_merged_not_overwritten(tmp_path: Path) -> None:
     (tmp_path / "AGENTS.md").write_text("# My rules\n\nAlways run the linter.\n")
-    (tmp_path / ".mcp.json").write_text(json.dumps(
-        {"mcpServers": {"other": {"command": "other-server"}}, "extra": 1}))
-    assert _write(tmp_path) == {".claude/agents/herd-hypervisor.md": "created",
-                                "AGENTS.md": "updated", ".mcp.json": "updated"}
+    (tmp_path / ".mcp.json").write_text(
+        json.dumps({"mcpServers": {"other": {"command": "other-server"}}, "extra": 1})
+    )
+    assert _write(tmp_path) == {
+        ".claude/agents/herd-hypervisor.md": "created",
+        "AGENTS.md": "updated",
+        ".mcp.json": "updated",
+    }
     agents_md = (tmp_path / "AGENTS.md").read_text()
     assert agents_md.startswith("# My rules\n\nAlways run the linter.\n\n" + agent_files.BEGIN)
     config = json.loads((tmp_path / ".mcp.json").read_text())
@@ -73,14 +94,18 @@ def test_user_files_are_merged_not_overwritten(tmp_path: Path) -> None:
     assert rewritten.startswith("# My rules\n")
 
 
-@pytest.mark.parametrize("path, content, message", [
-    (".claude/agents/herd-hypervisor.md", "---\nname: mine\n---\nmy own agent\n", "overwrite"),
-    (".mcp.json", "{not json", "not valid JSON"),
-    (".mcp.json", json.dumps({"mcpServers": {"herd": {"command": "my-herd"}}}), "differs"),
-    ("AGENTS.md", agent_files.BEGIN + "\nno end marker\n", "unbalanced"),
-])
+@pytest.mark.parametrize(
+    "path, content, message",
+    [
+        (".claude/agents/herd-hypervisor.md", "---\nname: mine\n---\nmy own agent\n", "overwrite"),
+        (".mcp.json", "{not json", "not valid JSON"),
+        (".mcp.json", json.dumps({"mcpServers": {"herd": {"command": "my-herd"}}}), "differs"),
+        ("AGENTS.md", agent_files.BEGIN + "\nno end marker\n", "unbalanced"),
+    ],
+)
 def test_a_conflicting_file_is_refused_and_nothing_is_written(
-        tmp_path: Path, path: str, content: str, message: str) -> None:
+    tmp_path: Path, path: str, content: str, message: str
+) -> None:
     (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / path).write_text(content)
     with pytest.raises(Refused, match=message):

@@ -20,8 +20,7 @@ from herd.run.agents import BUILTIN, PLACEHOLDERS
 
 
 def _find(program: str) -> str | None:
-    path = os.pathsep.join(p for p in (os.environ.get("HERD_AGENT_PATH"),
-                                       os.environ.get("PATH")) if p)
+    path = os.pathsep.join(p for p in (os.environ.get("HERD_AGENT_PATH"), os.environ.get("PATH")) if p)
     return shutil.which(program, path=path)
 
 
@@ -33,7 +32,7 @@ def _command_and_flags(argv: tuple[str, ...]) -> tuple[list[str], list[tuple[str
             break
         command.append(arg)
     flags: list[tuple[str, str | None]] = []
-    rest = argv[len(command):]
+    rest = argv[len(command) :]
     for n, arg in enumerate(rest):
         if not arg.startswith("-"):
             continue
@@ -55,16 +54,32 @@ def test_preset_flags_are_in_the_programs_help(name: str, tmp_path: Path) -> Non
     if program is None:
         pytest.skip(f"{command[0]} is not installed (put it on PATH or HERD_AGENT_PATH)")
     env = {**os.environ, "HOME": str(tmp_path), "NO_COLOR": "1", "TERM": "dumb"}
-    done = subprocess.run([program, *command[1:], "--help"], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=120)
+    done = subprocess.run(
+        [program, *command[1:], "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     help_text = done.stdout + done.stderr
     assert done.returncode == 0, f"{' '.join(command)} --help exited {done.returncode}:\n{help_text}"
-    version = subprocess.run([program, "--version"], capture_output=True, text=True, env=env,
-                             cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=120)
+    version = subprocess.run(
+        [program, "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     print(f"{name}: {version.stdout.strip() or version.stderr.strip()}")
     for flag, value in flags:
         assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_text), (
-            f"preset {name}: {flag} is not in `{' '.join(command)} --help`")
+            f"preset {name}: {flag} is not in `{' '.join(command)} --help`"
+        )
         if value is not None:
             assert value in help_text, (
-                f"preset {name}: {flag} {value}: {value!r} is not in `{' '.join(command)} --help`")
+                f"preset {name}: {flag} {value}: {value!r} is not in `{' '.join(command)} --help`"
+            )

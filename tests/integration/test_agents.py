@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from _run_helpers import Project
 
-FAKE_TOOL = r'''#!PYTHON
+FAKE_TOOL = r"""#!PYTHON
 import json, os, re, subprocess, sys
 
 name = os.path.basename(sys.argv[0])
@@ -55,7 +55,7 @@ if name == "claude":
                       "result": "done"}))
 else:
     print(json.dumps({"cost": cost, "tokens": 10}))
-'''
+"""
 
 
 @pytest.fixture
@@ -86,8 +86,7 @@ def test_builtin_preset_runs_the_tool_with_its_argv(project: Project, agent: str
     argv = call["argv"]
     context = str(p.repo / ".herd" / "runs" / str(events[0]["run"]) / task / "context-1.md")
     if agent == "claude":
-        assert argv[0] == "-p" and argv[2:] == ["--output-format", "json", "--permission-mode",
-                                                "acceptEdits"]
+        assert argv[0] == "-p" and argv[2:] == ["--output-format", "json", "--permission-mode", "acceptEdits"]
         assert context in argv[1] and str(call["cwd"]) in argv[1]
     elif agent == "codex":
         assert argv[0] == "exec" and context in argv[-1]
@@ -109,16 +108,16 @@ def test_claude_cost_is_read_from_total_cost_usd(project: Project) -> None:
     import sqlite3
 
     with sqlite3.connect(p.repo / ".herd" / "herd.db") as db:
-        costs = [row[0] for row in db.execute(
-            "SELECT cost_usd FROM attempts WHERE run_id = ?", (run_id,))]
+        costs = [row[0] for row in db.execute("SELECT cost_usd FROM attempts WHERE run_id = ?", (run_id,))]
     assert costs == [0.03, 0.03]
 
 
 def test_budget_stops_starting_tasks_and_leaves_the_rest_open(project: Project) -> None:
     p = project
     ids = [p.create(f"T{n}", scope=[f"src/m{n}.py"]) for n in range(5)]
-    done = p.herd("run", *ids, "--agent", "claude", "-j", "1", "--budget-usd", "0.05",
-                  "--no-integrate", check=1)
+    done = p.herd(
+        "run", *ids, "--agent", "claude", "-j", "1", "--budget-usd", "0.05", "--no-integrate", check=1
+    )
     assert len(p.calls()) == 2, "the budget was reached after two tasks of $0.03"
     ran = {c["task"] for c in p.calls()}
     skipped = [t for t in ids if t not in ran]
@@ -132,14 +131,15 @@ def test_budget_stops_starting_tasks_and_leaves_the_rest_open(project: Project) 
 def test_config_overrides_a_builtin_and_adds_a_preset(project: Project) -> None:
     p = project
     (p.repo / ".herd" / "config.toml").write_text(
-        '[agents.claude]\n'
+        "[agents.claude]\n"
         'argv = ["claude", "-p", "{prompt}", "--output-format", "json", '
         '"--permission-mode", "acceptEdits"]\n'
         'cost_field = "no_such_field"\n'
-        '\n'
-        '[agents.mine]\n'
+        "\n"
+        "[agents.mine]\n"
         'argv = ["mytool", "--task={id}", "--in", "{worktree}", "{context}"]\n'
-        'cost_field = "cost"\n')
+        'cost_field = "cost"\n'
+    )
     claude_task = p.create("Claude, costless", scope=["src/m0.py"])
     done = p.herd("run", claude_task, "--agent", "claude", "--no-integrate")
     assert "cost $" not in done.stdout, "cost_field was overridden"
@@ -178,4 +178,5 @@ def test_a_missing_agent_program_is_refused_before_anything_starts(project: Proj
     assert shown["status"] == "open" and not shown.get("assignee") and not p.comments(task)
     assert p.latest_run_or_none() is None
     assert not (p.repo / ".herd" / "worktrees").exists() or not any(
-        (p.repo / ".herd" / "worktrees").iterdir())
+        (p.repo / ".herd" / "worktrees").iterdir()
+    )

@@ -80,9 +80,12 @@ def store_with_issues(tmp_path: Path) -> tuple[Path, list[str]]:
 
 
 def race(argv_for: list[list[str]], cwd: Path) -> dict[str, list[str]]:
-    procs = {f"w{n}": subprocess.Popen(argv, cwd=cwd, env=herd_env(), stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True)
-             for n, argv in enumerate(argv_for)}
+    procs = {
+        f"w{n}": subprocess.Popen(
+            argv, cwd=cwd, env=herd_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for n, argv in enumerate(argv_for)
+    }
     won = {}
     for actor, proc in procs.items():
         out, err = proc.communicate(timeout=180)
@@ -100,8 +103,7 @@ def check_each_won_once(db: Path, ids: list[str], won: dict[str, list[str]]) -> 
     winner = {issue_id: actor for actor, claimed in won.items() for issue_id in claimed}
     conn = sqlite3.connect(db)
     try:
-        rows = dict(((i, (s, a)) for i, s, a in conn.execute(
-            "SELECT id, status, assignee FROM issues")))
+        rows = dict(((i, (s, a)) for i, s, a in conn.execute("SELECT id, status, assignee FROM issues")))
         claims = dict(((i, a) for i, a in conn.execute("SELECT issue_id, actor FROM claims")))
     finally:
         conn.close()
@@ -112,12 +114,13 @@ def check_each_won_once(db: Path, ids: list[str], won: dict[str, list[str]]) -> 
 
 
 @pytest.mark.parametrize("mode", ["ids", "next-ready"])
-def test_library_claim_race(store_with_issues: tuple[Path, list[str]], tmp_path: Path,
-                            mode: str) -> None:
+def test_library_claim_race(store_with_issues: tuple[Path, list[str]], tmp_path: Path, mode: str) -> None:
     db, ids = store_with_issues
     start = time.time() + 1.5
-    argv = [[sys.executable, "-c", LIBRARY_WORKER, str(db), f"w{n}", str(start), mode,
-             json.dumps(ids)] for n in range(PROCESSES)]
+    argv = [
+        [sys.executable, "-c", LIBRARY_WORKER, str(db), f"w{n}", str(start), mode, json.dumps(ids)]
+        for n in range(PROCESSES)
+    ]
     won = race(argv, tmp_path)
     check_each_won_once(db, ids, won)
     if mode == "ids":
@@ -129,8 +132,7 @@ def test_library_claim_race(store_with_issues: tuple[Path, list[str]], tmp_path:
 def test_cli_claim_race(store_with_issues: tuple[Path, list[str]], tmp_path: Path) -> None:
     db, ids = store_with_issues
     start = time.time() + 1.5
-    argv = [[sys.executable, "-c", CLI_WORKER, str(db), f"w{n}", str(start)]
-            for n in range(PROCESSES)]
+    argv = [[sys.executable, "-c", CLI_WORKER, str(db), f"w{n}", str(start)] for n in range(PROCESSES)]
     won = race(argv, tmp_path)
     check_each_won_once(db, ids, won)
     assert herd("ready", "--json", "--db", str(db), cwd=tmp_path).stdout.strip() == "[]"

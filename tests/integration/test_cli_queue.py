@@ -38,6 +38,7 @@ def snapshot(repo: Path) -> str:
 
 # -- store lookup -----------------------------------------------------------------
 
+
 def test_init_makes_store_found_from_subdirectories(repo: Path) -> None:
     assert (repo / ".herd" / "herd.db").is_file()
     assert (repo / ".herd" / ".gitignore").is_file()
@@ -67,8 +68,12 @@ def test_no_store_says_run_herd_init(tmp_path: Path) -> None:
 
 def test_with_json_an_error_is_also_a_json_object_on_stdout(tmp_path: Path) -> None:
     """Every command, every kind of error: the line on stderr, the object on stdout."""
-    for args, code in ((["--json", "list"], 3), (["show", "x-1", "--json"], 3),
-                       (["map", "--json", "--bogus"], 2), (["--json", "map", "a"], 2)):
+    for args, code in (
+        (["--json", "list"], 3),
+        (["show", "x-1", "--json"], 3),
+        (["map", "--json", "--bogus"], 2),
+        (["--json", "map", "a"], 2),
+    ):
         proc = herd(*args, cwd=tmp_path, check=code)
         error = json.loads(proc.stdout)
         assert error["exit_code"] == code and error["error"] in proc.stderr, proc.stderr
@@ -78,10 +83,28 @@ def test_with_json_an_error_is_also_a_json_object_on_stdout(tmp_path: Path) -> N
 
 # -- commands and JSON shapes -----------------------------------------------------
 
+
 def test_create_show_list_update_comment_label_stats(repo: Path) -> None:
-    made = create(repo, "Refactor auth", "-d", "the desc", "-t", "bug", "-p", "1",
-                  "--criteria", "tests pass", "--criteria", "no deprecated imports",
-                  "--scope", "src/auth/*.py", "--out-of-scope", "src/core/*", "-l", "backend")
+    made = create(
+        repo,
+        "Refactor auth",
+        "-d",
+        "the desc",
+        "-t",
+        "bug",
+        "-p",
+        "1",
+        "--criteria",
+        "tests pass",
+        "--criteria",
+        "no deprecated imports",
+        "--scope",
+        "src/auth/*.py",
+        "--out-of-scope",
+        "src/core/*",
+        "-l",
+        "backend",
+    )
     assert isinstance(made, dict)
     assert made["id"].startswith("q-") and 3 <= len(made["id"]) - 2 <= 8
     assert (made["issue_type"], made["priority"], made["status"]) == ("bug", 1, "open")
@@ -156,26 +179,41 @@ def test_close_readies_dependents_in_the_same_command_and_reopen_reblocks(repo: 
 
 
 def test_ready_sort_and_limit(repo: Path, tmp_path: Path) -> None:
-    records = [{"id": f"q-{n:03d}", "title": f"t{n}", "status": "open", "priority": n % 5,
-                "issue_type": "task", "created_at": f"2020-01-{n + 1:02d}T00:00:00Z"}
-               for n in range(15)]
+    records = [
+        {
+            "id": f"q-{n:03d}",
+            "title": f"t{n}",
+            "status": "open",
+            "priority": n % 5,
+            "issue_type": "task",
+            "created_at": f"2020-01-{n + 1:02d}T00:00:00Z",
+        }
+        for n in range(15)
+    ]
     herd("import", str(write_jsonl(tmp_path / "s.jsonl", records)), cwd=repo)
     assert len(herd_json("ready", cwd=repo)) == 15  # bd's default page is 100
     assert len(herd_json("ready", "--limit", "0", cwd=repo)) == 15
     assert len(herd_json("ready", "--limit", "3", cwd=repo)) == 3
     oldest = [r["id"] for r in herd_json("ready", "--sort", "oldest", "--limit", "0", cwd=repo)]
     assert oldest == [f"q-{n:03d}" for n in range(15)]
-    assert oldest == [r["id"] for r in herd_json("ready", "--sort", "hybrid", "--limit", "0",
-                                                 cwd=repo)]  # all old
+    assert oldest == [
+        r["id"] for r in herd_json("ready", "--sort", "hybrid", "--limit", "0", cwd=repo)
+    ]  # all old
     by_priority = herd_json("ready", "--sort", "priority", "--limit", "0", cwd=repo)
     assert [r["priority"] for r in by_priority] == sorted(n % 5 for n in range(15))
-    assert_clean_error(herd("ready", "--sort", "random", cwd=repo, check=None), 2, "random",
-                       one_line=False)
+    assert_clean_error(herd("ready", "--sort", "random", cwd=repo, check=None), 2, "random", one_line=False)
 
 
 def test_dangling_edge_does_not_block_and_warns(repo: Path, tmp_path: Path) -> None:
-    records = [{"id": "q-a", "title": "a", "status": "open", "priority": 2,
-                "dependencies": [{"issue_id": "q-a", "depends_on_id": "q-ghost", "type": "blocks"}]}]
+    records = [
+        {
+            "id": "q-a",
+            "title": "a",
+            "status": "open",
+            "priority": 2,
+            "dependencies": [{"issue_id": "q-a", "depends_on_id": "q-ghost", "type": "blocks"}],
+        }
+    ]
     proc = herd("import", str(write_jsonl(tmp_path / "d.jsonl", records)), cwd=repo)
     assert "q-ghost" in proc.stderr
     proc = herd("ready", cwd=repo)
@@ -185,17 +223,18 @@ def test_dangling_edge_does_not_block_and_warns(repo: Path, tmp_path: Path) -> N
 
 # -- claims ---------------------------------------------------------------------
 
+
 def test_claim_compare_and_swap_through_the_cli(repo: Path) -> None:
     a = create(repo, "a")["id"]
     got = herd_json("update", a, "--claim", "--actor", "alice", cwd=repo)
     assert (got["status"], got["assignee"]) == ("in_progress", "alice")
     before = snapshot(repo)
-    assert_clean_error(herd("update", a, "--claim", "--actor", "bob", cwd=repo, check=None),
-                       4, a, "alice")
+    assert_clean_error(herd("update", a, "--claim", "--actor", "bob", cwd=repo, check=None), 4, a, "alice")
     assert snapshot(repo) == before
     herd("update", a, "--claim", "--actor", "alice", cwd=repo)  # re-claim by the holder
-    assert_clean_error(herd("update", "q-nope", "--claim", "--actor", "bob", cwd=repo, check=None),
-                       3, "q-nope")
+    assert_clean_error(
+        herd("update", "q-nope", "--claim", "--actor", "bob", cwd=repo, check=None), 3, "q-nope"
+    )
 
 
 def test_expired_lease_lets_another_claim_through_the_cli(repo: Path) -> None:
@@ -207,8 +246,9 @@ def test_expired_lease_lets_another_claim_through_the_cli(repo: Path) -> None:
     assert got["assignee"] == "bob"
     b = create(repo, "b")["id"]
     herd("update", b, "--claim", "--actor", "carol", "--lease", "90s", cwd=repo)
-    assert_clean_error(herd("update", b, "--claim", "--lease", "forever", cwd=repo, check=None),
-                       2, "forever", "30m")
+    assert_clean_error(
+        herd("update", b, "--claim", "--lease", "forever", cwd=repo, check=None), 2, "forever", "30m"
+    )
 
 
 def test_ready_claim_takes_the_first_ready_issue(repo: Path) -> None:
@@ -223,9 +263,12 @@ def test_ready_claim_takes_the_first_ready_issue(repo: Path) -> None:
 
 # -- import / export --------------------------------------------------------------
 
+
 def test_import_upserts_and_export_sorts(repo: Path, tmp_path: Path) -> None:
-    records = [{"id": "q-b", "title": "b", "status": "open", "priority": 1, "zz_unknown": [1]},
-               {"id": "q-a", "title": "a", "status": "closed", "priority": 4}]
+    records = [
+        {"id": "q-b", "title": "b", "status": "open", "priority": 1, "zz_unknown": [1]},
+        {"id": "q-a", "title": "a", "status": "closed", "priority": 4},
+    ]
     result = herd_json("import", str(write_jsonl(tmp_path / "i.jsonl", records)), cwd=repo)
     assert (result["created"], result["updated"]) == (2, 0)
     records[0]["title"] = "b2"
@@ -240,8 +283,13 @@ def test_import_upserts_and_export_sorts(repo: Path, tmp_path: Path) -> None:
 
 
 def test_import_with_a_repeated_id_keeps_the_last_line(repo: Path, tmp_path: Path) -> None:
-    first = {"id": "q-a", "title": "one", "labels": ["x"], "comments": [{"id": 1, "text": "c1"}],
-             "dependencies": [{"issue_id": "q-a", "depends_on_id": "q-b", "type": "blocks"}]}
+    first = {
+        "id": "q-a",
+        "title": "one",
+        "labels": ["x"],
+        "comments": [{"id": 1, "text": "c1"}],
+        "dependencies": [{"issue_id": "q-a", "depends_on_id": "q-b", "type": "blocks"}],
+    }
     second = {"id": "q-a", "title": "two", "comments": [{"id": 2, "text": "c2"}]}
     other = {"id": "q-b", "title": "b"}
     path = write_jsonl(tmp_path / "dup.jsonl", [first, other, second])
@@ -260,31 +308,56 @@ BAD_IMPORTS = [
     ("malformed", f"{GOOD}\n{{not json\n", ["bad.jsonl:2", "malformed JSON"]),
     ("no id", f'{GOOD}\n{{"title": "anonymous"}}\n', ["bad.jsonl:2", "id"]),
     ("priority", f'{GOOD}\n{{"id": "q-hi", "priority": 9}}\n', ["bad.jsonl:2", "q-hi", "0-4"]),
-    ("status", f'{GOOD}\n{{"id": "q-st", "status": "Work In Progress"}}\n',
-     ["bad.jsonl:2", "q-st", "Work In Progress"]),
+    (
+        "status",
+        f'{GOOD}\n{{"id": "q-st", "status": "Work In Progress"}}\n',
+        ["bad.jsonl:2", "q-st", "Work In Progress"],
+    ),
     ("not object", f"{GOOD}\n[1, 2]\n", ["bad.jsonl:2", "object"]),
     # Issue 11.13: each of these used to be stored and break later (a string scope was split
     # into characters, so "docs/**" allowed any path) or end in a traceback.
-    ("scope string", f'{GOOD}\n{{"id": "q-s", "metadata": {{"herd": {{"scope": "docs/**"}}}}}}\n',
-     ["bad.jsonl:2", "q-s", "metadata.herd.scope", "list of globs"]),
-    ("scope non-strings", f'{GOOD}\n{{"id": "q-s", "metadata": {{"herd": {{"out_of_scope": [1]}}}}}}\n',
-     ["bad.jsonl:2", "q-s", "metadata.herd.out_of_scope", "1"]),
-    ("metadata string", f'{GOOD}\n{{"id": "q-m", "metadata": "{{\\"herd\\": {{}}}}"}}\n',
-     ["bad.jsonl:2", "q-m", "JSON-encoded string"]),
-    ("assignee number", f'{GOOD}\n{{"id": "q-a", "assignee": 7}}\n',
-     ["bad.jsonl:2", "q-a", '"assignee" must be a string', "a number"]),
-    ("issue_type list", f'{GOOD}\n{{"id": "q-t", "issue_type": ["task"]}}\n',
-     ["bad.jsonl:2", "q-t", '"issue_type" must be a string', "a list"]),
-    ("description object", f'{GOOD}\n{{"id": "q-d", "description": {{"x": 1}}}}\n',
-     ["bad.jsonl:2", "q-d", '"description" must be a string', "an object"]),
-    ("title NUL", f'{GOOD}\n{{"id": "q-n", "title": "a\\u0000b"}}\n',
-     ["bad.jsonl:2", "q-n", '"title" contains a NUL']),
+    (
+        "scope string",
+        f'{GOOD}\n{{"id": "q-s", "metadata": {{"herd": {{"scope": "docs/**"}}}}}}\n',
+        ["bad.jsonl:2", "q-s", "metadata.herd.scope", "list of globs"],
+    ),
+    (
+        "scope non-strings",
+        f'{GOOD}\n{{"id": "q-s", "metadata": {{"herd": {{"out_of_scope": [1]}}}}}}\n',
+        ["bad.jsonl:2", "q-s", "metadata.herd.out_of_scope", "1"],
+    ),
+    (
+        "metadata string",
+        f'{GOOD}\n{{"id": "q-m", "metadata": "{{\\"herd\\": {{}}}}"}}\n',
+        ["bad.jsonl:2", "q-m", "JSON-encoded string"],
+    ),
+    (
+        "assignee number",
+        f'{GOOD}\n{{"id": "q-a", "assignee": 7}}\n',
+        ["bad.jsonl:2", "q-a", '"assignee" must be a string', "a number"],
+    ),
+    (
+        "issue_type list",
+        f'{GOOD}\n{{"id": "q-t", "issue_type": ["task"]}}\n',
+        ["bad.jsonl:2", "q-t", '"issue_type" must be a string', "a list"],
+    ),
+    (
+        "description object",
+        f'{GOOD}\n{{"id": "q-d", "description": {{"x": 1}}}}\n',
+        ["bad.jsonl:2", "q-d", '"description" must be a string', "an object"],
+    ),
+    (
+        "title NUL",
+        f'{GOOD}\n{{"id": "q-n", "title": "a\\u0000b"}}\n',
+        ["bad.jsonl:2", "q-n", '"title" contains a NUL'],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "content", "needles"), BAD_IMPORTS, ids=[c[0] for c in BAD_IMPORTS])
-def test_bad_import_line_writes_nothing(repo: Path, tmp_path: Path, case: str, content: str,
-                                        needles: list[str]) -> None:
+def test_bad_import_line_writes_nothing(
+    repo: Path, tmp_path: Path, case: str, content: str, needles: list[str]
+) -> None:
     create(repo, "existing")
     before, count = snapshot(repo), row_count(repo)
     bad = tmp_path / "bad.jsonl"
@@ -307,8 +380,16 @@ def test_record_without_status_imports_as_open_like_bd(repo: Path, tmp_path: Pat
 
 def test_reimporting_an_unchanged_file_says_unchanged(repo: Path, tmp_path: Path) -> None:
     """Issue 12: the second import of the same file changes nothing and says so."""
-    records = [{"id": f"q-{n}", "title": f"t{n}", "status": "open", "priority": 2,
-                "updated_at": "2026-01-01T00:00:00Z"} for n in range(13)]
+    records = [
+        {
+            "id": f"q-{n}",
+            "title": f"t{n}",
+            "status": "open",
+            "priority": 2,
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+        for n in range(13)
+    ]
     path = write_jsonl(tmp_path / "u.jsonl", records)
     herd("import", str(path), cwd=repo)
     before = snapshot(repo)
@@ -325,13 +406,18 @@ def test_import_shows_progress_on_a_terminal_only(repo: Path, tmp_path: Path) ->
     import subprocess
     import sys
 
-    records = [{"id": f"q-{n}", "title": f"t{n}", "status": "open", "priority": 2}
-               for n in range(12000)]
+    records = [{"id": f"q-{n}", "title": f"t{n}", "status": "open", "priority": 2} for n in range(12000)]
     path = write_jsonl(tmp_path / "big.jsonl", records)
     leader, follower = pty.openpty()
-    proc = subprocess.run([sys.executable, "-m", "herd", "import", str(path)], cwd=repo,
-                          env=herd_env(), stdout=subprocess.PIPE, stderr=follower, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "herd", "import", str(path)],
+        cwd=repo,
+        env=herd_env(),
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+        timeout=120,
+    )
     os.close(follower)
     seen = b""
     while True:
@@ -367,8 +453,11 @@ def test_bad_arguments_exit_2_and_change_nothing(repo: Path) -> None:
     ]
     for args, needle in cases:
         assert_clean_error(herd(*args, cwd=repo, check=None), 2, needle)
-    for args, needle in ((["create"], "TITLE"), (["frobnicate"], "frobnicate"),
-                         (["ready", "--limit", "many"], "many")):
+    for args, needle in (
+        (["create"], "TITLE"),
+        (["frobnicate"], "frobnicate"),
+        (["ready", "--limit", "many"], "many"),
+    ):
         assert_clean_error(herd(*args, cwd=repo, check=None), 2, needle, one_line=False)
     assert snapshot(repo) == before
 
@@ -376,12 +465,21 @@ def test_bad_arguments_exit_2_and_change_nothing(repo: Path) -> None:
 def test_unknown_ids_exit_3(repo: Path) -> None:
     a = create(repo, "a")["id"]
     before = snapshot(repo)
-    for args in (["show", "q-zzz"], ["show", a, "q-zzz"], ["update", "q-zzz", "-p", "1"],
-                 ["close", "q-zzz"], ["close", a, "q-zzz"], ["reopen", "q-zzz"],
-                 ["dep", "add", a, "q-zzz"], ["dep", "tree", "q-zzz"],
-                 ["comment", "q-zzz", "hi"], ["comments", "q-zzz"],
-                 ["label", "add", "q-zzz", "x"], ["create", "c", "--parent", "q-zzz"],
-                 ["create", "c", "--deps", "q-zzz"]):
+    for args in (
+        ["show", "q-zzz"],
+        ["show", a, "q-zzz"],
+        ["update", "q-zzz", "-p", "1"],
+        ["close", "q-zzz"],
+        ["close", a, "q-zzz"],
+        ["reopen", "q-zzz"],
+        ["dep", "add", a, "q-zzz"],
+        ["dep", "tree", "q-zzz"],
+        ["comment", "q-zzz", "hi"],
+        ["comments", "q-zzz"],
+        ["label", "add", "q-zzz", "x"],
+        ["create", "c", "--parent", "q-zzz"],
+        ["create", "c", "--deps", "q-zzz"],
+    ):
         assert_clean_error(herd(*args, cwd=repo, check=None), 3, "q-zzz")
     assert snapshot(repo) == before
 

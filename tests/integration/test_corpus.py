@@ -21,6 +21,7 @@ from herd.queue.model import DERIVED_COUNTS, parse_time
 
 pytestmark = needs_corpus
 
+
 def records_of(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -46,8 +47,7 @@ def kept_by_bd(record: dict[str, Any]) -> bool:
 
 def bd_export_order(record: dict[str, Any]) -> tuple[int, float, str]:
     created = parse_time(record.get("created_at"))
-    return (record.get("priority", 2), -(created if created is not None else float("-inf")),
-            record["id"])
+    return (record.get("priority", 2), -(created if created is not None else float("-inf")), record["id"])
 
 
 @pytest.mark.parametrize("name", CORPUS_FILES)
@@ -71,8 +71,7 @@ def test_round_trip_keeps_every_field_and_is_stable(name: str, tmp_path: Path) -
         assert set(record) - set(before) <= set(DERIVED_COUNTS), record["id"]
         assert set(DERIVED_COUNTS) <= set(record), record["id"]
         assert without_counts(record) == without_counts(before), record["id"]
-        assert [k for k in record if k in before] == list(before), \
-            f"{record['id']}: field order changed"
+        assert [k for k in record if k in before] == list(before), f"{record['id']}: field order changed"
         assert record["dependency_count"] == len(record.get("dependencies") or [])
         assert record["comment_count"] == len(record.get("comments") or [])
 
@@ -98,9 +97,11 @@ def test_ready_and_blocked_are_consistent_on_the_704_corpus(small_store: Path) -
     active = {i for i, r in every.items() if r["status"] not in ("closed", "pinned")}
 
     def open_blockers(record: dict[str, Any]) -> list[str]:
-        return [d["depends_on_id"] for d in record.get("dependencies") or []
-                if d.get("type") in ("blocks", "conditional-blocks")
-                and d["depends_on_id"] in active]
+        return [
+            d["depends_on_id"]
+            for d in record.get("dependencies") or []
+            if d.get("type") in ("blocks", "conditional-blocks") and d["depends_on_id"] in active
+        ]
 
     for record in ready:
         assert record["status"] == "open", record["id"]

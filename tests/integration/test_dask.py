@@ -43,8 +43,7 @@ class Cluster:
 
     def worker_pids(self) -> list[int]:
         """The worker processes themselves (children of the `dask worker` nannies)."""
-        return [child.pid for nanny in self.workers
-                for child in psutil.Process(nanny.pid).children()]
+        return [child.pid for nanny in self.workers for child in psutil.Process(nanny.pid).children()]
 
     def stop(self) -> None:
         for proc in [*self.workers, self.scheduler]:
@@ -65,10 +64,26 @@ def start_cluster(tmp: Path, workers: int = 2) -> Cluster:
     # The scheduler's HTTP server runs even with --no-dashboard: keep it on loopback too.
     with open(tmp / "scheduler.log", "wb") as log:
         scheduler = subprocess.Popen(
-            [sys.executable, "-m", "dask", "scheduler", "--host", LOOPBACK, "--port", "0",
-             "--no-dashboard", "--dashboard-address", f"{LOOPBACK}:0",
-             "--scheduler-file", str(scheduler_file)],
-            stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "dask",
+                "scheduler",
+                "--host",
+                LOOPBACK,
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--dashboard-address",
+                f"{LOOPBACK}:0",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 30
     while not scheduler_file.exists() or not scheduler_file.read_text().strip():
         assert scheduler.poll() is None, (tmp / "scheduler.log").read_text()
@@ -79,12 +94,32 @@ def start_cluster(tmp: Path, workers: int = 2) -> Cluster:
     cluster = Cluster(address, scheduler)
     for n in range(workers):
         with open(tmp / f"worker{n}.log", "wb") as log:
-            cluster.workers.append(subprocess.Popen(
-                [sys.executable, "-m", "dask", "worker", address, "--host", LOOPBACK,
-                 "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
-                 "--dashboard-address", f"{LOOPBACK}:0",
-                 "--local-directory", str(tmp / f"w{n}")],
-                stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True))
+            cluster.workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "dask",
+                        "worker",
+                        address,
+                        "--host",
+                        LOOPBACK,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--dashboard-address",
+                        f"{LOOPBACK}:0",
+                        "--local-directory",
+                        str(tmp / f"w{n}"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    env=env,
+                    start_new_session=True,
+                )
+            )
     from distributed import Client
 
     with Client(address, set_as_default=False, timeout=30) as client:  # type: ignore[no-untyped-call]
@@ -130,8 +165,10 @@ def test_many_small_jobs_in_chunks(cluster: Cluster) -> None:
 
 
 def test_fifty_items_run_on_both_workers(cluster: Cluster) -> None:
-    jobs = [JobSpec(f"item-{n}", ("sh", "-c", f"echo item {n}; sleep 0.05"),
-                    capture_stdout=True) for n in range(50)]
+    jobs = [
+        JobSpec(f"item-{n}", ("sh", "-c", f"echo item {n}; sleep 0.05"), capture_stdout=True)
+        for n in range(50)
+    ]
     with DaskExecutor(2, scheduler=cluster.address) as ex:
         for job in jobs:
             ex.submit(job)
@@ -155,8 +192,13 @@ def test_supervision_is_the_local_one_on_the_worker(cluster: Cluster, tmp_path: 
         JobSpec("missing", ("no-such-command-herd",)),
         JobSpec("code", ("sh", "-c", "echo oops >&2; exit 3")),
         # Input files travel and their paths are rewritten in argv and env.
-        JobSpec("input", ("sh", "-c", 'cat "$1" "$CTX"', "sh", str(context)),
-                env={"CTX": str(context)}, inputs=(context,), capture_stdout=True),
+        JobSpec(
+            "input",
+            ("sh", "-c", 'cat "$1" "$CTX"', "sh", str(context)),
+            env={"CTX": str(context)},
+            inputs=(context,),
+            capture_stdout=True,
+        ),
     ]
     with DaskExecutor(2, scheduler=cluster.address, grace=1.0) as ex:
         for job in jobs:
@@ -171,7 +213,7 @@ def test_supervision_is_the_local_one_on_the_worker(cluster: Cluster, tmp_path: 
 
 def test_cancel_all_stops_running_jobs_on_the_workers(cluster: Cluster, tmp_path: Path) -> None:
     marker = tmp_path / "pids"
-    script = f'echo $$ >> {marker}; exec sleep 60'
+    script = f"echo $$ >> {marker}; exec sleep 60"
     with DaskExecutor(2, scheduler=cluster.address, grace=1.0) as ex:
         for n in range(6):
             ex.submit(JobSpec(f"long-{n}", ("sh", "-c", script)))
@@ -212,8 +254,11 @@ def test_a_shared_scheduler_and_the_loggers_are_left_as_they_were(cluster: Clust
     allowed_failures = lambda dask_scheduler: dask_scheduler.allowed_failures  # noqa: E731
     names = ("distributed", "distributed.client", "distributed.scheduler")
     levels = {name: logging.getLogger(name).level for name in names}
-    with Client(cluster.address, set_as_default=False,  # type: ignore[no-untyped-call]
-                timeout=30) as client:
+    with Client(
+        cluster.address,
+        set_as_default=False,  # type: ignore[no-untyped-call]
+        timeout=30,
+    ) as client:
         before = client.run_on_scheduler(allowed_failures)
         with DaskExecutor(1, scheduler=cluster.address) as ex:
             assert client.run_on_scheduler(allowed_failures) == 0
@@ -228,8 +273,13 @@ def test_local_cluster_on_its_own(tmp_path: Path) -> None:
     # process starts a LocalCluster, and other tests check that pytest has no children.
     driver = tmp_path / "driver.py"
     driver.write_text(LOCAL_CLUSTER_DRIVER)
-    out = subprocess.run([sys.executable, str(driver)], env={**os.environ, "PYTHONPATH": str(SRC)},
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(driver)],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     results = json.loads(out.stdout)
     assert {k: code for k, (code, _) in results.items()} == {f"j{n}": n % 2 for n in range(10)}
@@ -238,13 +288,21 @@ def test_local_cluster_on_its_own(tmp_path: Path) -> None:
 
 def test_local_path_never_imports_distributed() -> None:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    code = ("import sys, herd.run.batch, herd.cli.run_cmds, herd.run.hypervisor; "
-            "print('distributed' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True).stdout
+    code = (
+        "import sys, herd.run.batch, herd.cli.run_cmds, herd.run.hypervisor; "
+        "print('distributed' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "False"
-    imported = subprocess.run([sys.executable, "-X", "importtime", "-m", "herd", "run", "--help"],
-                              env=env, capture_output=True, text=True, check=True).stderr
+    imported = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "herd", "run", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     assert "distributed" not in imported
 
 
@@ -255,10 +313,12 @@ def test_local_path_never_imports_distributed() -> None:
 HANGING_AGENT = AGENT.replace(
     "context = open(",
     'if "hang" in open(os.environ["HERD_CONTEXT_FILE"]).read() '
-    'and not os.path.exists(sys.argv[1]):\n'
+    "and not os.path.exists(sys.argv[1]):\n"
     '    open(sys.argv[1], "w").write(str(os.getpid()))\n'
-    '    import time; time.sleep(120)\n'
-    "context = open(", 1)
+    "    import time; time.sleep(120)\n"
+    "context = open(",
+    1,
+)
 
 
 @pytest.fixture
@@ -274,32 +334,53 @@ def shop(tmp_path: Path) -> dict[str, Path]:
 def create_tasks(shop: dict[str, Path], titles: list[str]) -> list[str]:
     ids = []
     for n, title in enumerate(titles):
-        ids.append(herd(shop["repo"], "create", title, "--criteria", "done",
-                        "--scope", f"src/t{n}.txt").stdout.strip())
+        ids.append(
+            herd(
+                shop["repo"], "create", title, "--criteria", "done", "--scope", f"src/t{n}.txt"
+            ).stdout.strip()
+        )
     return ids
 
 
 def attempts(repo: Path) -> list[tuple[str, int, str, str, str]]:
     with sqlite3.connect(repo / ".herd" / "herd.db") as db:
-        return db.execute("select task_id, attempt, worker, outcome, coalesce(reason, '') "
-                          "from attempts order by task_id, attempt").fetchall()
+        return db.execute(
+            "select task_id, attempt, worker, outcome, coalesce(reason, '') "
+            "from attempts order by task_id, attempt"
+        ).fetchall()
 
 
 def landed_tasks(remote: Path) -> list[str]:
-    out = subprocess.run(["git", "log", "--format=%(trailers:key=Herd-Task,valueonly)", "main"],
-                         cwd=remote, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "log", "--format=%(trailers:key=Herd-Task,valueonly)", "main"],
+        cwd=remote,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return sorted(line.strip() for line in out.splitlines() if line.strip())
 
 
-def run_dask(shop: dict[str, Path], ids: list[str], *extra: str,
-             check: int | None = 0) -> subprocess.CompletedProcess[str]:
-    return herd(shop["repo"], "run", *ids, "--cmd",
-                f"{sys.executable} {shop['agent']} {shop['marker']}", "-j", "2", "--push",
-                "--executor", "dask", *extra, check=check)
+def run_dask(
+    shop: dict[str, Path], ids: list[str], *extra: str, check: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    return herd(
+        shop["repo"],
+        "run",
+        *ids,
+        "--cmd",
+        f"{sys.executable} {shop['agent']} {shop['marker']}",
+        "-j",
+        "2",
+        "--push",
+        "--executor",
+        "dask",
+        *extra,
+        check=check,
+    )
 
 
-def test_four_tasks_land_through_a_running_scheduler(shop: dict[str, Path],
-                                                     cluster: Cluster) -> None:
+def test_four_tasks_land_through_a_running_scheduler(shop: dict[str, Path], cluster: Cluster) -> None:
     ids = create_tasks(shop, ["one", "two", "three", "four"])
     run_dask(shop, ids, "--scheduler", cluster.address)
     assert landed_tasks(shop["remote"]) == sorted(ids)
@@ -309,20 +390,43 @@ def test_four_tasks_land_through_a_running_scheduler(shop: dict[str, Path],
     assert all(w.startswith(f"dask/tcp://{LOOPBACK}:") for w in workers)
     assert len(workers) == 2, rows
     for n, task in enumerate(ids):  # each worker's commit came back and landed
-        shown = subprocess.run(["git", "show", f"main:src/t{n}.txt"], cwd=shop["remote"],
-                               capture_output=True, text=True, check=True).stdout
+        shown = subprocess.run(
+            ["git", "show", f"main:src/t{n}.txt"],
+            cwd=shop["remote"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert shown == f"{task}\n"
 
 
-def test_a_killed_worker_fails_the_attempt_and_the_retry_lands(shop: dict[str, Path],
-                                                              cluster: Cluster) -> None:
+def test_a_killed_worker_fails_the_attempt_and_the_retry_lands(
+    shop: dict[str, Path], cluster: Cluster
+) -> None:
     ids = create_tasks(shop, ["hang"])
     run = subprocess.Popen(
-        [sys.executable, "-m", "herd", "run", *ids, "--cmd",
-         f"{sys.executable} {shop['agent']} {shop['marker']}", "-j", "1", "--push",
-         "--executor", "dask", "--scheduler", cluster.address],
-        cwd=shop["repo"], env={**os.environ, "PYTHONPATH": str(SRC)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "herd",
+            "run",
+            *ids,
+            "--cmd",
+            f"{sys.executable} {shop['agent']} {shop['marker']}",
+            "-j",
+            "1",
+            "--push",
+            "--executor",
+            "dask",
+            "--scheduler",
+            cluster.address,
+        ],
+        cwd=shop["repo"],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     hung = None
     try:
         deadline = time.monotonic() + 60
@@ -347,16 +451,32 @@ def test_a_killed_worker_fails_the_attempt_and_the_retry_lands(shop: dict[str, P
     assert landed_tasks(shop["remote"]) == ids
 
 
-def test_a_lost_scheduler_stops_the_run_and_resume_finishes_it(shop: dict[str, Path],
-                                                               tmp_path: Path) -> None:
+def test_a_lost_scheduler_stops_the_run_and_resume_finishes_it(shop: dict[str, Path], tmp_path: Path) -> None:
     cluster = start_cluster(tmp_path / "doomed")
     ids = create_tasks(shop, ["hang", "fine"])
     run = subprocess.Popen(
-        [sys.executable, "-m", "herd", "run", *ids, "--cmd",
-         f"{sys.executable} {shop['agent']} {shop['marker']}", "-j", "2", "--push",
-         "--executor", "dask", "--scheduler", cluster.address],
-        cwd=shop["repo"], env={**os.environ, "PYTHONPATH": str(SRC)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "herd",
+            "run",
+            *ids,
+            "--cmd",
+            f"{sys.executable} {shop['agent']} {shop['marker']}",
+            "-j",
+            "2",
+            "--push",
+            "--executor",
+            "dask",
+            "--scheduler",
+            cluster.address,
+        ],
+        cwd=shop["repo"],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (shop["marker"].exists() and shop["marker"].read_text()):
@@ -383,20 +503,37 @@ def test_herd_run_on_its_own_local_cluster(shop: dict[str, Path]) -> None:
     ids = create_tasks(shop, ["one", "two"])
     run_dask(shop, ids)
     assert landed_tasks(shop["remote"]) == sorted(ids)
-    assert all(r[2].startswith(f"dask/tcp://{LOOPBACK}:") and r[3] == "ok"
-               for r in attempts(shop["repo"]))
+    assert all(r[2].startswith(f"dask/tcp://{LOOPBACK}:") and r[3] == "ok" for r in attempts(shop["repo"]))
 
 
-def test_fifty_item_map_through_the_cli_on_a_running_scheduler(cluster: Cluster,
-                                                               tmp_path: Path) -> None:
+def test_fifty_item_map_through_the_cli_on_a_running_scheduler(cluster: Cluster, tmp_path: Path) -> None:
     db = tmp_path / "map.db"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
-           "HERD_DB": str(db)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"), "HERD_DB": str(db)}
     proc = subprocess.run(
-        [sys.executable, "-m", "herd", "map", *[str(n) for n in range(50)], "-j", "4",
-         "--executor", "dask", "--scheduler", cluster.address, "--keep-order", "--",
-         "sh", "-c", 'echo "item $0"; sleep 0.05'],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "herd",
+            "map",
+            *[str(n) for n in range(50)],
+            "-j",
+            "4",
+            "--executor",
+            "dask",
+            "--scheduler",
+            cluster.address,
+            "--keep-order",
+            "--",
+            "sh",
+            "-c",
+            'echo "item $0"; sleep 0.05',
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"item {n}" for n in range(50)]
     workers = {row[0] for row in sqlite3.connect(db).execute("SELECT worker FROM attempts")}

@@ -58,8 +58,7 @@ def read_pid(path: Path) -> int:
 
 def our_children(recursive: bool = True) -> list[psutil.Process]:
     """This process's children, less the suite's own background checkers (ruff, mypy)."""
-    return [p for p in psutil.Process().children(recursive=recursive)
-            if p.pid not in background_pids()]
+    return [p for p in psutil.Process().children(recursive=recursive) if p.pid not in background_pids()]
 
 
 def assert_no_children() -> None:
@@ -288,8 +287,13 @@ def test_coordinator_loop_refills_slots() -> None:
 def test_public_surface() -> None:
     import herd.engine.executor
 
-    assert sorted(herd.engine.executor.__all__) == ["Executor", "JobResult", "JobSpec", "LocalExecutor",
-                                            "load_dask"]
+    assert sorted(herd.engine.executor.__all__) == [
+        "Executor",
+        "JobResult",
+        "JobSpec",
+        "LocalExecutor",
+        "load_dask",
+    ]
     executor: herd.engine.executor.Executor = LocalExecutor(1)  # the pool satisfies the protocol
     executor.close()
 
@@ -305,9 +309,7 @@ def test_wait_zero_polls_without_blocking() -> None:
 
 
 @pytest.mark.parametrize("elsewhere", [False, True], ids=["here", "elsewhere"])
-def test_a_job_starts_alone_in_its_session_with_default_signals(
-    tmp_path: Path, elsewhere: bool
-) -> None:
+def test_a_job_starts_alone_in_its_session_with_default_signals(tmp_path: Path, elsewhere: bool) -> None:
     """Own session and process group, stdin from /dev/null, SIGPIPE not ignored (Python
     ignores it and exec would pass that on), no descriptor of ours but 0, 1 and 2."""
     held = open(tmp_path / "held", "w")  # noqa: SIM115  (close-on-exec, like all of ours)
@@ -319,11 +321,9 @@ def test_a_job_starts_alone_in_its_session_with_default_signals(
     )
     cwd = tmp_path if elsewhere else None
     try:
-        result = run_one(JobSpec("probe", (sys.executable, "-c", probe), cwd=cwd,
-                                 capture_stdout=True))
+        result = run_one(JobSpec("probe", (sys.executable, "-c", probe), cwd=cwd, capture_stdout=True))
         # Not a Python probe for signals: Python ignores SIGPIPE itself at start-up.
-        status = run_one(JobSpec("sigs", ("cat", "/proc/self/status"), cwd=cwd,
-                                 capture_stdout=True))
+        status = run_one(JobSpec("sigs", ("cat", "/proc/self/status"), cwd=cwd, capture_stdout=True))
     finally:
         held.close()
     assert result.ok and status.ok, result.tail + status.tail
@@ -331,8 +331,9 @@ def test_a_job_starts_alone_in_its_session_with_default_signals(
     assert lines[0] == "True True"
     assert lines[1] == "True /dev/null"
     assert lines[2] == "[3]"  # only the listdir's own descriptor
-    ignored = next(line for line in (status.stdout or b"").decode().splitlines()
-                   if line.startswith("SigIgn:"))
+    ignored = next(
+        line for line in (status.stdout or b"").decode().splitlines() if line.startswith("SigIgn:")
+    )
     assert not int(ignored.split()[1], 16) & (1 << (signal.SIGPIPE - 1))
 
 
@@ -343,6 +344,7 @@ def test_a_program_found_on_the_jobs_own_path(tmp_path: Path) -> None:
     tool = bindir / "herd-only-here"
     tool.write_text("#!/bin/sh\necho found\n")
     tool.chmod(0o755)
-    result = run_one(JobSpec("path", ("herd-only-here",),
-                             env={"PATH": f"{bindir}:/usr/bin:/bin"}, capture_stdout=True))
+    result = run_one(
+        JobSpec("path", ("herd-only-here",), env={"PATH": f"{bindir}:/usr/bin:/bin"}, capture_stdout=True)
+    )
     assert result.stdout == b"found\n"

@@ -18,14 +18,14 @@ __all__ = ["shop"]  # the fixture, imported for pytest
 
 # After the tests pass, landing moves `main`, which is checked out nowhere: `git update-ref`.
 # The test command plants (once) the lock git takes on that ref: update-ref fails mid-landing.
-LOCKING_TEST = textwrap.dedent('''\
+LOCKING_TEST = textwrap.dedent("""\
     #!/usr/bin/env python3
     import pathlib, sys
     lock, done = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     if not done.exists():  # once: the resume's test run leaves git alone
         done.write_text("")
         lock.write_text("")
-''')
+""")
 
 
 def test_git_failing_mid_run_exits_5_not_2_and_resume_finishes(shop: dict[str, Path]) -> None:
@@ -37,8 +37,18 @@ def test_git_failing_mid_run_exits_5_not_2_and_resume_finishes(shop: dict[str, P
     locking.write_text(LOCKING_TEST)
     before = git(repo, "rev-parse", "main")
     test_cmd = f"{sys.executable} {locking} {lock} {shop['tmp'] / 'locked-once'}"
-    proc = herd(repo, "run", task, "--cmd", f"{sys.executable} {shop['agent']}",
-                "--branch", "main", "--test-cmd", test_cmd, check=None)
+    proc = herd(
+        repo,
+        "run",
+        task,
+        "--cmd",
+        f"{sys.executable} {shop['agent']}",
+        "--branch",
+        "main",
+        "--test-cmd",
+        test_cmd,
+        check=None,
+    )
     assert proc.returncode == 5, proc.stdout + proc.stderr
     assert lock.exists()
     assert "git failed mid-run" in proc.stderr and "update-ref" in proc.stderr

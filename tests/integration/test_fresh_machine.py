@@ -18,8 +18,7 @@ def test_demo_without_a_git_identity_commits_as_herd(tmp_path: Path) -> None:
     proc = herd("demo", str(tmp_path / "d"), cwd=tmp_path, env=env, timeout=300)
     assert "12 succeeded, 12 landed, 0 ejected, 0 failed" in proc.stdout
     assert "commits as herd <herd@localhost>" in proc.stderr
-    authors = set(git(tmp_path / "d" / "remote.git", "log", "--format=%an <%ae>", "main")
-                  .splitlines())
+    authors = set(git(tmp_path / "d" / "remote.git", "log", "--format=%an <%ae>", "main").splitlines())
     assert authors == {"herd <herd@localhost>"}
 
 
@@ -31,16 +30,26 @@ def test_run_without_a_git_identity_is_refused_before_any_worker(tmp_path: Path)
     herd("create", "a task", "--scope", "src/a.py", cwd=repo)
     env = no_git_identity(herd_env(), tmp_path)
     proc = herd("run", "--ready", "--cmd", "true", cwd=repo, env=env, check=None)
-    assert_clean_error(proc, 2, "git has no user identity",
-                       "git config --global user.email you@example.com")
-    assert not (repo / ".herd" / "worktrees").exists() or not any(
-        (repo / ".herd" / "worktrees").iterdir())
+    assert_clean_error(proc, 2, "git has no user identity", "git config --global user.email you@example.com")
+    assert not (repo / ".herd" / "worktrees").exists() or not any((repo / ".herd" / "worktrees").iterdir())
     assert herd("runs", "--json", cwd=repo, env=env).stdout.strip() == "[]"
     # The same repository with an identity in the environment runs.
-    ok = herd("run", "--ready", "--cmd", "touch src/a.py", "--no-integrate", cwd=repo,
-              env={**env, "GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@example.invalid",
-                   "GIT_COMMITTER_NAME": "A", "GIT_COMMITTER_EMAIL": "a@example.invalid"},
-              check=None)
+    ok = herd(
+        "run",
+        "--ready",
+        "--cmd",
+        "touch src/a.py",
+        "--no-integrate",
+        cwd=repo,
+        env={
+            **env,
+            "GIT_AUTHOR_NAME": "A",
+            "GIT_AUTHOR_EMAIL": "a@example.invalid",
+            "GIT_COMMITTER_NAME": "A",
+            "GIT_COMMITTER_EMAIL": "a@example.invalid",
+        },
+        check=None,
+    )
     assert "git has no user identity" not in ok.stderr
 
 
@@ -55,11 +64,21 @@ def test_demo_in_a_temporary_directory_removes_it(tmp_path: Path) -> None:
 
 def test_demo_refuses_to_build_inside_an_existing_repository(tmp_path: Path) -> None:
     repo, _ = make_repo(tmp_path)
-    before = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=repo,
-                            capture_output=True, text=True, check=True).stdout
+    before = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
     proc = herd("demo", "sub/demo", cwd=repo, check=None)
-    assert_clean_error(proc, 4, f"is inside the git repository {repo}",
-                       "pass a directory outside any repository")
+    assert_clean_error(
+        proc, 4, f"is inside the git repository {repo}", "pass a directory outside any repository"
+    )
     assert not (repo / "sub").exists()
-    assert subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=repo,
-                          capture_output=True, text=True, check=True).stdout == before
+    assert (
+        subprocess.run(
+            ["git", "status", "--porcelain", "--ignored"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        == before
+    )

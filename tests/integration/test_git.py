@@ -20,9 +20,7 @@ from herd.git.repo import (
 
 
 def sh(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def commit_file(cwd: Path, name: str, text: str, message: str = "edit") -> str:
@@ -49,8 +47,12 @@ def wt(repo: Path, tmp_path: Path) -> Path:
 def parsed_trailers(repo: Path, sha: str) -> str:
     message = sh(repo, "log", "-1", "--format=%B", sha)
     return subprocess.run(
-        ["git", "interpret-trailers", "--parse"], cwd=repo, input=message,
-        check=True, capture_output=True, text=True,
+        ["git", "interpret-trailers", "--parse"],
+        cwd=repo,
+        input=message,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 
@@ -107,26 +109,21 @@ def test_squash_makes_one_commit_on_base(repo: Path, wt: Path, worker_commits: i
     (wt / "src/b.py").unlink()
     (wt / "untracked.txt").write_text("new file\n")
 
-    sha = g.squash(wt, base, "Refactor auth", {"Herd-Task": "ns-abc", "Herd-Run": "r1"},
-                   branch="task")
+    sha = g.squash(wt, base, "Refactor auth", {"Herd-Task": "ns-abc", "Herd-Run": "r1"}, branch="task")
 
     assert sh(repo, "rev-parse", f"{sha}^") == base
     assert sh(repo, "rev-list", "--count", f"{base}..{sha}") == "1"
     assert g.head(wt) == sha and sh(repo, "rev-parse", "task") == sha
     assert g.is_clean(wt)
-    assert sh(repo, "log", "-1", "--format=%B", sha) == (
-        "Refactor auth\n\nHerd-Task: ns-abc\nHerd-Run: r1"
-    )
+    assert sh(repo, "log", "-1", "--format=%B", sha) == ("Refactor auth\n\nHerd-Task: ns-abc\nHerd-Run: r1")
     assert parsed_trailers(repo, sha) == "Herd-Task: ns-abc\nHerd-Run: r1"
     expected = {"src/a.py", "src/b.py", "untracked.txt"}
     expected |= {f"src/new{i}.py" for i in range(worker_commits)}
     assert set(g.changed_paths(base, sha)) == expected
 
 
-@pytest.mark.parametrize("move_head", [["switch", "-q", "-c", "elsewhere"],
-                                       ["switch", "-q", "--detach"]])
-def test_squash_reattaches_head_a_worker_moved(repo: Path, wt: Path,
-                                               move_head: list[str]) -> None:
+@pytest.mark.parametrize("move_head", [["switch", "-q", "-c", "elsewhere"], ["switch", "-q", "--detach"]])
+def test_squash_reattaches_head_a_worker_moved(repo: Path, wt: Path, move_head: list[str]) -> None:
     """squash skips `git symbolic-ref` when HEAD is still the task branch; a worker that
     switched branches or detached HEAD gets it put back on the task branch."""
     g = Git(repo)
@@ -224,8 +221,9 @@ def test_trailers_map_values_to_commits(repo: Path, wt: Path) -> None:
     shas = {}
     for task in ["t1", "t2"]:
         (wt / f"{task}.txt").write_text(task)
-        shas[task] = g.squash(wt, g.head(wt), f"task {task}", {"Herd-Task": task, "Herd-Run": "r"},
-                              branch="task")
+        shas[task] = g.squash(
+            wt, g.head(wt), f"task {task}", {"Herd-Task": task, "Herd-Run": "r"}, branch="task"
+        )
     commit_file(wt, "plain.txt", "no trailer")
     assert g.trailers(f"{base}..task", "Herd-Task") == shas
     assert g.trailers(f"{base}..task", "herd-run") == {"r": shas["t2"]}
@@ -250,9 +248,7 @@ def test_cherry_pick_ok(repo: Path, wt: Path, tmp_path: Path) -> None:
     assert g.is_clean(integ)
 
 
-def test_cherry_pick_conflict_reports_and_leaves_clean(
-    repo: Path, wt: Path, tmp_path: Path
-) -> None:
+def test_cherry_pick_conflict_reports_and_leaves_clean(repo: Path, wt: Path, tmp_path: Path) -> None:
     g = Git(repo)
     theirs = commit_file(wt, "src/a.py", "worker version\n")
     integ = tmp_path / "integ"
@@ -352,9 +348,7 @@ def test_fetch(repo_remote: tuple[Path, Path]) -> None:
     assert g.fetch("origin", "no-such-branch") is None
 
 
-def test_push_ok_then_rejected_when_remote_moved(
-    repo_remote: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_push_ok_then_rejected_when_remote_moved(repo_remote: tuple[Path, Path], tmp_path: Path) -> None:
     repo, remote = repo_remote
     g = Git(repo)
     mine = commit_file(repo, "mine.txt", "mine\n")
@@ -394,16 +388,13 @@ def test_bundle_round_trip(repo_remote: tuple[Path, Path], wt: Path, tmp_path: P
         og.fetch_bundle(bundle, base, "refs/herd/incoming/x")
 
 
-def test_identity_fallback_without_user_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_identity_fallback_without_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    for var in ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
-                "EMAIL"]:
+    for var in ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"]:
         monkeypatch.delenv(var, raising=False)
     repo = tmp_path / "bare-identity"
     subprocess.run(["git", "init", "--quiet", str(repo)], check=True)
@@ -424,9 +415,7 @@ def test_shorts_names_many_commits_in_one_call(repo: Path, wt: Path) -> None:
     assert g.shorts([]) == {}
 
 
-def test_branches_delete_removes_them_all_and_refuses_a_checked_out_one(
-    repo: Path, wt: Path
-) -> None:
+def test_branches_delete_removes_them_all_and_refuses_a_checked_out_one(repo: Path, wt: Path) -> None:
     g = Git(repo)
     for name in ("herd/r/a", "herd/r/b"):
         sh(repo, "branch", name, "main")
@@ -453,5 +442,8 @@ def test_added_blobs_sizes_loose_or_packed(repo: Path, wt: Path, packed: bool) -
     # Which way the sizes came: the loose headers, or (packed) git.
     assert (g._loose_blob_sizes([blob for _, _, blob, _ in blobs]) is None) == packed
     found = {path: (mode, size) for path, mode, _, size in blobs}
-    assert found == {"big.bin": ("100644", 1_024_000), "small.txt": ("100644", 3),
-                     "link": ("120000", len("../outside"))}
+    assert found == {
+        "big.bin": ("100644", 1_024_000),
+        "small.txt": ("100644", 3),
+        "link": ("120000", len("../outside")),
+    }

@@ -41,12 +41,22 @@ class FakeAgent:
     def __call__(self, call: Call) -> int:
         context = Path(call.env["HERD_CONTEXT_FILE"]).read_text(encoding="utf-8")
         description = context.split("### Description", 1)[-1]
-        orders = [line.strip() for line in
-                  description.split("### Previous attempt failed")[0].splitlines() if line.strip()]
+        orders = [
+            line.strip()
+            for line in description.split("### Previous attempt failed")[0].splitlines()
+            if line.strip()
+        ]
         attempt = int(call.env["HERD_ATTEMPT"])
         with self.lock:
-            self.calls.append({"task": call.env["HERD_TASK_ID"], "attempt": attempt,
-                               "cwd": call.cwd, "argv": call.argv, "context": context})
+            self.calls.append(
+                {
+                    "task": call.env["HERD_TASK_ID"],
+                    "attempt": attempt,
+                    "cwd": call.cwd,
+                    "argv": call.argv,
+                    "context": context,
+                }
+            )
         print(f"fake agent: {call.env['HERD_TASK_ID']} attempt {attempt}", file=call.stdout)
         failing = next((int(o.split(":")[1]) for o in orders if o.startswith("fail-attempts:")), 0)
         if attempt <= failing:
@@ -74,18 +84,26 @@ class World:
     program: Path
 
     def task(self, title: str, *orders: str, scope: str) -> str:
-        return str(self.queue.create(title, description="\n".join(orders), scope=[scope],
-                                     criteria=["it works"])["id"])
+        return str(
+            self.queue.create(title, description="\n".join(orders), scope=[scope], criteria=["it works"])[
+                "id"
+            ]
+        )
 
     def factory(self, options: RunOptions) -> Executor:
-        return InProcessExecutor(options.workers, programs={str(self.program): self.agent},
-                                 grace=0.5)
+        return InProcessExecutor(options.workers, programs={str(self.program): self.agent}, grace=0.5)
 
     def run(self, *ids: str, push: bool = True, **options: Any) -> batch.RunOutcome:
         run_options = RunOptions(agent=Agent("cmd", (str(self.program),)), workers=1, **options)
         landing = batch.LandingOptions(push=push, test_cmd="git diff --quiet HEAD")
-        return batch.start(self.queue.store, ids=ids, jobs=len(ids), options=run_options,
-                           landing=landing, executor_factory=self.factory)
+        return batch.start(
+            self.queue.store,
+            ids=ids,
+            jobs=len(ids),
+            options=run_options,
+            landing=landing,
+            executor_factory=self.factory,
+        )
 
 
 @pytest.fixture
@@ -100,8 +118,7 @@ def world(tmp_path: Path) -> World:
 
 
 def test_tasks_run_in_their_worktrees_land_and_push_once(world: World) -> None:
-    ids = [world.task(f"task {n}", f"edit: src/new{n}.py", scope=f"src/new{n}.py")
-           for n in range(3)]
+    ids = [world.task(f"task {n}", f"edit: src/new{n}.py", scope=f"src/new{n}.py") for n in range(3)]
     before = git(world.remote, "rev-parse", "main")
     outcome = world.run(*ids)
     assert outcome.exit_code == EXIT_OK, outcome.to_json()
@@ -154,6 +171,7 @@ def test_a_task_past_its_timeout_is_stopped_and_the_rest_lands(world: World) -> 
 
 # -- herd map ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class InProcessMap(mapper.MapOptions):
     """`herd map` with its jobs on the in-process executor."""
@@ -183,8 +201,9 @@ def flaky(call: Call) -> int:
     return 0
 
 
-def _map(tmp_path: Path, items: list[str], argv: tuple[str, ...],
-         **options: Any) -> tuple[mapper.MapOutcome, bytes, Journal]:
+def _map(
+    tmp_path: Path, items: list[str], argv: tuple[str, ...], **options: Any
+) -> tuple[mapper.MapOutcome, bytes, Journal]:
     store = init(tmp_path, "m")
     map_options = InProcessMap(argv=argv, cwd=tmp_path, **options)
     the_plan = mapper.plan(len(items), map_options)
@@ -196,8 +215,7 @@ def _map(tmp_path: Path, items: list[str], argv: tuple[str, ...],
 
 def test_map_keeps_order_and_batches_items(tmp_path: Path) -> None:
     items = [f"item{n}" for n in range(40)]
-    outcome, out, journal = _map(tmp_path, items, ("upper", "{}"), workers=4, batch_size=3,
-                                 keep_order=True)
+    outcome, out, journal = _map(tmp_path, items, ("upper", "{}"), workers=4, batch_size=3, keep_order=True)
     assert outcome.exit_code == 0 and outcome.counts == {"succeeded": 14}, outcome.end_event().to_json()
     assert out.decode().splitlines() == [item.upper() for item in items]
     assert len(journal.tasks()) == 14  # 40 items in batches of 3
@@ -206,8 +224,7 @@ def test_map_keeps_order_and_batches_items(tmp_path: Path) -> None:
 
 def test_map_retries_a_failed_item_and_records_both_attempts(tmp_path: Path) -> None:
     _flaky_seen.clear()
-    outcome, out, journal = _map(tmp_path, ["a", "b"], ("flaky", "{}"), workers=2, batch_size=1,
-                                 retries=1)
+    outcome, out, journal = _map(tmp_path, ["a", "b"], ("flaky", "{}"), workers=2, batch_size=1, retries=1)
     assert outcome.exit_code == 0 and outcome.counts == {"succeeded": 2}, outcome.end_event().to_json()
     assert sorted(out.decode().split()) == ["a", "b"]
     assert (tmp_path / "a.done").exists() and (tmp_path / "b.done").exists()

@@ -39,7 +39,7 @@ AGENT = textwrap.dedent('''\
 
 # Fails when any tracked file says BROKEN; with MOVE_REMOTE set, the first N runs also
 # push a commit to the remote from another clone (someone else pushing mid-run).
-TEST_CMD = textwrap.dedent('''\
+TEST_CMD = textwrap.dedent("""\
     #!/usr/bin/env python3
     import os, pathlib, subprocess, sys
     counter = pathlib.Path(os.environ["TEST_COUNTER"])
@@ -60,11 +60,12 @@ TEST_CMD = textwrap.dedent('''\
         bad.append("base")
     print("broken:", bad)
     sys.exit(1 if bad else 0)
-''')
+""")
 
 
-def herd(repo: Path, *args: str, env: dict[str, str] | None = None,
-         check: int | None = 0, real: bool = False) -> subprocess.CompletedProcess[str]:
+def herd(
+    repo: Path, *args: str, env: dict[str, str] | None = None, check: int | None = 0, real: bool = False
+) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
     proc = run_herd(args, cwd=repo, env=full, timeout=300, real=real)
     if check is not None:
@@ -91,21 +92,44 @@ def shop(tmp_path: Path) -> dict[str, Path]:
     git(other, "config", "user.email", "other@example.invalid")
     git(other, "config", "user.name", "Other")
     herd(repo, "init", "--prefix", "t")
-    return {"repo": repo, "remote": remote, "log": log, "agent": agent, "test": test,
-            "other": other, "counter": tmp_path / "tests.count", "tmp": tmp_path}
+    return {
+        "repo": repo,
+        "remote": remote,
+        "log": log,
+        "agent": agent,
+        "test": test,
+        "other": other,
+        "counter": tmp_path / "tests.count",
+        "tmp": tmp_path,
+    }
 
 
 def create(repo: Path, title: str, *extra: str) -> str:
     return herd(repo, "create", title, "--criteria", "done", *extra).stdout.strip()
 
 
-def run(shop: dict[str, Path], ids: list[str], *extra: str, env: dict[str, str] | None = None,
-        check: int | None = 0) -> subprocess.CompletedProcess[str]:
-    full = {"TEST_COUNTER": str(shop["counter"]), "OTHER_CLONE": str(shop["other"]),
-            **(env or {})}
-    return herd(shop["repo"], "run", *ids, "--cmd", f"{PY} {shop['agent']}",
-                "-j", "4", "--test-cmd", f"{PY} {shop['test']}", *extra,
-                env=full, check=check)
+def run(
+    shop: dict[str, Path],
+    ids: list[str],
+    *extra: str,
+    env: dict[str, str] | None = None,
+    check: int | None = 0,
+) -> subprocess.CompletedProcess[str]:
+    full = {"TEST_COUNTER": str(shop["counter"]), "OTHER_CLONE": str(shop["other"]), **(env or {})}
+    return herd(
+        shop["repo"],
+        "run",
+        *ids,
+        "--cmd",
+        f"{PY} {shop['agent']}",
+        "-j",
+        "4",
+        "--test-cmd",
+        f"{PY} {shop['test']}",
+        *extra,
+        env=full,
+        check=check,
+    )
 
 
 def pushes(shop: dict[str, Path]) -> list[str]:
@@ -145,8 +169,10 @@ def test_ten_tasks_land_in_one_push(shop: dict[str, Path]) -> None:
 
 
 def test_culprit_found_by_bisection_in_at_most_seven_test_runs(shop: dict[str, Path]) -> None:
-    ids = [create(shop["repo"], f"task {n}" + (" BREAK" if n == 5 else ""),
-                  "--scope", f"src/m{n}.py") for n in range(8)]
+    ids = [
+        create(shop["repo"], f"task {n}" + (" BREAK" if n == 5 else ""), "--scope", f"src/m{n}.py")
+        for n in range(8)
+    ]
     proc = run(shop, ids, "--push", check=1)
     culprit = ids[5]
     assert count_tests(shop) <= 7, proc.stderr
@@ -169,8 +195,7 @@ def test_someone_else_pushes_mid_run(shop: dict[str, Path]) -> None:
     assert count_tests(shop) == 2  # once on the stack, once after rebasing onto the new remote tip
 
 
-def test_push_rejected_again_and_again_exits_5_and_keeps_the_stack(
-        shop: dict[str, Path]) -> None:
+def test_push_rejected_again_and_again_exits_5_and_keeps_the_stack(shop: dict[str, Path]) -> None:
     ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(2)]
     proc = run(shop, ids, "--push", env={"MOVE_REMOTE": "99"}, check=None)
     assert proc.returncode in (5,), proc.stderr
@@ -221,8 +246,7 @@ def test_conflicting_pick_is_retried_on_top_of_the_stack(shop: dict[str, Path]) 
     assert sorted(shared) == sorted(ids)
 
 
-def test_without_push_the_local_branch_moves_and_nothing_is_pushed(
-        shop: dict[str, Path]) -> None:
+def test_without_push_the_local_branch_moves_and_nothing_is_pushed(shop: dict[str, Path]) -> None:
     ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(2)]
     run(shop, ids)
     assert pushes(shop) == []
@@ -243,10 +267,8 @@ def test_a_dirty_checkout_is_never_touched(shop: dict[str, Path]) -> None:
 
 def test_epic_closes_when_all_children_land(shop: dict[str, Path]) -> None:
     epic = herd(shop["repo"], "create", "Epic", "-t", "epic").stdout.strip()
-    kids = [create(shop["repo"], f"child {n}", "--parent", epic, "--scope", f"src/c{n}.py")
-            for n in range(2)]
-    herd(shop["repo"], "run", "--parent", epic, "--cmd", f"{PY} {shop['agent']}",
-         "--push")
+    kids = [create(shop["repo"], f"child {n}", "--parent", epic, "--scope", f"src/c{n}.py") for n in range(2)]
+    herd(shop["repo"], "run", "--parent", epic, "--cmd", f"{PY} {shop['agent']}", "--push")
     assert all(status(shop["repo"], k) == "closed" for k in kids)
     assert status(shop["repo"], epic) == "closed"
 
@@ -286,16 +308,18 @@ def test_local_commits_not_yet_pushed_land_with_the_stack(shop: dict[str, Path])
 
 def test_no_integrate_keeps_the_claim_without_a_lease(shop: dict[str, Path]) -> None:
     ids = [create(shop["repo"], "task", "--scope", "src/m.py")]
-    herd(shop["repo"], "run", *ids, "--cmd", f"{PY} {shop['agent']}",
-         "--no-integrate")
+    herd(shop["repo"], "run", *ids, "--cmd", f"{PY} {shop['agent']}", "--no-integrate")
     issue = json.loads(herd(shop["repo"], "show", ids[0], "--json").stdout)[0]
     assert issue["status"] == "in_progress" and issue["assignee"].startswith("herd:")
     comments = herd(shop["repo"], "comments", ids[0]).stdout
     assert "not landed (--no-integrate)" in comments and f"/{ids[0]}" in comments
     import sqlite3
 
-    lease = sqlite3.connect(shop["repo"] / ".herd" / "herd.db").execute(
-        "SELECT lease_expires_at FROM claims WHERE issue_id = ?", (ids[0],)).fetchone()
+    lease = (
+        sqlite3.connect(shop["repo"] / ".herd" / "herd.db")
+        .execute("SELECT lease_expires_at FROM claims WHERE issue_id = ?", (ids[0],))
+        .fetchone()
+    )
     assert lease == (None,)
     assert pushes(shop) == []
 
@@ -324,15 +348,12 @@ def test_land_lands_what_a_no_integrate_run_left(shop: dict[str, Path]) -> None:
     """`herd run --no-integrate` then `herd land RUN`: the same landing `herd run` does; in
     between, running the held tasks again says to land them instead."""
     ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(3)]
-    herd(shop["repo"], "run", *ids, "--cmd", f"{PY} {shop['agent']}",
-         "--no-integrate")
+    herd(shop["repo"], "run", *ids, "--cmd", f"{PY} {shop['agent']}", "--no-integrate")
     run_id = json.loads(herd(shop["repo"], "runs", "--json").stdout)[0]["id"]
     again = herd(shop["repo"], "run", ids[0], "--cmd", "true", check=4)
-    assert (f"{ids[0]} is held by run {run_id} (succeeded, not landed): `herd land {run_id}`"
-            in again.stderr)
+    assert f"{ids[0]} is held by run {run_id} (succeeded, not landed): `herd land {run_id}`" in again.stderr
     env = {"TEST_COUNTER": str(shop["counter"]), "OTHER_CLONE": str(shop["other"])}
-    landed = herd(shop["repo"], "land", run_id, "--test-cmd",
-                  f"{PY} {shop['test']}", "--push", env=env)
+    landed = herd(shop["repo"], "land", run_id, "--test-cmd", f"{PY} {shop['test']}", "--push", env=env)
     assert f"run {run_id}: 3 succeeded, 3 landed, 0 ejected, 0 failed" in landed.stdout
     assert sorted(trailers(shop)) == sorted(ids) and len(pushes(shop)) == 1
     assert count_tests(shop) == 1

@@ -28,8 +28,7 @@ def _other_worktree_on_main(shop: dict[str, Path]) -> Path:
     return other
 
 
-def test_a_clean_checkout_in_another_worktree_is_fast_forwarded_not_rewritten(
-        shop: dict[str, Path]) -> None:
+def test_a_clean_checkout_in_another_worktree_is_fast_forwarded_not_rewritten(shop: dict[str, Path]) -> None:
     other = _other_worktree_on_main(shop)
     ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(2)]
     run(shop, ids, "--branch", "main")
@@ -65,8 +64,7 @@ def test_an_untracked_file_does_not_block_the_fast_forward(shop: dict[str, Path]
     assert status(shop["repo"], ids[0]) == "closed"
 
 
-def test_an_untracked_file_the_fast_forward_would_overwrite_stops_it(
-        shop: dict[str, Path]) -> None:
+def test_an_untracked_file_the_fast_forward_would_overwrite_stops_it(shop: dict[str, Path]) -> None:
     (shop["repo"] / "src" / "m.py").write_text("the user's own, untracked\n")
     before = git(shop["repo"], "rev-parse", "main")
     ids = [create(shop["repo"], "task", "--scope", "src/m.py")]
@@ -77,8 +75,7 @@ def test_an_untracked_file_the_fast_forward_would_overwrite_stops_it(
     assert status(shop["repo"], ids[0]) != "closed"
 
 
-def test_a_dirty_checkout_without_push_is_not_landed_and_resume_finishes_it(
-        shop: dict[str, Path]) -> None:
+def test_a_dirty_checkout_without_push_is_not_landed_and_resume_finishes_it(shop: dict[str, Path]) -> None:
     repo = shop["repo"]
     ids = [create(repo, f"task {n}", "--scope", f"src/m{n}.py") for n in range(2)]
     (repo / "README.md").write_text("local edit\n")
@@ -99,8 +96,7 @@ def test_a_dirty_checkout_without_push_is_not_landed_and_resume_finishes_it(
     assert git(repo, "branch", "--list", "herd/*") == ""
 
 
-def test_crash_after_push_then_resume_fast_forwards_the_local_branch(
-        shop: dict[str, Path]) -> None:
+def test_crash_after_push_then_resume_fast_forwards_the_local_branch(shop: dict[str, Path]) -> None:
     repo = shop["repo"]
     ids = [create(repo, f"task {n}", "--scope", f"src/m{n}.py") for n in range(2)]
     run(shop, ids, "--push", env={"HERD_FAILPOINT": "after-push"}, check=99)
@@ -110,7 +106,7 @@ def test_crash_after_push_then_resume_fast_forwards_the_local_branch(
     assert git(repo, "status", "--porcelain") == ""
 
 
-CLOSING_AGENT = textwrap.dedent('''\
+CLOSING_AGENT = textwrap.dedent("""\
     import os, subprocess, sys
     task = os.environ["HERD_TASK_ID"]
     folder = "src"
@@ -124,7 +120,7 @@ CLOSING_AGENT = textwrap.dedent('''\
         f.write(task + "\\n")
     subprocess.run(["git", "add", "-A"], check=True)
     subprocess.run(["git", "commit", "-qm", "work"], check=True)
-''')
+""")
 
 
 def test_a_task_closed_by_the_user_during_the_run_is_not_landed(shop: dict[str, Path]) -> None:
@@ -133,8 +129,7 @@ def test_a_task_closed_by_the_user_during_the_run_is_not_landed(shop: dict[str, 
     agent.write_text(CLOSING_AGENT)
     keep = create(repo, "keep", "--scope", "src/*.py")
     drop = create(repo, "drop CLOSE-ME", "--scope", "tests/*.py")
-    proc = herd(repo, "run", keep, drop, "--cmd", f"{sys.executable} {agent}", "--push",
-                check=1)
+    proc = herd(repo, "run", keep, drop, "--cmd", f"{sys.executable} {agent}", "--push", check=1)
     out = proc.stdout + proc.stderr
     assert trailers(shop) == [keep]
     assert f"skipped {drop}" in out and "closed while the run was in progress" in out, out
@@ -153,11 +148,14 @@ def test_a_push_that_loses_the_ref_lock_race_is_retried(shop: dict[str, Path]) -
     git(other, "push", "-q", "origin", "HEAD:refs/heads/theirs")
     theirs = git(other, "rev-parse", "HEAD")
     hook = remote / "hooks" / "update"
-    hook.write_text(hook.read_text() + textwrap.dedent(f'''\
+    hook.write_text(
+        hook.read_text()
+        + textwrap.dedent(f"""\
         if [ "$1" = refs/heads/main ] && [ ! -e "$GIT_DIR/raced" ]; then
             touch "$GIT_DIR/raced"; git update-ref refs/heads/main {theirs}
         fi
-    '''))
+    """)
+    )
     ids = [create(shop["repo"], f"task {n}", "--scope", f"src/m{n}.py") for n in range(2)]
     proc = run(shop, ids, "--push")
     assert "push rejected" in proc.stdout + proc.stderr

@@ -20,17 +20,19 @@ def test_close_landed_closes_comments_releases_and_unblocks(tmp_path: Path) -> N
     queue.close([closed_before], reason="done by hand")
     assert waiting not in [r["id"] for r in queue.ready()]
 
-    closed = close_landed(queue, [
-        (landed, "landed in abc1234", "herd run r: landed in abc1234 on main"),
-        (closed_before, "landed in def5678", "herd run r: landed in def5678 on main"),
-    ])
+    closed = close_landed(
+        queue,
+        [
+            (landed, "landed in abc1234", "herd run r: landed in abc1234 on main"),
+            (closed_before, "landed in def5678", "herd run r: landed in def5678 on main"),
+        ],
+    )
 
     assert closed == [landed]
     record = queue.get(landed)
     assert record["status"] == Status.CLOSED
     assert record["close_reason"] == "landed in abc1234"
-    assert [c["text"] for c in queue.comments(landed)] == [
-        "herd run r: landed in abc1234 on main"]
+    assert [c["text"] for c in queue.comments(landed)] == ["herd run r: landed in abc1234 on main"]
     # The same record as the one-by-one path it replaces (close --force, then comment).
     twin = queue.create("landed task")["id"]
     queue.claim(twin, "herd:run/w1", 600)
@@ -38,7 +40,8 @@ def test_close_landed_closes_comments_releases_and_unblocks(tmp_path: Path) -> N
     queue.comment(twin, "herd run r: landed in abc1234 on main")
     volatile = {"id", "created_at", "updated_at", "closed_at", "started_at", "comments"}
     assert {k: v for k, v in record.items() if k not in volatile} == {
-        k: v for k, v in queue.get(twin).items() if k not in volatile}
+        k: v for k, v in queue.get(twin).items() if k not in volatile
+    }
     # Someone else's close stands as they made it, without a landing comment.
     assert queue.get(closed_before)["close_reason"] == "done by hand"
     assert queue.comments(closed_before) == []

@@ -17,7 +17,7 @@ from _run_helpers import Project, kill_tree, run_processes, wait_for
 
 # Hangs (with a grandchild, as a real test runner would have) while the flag file exists,
 # removing it first, so a second run passes; otherwise it passes at once.
-HANGING_TEST = r'''
+HANGING_TEST = r"""
 import os, subprocess, sys, time
 flag = sys.argv[1]
 if os.path.exists(flag):
@@ -27,7 +27,7 @@ if os.path.exists(flag):
     print("test suite: stuck", flush=True)
     time.sleep(600)
 print("test suite: all green")
-'''
+"""
 
 
 @pytest.fixture
@@ -65,8 +65,7 @@ def test_a_hung_test_times_out_fails_landing_and_leaves_no_process(project: Proj
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_during_landing_stops_the_test_and_resume_lands(project: Project,
-                                                                sig: int) -> None:
+def test_sigterm_during_landing_stops_the_test_and_resume_lands(project: Project, sig: int) -> None:
     p = project
     task = p.create("edit", "edit: src/m0.py", scope=["src/m0.py"])
     command, flag = _test_cmd(p)
@@ -90,12 +89,12 @@ def test_sigterm_during_landing_stops_the_test_and_resume_lands(project: Project
     assert p.show(task)["status"] == "closed"
 
 
-STUBBORN_TEST = r'''
+STUBBORN_TEST = r"""
 import signal, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a test runner that ignores SIGTERM
 open(sys.argv[1], "w").write("started")
 time.sleep(600)
-'''
+"""
 
 
 def test_a_second_signal_does_not_wait_out_the_grace_period(project: Project) -> None:
@@ -104,8 +103,7 @@ def test_a_second_signal_does_not_wait_out_the_grace_period(project: Project) ->
     script.write_text(STUBBORN_TEST)
     started = p.tmp / "stubborn.started"
     task = p.create("edit", "edit: src/m0.py", scope=["src/m0.py"])
-    herd = p.popen("run", task, "--cmd", str(p.agent), "--test-cmd",
-                   f"{sys.executable} {script} {started}")
+    herd = p.popen("run", task, "--cmd", str(p.agent), "--test-cmd", f"{sys.executable} {script} {started}")
     try:
         wait_for(started.exists, timeout=60)
         run_id = p.latest_run()
@@ -123,15 +121,19 @@ def test_a_second_signal_does_not_wait_out_the_grace_period(project: Project) ->
     assert "Traceback" not in err
 
 
-def test_a_remote_that_never_answers_is_refused_before_any_worker_starts(
-        project: Project) -> None:
+def test_a_remote_that_never_answers_is_refused_before_any_worker_starts(project: Project) -> None:
     p = project
     p.git("config", "remote.origin.uploadpack", "sleep 600; git-upload-pack")
     task = p.create("edit", "edit: src/m0.py", scope=["src/m0.py"])
     started = time.monotonic()
-    proc = subprocess.run(p.popen_argv("run", task, "--cmd", str(p.agent), "--push"),
-                          cwd=p.repo, env={**p.env, "HERD_GIT_TIMEOUT": "2"},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        p.popen_argv("run", task, "--cmd", str(p.agent), "--push"),
+        cwd=p.repo,
+        env={**p.env, "HERD_GIT_TIMEOUT": "2"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert time.monotonic() - started < 20, out
@@ -142,18 +144,21 @@ def test_a_remote_that_never_answers_is_refused_before_any_worker_starts(
     assert gone.stdout == b"", gone.stdout
 
 
-def test_a_remote_that_stops_answering_fails_landing_after_the_git_timeout(
-        project: Project) -> None:
+def test_a_remote_that_stops_answering_fails_landing_after_the_git_timeout(project: Project) -> None:
     p = project
     task = p.create("edit", "edit: src/m0.py", scope=["src/m0.py"])
     # The remote answers the pre-flight check; the test command then makes it go silent, so
     # the fetch before the push is what meets the timeout.
     silence = "git config remote.origin.uploadpack 'sleep 600; git-upload-pack'"
     started = time.monotonic()
-    proc = subprocess.run(p.popen_argv("run", task, "--cmd", str(p.agent), "--push",
-                                       "--test-cmd", silence),
-                          cwd=p.repo, env={**p.env, "HERD_GIT_TIMEOUT": "2"},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        p.popen_argv("run", task, "--cmd", str(p.agent), "--push", "--test-cmd", silence),
+        cwd=p.repo,
+        env={**p.env, "HERD_GIT_TIMEOUT": "2"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 5, out
     assert time.monotonic() - started < 30, out
@@ -162,14 +167,14 @@ def test_a_remote_that_stops_answering_fails_landing_after_the_git_timeout(
     assert gone.stdout == b"", gone.stdout
 
 
-SURPRISING_AGENT = r'''
+SURPRISING_AGENT = r"""
 import os
 os.symlink("/etc/passwd", "src/passwd")
 os.symlink("../../outside", "src/up")
 os.symlink("a.py", "src/fine")
 with open("src/big.bin", "wb") as f:
     f.write(b"x" * (2 * 2**20))
-'''
+"""
 
 
 def test_landing_warns_about_symlinks_out_of_the_repo_and_big_files(project: Project) -> None:

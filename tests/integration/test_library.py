@@ -14,9 +14,15 @@ from herd.errors import BadInput
 
 
 def test_map_runs_items_and_returns_a_typed_outcome(tmp_path: Path) -> None:
-    outcome = herd.map(["sh", "-c", 'echo "got $1"; test "$1" != bad', "_", "{}"],
-                       ["a", "bad", "c"], jobs=2, retries=0, keep_order=True,
-                       db=tmp_path / "herd.db", cwd=tmp_path)
+    outcome = herd.map(
+        ["sh", "-c", 'echo "got $1"; test "$1" != bad', "_", "{}"],
+        ["a", "bad", "c"],
+        jobs=2,
+        retries=0,
+        keep_order=True,
+        db=tmp_path / "herd.db",
+        cwd=tmp_path,
+    )
     assert isinstance(outcome, herd.MapOutcome)
     assert outcome.exit_code == 1 and outcome.state.value == "partial"
     assert outcome.counts == {"succeeded": 2, "failed": 1}
@@ -25,9 +31,15 @@ def test_map_runs_items_and_returns_a_typed_outcome(tmp_path: Path) -> None:
 
 
 def test_map_halts_like_the_cli(tmp_path: Path) -> None:
-    outcome = herd.map(["sh", "-c", 'echo "$1"; exit $(( $1 == 2 ? 7 : 0 ))', "_", "{}"],
-                       ["1", "2", "3", "4"], jobs=1, retries=0, halt="now,fail=1",
-                       db=tmp_path / "herd.db", cwd=tmp_path)
+    outcome = herd.map(
+        ["sh", "-c", 'echo "$1"; exit $(( $1 == 2 ? 7 : 0 ))', "_", "{}"],
+        ["1", "2", "3", "4"],
+        jobs=1,
+        retries=0,
+        halt="now,fail=1",
+        db=tmp_path / "herd.db",
+        cwd=tmp_path,
+    )
     assert outcome.exit_code == 7 and outcome.halted and outcome.stdout == b"1\n2\n"
 
 
@@ -40,9 +52,14 @@ def test_queue_and_run_batch_land_tasks(tmp_path: Path, monkeypatch: pytest.Monk
     p = Project(tmp_path, files=2)
     monkeypatch.setenv("FAKE_LOG", str(p.log))
     queue = herd.Queue(herd.Store(p.repo / ".herd" / "herd.db"))
-    ids = [str(queue.create(f"Edit m{n}", description=f"edit: src/m{n}.py",
-                            scope=[f"src/m{n}.py"], criteria=["it works"])["id"])
-           for n in range(2)]
+    ids = [
+        str(
+            queue.create(
+                f"Edit m{n}", description=f"edit: src/m{n}.py", scope=[f"src/m{n}.py"], criteria=["it works"]
+            )["id"]
+        )
+        for n in range(2)
+    ]
     assert {r["id"] for r in queue.ready()} >= set(ids)
     outcome = herd.run_batch(ids, cmd=[sys.executable, str(p.agent)], repo=p.repo, jobs=2)
     assert isinstance(outcome, herd.RunOutcome)

@@ -21,8 +21,22 @@ pytest.importorskip("mcp", reason="the mcp extra is not installed (pip install -
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
-TOOLS = {"ready", "blocked", "show", "create", "update", "close", "comment", "dep_add", "plan",
-         "run_start", "status", "report", "resume", "land"}
+TOOLS = {
+    "ready",
+    "blocked",
+    "show",
+    "create",
+    "update",
+    "close",
+    "comment",
+    "dep_add",
+    "plan",
+    "run_start",
+    "status",
+    "report",
+    "resume",
+    "land",
+}
 
 
 def _say(text: str) -> None:
@@ -42,8 +56,9 @@ def _error(result: CallToolResult) -> tuple[str, int | None]:
 
 
 def _server(p: Project, *args: str) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable, args=["-m", "herd", "mcp", *args],
-                                 cwd=str(p.repo), env=p.env)
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "herd", "mcp", *args], cwd=str(p.repo), env=p.env
+    )
 
 
 @pytest.fixture
@@ -62,38 +77,49 @@ def test_an_agent_runs_a_batch_through_the_mcp_server(project: Project) -> None:
             assert names == TOOLS
             create_schema = next(t for t in listed.tools if t.name == "create").input_schema
             assert create_schema["required"] == ["title"]
-            assert {"scope", "out_of_scope", "criteria", "priority"} <= set(
-                create_schema["properties"])
+            assert {"scope", "out_of_scope", "criteria", "priority"} <= set(create_schema["properties"])
 
             ids = []
             for n in range(3):
-                issue = _data(await client.call_tool("create", {
-                    "title": f"Edit module {n}", "description": f"edit: src/m{n}.py",
-                    "scope": [f"src/m{n}.py"], "criteria": ["the module has a new line"]}))
+                issue = _data(
+                    await client.call_tool(
+                        "create",
+                        {
+                            "title": f"Edit module {n}",
+                            "description": f"edit: src/m{n}.py",
+                            "scope": [f"src/m{n}.py"],
+                            "criteria": ["the module has a new line"],
+                        },
+                    )
+                )
                 ids.append(issue["id"])
                 _say(f"create -> {issue['id']} scope {issue['metadata']['herd']['scope']}")
             ready = _data(await client.call_tool("ready", {}))
             assert {i["id"] for i in ready} == set(ids)
 
             plan = _data(await client.call_tool("plan", {"ids": ids}))
-            _say(f"plan -> waves {plan['waves']}, conflicts {plan['conflicts']}, "
-                 f"warnings {plan['warnings']}, workers {plan['workers']}")
+            _say(
+                f"plan -> waves {plan['waves']}, conflicts {plan['conflicts']}, "
+                f"warnings {plan['warnings']}, workers {plan['workers']}"
+            )
             assert len(plan["waves"]) == 1 and not plan["conflicts"]
 
             clock = time.monotonic()
-            started = _data(await client.call_tool("run_start", {
-                "ids": ids, "cmd": [str(p.agent)], "jobs": 3}))
-            _say(f"run_start -> {json.dumps(started)} "
-                 f"({time.monotonic() - clock:.2f}s)")
+            started = _data(
+                await client.call_tool("run_start", {"ids": ids, "cmd": [str(p.agent)], "jobs": 3})
+            )
+            _say(f"run_start -> {json.dumps(started)} ({time.monotonic() - clock:.2f}s)")
             run_id = started["run"]
             assert run_id and started["tasks"] == 3
             assert not Path(started["stdout"]).is_absolute()
 
             while True:
                 status = _data(await client.call_tool("status", {"run": run_id}))
-                _say(f"status -> {status['state']} phase={status['phase']} "
-                     f"counts={status['counts']} tasks="
-                     + ", ".join(f"{t['id']}:{t['state']}" for t in status["tasks"]))
+                _say(
+                    f"status -> {status['state']} phase={status['phase']} "
+                    f"counts={status['counts']} tasks="
+                    + ", ".join(f"{t['id']}:{t['state']}" for t in status["tasks"])
+                )
                 if status["state"] != "running":
                     break
                 assert time.monotonic() - clock < 90, "the run did not end in 90 s"
@@ -101,13 +127,27 @@ def test_an_agent_runs_a_batch_through_the_mcp_server(project: Project) -> None:
             assert status["state"] == "done" and status["exit_code"] == 0
             assert {t["state"] for t in status["tasks"]} == {"landed"}
 
-            report = _data(await client.call_tool("report", {
-                "run": run_id, "verify_cmd": ["git", "grep", "-q", "edited by {}", "HEAD"],
-                "sample": 2, "seed": 7}))
-            _say("report -> " + json.dumps({k: report[k] for k in (
-                "run", "state", "exit_code", "counts", "failure_groups")}))
-            _say(f"report verification -> {report['verification']['passed']}/"
-                 f"{report['verification']['sample']} passed (seed 7)")
+            report = _data(
+                await client.call_tool(
+                    "report",
+                    {
+                        "run": run_id,
+                        "verify_cmd": ["git", "grep", "-q", "edited by {}", "HEAD"],
+                        "sample": 2,
+                        "seed": 7,
+                    },
+                )
+            )
+            _say(
+                "report -> "
+                + json.dumps(
+                    {k: report[k] for k in ("run", "state", "exit_code", "counts", "failure_groups")}
+                )
+            )
+            _say(
+                f"report verification -> {report['verification']['passed']}/"
+                f"{report['verification']['sample']} passed (seed 7)"
+            )
             assert report["counts"]["expected"] == 3 and report["counts"]["processed"] == 3
             assert report["counts"]["failed"] == 0 and report["counts"]["deferred"] == 0
             assert report["verification"]["passed"] == 2
@@ -134,13 +174,11 @@ def test_bad_input_is_a_tool_error_and_the_server_keeps_serving(project: Project
             a = _data(await client.call_tool("create", {"title": "A"}))["id"]
             b = _data(await client.call_tool("create", {"title": "B"}))["id"]
             _data(await client.call_tool("dep_add", {"issue_id": a, "depends_on": b}))
-            text, code = _error(await client.call_tool("dep_add", {"issue_id": b,
-                                                                   "depends_on": a}))
+            text, code = _error(await client.call_tool("dep_add", {"issue_id": b, "depends_on": a}))
             _say(f"dep_add making a cycle -> {text}")
             assert code == 4 and "cycle" in text
 
-            bad = _data(await client.call_tool("create", {"title": "Bad glob",
-                                                           "scope": ["src/bad\\"]}))["id"]
+            bad = _data(await client.call_tool("create", {"title": "Bad glob", "scope": ["src/bad\\"]}))["id"]
             text, code = _error(await client.call_tool("plan", {"ids": [bad]}))
             _say(f"plan with a bad glob -> {text}")
             assert code == 2 and "glob" in text
@@ -173,10 +211,16 @@ def test_bad_input_is_a_tool_error_and_the_server_keeps_serving(project: Project
 
 def test_resume_continues_a_crashed_run_in_the_background(project: Project) -> None:
     p = project
-    ids = [p.create(f"Edit module {n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"])
-           for n in range(2)]
-    crashed = herd("run", *ids, "--cmd", str(p.agent), cwd=p.repo, check=None,
-                   env={**p.env, "HERD_FAILPOINT": "mid-stack"})
+    ids = [p.create(f"Edit module {n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in range(2)]
+    crashed = herd(
+        "run",
+        *ids,
+        "--cmd",
+        str(p.agent),
+        cwd=p.repo,
+        check=None,
+        env={**p.env, "HERD_FAILPOINT": "mid-stack"},
+    )
     assert crashed.returncode == 99
     run_id = p.latest_run()
 
@@ -186,8 +230,7 @@ def test_resume_continues_a_crashed_run_in_the_background(project: Project) -> N
             _say(f"resume -> {json.dumps(resumed)}")
             assert resumed["run"] == run_id
             deadline = time.monotonic() + 60
-            while (status := _data(await client.call_tool("status", {"run": run_id})))[
-                    "state"] == "running":
+            while (status := _data(await client.call_tool("status", {"run": run_id})))["state"] == "running":
                 assert time.monotonic() < deadline, "the resumed run did not end in 60 s"
                 await anyio.sleep(0.5)
             _say(f"status after resume -> {status['state']} {status['counts']}")

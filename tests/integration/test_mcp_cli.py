@@ -18,8 +18,15 @@ def test_herd_mcp_without_the_sdk_says_which_extra_to_install(tmp_path: Path) ->
     herd("init", cwd=tmp_path)
     # The SDK made unimportable in this one interpreter, as on a machine without the extra.
     code = "import sys; sys.modules['mcp'] = None; from herd.cli import main; main(['mcp'])"
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=herd_env(),
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=herd_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("herd: error: herd mcp needs the MCP SDK") and "[mcp]" in done.stderr
     assert done.stderr.count("\n") == 1 and done.stdout == ""

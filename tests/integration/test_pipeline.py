@@ -20,27 +20,32 @@ def run_pipeline(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
     return run_herd(["pipeline", "p.toml"], cwd=tmp_path, env=env, timeout=120)
 
 
-STAGE = ('sh -c \'echo "{name} $1 start $(date +%s.%N)" >> log; sleep 0.2; '
-         'test "$1" != "{bad}" || exit 1; echo "{name} $1 end $(date +%s.%N)" >> log\' _')
+STAGE = (
+    'sh -c \'echo "{name} $1 start $(date +%s.%N)" >> log; sleep 0.2; '
+    'test "$1" != "{bad}" || exit 1; echo "{name} $1 end $(date +%s.%N)" >> log\' _'
+)
 
 
 def test_three_stages_stream_and_a_failing_item_stops_at_its_stage(tmp_path: Path) -> None:
     items = [f"i{n}" for n in range(6)]
-    done = run_pipeline(tmp_path, f"""
+    done = run_pipeline(
+        tmp_path,
+        f"""
 items = {json.dumps(items)}
 [[stage]]
 name = "fetch"
-cmd = '''{STAGE.format(name='fetch', bad='none')}'''
+cmd = '''{STAGE.format(name="fetch", bad="none")}'''
 workers = 2
 [[stage]]
 name = "parse"
-cmd = '''{STAGE.format(name='parse', bad='i3')}'''
+cmd = '''{STAGE.format(name="parse", bad="i3")}'''
 workers = 2
 [[stage]]
 name = "store"
-cmd = '''{STAGE.format(name='store', bad='none')}'''
+cmd = '''{STAGE.format(name="store", bad="none")}'''
 workers = 2
-""")
+""",
+    )
     assert done.returncode == 1, done.stderr
     assert "failed at parse: i3 after 2 attempts" in done.stderr
     events = [line.split() for line in (tmp_path / "log").read_text().splitlines()]
@@ -59,7 +64,9 @@ workers = 2
 
 
 def test_items_from_stdout_feed_the_next_stage(tmp_path: Path) -> None:
-    done = run_pipeline(tmp_path, """
+    done = run_pipeline(
+        tmp_path,
+        """
 items = ["a", "b"]
 [[stage]]
 name = "split"
@@ -71,7 +78,8 @@ cmd = "echo got"
 items_from = "stdout"
 batch_size = 2
 workers = 1
-""")
+""",
+    )
     assert done.returncode == 0, done.stderr
     got = sorted(w for line in done.stdout.splitlines() for w in line.split()[1:])
     assert got == ["a-1", "a-2", "b-1", "b-2"]

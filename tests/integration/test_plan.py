@@ -26,8 +26,14 @@ def herd(repo: Path, *args: str, check: int | None = 0) -> subprocess.CompletedP
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     repo, _ = make_repo(tmp_path)
-    for path in ("src/auth/login.py", "src/auth/token.py", "src/core/db.py",
-                 "src/core/legacy/old.py", "tests/auth/test_login.py", "docs/index.md"):
+    for path in (
+        "src/auth/login.py",
+        "src/auth/token.py",
+        "src/core/db.py",
+        "src/core/legacy/old.py",
+        "tests/auth/test_login.py",
+        "docs/index.md",
+    ):
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text("x\n")
     git(repo, "add", "-A")
@@ -48,21 +54,21 @@ def plan(repo: Path, *args: str, check: int = 0) -> dict:  # type: ignore[type-a
 def test_waves_conflicts_and_warnings(repo: Path) -> None:
     auth = create(repo, "auth", "--scope", "src/auth/**", "--criteria", "ok")
     typed = create(repo, "types", "--scope", "src/**/*.py", "--criteria", "ok")
-    core = create(repo, "core", "--scope", "src/core/*.py", "--out-of-scope", "src/core/legacy/**",
-                  "--criteria", "ok")
+    core = create(
+        repo, "core", "--scope", "src/core/*.py", "--out-of-scope", "src/core/legacy/**", "--criteria", "ok"
+    )
     docs = create(repo, "docs", "--scope", "docs/*.md", "--deps", auth, "--criteria", "ok")
     loose = create(repo, "loose")
     # Equal priorities keep the order given: typed comes after the two it overlaps.
     result = plan(repo, auth, core, typed, docs, loose, "-j", "3")
     waves = result["waves"]
     wave_of = {t: n for n, wave in enumerate(waves) for t in wave}
-    assert wave_of[docs] > wave_of[auth]           # dependency inside the set: ordering
+    assert wave_of[docs] > wave_of[auth]  # dependency inside the set: ordering
     assert wave_of[typed] != wave_of[auth] and wave_of[typed] != wave_of[core]
     assert wave_of[auth] == wave_of[core] == wave_of[loose] == 0
     assert wave_of[typed] == 1
     pairs = {(c["a"], c["b"]) for c in result["conflicts"]}
-    assert {tuple(sorted(p)) for p in pairs} == {tuple(sorted((auth, typed))),
-                                                  tuple(sorted((core, typed)))}
+    assert {tuple(sorted(p)) for p in pairs} == {tuple(sorted((auth, typed))), tuple(sorted((core, typed)))}
     example = next(c for c in result["conflicts"] if auth in (c["a"], c["b"]))
     assert any("src/auth/" in p for p in example["paths"])
     warnings = "\n".join(result["warnings"])
@@ -92,12 +98,26 @@ def test_default_workers_is_min_of_8_cores_and_largest_wave(repo: Path) -> None:
 
 def test_cycle_inside_the_set_is_refused_and_named(repo: Path, tmp_path: Path) -> None:
     lines = [
-        {"id": "p-a", "title": "a", "status": "open", "priority": 2, "issue_type": "task",
-         "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-         "dependencies": [{"issue_id": "p-a", "depends_on_id": "p-b", "type": "blocks"}]},
-        {"id": "p-b", "title": "b", "status": "open", "priority": 2, "issue_type": "task",
-         "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-         "dependencies": [{"issue_id": "p-b", "depends_on_id": "p-a", "type": "waits-for"}]},
+        {
+            "id": "p-a",
+            "title": "a",
+            "status": "open",
+            "priority": 2,
+            "issue_type": "task",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "dependencies": [{"issue_id": "p-a", "depends_on_id": "p-b", "type": "blocks"}],
+        },
+        {
+            "id": "p-b",
+            "title": "b",
+            "status": "open",
+            "priority": 2,
+            "issue_type": "task",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "dependencies": [{"issue_id": "p-b", "depends_on_id": "p-a", "type": "waits-for"}],
+        },
     ]
     path = tmp_path / "cycle.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
@@ -132,8 +152,10 @@ def test_closed_or_in_progress_task_is_refused_and_nothing_claimed(repo: Path) -
 
 def test_ready_and_parent_select_the_set(repo: Path) -> None:
     epic = create(repo, "epic", "-t", "epic")
-    kids = [create(repo, f"kid {n}", "--parent", epic, "--scope", f"src/k{n}.py",
-                   "--criteria", "ok") for n in range(3)]
+    kids = [
+        create(repo, f"kid {n}", "--parent", epic, "--scope", f"src/k{n}.py", "--criteria", "ok")
+        for n in range(3)
+    ]
     other = create(repo, "other", "--scope", "src/o.py", "--criteria", "ok")
     by_parent = plan(repo, "--parent", epic)
     assert sorted(t for w in by_parent["waves"] for t in w) == sorted(kids)
@@ -147,9 +169,16 @@ def test_unknown_id_and_bad_usage(repo: Path) -> None:
 
 
 def test_dependency_on_a_missing_id_is_a_warning(repo: Path, tmp_path: Path) -> None:
-    record = {"id": "p-x", "title": "x", "status": "open", "priority": 2, "issue_type": "task",
-              "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-              "dependencies": [{"issue_id": "p-x", "depends_on_id": "gone-1", "type": "blocks"}]}
+    record = {
+        "id": "p-x",
+        "title": "x",
+        "status": "open",
+        "priority": 2,
+        "issue_type": "task",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "dependencies": [{"issue_id": "p-x", "depends_on_id": "gone-1", "type": "blocks"}],
+    }
     path = tmp_path / "x.jsonl"
     path.write_text(json.dumps(record) + "\n")
     herd(repo, "import", str(path))
@@ -165,26 +194,42 @@ def test_text_output_names_waves_and_conflicts(repo: Path) -> None:
     assert f"{a} <-> {b}" in out or f"{b} <-> {a}" in out
 
 
-def _issue(issue_id: str, *deps: tuple[str, str, dict], status: str = "open",  # type: ignore[type-arg]
-           issue_type: str = "task") -> dict:  # type: ignore[type-arg]
-    return {"id": issue_id, "title": issue_id, "status": status, "priority": 2,
-            "issue_type": issue_type, "acceptance_criteria": "ok",
-            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-            "dependencies": [{"issue_id": issue_id, "depends_on_id": target, "type": kind,
-                              "metadata": meta} for target, kind, meta in deps]}
+def _issue(
+    issue_id: str,
+    *deps: tuple[str, str, dict],  # type: ignore[type-arg]
+    status: str = "open",
+    issue_type: str = "task",
+) -> dict:  # type: ignore[type-arg]
+    return {
+        "id": issue_id,
+        "title": issue_id,
+        "status": status,
+        "priority": 2,
+        "issue_type": issue_type,
+        "acceptance_criteria": "ok",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "dependencies": [
+            {"issue_id": issue_id, "depends_on_id": target, "type": kind, "metadata": meta}
+            for target, kind, meta in deps
+        ],
+    }
 
 
 def test_plan_refuses_exactly_what_the_store_calls_blocked(repo: Path, tmp_path: Path) -> None:
     """One set of blocking rules: a task planned alone is refused iff `herd blocked` lists it
     (waits-for gates, blocked parents, pinned and closed blockers included)."""
     records = [
-        _issue("p-open"), _issue("p-done", status="closed"), _issue("p-pin", status="pinned"),
+        _issue("p-open"),
+        _issue("p-done", status="closed"),
+        _issue("p-pin", status="pinned"),
         _issue("p-by-open", ("p-open", "blocks", {})),
         _issue("p-by-done", ("p-done", "blocks", {})),
         _issue("p-by-pin", ("p-pin", "conditional-blocks", {})),
         _issue("p-epic", ("p-open", "blocks", {}), issue_type="epic"),
         _issue("p-kid", ("p-epic", "parent-child", {})),
-        _issue("p-spawn"), _issue("p-c1", ("p-spawn", "parent-child", {})),
+        _issue("p-spawn"),
+        _issue("p-c1", ("p-spawn", "parent-child", {})),
         _issue("p-c2", ("p-spawn", "parent-child", {}), status="closed"),
         _issue("p-all", ("p-spawn", "waits-for", {"gate": "all-children"})),
         # any-children: one child closed is enough, although p-c1 is still open.

@@ -33,20 +33,28 @@ def _script(path: Path, body: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("args", "needles"), [
-    (["--cmd", "true {foo}"], ["unknown placeholder {foo}", "{context}"]),
-    (["--cmd", "./not-there.sh {id}"], ["command not found: ./not-there.sh",
-                                         "Untracked files are not in worktrees"]),
-    (["--cmd", "true", "--test-cmd", "pytest '-q"], ["--test-cmd", "does not parse"]),
-    (["--cmd", "true", "--test-cmd", "no-such-test-runner -q"],
-     ["--test-cmd: command not found: 'no-such-test-runner'"]),
-    (["--cmd", "true", "--format-cmd", "./fmt.sh"], ["--format-cmd: command not found"]),
-    (["--cmd", "true", "--push", "--remote", "nosuch"], ["no remote 'nosuch'", "remotes: gone, origin"]),
-    (["--cmd", "true", "--push", "--remote", "gone"], ["remote 'gone' is not reachable"]),
-    (["--cmd", "true", "--branch", "bad..name"], ["--branch 'bad..name' is not a valid branch"]),
-])
-def test_a_run_that_would_fail_later_is_refused_up_front(project: Project, args: list[str],
-                                                        needles: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--cmd", "true {foo}"], ["unknown placeholder {foo}", "{context}"]),
+        (
+            ["--cmd", "./not-there.sh {id}"],
+            ["command not found: ./not-there.sh", "Untracked files are not in worktrees"],
+        ),
+        (["--cmd", "true", "--test-cmd", "pytest '-q"], ["--test-cmd", "does not parse"]),
+        (
+            ["--cmd", "true", "--test-cmd", "no-such-test-runner -q"],
+            ["--test-cmd: command not found: 'no-such-test-runner'"],
+        ),
+        (["--cmd", "true", "--format-cmd", "./fmt.sh"], ["--format-cmd: command not found"]),
+        (["--cmd", "true", "--push", "--remote", "nosuch"], ["no remote 'nosuch'", "remotes: gone, origin"]),
+        (["--cmd", "true", "--push", "--remote", "gone"], ["remote 'gone' is not reachable"]),
+        (["--cmd", "true", "--branch", "bad..name"], ["--branch 'bad..name' is not a valid branch"]),
+    ],
+)
+def test_a_run_that_would_fail_later_is_refused_up_front(
+    project: Project, args: list[str], needles: list[str]
+) -> None:
     p = project
     p.git("remote", "add", "gone", str(p.tmp / "no-such-remote.git"))
     task = p.create("T", "edit: src/m0.py", scope=["src/m0.py"])
@@ -72,10 +80,15 @@ def test_an_untracked_script_elsewhere_says_where_herd_looked(project: Project) 
     _script(p.repo / "fix.sh", "exit 0\n")
     (p.repo / "sub").mkdir()
     task = p.create("T", scope=["src/m0.py"])
-    refused = herd("run", task, "--cmd", "./fix.sh {id}", cwd=p.repo / "sub", env=p.env,
-                   check=None)
-    assert_clean_error(refused, 2, "command not found: ./fix.sh", "worktree of commit",
-                       str(p.repo / "sub"), "Untracked files are not in worktrees")
+    refused = herd("run", task, "--cmd", "./fix.sh {id}", cwd=p.repo / "sub", env=p.env, check=None)
+    assert_clean_error(
+        refused,
+        2,
+        "command not found: ./fix.sh",
+        "worktree of commit",
+        str(p.repo / "sub"),
+        "Untracked files are not in worktrees",
+    )
     _untouched(p, task)
 
 
@@ -92,11 +105,15 @@ def test_verify_cmd_takes_id_as_well_as_braces(project: Project) -> None:
     tasks = [p.create(f"T{n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in (0, 1)]
     p.herd("run", *tasks, "--cmd", str(p.agent), "--no-integrate")
     checker = _script(p.tmp / "check.sh", 'case "$1" in t-*) exit 0;; *) exit 9;; esac\n')
-    report = json.loads(p.herd("report", p.latest_run(), "--format", "json", "--verify-cmd",
-                               f"{checker} {{id}}", "--sample", "2").stdout)
+    report = json.loads(
+        p.herd(
+            "report", p.latest_run(), "--format", "json", "--verify-cmd", f"{checker} {{id}}", "--sample", "2"
+        ).stdout
+    )
     assert report["verification"]["passed"] == 2, report["verification"]
-    refused = p.herd("report", p.latest_run(), "--verify-cmd", f"{checker} {{task}}",
-                     "--sample", "1", check=None)
+    refused = p.herd(
+        "report", p.latest_run(), "--verify-cmd", f"{checker} {{task}}", "--sample", "1", check=None
+    )
     assert_clean_error(refused, 2, "unknown placeholder {task}")
 
 
@@ -127,10 +144,8 @@ def test_two_ready_runs_at_once_share_the_tasks_without_refusing(project: Projec
     """`run --ready` twice at once: each task is claimed by one of them; the other skips
     it and says so, neither refuses its whole batch nor reports a failure."""
     p = project
-    ids = [p.create(f"T{n}", "sleep: 2", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"])
-           for n in range(6)]
-    runs = [p.popen("run", "--ready", "--cmd", str(p.agent), "-j", "2", "--no-integrate")
-            for _ in range(2)]
+    ids = [p.create(f"T{n}", "sleep: 2", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in range(6)]
+    runs = [p.popen("run", "--ready", "--cmd", str(p.agent), "-j", "2", "--no-integrate") for _ in range(2)]
     outs = [proc.communicate(timeout=180) for proc in runs]
     for proc, (out, err) in zip(runs, outs, strict=True):
         assert proc.returncode == 0, out + err

@@ -23,14 +23,20 @@ def iso(delta: timedelta = timedelta(0)) -> str:
 
 
 def issue(issue_id: str, **fields: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {"id": issue_id, "title": fields.pop("title", issue_id),
-                              "status": "open", "priority": 2, "issue_type": "task",
-                              "created_at": iso(timedelta(days=-10))}
+    record: dict[str, Any] = {
+        "id": issue_id,
+        "title": fields.pop("title", issue_id),
+        "status": "open",
+        "priority": 2,
+        "issue_type": "task",
+        "created_at": iso(timedelta(days=-10)),
+    }
     deps = fields.pop("deps", [])
     record.update(fields)
     if deps:
-        record["dependencies"] = [{"issue_id": issue_id, "depends_on_id": target, "type": kind}
-                                  for target, kind in deps]
+        record["dependencies"] = [
+            {"issue_id": issue_id, "depends_on_id": target, "type": kind} for target, kind in deps
+        ]
     return record
 
 
@@ -55,8 +61,10 @@ def blocked_map(queue: Queue) -> dict[str, list[str]]:
 
 # -- store ---------------------------------------------------------------------
 
+
 def test_store_is_found_by_walking_up_and_overridden_by_flag_and_env(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     init(tmp_path, "t").close()
     deep = tmp_path / "a" / "b" / "c"
     deep.mkdir(parents=True)
@@ -68,8 +76,7 @@ def test_store_is_found_by_walking_up_and_overridden_by_flag_and_env(
     assert find_db("/flag/z.db", start=deep) == Path("/flag/z.db")
 
 
-def test_no_store_upwards_says_run_herd_init(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_store_upwards_says_run_herd_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HERD_DB", raising=False)
     with pytest.raises(NotFound, match="herd init"):
         find_db(start=tmp_path)
@@ -95,24 +102,33 @@ def test_newer_schema_is_refused_not_clobbered(tmp_path: Path) -> None:
 
 # -- ready / blocked -------------------------------------------------------------
 
-def test_blocks_and_conditional_blocks_block_until_closed_or_pinned(
-        queue: Queue, tmp_path: Path) -> None:
-    load(queue, tmp_path,
-         issue("t-a"), issue("t-b", deps=[("t-a", "blocks")]),
-         issue("t-c", deps=[("t-a", "conditional-blocks")]),
-         issue("t-pin", status="pinned"), issue("t-d", deps=[("t-pin", "blocks")]),
-         issue("t-e", deps=[("t-a", "related"), ("t-a", "discovered-from")]))
+
+def test_blocks_and_conditional_blocks_block_until_closed_or_pinned(queue: Queue, tmp_path: Path) -> None:
+    load(
+        queue,
+        tmp_path,
+        issue("t-a"),
+        issue("t-b", deps=[("t-a", "blocks")]),
+        issue("t-c", deps=[("t-a", "conditional-blocks")]),
+        issue("t-pin", status="pinned"),
+        issue("t-d", deps=[("t-pin", "blocks")]),
+        issue("t-e", deps=[("t-a", "related"), ("t-a", "discovered-from")]),
+    )
     assert blocked_map(queue) == {"t-b": ["t-a"], "t-c": ["t-a"]}
     assert set(ready_ids(queue, limit=0)) == {"t-a", "t-d", "t-e"}
 
 
 def test_parent_child_blocking_is_transitive(queue: Queue, tmp_path: Path) -> None:
-    load(queue, tmp_path,
-         issue("t-gate"),
-         issue("t-epic", issue_type="epic", deps=[("t-gate", "blocks")]),
-         issue("t-epic.1", deps=[("t-epic", "parent-child")]),
-         issue("t-epic.1.1", deps=[("t-epic.1", "parent-child")]),
-         issue("t-free"), issue("t-free.1", deps=[("t-free", "parent-child")]))
+    load(
+        queue,
+        tmp_path,
+        issue("t-gate"),
+        issue("t-epic", issue_type="epic", deps=[("t-gate", "blocks")]),
+        issue("t-epic.1", deps=[("t-epic", "parent-child")]),
+        issue("t-epic.1.1", deps=[("t-epic.1", "parent-child")]),
+        issue("t-free"),
+        issue("t-free.1", deps=[("t-free", "parent-child")]),
+    )
     blocked = blocked_map(queue)
     assert blocked["t-epic"] == ["t-gate"]
     assert blocked["t-epic.1"] == ["t-epic"]
@@ -123,15 +139,17 @@ def test_parent_child_blocking_is_transitive(queue: Queue, tmp_path: Path) -> No
     assert "t-epic" in ready_ids(queue, limit=0)  # bd lists an unblocked epic as ready
 
 
-def test_waits_for_blocks_while_target_has_an_unclosed_child(
-        queue: Queue, tmp_path: Path) -> None:
-    load(queue, tmp_path,
-         issue("t-mol", issue_type="epic"),
-         issue("t-mol.1", deps=[("t-mol", "parent-child")]),
-         issue("t-mol.2", status="closed", deps=[("t-mol", "parent-child")]),
-         issue("t-after", deps=[("t-mol", "waits-for")]),
-         issue("t-lonely", issue_type="epic"),
-         issue("t-after2", deps=[("t-lonely", "waits-for")]))
+def test_waits_for_blocks_while_target_has_an_unclosed_child(queue: Queue, tmp_path: Path) -> None:
+    load(
+        queue,
+        tmp_path,
+        issue("t-mol", issue_type="epic"),
+        issue("t-mol.1", deps=[("t-mol", "parent-child")]),
+        issue("t-mol.2", status="closed", deps=[("t-mol", "parent-child")]),
+        issue("t-after", deps=[("t-mol", "waits-for")]),
+        issue("t-lonely", issue_type="epic"),
+        issue("t-after2", deps=[("t-lonely", "waits-for")]),
+    )
     assert blocked_map(queue) == {"t-after": ["t-mol"]}
     queue.close(["t-mol.1"])
     assert "t-after" in ready_ids(queue, limit=0)
@@ -145,23 +163,27 @@ def test_edge_to_missing_id_does_not_block_and_is_reported(queue: Queue, tmp_pat
     assert queue.dangling() == [("t-a", "t-gone", "blocks"), ("t-a", "t-gone2", "parent-child")]
 
 
-def test_ready_filters_status_pinned_ephemeral_type_and_deferral(
-        queue: Queue, tmp_path: Path) -> None:
-    records = [issue("t-ok"), issue("t-past", defer_until=iso(timedelta(hours=-1))),
-               issue("t-future", defer_until=iso(timedelta(days=1))),
-               issue("t-eph", ephemeral=True), issue("t-pinflag", pinned=True),
-               issue("t-prog", status="in_progress"), issue("t-def", status="deferred"),
-               issue("t-blk", status="blocked"), issue("t-hook", status="hooked"),
-               issue("t-closed", status="closed"),
-               issue("t-later", issue_type="epic", defer_until=iso(timedelta(days=2))),
-               issue("t-later.1", deps=[("t-later", "parent-child")]),
-               issue("t-soon", issue_type="epic", defer_until=iso(timedelta(days=-2))),
-               issue("t-soon.1", deps=[("t-soon", "parent-child")])]
+def test_ready_filters_status_pinned_ephemeral_type_and_deferral(queue: Queue, tmp_path: Path) -> None:
+    records = [
+        issue("t-ok"),
+        issue("t-past", defer_until=iso(timedelta(hours=-1))),
+        issue("t-future", defer_until=iso(timedelta(days=1))),
+        issue("t-eph", ephemeral=True),
+        issue("t-pinflag", pinned=True),
+        issue("t-prog", status="in_progress"),
+        issue("t-def", status="deferred"),
+        issue("t-blk", status="blocked"),
+        issue("t-hook", status="hooked"),
+        issue("t-closed", status="closed"),
+        issue("t-later", issue_type="epic", defer_until=iso(timedelta(days=2))),
+        issue("t-later.1", deps=[("t-later", "parent-child")]),
+        issue("t-soon", issue_type="epic", defer_until=iso(timedelta(days=-2))),
+        issue("t-soon.1", deps=[("t-soon", "parent-child")]),
+    ]
     records += [issue(f"t-type-{kind}", issue_type=kind) for kind in sorted(NOT_WORK_TYPES)]
     records += [issue("t-bug", issue_type="bug"), issue("t-odd", issue_type="convoy")]
     load(queue, tmp_path, *records)
-    assert set(ready_ids(queue, limit=0)) == {"t-ok", "t-past", "t-soon", "t-soon.1", "t-bug",
-                                              "t-odd"}
+    assert set(ready_ids(queue, limit=0)) == {"t-ok", "t-past", "t-soon", "t-soon.1", "t-bug", "t-odd"}
 
 
 def test_close_readies_dependents_at_once_and_reopen_reblocks(queue: Queue, tmp_path: Path) -> None:
@@ -182,18 +204,24 @@ def test_close_readies_dependents_at_once_and_reopen_reblocks(queue: Queue, tmp_
 
 
 def test_sorts_hybrid_priority_oldest_and_limit(queue: Queue, tmp_path: Path) -> None:
-    load(queue, tmp_path,
-         issue("t-old-p3", priority=3, created_at=iso(timedelta(days=-30))),
-         issue("t-old-p0", priority=0, created_at=iso(timedelta(days=-5))),
-         issue("t-new-p4", priority=4, created_at=iso(timedelta(hours=-1))),
-         issue("t-new-p1", priority=1, created_at=iso(timedelta(hours=-2))),
-         issue("t-new-p1b", priority=1, created_at=iso(timedelta(hours=-40))))
-    assert ready_ids(queue, sort="hybrid") == [
-        "t-new-p1b", "t-new-p1", "t-new-p4", "t-old-p3", "t-old-p0"]
+    load(
+        queue,
+        tmp_path,
+        issue("t-old-p3", priority=3, created_at=iso(timedelta(days=-30))),
+        issue("t-old-p0", priority=0, created_at=iso(timedelta(days=-5))),
+        issue("t-new-p4", priority=4, created_at=iso(timedelta(hours=-1))),
+        issue("t-new-p1", priority=1, created_at=iso(timedelta(hours=-2))),
+        issue("t-new-p1b", priority=1, created_at=iso(timedelta(hours=-40))),
+    )
+    assert ready_ids(queue, sort="hybrid") == ["t-new-p1b", "t-new-p1", "t-new-p4", "t-old-p3", "t-old-p0"]
     assert ready_ids(queue, sort="priority") == [  # equal priority: newest first, as bd
-        "t-old-p0", "t-new-p1", "t-new-p1b", "t-old-p3", "t-new-p4"]
-    assert ready_ids(queue, sort="oldest") == [
-        "t-old-p3", "t-old-p0", "t-new-p1b", "t-new-p1", "t-new-p4"]
+        "t-old-p0",
+        "t-new-p1",
+        "t-new-p1b",
+        "t-old-p3",
+        "t-new-p4",
+    ]
+    assert ready_ids(queue, sort="oldest") == ["t-old-p3", "t-old-p0", "t-new-p1b", "t-new-p1", "t-new-p4"]
     assert len(ready_ids(queue, limit=2)) == 2
     assert len(ready_ids(queue, limit=0)) == 5
     with pytest.raises(BadInput):
@@ -201,6 +229,7 @@ def test_sorts_hybrid_priority_oldest_and_limit(queue: Queue, tmp_path: Path) ->
 
 
 # -- create, ids ----------------------------------------------------------------
+
 
 def test_ids_are_prefix_base36_and_grow_with_the_store(queue: Queue, tmp_path: Path) -> None:
     first = queue.create("first")["id"]
@@ -222,8 +251,13 @@ def test_children_are_parent_dot_n(queue: Queue) -> None:
 
 
 def test_create_keeps_criteria_scope_and_validates(queue: Queue) -> None:
-    record = queue.create("scoped", criteria=["tests pass", "no new deps"],
-                          scope=["src/a/*.py"], out_of_scope=["src/core/*"], labels=["x", "x", "y"])
+    record = queue.create(
+        "scoped",
+        criteria=["tests pass", "no new deps"],
+        scope=["src/a/*.py"],
+        out_of_scope=["src/core/*"],
+        labels=["x", "x", "y"],
+    )
     assert record["acceptance_criteria"] == "1. tests pass\n2. no new deps"
     assert record["metadata"]["herd"] == {"scope": ["src/a/*.py"], "out_of_scope": ["src/core/*"]}
     assert record["labels"] == ["x", "y"]
@@ -249,6 +283,7 @@ def test_dep_add_refuses_cycles_and_names_them(queue: Queue) -> None:
 
 
 # -- claims ---------------------------------------------------------------------
+
 
 def test_claim_is_compare_and_swap(queue: Queue, tmp_path: Path) -> None:
     load(queue, tmp_path, issue("t-a"))
@@ -318,18 +353,26 @@ def test_concurrent_first_open_of_a_new_store(tmp_path: Path) -> None:
 
     from _queue_helpers import herd_env
 
-    opener = ("import sys, time\n"
-              "from pathlib import Path\n"
-              "from herd.store import Store\n"
-              "while time.time() < float(sys.argv[2]):\n"
-              "    time.sleep(0.001)\n"
-              "Store(Path(sys.argv[1]), create=True).close()\n")
+    opener = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from herd.store import Store\n"
+        "while time.time() < float(sys.argv[2]):\n"
+        "    time.sleep(0.001)\n"
+        "Store(Path(sys.argv[1]), create=True).close()\n"
+    )
     for round_ in range(4):
         db = tmp_path / f"round{round_}" / "state" / "herd.db"
         start = time.time() + 1.5
-        procs = [subprocess.Popen([sys.executable, "-c", opener, str(db), str(start)],
-                                  env=herd_env(), stderr=subprocess.PIPE, text=True)
-                 for _ in range(8)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", opener, str(db), str(start)],
+                env=herd_env(),
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(8)
+        ]
         errors = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
         assert [code for code, _ in errors] == [0] * 8, errors
         conn = sqlite3.connect(db)
@@ -339,8 +382,13 @@ def test_concurrent_first_open_of_a_new_store(tmp_path: Path) -> None:
 
 
 def test_claim_next_ready_takes_ready_work_in_order(queue: Queue, tmp_path: Path) -> None:
-    load(queue, tmp_path, issue("t-a", priority=0), issue("t-b", priority=1),
-         issue("t-c", deps=[("t-b", "blocks")]))
+    load(
+        queue,
+        tmp_path,
+        issue("t-a", priority=0),
+        issue("t-b", priority=1),
+        issue("t-c", deps=[("t-b", "blocks")]),
+    )
     first = queue.claim_next_ready("w1", sort="priority")
     second = queue.claim_next_ready("w2", sort="priority")
     assert first is not None and second is not None
@@ -350,8 +398,12 @@ def test_claim_next_ready_takes_ready_work_in_order(queue: Queue, tmp_path: Path
 
 def test_claim_next_ready_skips_work_assigned_to_someone_else(queue: Queue, tmp_path: Path) -> None:
     # More than one page of ready issues assigned to others must not hide the free one.
-    load(queue, tmp_path, *[issue(f"t-taken{n:02d}", assignee="other", priority=0)
-                            for n in range(30)], issue("t-free", priority=4))
+    load(
+        queue,
+        tmp_path,
+        *[issue(f"t-taken{n:02d}", assignee="other", priority=0) for n in range(30)],
+        issue("t-free", priority=4),
+    )
     got = queue.claim_next_ready("me", sort="priority")
     assert got is not None and got["id"] == "t-free"
 
@@ -366,6 +418,7 @@ def test_release_gives_work_back(queue: Queue, tmp_path: Path) -> None:
 
 
 # -- import ---------------------------------------------------------------------
+
 
 def test_import_upserts_and_a_bad_line_writes_nothing(queue: Queue, tmp_path: Path) -> None:
     load(queue, tmp_path, issue("t-a", title="one"))
@@ -401,13 +454,18 @@ def test_ready_order_matches_bd_rules_on_a_random_store(queue: Queue, tmp_path: 
     records = []
     for n in range(300):
         age = rng.choice([timedelta(hours=-rng.randint(1, 47)), timedelta(days=-rng.randint(3, 90))])
-        record = issue(f"t-{n:03d}", priority=rng.randint(0, 4), created_at=iso(age),
-                       status=rng.choice(["open", "open", "open", "closed", "in_progress"]))
+        record = issue(
+            f"t-{n:03d}",
+            priority=rng.randint(0, 4),
+            created_at=iso(age),
+            status=rng.choice(["open", "open", "open", "closed", "in_progress"]),
+        )
         if rng.random() < 0.1:
             del record["created_at"]
         if rng.random() < 0.3 and n:
-            record["dependencies"] = [{"issue_id": record["id"], "type": "blocks",
-                                       "depends_on_id": f"t-{rng.randrange(n):03d}"}]
+            record["dependencies"] = [
+                {"issue_id": record["id"], "type": "blocks", "depends_on_id": f"t-{rng.randrange(n):03d}"}
+            ]
         if rng.random() < 0.3:
             record["labels"] = [rng.choice(["x", "y"])]
         records.append(record)
@@ -416,21 +474,29 @@ def test_ready_order_matches_bd_rules_on_a_random_store(queue: Queue, tmp_path: 
     recent = time.time() - 48 * 3600
 
     def created(r: dict[str, Any]) -> float:
-        return datetime.strptime(r["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=UTC).timestamp() if "created_at" in r else float("-inf")
+        return (
+            datetime.strptime(r["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+            if "created_at" in r
+            else float("-inf")
+        )
 
     def unblocked(r: dict[str, Any]) -> bool:
-        return all(every[d["depends_on_id"]]["status"] == "closed"
-                   for d in r.get("dependencies", []))
+        return all(every[d["depends_on_id"]]["status"] == "closed" for d in r.get("dependencies", []))
 
     def expected(sort: str, label: str | None = None) -> list[str]:
-        ok = [r for r in records if r["status"] == "open" and unblocked(r)
-              and (label is None or label in r.get("labels", []))]
+        ok = [
+            r
+            for r in records
+            if r["status"] == "open" and unblocked(r) and (label is None or label in r.get("labels", []))
+        ]
         keys = {
             "priority": lambda r: (r["priority"], -created(r), r["id"]),
             "oldest": lambda r: (created(r), r["id"]),
-            "hybrid": lambda r: ((0, r["priority"], created(r), r["id"]) if created(r) >= recent
-                                 else (1, 0, created(r), r["id"])),
+            "hybrid": lambda r: (
+                (0, r["priority"], created(r), r["id"])
+                if created(r) >= recent
+                else (1, 0, created(r), r["id"])
+            ),
         }
         return [r["id"] for r in sorted(ok, key=keys[sort])]
 
@@ -448,8 +514,10 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     for statement in _statements(MIGRATIONS[0]):
         conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
-    conn.execute("INSERT INTO issues (id, data, title, status, priority, issue_type) VALUES "
-                 "('t-a', '{\"id\":\"t-a\",\"title\":\"a\",\"status\":\"open\"}', 'a', 'open', 2, 'task')")
+    conn.execute(
+        "INSERT INTO issues (id, data, title, status, priority, issue_type) VALUES "
+        '(\'t-a\', \'{"id":"t-a","title":"a","status":"open"}\', \'a\', \'open\', 2, \'task\')'
+    )
     conn.close()
     queue = Queue(Store(db), actor="tester")
     assert [r["id"] for r in queue.ready()] == ["t-a"]

@@ -54,11 +54,11 @@ SAMPLE_FILES = {
     "docs/index.md": "# docs\n",
     "tests/test_sample.py": "def test_sample():\n    assert True\n",
     "fix.sh": "#!/bin/sh\n# ./fix.sh ID CONTEXT: a worker script in the repository\n"
-              "echo \"fixed by $1\" >> src/parser.py && git commit -qam \"fix $1\"\n",
-    "migrate.sh": "#!/bin/sh\nfor item in \"$@\"; do echo \"migrated $item\"; done\n",
-    "slow": "#!/bin/sh\nsleep 0.2; echo \"done $1\"\n",
+    'echo "fixed by $1" >> src/parser.py && git commit -qam "fix $1"\n',
+    "migrate.sh": '#!/bin/sh\nfor item in "$@"; do echo "migrated $item"; done\n',
+    "slow": '#!/bin/sh\nsleep 0.2; echo "done $1"\n',
     "extract.py": "import sys\nfor name in sys.argv[1:]:\n"
-                  "    print(open(name).read().strip().replace(',', '\\n'))\n",
+    "    print(open(name).read().strip().replace(',', '\\n'))\n",
     "load.py": "import sys\nprint('loaded', len(sys.argv) - 1, 'rows')\n",
     "a.csv": "1,2,3\n",
     "b.csv": "4,5\n",
@@ -76,10 +76,16 @@ class Block:
 def readme_blocks(text: str) -> list[Block]:
     blocks = []
     for match in _FENCE.finditer(text):
-        before = text[:match.start()].rstrip().rsplit("\n", 1)[-1]
+        before = text[: match.start()].rstrip().rsplit("\n", 1)[-1]
         marker = _MARKER.search(before)
-        blocks.append(Block(text.count("\n", 0, match.start()) + 1, match.group(1),
-                            match.group(2), (marker.group(1), marker.group(2)) if marker else None))
+        blocks.append(
+            Block(
+                text.count("\n", 0, match.start()) + 1,
+                match.group(1),
+                match.group(2),
+                (marker.group(1), marker.group(2)) if marker else None,
+            )
+        )
     return blocks
 
 
@@ -107,7 +113,7 @@ def scratch_repository(tmp_path: Path, files: list[Block]) -> tuple[Path, dict[s
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     herd = bin_dir / "herd"
-    herd.write_text(f"#!/bin/sh\nexec {sys.executable} -m herd \"$@\"\n")
+    herd.write_text(f'#!/bin/sh\nexec {sys.executable} -m herd "$@"\n')
     for agent in ("claude", "codex", "aider"):
         (bin_dir / agent).write_text(STAND_IN_AGENT.replace("PYTHON", f"{sys.executable} -S"))
     for tool in bin_dir.iterdir():
@@ -115,10 +121,13 @@ def scratch_repository(tmp_path: Path, files: list[Block]) -> tuple[Path, dict[s
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HERD_", "BD_"))}
-    env.update(PATH=os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent),
-                                     env.get("PATH", "")]),
-               PYTHONPATH=str(ROOT / "src"), HOME=str(home), XDG_STATE_HOME=str(home / "state"),
-               HERD_PROGRESS="plain")
+    env.update(
+        PATH=os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), env.get("PATH", "")]),
+        PYTHONPATH=str(ROOT / "src"),
+        HOME=str(home),
+        XDG_STATE_HOME=str(home / "state"),
+        HERD_PROGRESS="plain",
+    )
     return repo, env
 
 
@@ -138,14 +147,19 @@ def test_every_readme_command_block_runs(tmp_path: Path) -> None:
     for block in blocks:
         if block.lang not in ("sh", "python") or block.marker is not None:
             continue
-        argv = (["bash", "-e", "-o", "pipefail", "-c", block.body] if block.lang == "sh"
-                else [sys.executable, "-c", block.body])
-        proc = subprocess.run(argv, cwd=repo,
-                              env=env, capture_output=True, text=True, timeout=300,
-                              stdin=subprocess.DEVNULL)
+        argv = (
+            ["bash", "-e", "-o", "pipefail", "-c", block.body]
+            if block.lang == "sh"
+            else [sys.executable, "-c", block.body]
+        )
+        proc = subprocess.run(
+            argv, cwd=repo, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+        )
         if proc.returncode != 0:
-            pytest.fail(f"README.md:{block.line}: the block exited {proc.returncode}\n"
-                        f"{block.body}\n--- stdout\n{proc.stdout[-3000:]}\n"
-                        f"--- stderr\n{proc.stderr[-3000:]}")
+            pytest.fail(
+                f"README.md:{block.line}: the block exited {proc.returncode}\n"
+                f"{block.body}\n--- stdout\n{proc.stdout[-3000:]}\n"
+                f"--- stderr\n{proc.stderr[-3000:]}"
+            )
         ran += 1
     assert ran >= 4

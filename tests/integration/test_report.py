@@ -41,14 +41,12 @@ def report_json(repo: Path, *args: str) -> dict[str, Any]:
 
 def test_demo_counts_attempts_tests_and_landing(demo: Path) -> None:
     data = report_json(demo)
-    assert data["counts"] == {"expected": 12, "processed": 11, "failed": 0, "deferred": 0,
-                              "ejected": 1}
+    assert data["counts"] == {"expected": 12, "processed": 11, "failed": 0, "deferred": 0, "ejected": 1}
     by_state = {t["state"] for t in data["tasks"]}
     assert by_state == {"landed", "ejected"}
     flaky = next(t for t in data["tasks"] if "flaky" in t["title"])
     assert flaky["exit_codes"] == [1, 0] and len(flaky["attempts"]) == 2
-    assert all(re.fullmatch(r"[0-9a-f]{40}", t["landed"]) for t in data["tasks"]
-               if t["state"] == "landed")
+    assert all(re.fullmatch(r"[0-9a-f]{40}", t["landed"]) for t in data["tasks"] if t["state"] == "landed")
     purposes = [t["purpose"] for t in data["test_runs"]]
     assert purposes[:2] == ["stack", "rerun"] and "bisect" in purposes
     assert purposes[-1] == "stack" and data["test_runs"][-1]["passed"]
@@ -68,8 +66,7 @@ def test_default_is_latest_run_in_markdown(demo: Path) -> None:
 
 def test_failures_grouped_by_cause(failing: Path) -> None:
     data = report_json(failing)
-    assert data["counts"] == {"expected": 8, "processed": 5, "failed": 3, "deferred": 0,
-                              "ejected": 0}
+    assert data["counts"] == {"expected": 8, "processed": 5, "failed": 3, "deferred": 0, "ejected": 0}
     groups = data["failure_groups"]
     assert [g["count"] for g in groups] == [2, 1]
     assert "cannot reach api.example.invalid for <id>" in groups[0]["signature"]
@@ -113,8 +110,7 @@ def test_followups_filed_once_per_run_and_group(tmp_path: Path) -> None:
     issues = herd_json("list", "--label", f"herd-run:{run_id}", cwd=repo)
     assert len(issues) == 2
     network = next(i for i in issues if "exited with code 3" in i["title"])
-    linked = {d["depends_on_id"] for d in network["dependencies"]
-              if d["type"] == "discovered-from"}
+    linked = {d["depends_on_id"] for d in network["dependencies"] if d["type"] == "discovered-from"}
     assert linked == {ids[2], ids[5]}
     # discovered-from does not block: the follow-ups are ready work.
     ready = {i["id"] for i in herd_json("ready", cwd=repo)}
@@ -128,16 +124,22 @@ def test_map_kind_journal_is_reported_generically(tmp_path: Path) -> None:
     items = ["a.txt", "b.txt", "c.txt", "missing.txt"]
     for name in items[:3]:
         (tmp_path / name).write_text(name)
-    journal.add_tasks([(f"item-{n}", n, 0, "", TaskState.QUEUED.value, json.dumps(item))
-                       for n, item in enumerate(items)])
+    journal.add_tasks(
+        [(f"item-{n}", n, 0, "", TaskState.QUEUED.value, json.dumps(item)) for n, item in enumerate(items)]
+    )
     now = time.time()
     for n, item in enumerate(items):
         journal.start_attempt(f"item-{n}", 1, f"w{n % 2 + 1}", None)
         ok = item != "missing.txt"
-        journal.end_attempt(f"item-{n}", 1, ended_at=now + 0.5, exit_code=0 if ok else 1,
-                            outcome="ok" if ok else "failed",
-                            reason="" if ok else "exited with code 1",
-                            tail="" if ok else f"wc: {item}: No such file or directory")
+        journal.end_attempt(
+            f"item-{n}",
+            1,
+            ended_at=now + 0.5,
+            exit_code=0 if ok else 1,
+            outcome="ok" if ok else "failed",
+            reason="" if ok else "exited with code 1",
+            tail="" if ok else f"wc: {item}: No such file or directory",
+        )
         journal.set_task(f"item-{n}", state=(TaskState.SUCCEEDED if ok else TaskState.FAILED).value)
     journal.finish(RunState.PARTIAL, 1)
     data = report_mod.build(store, journal.run_id)
@@ -145,7 +147,8 @@ def test_map_kind_journal_is_reported_generically(tmp_path: Path) -> None:
     assert data["counts"]["failed"] == 1
     assert [t["item"] for t in data["tasks"]] == items
     assert data["failure_groups"][0]["signature"] == (
-        "exited with code <n> | wc: <item>: No such file or directory")
+        "exited with code <n> | wc: <item>: No such file or directory"
+    )
     v = report_mod.verify(data, "test -s {}", 3, seed=1, cwd=tmp_path)
     assert v["passed"] == 3 and sorted(r["item"] for r in v["results"]) == items[:3]
     text = report_mod.to_markdown(data)
@@ -155,10 +158,8 @@ def test_map_kind_journal_is_reported_generically(tmp_path: Path) -> None:
 def test_normalize_removes_what_varies() -> None:
     from herd.views.failures import normalize
 
-    a = normalize("timeout in /tmp/w1/x.py after 30s at 0xdeadbeef (app-4u5, 3f2a9c1d)",
-                  ["app-4u5"])
-    b = normalize("timeout in /var/w2/y.py after 12s at 0xbeef (app-9zz, 77aa0b1c)",
-                  ["app-9zz"])
+    a = normalize("timeout in /tmp/w1/x.py after 30s at 0xdeadbeef (app-4u5, 3f2a9c1d)", ["app-4u5"])
+    b = normalize("timeout in /var/w2/y.py after 12s at 0xbeef (app-9zz, 77aa0b1c)", ["app-9zz"])
     assert a == b == "timeout in <path> after <n>s at <hex> (<id>, <sha>)"
 
 
@@ -169,14 +170,20 @@ def test_unknown_run_is_not_found(demo: Path) -> None:
 
 # -- HTML in a real browser -----------------------------------------------------------
 
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed "
-                                    "(apt-get install chromium; .ci/run installs it)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium not installed (apt-get install chromium; .ci/run installs it)"
+)
 
 
 def chromium(tmp_path: Path, *args: str) -> str:
     assert CHROMIUM is not None
-    proc = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-                           *args], capture_output=True, text=True, timeout=120, check=True)
+    proc = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return proc.stdout
 
 
@@ -212,15 +219,24 @@ def test_html_report_of_demo_in_chromium(demo: Path, tmp_path: Path) -> None:
     assert len(re.findall(r'data-kind="test"', dom)) == len(data["test_runs"])
     for key, value in data["counts"].items():
         assert re.search(rf'id="count-{key}" data-count="{value}"', dom), key
-    assert len(re.findall(r'<tr data-task=', dom)) == 12
+    assert len(re.findall(r"<tr data-task=", dom)) == 12
     assert 'data-groups="1"' in dom and 'data-purpose="bisect"' in dom
     assert "<title>" in dom and re.search(r"<title>\S+ attempt 2: ok, \d", dom)
 
 
 @needs_chromium
 def test_html_report_with_failures_in_chromium(failing: Path, tmp_path: Path) -> None:
-    _, dom, _ = render_html(failing, tmp_path, "report-failures", "--verify-cmd",
-                            "git log --oneline -1 --grep {}", "--sample", "2", "--seed", "3")
+    _, dom, _ = render_html(
+        failing,
+        tmp_path,
+        "report-failures",
+        "--verify-cmd",
+        "git log --oneline -1 --grep {}",
+        "--sample",
+        "2",
+        "--seed",
+        "3",
+    )
     assert 'id="failures" data-failures="3" data-groups="2"' in dom
     assert 'id="verification" data-passed="2" data-sample="2" data-seed="3"' in dom
     assert len(re.findall(r'data-kind="attempt"', dom)) == 8

@@ -27,8 +27,10 @@ def _branch_commits(p: Project, run_id: str, task_id: str, base: str) -> list[st
 def test_scoped_tasks_each_leave_one_squashed_commit_on_their_branch(project: Project) -> None:
     p = project
     base = p.git("rev-parse", "HEAD")
-    ids = [p.create(f"Edit module {n}", f"edit: src/m{n}.py", "commits: 2",
-                    scope=[f"src/m{n}.py"]) for n in range(6)]
+    ids = [
+        p.create(f"Edit module {n}", f"edit: src/m{n}.py", "commits: 2", scope=[f"src/m{n}.py"])
+        for n in range(6)
+    ]
     # One worker leaves its work uncommitted: herd commits it.
     ids.append(p.create("Uncommitted edit", "edit: src/m6.py", "nocommit", scope=["src/m6.py"]))
     ids.append(p.create("Edit a new file", "edit: docs/new.md", scope=["docs/*.md"]))
@@ -74,8 +76,7 @@ def test_the_task_branch_gets_the_commit_even_if_the_worker_left_it(project: Pro
     p = project
     base = p.git("rev-parse", "HEAD")
     side = p.create("Switches branch", "switch-branch", "edit: src/m0.py", scope=["src/m0.py"])
-    detached = p.create("Detaches", "detach", "edit: src/m1.py", "commits: 2",
-                        scope=["src/m1.py"])
+    detached = p.create("Detaches", "detach", "edit: src/m1.py", "commits: 2", scope=["src/m1.py"])
     p.run(side, detached, "--no-integrate")
     run_id = p.latest_run()
     for task_id, path in ((side, "src/m0.py"), (detached, "src/m1.py")):
@@ -160,8 +161,7 @@ def test_overlapping_tasks_in_two_waves_both_land(project: Project) -> None:
 def test_cmd_placeholders_are_substituted_without_a_shell(project: Project) -> None:
     p = project
     task = p.create("Placeholders", "edit: src/m0.py", scope=["src/m0.py"])
-    cmd = (f"{p.agent} --task={{id}} {{context}} '{{worktree}}' {{prompt}} 'two words' "
-           "'$(echo no)' ';'")
+    cmd = f"{p.agent} --task={{id}} {{context}} '{{worktree}}' {{prompt}} 'two words' '$(echo no)' ';'"
     p.herd("run", task, "--cmd", cmd, "--no-integrate")
     [call] = p.calls()
     argv = call["argv"][1:]
@@ -175,11 +175,16 @@ def test_cmd_placeholders_are_substituted_without_a_shell(project: Project) -> N
 def test_a_title_with_shell_syntax_runs_nothing(project: Project, tmp_path: Path) -> None:
     p = project
     target = tmp_path / "pwned"
-    task = p.create(f"$(touch {target}) `touch {target}`; touch {target}", "edit: src/m0.py",
-                    scope=["src/m0.py"])
+    task = p.create(
+        f"$(touch {target}) `touch {target}`; touch {target}", "edit: src/m0.py", scope=["src/m0.py"]
+    )
     p.herd("run", task, "--cmd", f"{p.agent} {{id}} {{prompt}}", "--no-integrate")
-    p.herd("run", p.create(f"again $(touch {target})", "edit: src/m1.py", scope=["src/m1.py"]),
-           "--cmd", str(p.agent))  # with landing, too
+    p.herd(
+        "run",
+        p.create(f"again $(touch {target})", "edit: src/m1.py", scope=["src/m1.py"]),
+        "--cmd",
+        str(p.agent),
+    )  # with landing, too
     assert not target.exists()
     assert p.git("log", "-1", "--format=%s", "main").startswith("again $(touch ")
 
@@ -189,20 +194,28 @@ def test_failures_of_every_kind_are_retried_once_then_given_back(project: Projec
     ok = p.create("Fine", "edit: src/m0.py", scope=["src/m0.py"])
     fails = p.create("Always fails", "fail-attempts: 9", scope=["src/m1.py"])
     outside = p.create("Strays", "edit: src/m2.py", "edit: README.md", scope=["src/m2.py"])
-    forbidden = p.create("Forbidden", "edit: src/m3.py", "edit: src/secret/key.py",
-                         scope=["src/**"], out_of_scope=["src/secret/*"])
+    forbidden = p.create(
+        "Forbidden",
+        "edit: src/m3.py",
+        "edit: src/secret/key.py",
+        scope=["src/**"],
+        out_of_scope=["src/secret/*"],
+    )
     rewrite = p.create("Rewrites history", "rewrite", "edit: src/m4.py", scope=["src/m4.py"])
     empty = p.create("Does nothing", scope=["src/m5.py"])
-    done = p.run(ok, fails, outside, forbidden, rewrite, empty, "-j", "4", "--no-integrate",
-                 check=1)
+    done = p.run(ok, fails, outside, forbidden, rewrite, empty, "-j", "4", "--no-integrate", check=1)
     run_id = p.latest_run()
     attempts: dict[str, int] = {}
     for call in p.calls():
         attempts[call["task"]] = attempts.get(call["task"], 0) + 1
     assert attempts == {ok: 1, fails: 2, outside: 2, forbidden: 2, rewrite: 2, empty: 2}
-    expected = {fails: "exited with code 3", outside: "outside its scope: README.md",
-                forbidden: "outside its scope: src/secret/key.py",
-                rewrite: "not a descendant of the base", empty: "changed nothing"}
+    expected = {
+        fails: "exited with code 3",
+        outside: "outside its scope: README.md",
+        forbidden: "outside its scope: src/secret/key.py",
+        rewrite: "not a descendant of the base",
+        empty: "changed nothing",
+    }
     for task_id, why in expected.items():
         shown = p.show(task_id)
         assert shown["status"] == "open" and not shown.get("assignee"), shown
@@ -257,8 +270,9 @@ def test_a_push_from_a_worker_is_blocked_and_fails_the_attempt(project: Project)
 
 def test_a_push_skipping_hooks_is_blocked_too(project: Project) -> None:
     p = project
-    task = p.create("Pushes around the hook", "edit: src/m0.py",
-                    f"push-no-verify: {p.remote}", scope=["src/m0.py"])
+    task = p.create(
+        "Pushes around the hook", "edit: src/m0.py", f"push-no-verify: {p.remote}", scope=["src/m0.py"]
+    )
     p.run(task, "--no-integrate", check=1)
     refs = p.git("--git-dir", str(p.remote), "for-each-ref", "--format=%(refname)").split()
     assert "refs/heads/sneaky2" not in refs, "git push --no-verify got past herd"
@@ -290,14 +304,17 @@ def test_timeout_is_sigterm_then_grace_then_sigkill(project: Project, tmp_path: 
     marks = tmp_path / "term.txt"
     stubborn = tmp_path / "stubborn.sh"
     # Ignores SIGTERM, and so does its background child: only SIGKILL ends them.
-    stubborn.write_text(f"#!/bin/sh\ntrap 'echo TERM >> {marks}' TERM\n"
-                        "(trap '' TERM; sleep 600) &\necho stubborn started\n"
-                        "while :; do sleep 0.1; done\n")
+    stubborn.write_text(
+        f"#!/bin/sh\ntrap 'echo TERM >> {marks}' TERM\n"
+        "(trap '' TERM; sleep 600) &\necho stubborn started\n"
+        "while :; do sleep 0.1; done\n"
+    )
     stubborn.chmod(0o755)
     task = p.create("Stubborn", scope=["src/m0.py"])
     started = time.monotonic()
-    p.herd("run", task, "--cmd", str(stubborn), "--timeout", "1s", "--retries", "0",
-           "--no-integrate", check=1)
+    p.herd(
+        "run", task, "--cmd", str(stubborn), "--timeout", "1s", "--retries", "0", "--no-integrate", check=1
+    )
     took = time.monotonic() - started
     assert marks.read_text().startswith("TERM"), "SIGTERM first"
     assert 6 <= took < 30, f"grace of 5 s before SIGKILL, took {took:.1f}s"
@@ -335,8 +352,7 @@ def test_json_gives_only_events_on_stdout_and_progress_goes_to_stderr(project: P
     assert {e["task"] for e in events if e["event"] == "task_end"} == set(ids)
     assert events == p.events(events[0]["run"])
     # One name per worker: the slot an attempt started on is the one its end reports.
-    started = {(e["task"], e["attempt"]): e["worker"] for e in events
-               if e["event"] == "attempt_start"}
+    started = {(e["task"], e["attempt"]): e["worker"] for e in events if e["event"] == "attempt_start"}
     ended = {(e["task"], e["attempt"]): e["worker"] for e in events if e["event"] == "attempt_end"}
     assert started == ended
     plain = p.run(p.create("T9", "edit: src/m7.py", scope=["src/m7.py"]), "--no-integrate")
@@ -347,10 +363,10 @@ def test_json_gives_only_events_on_stdout_and_progress_goes_to_stderr(project: P
 
 def test_status_from_another_process_shows_workers_while_running(project: Project) -> None:
     p = project
-    ids = [p.create(f"Slow {n}", "sleep: 3", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"])
-           for n in range(2)]
+    ids = [p.create(f"Slow {n}", "sleep: 3", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in range(2)]
     proc = p.popen("run", *ids, "--cmd", str(p.agent), "-j", "2", "--no-integrate")
     try:
+
         def running() -> dict[str, object] | None:
             runs = json.loads(p.herd("runs", "--json").stdout)
             if not runs:
@@ -392,14 +408,18 @@ def test_worker_env_does_not_leak_into_the_store(project: Project) -> None:
     task = p.create("Fine", "edit: src/m0.py", scope=["src/m0.py"])
     p.run(task, "--no-integrate")
     [call] = p.calls()
-    assert set(call["env"]) >= {"HERD_TASK_ID", "HERD_CONTEXT_FILE", "HERD_RUN_ID",
-                                "HERD_WORKER", "HERD_ATTEMPT"}
+    assert set(call["env"]) >= {
+        "HERD_TASK_ID",
+        "HERD_CONTEXT_FILE",
+        "HERD_RUN_ID",
+        "HERD_WORKER",
+        "HERD_ATTEMPT",
+    }
     assert call["env"]["GIT_CONFIG_KEY_0"] == "core.hooksPath"
     assert os.path.isdir(call["env"]["GIT_CONFIG_VALUE_0"])
 
 
-def test_the_journal_records_each_result_before_the_slot_starts_its_next_task(
-        project: Project) -> None:
+def test_the_journal_records_each_result_before_the_slot_starts_its_next_task(project: Project) -> None:
     """An attempt_end is journaled before its slot's next attempt_start, and never more than
     -j attempts are open at once (the slot's next task used to start while the previous one
     was still being squashed, so the log showed up to 2x -j attempts open)."""
@@ -413,8 +433,9 @@ def test_the_journal_records_each_result_before_the_slot_starts_its_next_task(
     for event in events:
         key = (event.get("task"), event.get("attempt"))
         if event["event"] == "attempt_start":
-            assert event["worker"] not in busy_slots, f"{event['worker']} started before its " \
-                                                      "previous attempt_end"
+            assert event["worker"] not in busy_slots, (
+                f"{event['worker']} started before its previous attempt_end"
+            )
             busy_slots.add(event["worker"])
             open_now[key] = event["worker"]
             most = max(most, len(open_now))

@@ -33,8 +33,7 @@ def _events(p: Project) -> list[dict[str, object]]:
 
 
 def _succeeded(p: Project) -> set[str]:
-    return {str(e["task"]) for e in _events(p)
-            if e["event"] == "task_end" and e["state"] == "succeeded"}
+    return {str(e["task"]) for e in _events(p) if e["event"] == "task_end" and e["state"] == "succeeded"}
 
 
 def _ok_runs(p: Project) -> Counter[str]:
@@ -51,12 +50,18 @@ def _assert_all_on_branches(p: Project, run_id: str, ids: list[str]) -> None:
 
 def test_kill_9_mid_run_then_resume_finishes_every_task_once(project: Project) -> None:
     p = project
-    ids = [p.create(f"T{n}", "sleep: 1.5", "child", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"])
-           for n in range(6)]
+    ids = [
+        p.create(f"T{n}", "sleep: 1.5", "child", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"])
+        for n in range(6)
+    ]
     proc = p.popen("run", *ids, "--cmd", str(p.agent), "-j", "2", "--no-integrate")
     try:
-        wait_for(lambda: len(_succeeded(p)) >= 2 and sum(
-            1 for e in _events(p) if e["event"] == "attempt_start") >= 4, timeout=60)
+        wait_for(
+            lambda: (
+                len(_succeeded(p)) >= 2 and sum(1 for e in _events(p) if e["event"] == "attempt_start") >= 4
+            ),
+            timeout=60,
+        )
         done_before = _succeeded(p)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -89,10 +94,12 @@ def test_kill_9_mid_run_then_resume_finishes_every_task_once(project: Project) -
     # Attempts the dead herd never judged were closed as lost, not left "running" (which
     # `herd status` would show as live workers), and did not use up the tasks' retries.
     with sqlite3.connect(p.repo / ".herd" / "herd.db") as db:
-        open_attempts = db.execute("SELECT count(*) FROM attempts WHERE run_id = ? AND "
-                                   "ended_at IS NULL", (run_id,)).fetchone()[0]
-        outcomes = Counter(row[0] for row in db.execute(
-            "SELECT outcome FROM attempts WHERE run_id = ?", (run_id,)))
+        open_attempts = db.execute(
+            "SELECT count(*) FROM attempts WHERE run_id = ? AND ended_at IS NULL", (run_id,)
+        ).fetchone()[0]
+        outcomes = Counter(
+            row[0] for row in db.execute("SELECT outcome FROM attempts WHERE run_id = ?", (run_id,))
+        )
     assert open_attempts == 0
     assert outcomes == {"ok": len(ids)}, outcomes
     lost = resume_event["lost_attempts"]
@@ -108,8 +115,12 @@ def test_failpoint_exits_99_and_resume_completes(project: Project, point: str) -
     ids = [p.create(f"T{n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in range(3)]
     crashed = subprocess.run(
         [*p.popen_argv("run", *ids, "--cmd", str(p.agent), "-j", "1", "--no-integrate")],
-        cwd=p.repo, env={**p.env, "HERD_FAILPOINT": point}, capture_output=True, text=True,
-        timeout=60)
+        cwd=p.repo,
+        env={**p.env, "HERD_FAILPOINT": point},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert crashed.returncode == 99, crashed.stderr
     run_id = p.latest_run()
     done_before = _succeeded(p)
@@ -129,8 +140,9 @@ def test_failpoint_exits_99_and_resume_completes(project: Project, point: str) -
 
 def test_ctrl_c_stops_every_worker_exits_130_and_resume_continues(project: Project) -> None:
     p = project
-    ids = [p.create(f"T{n}", "child", "sleep: 3", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"])
-           for n in range(4)]
+    ids = [
+        p.create(f"T{n}", "child", "sleep: 3", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in range(4)
+    ]
     proc = p.popen("run", *ids, "--cmd", str(p.agent), "-j", "2", "--no-integrate")
     try:
         run_id = wait_for(lambda: p.latest_run_or_none(), timeout=30)
@@ -154,8 +166,9 @@ def test_ctrl_c_stops_every_worker_exits_130_and_resume_continues(project: Proje
     assert set(_ok_runs(p)) == set(ids)
     assert run_processes(run_id) == []
     # An interrupted attempt does not use up the task's retry.
-    attempts = Counter(e["task"] for e in _events(p) if e["event"] == "attempt_end"
-                       and e["outcome"] != "interrupted")
+    attempts = Counter(
+        e["task"] for e in _events(p) if e["event"] == "attempt_end" and e["outcome"] != "interrupted"
+    )
     assert all(n == 1 for n in attempts.values()), attempts
 
 

@@ -43,8 +43,7 @@ def _kill_9_mid_run(p: Project, *args: str) -> str:
 
 def test_two_resumes_at_once_exactly_one_proceeds(project: Project) -> None:
     p = project
-    ids = [p.create(f"T{n}", "sleep: 2", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"])
-           for n in range(4)]
+    ids = [p.create(f"T{n}", "sleep: 2", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in range(4)]
     run_id = _kill_9_mid_run(p, *ids, "-j", "2", "--no-integrate")
     killed_at = time.time()
     first, second = p.popen("resume", run_id), p.popen("resume", run_id)
@@ -85,8 +84,12 @@ def test_resume_counts_a_task_that_failed_before_the_crash(project: Project) -> 
     good = [p.create(f"G{n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in (1, 2)]
     crashed = subprocess.run(
         p.popen_argv("run", bad, *good, "--cmd", str(p.agent), "-j", "1", "--retries", "0"),
-        cwd=p.repo, env={**p.env, "HERD_FAILPOINT": "after-worker"}, capture_output=True,
-        text=True, timeout=60)
+        cwd=p.repo,
+        env={**p.env, "HERD_FAILPOINT": "after-worker"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert crashed.returncode == 99, crashed.stderr
     run_id = p.latest_run()
     resumed = p.herd("resume", run_id, check=None)
@@ -100,12 +103,18 @@ def test_resume_counts_a_task_ejected_before_the_crash(project: Project) -> None
     p = project
     fine = p.create("Fine", "edit: src/m0.py", scope=["src/m0.py"])
     breaks = p.create("Breaks", "edit: src/m1.py", scope=["src/m1.py"])
-    test_cmd = (f"{sys.executable} -c \"import pathlib, sys; "
-                "sys.exit('edited' in pathlib.Path('src/m1.py').read_text())\"")
+    test_cmd = (
+        f'{sys.executable} -c "import pathlib, sys; '
+        "sys.exit('edited' in pathlib.Path('src/m1.py').read_text())\""
+    )
     crashed = subprocess.run(
         p.popen_argv("run", fine, breaks, "--cmd", str(p.agent), "--test-cmd", test_cmd),
-        cwd=p.repo, env={**p.env, "HERD_FAILPOINT": "before-close"}, capture_output=True,
-        text=True, timeout=120)
+        cwd=p.repo,
+        env={**p.env, "HERD_FAILPOINT": "before-close"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert crashed.returncode == 99, crashed.stderr
     resumed = p.herd("resume", p.latest_run(), check=None)
     assert resumed.returncode == 1, resumed.stdout + resumed.stderr
@@ -134,4 +143,3 @@ def test_status_watch_ends_when_the_owner_dies(project: Project) -> None:
     assert "interrupted" in out and f"herd resume {run_id}" in out, out
     for leftover in run_processes(run_id):  # the dead run's orphaned worker
         leftover.kill()
-

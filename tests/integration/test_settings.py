@@ -12,14 +12,14 @@ import pytest
 from _queue_helpers import assert_clean_error, herd, herd_json
 from conftest import git, make_repo
 
-TEAM = '''test_cmd = "python -c 'pass'"
+TEAM = """test_cmd = "python -c 'pass'"
 jobs = 2
 push = true
 timeout = "5m"
 
 [agents.team]
 argv = ["team-agent", "{context}"]
-'''
+"""
 
 
 @pytest.fixture
@@ -63,8 +63,7 @@ def test_config_shows_where_each_setting_came_from(repo: Path) -> None:
 def test_pyproject_tool_herd_is_read(repo: Path) -> None:
     (repo / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.herd]\njobs = 3\n')
     data = herd_json("config", cwd=repo)
-    assert data["settings"]["jobs"] == {"value": 3,
-                                        "source": f"{repo / 'pyproject.toml'} [tool.herd]"}
+    assert data["settings"]["jobs"] == {"value": 3, "source": f"{repo / 'pyproject.toml'} [tool.herd]"}
 
 
 def test_run_takes_the_team_defaults_and_flags_override_them(repo: Path) -> None:
@@ -77,21 +76,42 @@ def test_run_takes_the_team_defaults_and_flags_override_them(repo: Path) -> None
     assert args["landing"]["test_cmd"] == "python -c 'pass'"
     assert args["landing"]["push"] is True
     assert args["options"]["timeout"] == 300
-    herd("update", "--status", "open", *[i["id"] for i in herd_json("list", "--all", cwd=repo)],
-         cwd=repo, check=None)
-    herd("run", "--ready", "--cmd", "true", "--no-integrate", "--no-push", "--test-cmd", "make",
-         "--timeout", "7s", cwd=repo, check=None)
+    herd(
+        "update",
+        "--status",
+        "open",
+        *[i["id"] for i in herd_json("list", "--all", cwd=repo)],
+        cwd=repo,
+        check=None,
+    )
+    herd(
+        "run",
+        "--ready",
+        "--cmd",
+        "true",
+        "--no-integrate",
+        "--no-push",
+        "--test-cmd",
+        "make",
+        "--timeout",
+        "7s",
+        cwd=repo,
+        check=None,
+    )
     args = last_run_args(repo)
     assert args["landing"]["test_cmd"] == "make" and args["landing"]["push"] is False
     assert args["options"]["timeout"] == 7
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    ("jobs = 'four'\n", "jobs must be a whole number, not 'four'"),
-    ("tests = 'pytest'\n", "unknown setting 'tests'"),
-    ("timeout = 'soon'\n", "timeout: duration 'soon'"),
-    ("jobs = \n", "fix the TOML"),
-])
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("jobs = 'four'\n", "jobs must be a whole number, not 'four'"),
+        ("tests = 'pytest'\n", "unknown setting 'tests'"),
+        ("timeout = 'soon'\n", "timeout: duration 'soon'"),
+        ("jobs = \n", "fix the TOML"),
+    ],
+)
 def test_a_bad_team_file_is_one_clear_line(repo: Path, body: str, needle: str) -> None:
     (repo / "herd.toml").write_text(body)
     proc = herd("config", cwd=repo, check=None)

@@ -17,10 +17,12 @@ from pathlib import Path
 from _run_helpers import Project, kill_tree, run_processes, wait_for
 from test_map import PY, env_for, latest_run
 
-STUBBORN = ("import signal, sys, time\n"
-            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-            "print('started', flush=True)\n"
-            "time.sleep(600)\n")
+STUBBORN = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('started', flush=True)\n"
+    "time.sleep(600)\n"
+)
 
 
 def test_a_second_ctrl_c_during_clean_up_still_gives_every_task_back(tmp_path: Path) -> None:
@@ -28,8 +30,7 @@ def test_a_second_ctrl_c_during_clean_up_still_gives_every_task_back(tmp_path: P
     stubborn = tmp_path / "stubborn.py"
     stubborn.write_text(STUBBORN)
     ids = [p.create(f"T{n}", scope=[f"src/m{n}.py"]) for n in range(2)]
-    proc = p.popen("run", *ids, "--cmd", f"{sys.executable} {stubborn}", "-j", "2",
-                   "--no-integrate")
+    proc = p.popen("run", *ids, "--cmd", f"{sys.executable} {stubborn}", "-j", "2", "--no-integrate")
     try:
         run_id = wait_for(lambda: p.latest_run_or_none(), timeout=30)
         wait_for(lambda: len(run_processes(run_id)) >= 2, timeout=30)
@@ -53,9 +54,14 @@ def test_a_second_ctrl_c_during_clean_up_still_gives_every_task_back(tmp_path: P
 def test_map_second_signal_kills_at_once_and_saves_every_batch(tmp_path: Path) -> None:
     stubborn = tmp_path / "stubborn.py"
     stubborn.write_text(STUBBORN.replace("print(", "open(sys.argv[1] + '.started', 'w'); print("))
-    proc = subprocess.Popen([PY, "-m", "herd", "map", "-j", "2", "a", "b", "c", "--", PY,
-                             str(stubborn), "{}"], cwd=tmp_path, env=env_for(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "herd", "map", "-j", "2", "a", "b", "c", "--", PY, str(stubborn), "{}"],
+        cwd=tmp_path,
+        env=env_for(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: len(list(tmp_path.glob("*.started"))) == 2, timeout=30)
         proc.send_signal(signal.SIGTERM)

@@ -18,10 +18,17 @@ from herd.store import issues as sql_issues
 from herd.store.schema import MIGRATIONS, SCHEMA_VERSION, _statements
 
 BD_RECORD = {
-    "id": "t-a", "title": "a", "status": "open", "priority": 1, "issue_type": "task",
-    "created_at": "2025-01-01T00:00:00Z", "labels": ["x", "y"],
+    "id": "t-a",
+    "title": "a",
+    "status": "open",
+    "priority": 1,
+    "issue_type": "task",
+    "created_at": "2025-01-01T00:00:00Z",
+    "labels": ["x", "y"],
     "dependencies": [{"issue_id": "t-a", "depends_on_id": "t-b", "type": "blocks"}],
-    "dependency_count": 7, "dependent_count": 7, "comment_count": 7,
+    "dependency_count": 7,
+    "dependent_count": 7,
+    "comment_count": 7,
     "metadata": {"labels": None, "note": "<&>"},
 }
 
@@ -35,12 +42,24 @@ def decoded(tx: sqlite3.Connection, issue_id: str, keys: set[str]) -> list[tuple
 
 def test_marked_rows_read_as_decoded_rows(tmp_path: Path) -> None:
     queue = Queue(init(tmp_path, "t"), actor="tester")
-    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(r) for r in [
-        BD_RECORD,
-        {"id": "t-b", "title": "b", "status": "open", "priority": 2, "labels": [],
-         "comments": [{"id": 1, "text": "hi"}]},
-        {"id": "t-c", "title": "c", "custom": "\u0000labels", "status": "open"},
-    ]) + "\n")
+    (tmp_path / "in.jsonl").write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                BD_RECORD,
+                {
+                    "id": "t-b",
+                    "title": "b",
+                    "status": "open",
+                    "priority": 2,
+                    "labels": [],
+                    "comments": [{"id": 1, "text": "hi"}],
+                },
+                {"id": "t-c", "title": "c", "custom": "\u0000labels", "status": "open"},
+            ]
+        )
+        + "\n"
+    )
     queue.import_jsonl(tmp_path / "in.jsonl")
     queue.dep_add("t-c", "t-a")  # a dependency added to a record that had no key for it
     queue.label("t-c", "late", add=True)
@@ -55,19 +74,35 @@ def test_marked_rows_read_as_decoded_rows(tmp_path: Path) -> None:
     with queue.store.read() as tx:
         for record in spliced:
             assert list(record.items()) == decoded(tx, record["id"], set(record))
-    assert list(a) == ["id", "title", "status", "priority", "issue_type", "created_at",
-                       "updated_at", "labels", "dependencies", "comments", "dependency_count",
-                       "dependent_count", "comment_count", "metadata"]
+    assert list(a) == [
+        "id",
+        "title",
+        "status",
+        "priority",
+        "issue_type",
+        "created_at",
+        "updated_at",
+        "labels",
+        "dependencies",
+        "comments",
+        "dependency_count",
+        "dependent_count",
+        "comment_count",
+        "metadata",
+    ]
     assert (a["dependency_count"], a["dependent_count"], a["comment_count"]) == (1, 1, 1)
     assert a["metadata"] == {"labels": None, "note": "<&>"} and a["labels"] == ["x", "y"]
     assert "labels" not in b and b["comments"] == [{"id": 1, "text": "hi"}]
     assert c["custom"] == "\u0000labels" and c["labels"] == ["late"]
     assert c["dependencies"][0]["depends_on_id"] == "t-a"
     # The CLI's stream and the library's records agree, key order included.
-    listed = [json.loads(line.rstrip(",")) for line in
-              herd("list", "--json", cwd=tmp_path).stdout.splitlines()[1:-1]]
-    assert {r["id"]: list(r.items()) for r in listed} == \
-        {r["id"]: list(r.items()) for r in queue.list_issues()}
+    listed = [
+        json.loads(line.rstrip(","))
+        for line in herd("list", "--json", cwd=tmp_path).stdout.splitlines()[1:-1]
+    ]
+    assert {r["id"]: list(r.items()) for r in listed} == {
+        r["id"]: list(r.items()) for r in queue.list_issues()
+    }
 
 
 def test_a_version_5_store_gets_the_markers_and_reads_the_same(tmp_path: Path) -> None:
@@ -78,11 +113,16 @@ def test_a_version_5_store_gets_the_markers_and_reads_the_same(tmp_path: Path) -
             conn.execute(statement)
     conn.execute("PRAGMA user_version = 5")
     old_data = {k: (None if k in records.CHILD_KEYS else v) for k, v in BD_RECORD.items()}
-    conn.execute("INSERT INTO issues (id, data, title, status, priority, issue_type) "
-                 "VALUES ('t-a', ?, 'a', 'open', 1, 'task')", (json.dumps(old_data),))
+    conn.execute(
+        "INSERT INTO issues (id, data, title, status, priority, issue_type) "
+        "VALUES ('t-a', ?, 'a', 'open', 1, 'task')",
+        (json.dumps(old_data),),
+    )
     conn.execute("INSERT INTO labels VALUES ('t-a', 'x', 0), ('t-a', 'y', 1)")
-    conn.execute("INSERT INTO dependencies VALUES ('t-a', 't-b', 'blocks', 0, ?)",
-                 (json.dumps(BD_RECORD["dependencies"][0]),))  # type: ignore[index]
+    conn.execute(
+        "INSERT INTO dependencies VALUES ('t-a', 't-b', 'blocks', 0, ?)",
+        (json.dumps(BD_RECORD["dependencies"][0]),),  # type: ignore[index]
+    )
     conn.execute("INSERT INTO blocked (id) VALUES ('t-a')")
     with Store(db) as before_markers:
         pass

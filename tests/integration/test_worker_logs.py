@@ -10,17 +10,18 @@ from _run_helpers import Project
 
 from herd.engine.executor import JobSpec, LocalExecutor
 
-CHATTY = ("import sys\n"
-          "for n in range(40000):\n"
-          "    sys.stdout.write(f'line {n:06d} ' + 'x' * 64 + '\\n')\n"
-          "print('the last line', file=sys.stderr)\n")
+CHATTY = (
+    "import sys\n"
+    "for n in range(40000):\n"
+    "    sys.stdout.write(f'line {n:06d} ' + 'x' * 64 + '\\n')\n"
+    "print('the last line', file=sys.stderr)\n"
+)
 
 
 def test_a_capped_log_keeps_the_end_and_says_what_was_dropped(tmp_path: Path) -> None:
     log = tmp_path / "job.log"
     with LocalExecutor(1) as ex:
-        ex.submit(JobSpec("chatty", (sys.executable, "-c", CHATTY), log_path=log,
-                          log_limit=2**20))
+        ex.submit(JobSpec("chatty", (sys.executable, "-c", CHATTY), log_path=log, log_limit=2**20))
         [result] = list(ex.results())
     assert result.exit_code == 0
     text = log.read_text()
@@ -36,8 +37,7 @@ def test_a_capped_log_keeps_the_end_and_says_what_was_dropped(tmp_path: Path) ->
 def test_a_small_log_is_left_whole(tmp_path: Path) -> None:
     log = tmp_path / "job.log"
     with LocalExecutor(1) as ex:
-        ex.submit(JobSpec("quiet", (sys.executable, "-c", "print('hello')"), log_path=log,
-                          log_limit=2**20))
+        ex.submit(JobSpec("quiet", (sys.executable, "-c", "print('hello')"), log_path=log, log_limit=2**20))
         list(ex.results())
     assert log.read_text() == "hello\n"
 

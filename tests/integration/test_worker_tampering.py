@@ -15,7 +15,7 @@ import pytest
 from _run_helpers import Project, wait_for
 
 # argv[1] says how the worker misbehaves; it always edits a file in its scope first.
-TAMPERING_AGENT = r'''
+TAMPERING_AGENT = r"""
 import os, subprocess, sys
 mode = sys.argv[1]
 common = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
@@ -37,7 +37,7 @@ elif mode == "checkout-main":
     subprocess.run(["git", "checkout", "-q", "--ignore-other-worktrees", "main"], check=True)
     with open("src/work.py", "a") as f:
         f.write("work on main\n")
-'''
+"""
 
 
 def _agent(tmp: Path) -> Path:
@@ -74,12 +74,14 @@ def project(tmp_path: Path) -> Project:
 
 @pytest.mark.parametrize("mode", ["rm-git", "gitdir-main", "rm-git-then-commit"])
 def test_a_worker_that_breaks_its_git_file_never_touches_the_user_repo(
-        project: Project, tmp_path: Path, mode: str) -> None:
+    project: Project, tmp_path: Path, mode: str
+) -> None:
     p = project
     task = p.create("tamper", scope=["src/work.py"])
     before = _user_state(p)
-    proc = p.herd("run", task, "--retries", "0", "--cmd",
-                  f"{sys.executable} {_agent(tmp_path)} {mode}", check=1)
+    proc = p.herd(
+        "run", task, "--retries", "0", "--cmd", f"{sys.executable} {_agent(tmp_path)} {mode}", check=1
+    )
     assert _user_state(p) == before, proc.stdout + proc.stderr
     run_id = p.latest_run()
     report = json.loads(p.herd("report", run_id, "--format", "json").stdout)
@@ -91,19 +93,21 @@ def test_a_worker_that_breaks_its_git_file_never_touches_the_user_repo(
 
 @pytest.mark.parametrize("mode", ["head-to-main", "checkout-main"])
 def test_a_worker_that_points_head_at_the_user_branch_does_not_move_it(
-        project: Project, tmp_path: Path, mode: str) -> None:
+    project: Project, tmp_path: Path, mode: str
+) -> None:
     p = project
     task = p.create("switch", scope=["src/work.py"])
     before = _user_state(p)
-    proc = p.herd("run", task, "--no-integrate", "--cmd",
-                  f"{sys.executable} {_agent(tmp_path)} {mode}", check=None)
+    proc = p.herd(
+        "run", task, "--no-integrate", "--cmd", f"{sys.executable} {_agent(tmp_path)} {mode}", check=None
+    )
     assert _user_state(p) == before, proc.stdout + proc.stderr
     # The work itself is kept on the task branch, where it belongs.
     run_id = p.latest_run()
     assert "work" in p.git("show", f"herd/{run_id}/{task}:src/work.py")
 
 
-DAEMON_AGENT = r'''
+DAEMON_AGENT = r"""
 import os, sys, time
 with open("src/work.py", "a") as f:
     f.write("work\n")
@@ -121,11 +125,10 @@ if os.fork() == 0:
             time.sleep(0.05)
     os._exit(0)
 time.sleep(0.5)
-'''
+"""
 
 
-def test_a_daemon_a_worker_leaves_behind_is_killed_before_judging(
-        project: Project, tmp_path: Path) -> None:
+def test_a_daemon_a_worker_leaves_behind_is_killed_before_judging(project: Project, tmp_path: Path) -> None:
     p = project
     agent = tmp_path / "daemon_agent.py"
     agent.write_text(DAEMON_AGENT)
@@ -134,26 +137,33 @@ def test_a_daemon_a_worker_leaves_behind_is_killed_before_judging(
     p.herd("run", task, "--no-integrate", "--cmd", f"{sys.executable} {agent} {pid_file}")
     pid = int(pid_file.read_text())
     try:
-        wait_for(lambda: not psutil.pid_exists(pid)
-                 or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=5)
+        wait_for(
+            lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+            timeout=5,
+        )
     finally:
         if psutil.pid_exists(pid):
             psutil.Process(pid).kill()
 
 
 def test_a_worker_that_changes_the_git_config_gets_it_put_back_and_fails(
-        project: Project, tmp_path: Path) -> None:
+    project: Project, tmp_path: Path
+) -> None:
     p = project
     agent = tmp_path / "config_agent.py"
-    agent.write_text("import subprocess\n"
-                     "open('src/work.py', 'a').write('work\\n')\n"
-                     "subprocess.run(['git', 'config', 'core.hooksPath', '/tmp/elsewhere'])\n"
-                     "subprocess.run(['git', 'config', 'user.email', 'worker@evil'])\n")
+    agent.write_text(
+        "import subprocess\n"
+        "open('src/work.py', 'a').write('work\\n')\n"
+        "subprocess.run(['git', 'config', 'core.hooksPath', '/tmp/elsewhere'])\n"
+        "subprocess.run(['git', 'config', 'user.email', 'worker@evil'])\n"
+    )
     config = p.repo / ".git" / "config"
     before = config.read_bytes()
     task = p.create("config", scope=["src/work.py"])
     proc = p.herd("run", task, "--retries", "0", "--cmd", f"{sys.executable} {agent}", check=1)
     assert config.read_bytes() == before, proc.stderr
     assert "changed the repository's git config" in proc.stdout + proc.stderr
-    assert "core.hooksPath" in json.dumps(p.comments(task)) or "hookspath" in json.dumps(
-        p.comments(task)).lower()
+    assert (
+        "core.hooksPath" in json.dumps(p.comments(task))
+        or "hookspath" in json.dumps(p.comments(task)).lower()
+    )

@@ -30,10 +30,18 @@ def test_no_cycles_in_a_dag() -> None:
 
 
 def test_each_cycle_reported_once_smallest_id_first() -> None:
-    graph = adjacency([("c", "a"), ("a", "b"), ("b", "c"),  # a -> b -> c -> a
-                       ("x", "y"), ("y", "x"),              # x <-> y
-                       ("s", "s"),                          # self loop
-                       ("b", "q"), ("q", "r")])             # tails are not cycles
+    graph = adjacency(
+        [
+            ("c", "a"),
+            ("a", "b"),
+            ("b", "c"),  # a -> b -> c -> a
+            ("x", "y"),
+            ("y", "x"),  # x <-> y
+            ("s", "s"),  # self loop
+            ("b", "q"),
+            ("q", "r"),
+        ]
+    )  # tails are not cycles
     assert cycles(graph) == [["a", "b", "c", "a"], ["s", "s"], ["x", "y", "x"]]
 
 
@@ -49,8 +57,11 @@ def test_cycles_on_a_large_ring() -> None:
 
 
 def test_tree_lines_marks_repeats_and_missing() -> None:
-    children = {"a": [("b", "blocks"), ("c", "parent-child")], "b": [("c", "blocks")],
-                "c": [("ghost", "blocks")]}
+    children = {
+        "a": [("b", "blocks"), ("c", "parent-child")],
+        "b": [("c", "blocks")],
+        "c": [("ghost", "blocks")],
+    }
     labels = {"a": "A", "b": "B", "c": "C"}
     assert tree_lines("a", children, labels) == [
         "A",

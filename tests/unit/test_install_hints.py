@@ -30,16 +30,30 @@ def test_the_hint_in_a_released_package_names_herd_batch(tmp_path: Path) -> None
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     shutil.copy(ROOT / "src" / "herd" / "install.py", package / "install.py")
-    proc = subprocess.run([sys.executable, "-c", "from herd.install import extra_hint; "
-                           "print(extra_hint('dask'))"], cwd=tmp_path, capture_output=True,
-                          text=True, check=True, env={"PYTHONPATH": str(package.parent)})
+    proc = subprocess.run(
+        [sys.executable, "-c", "from herd.install import extra_hint; print(extra_hint('dask'))"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(package.parent)},
+    )
     assert proc.stdout.strip() == "pip install 'herd-batch[dask]'"
 
 
 def test_no_text_tells_anyone_to_install_the_other_herd() -> None:
     wrong = re.compile(r"pip install\s+['\"]?herd(\[|['\"\s]|$)", re.M)
-    files = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *ROOT.glob("docs/**/*.md"),
-             *ROOT.glob("src/**/*.py"), ROOT / ".ci" / "run"]
-    offenders = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in files if p.exists()
-                 for m in wrong.finditer(p.read_text(encoding="utf-8"))]
+    files = [
+        ROOT / "README.md",
+        ROOT / "CONTRIBUTING.md",
+        *ROOT.glob("docs/**/*.md"),
+        *ROOT.glob("src/**/*.py"),
+        ROOT / ".ci" / "run",
+    ]
+    offenders = [
+        f"{p.relative_to(ROOT)}: {m.group(0)}"
+        for p in files
+        if p.exists()
+        for m in wrong.finditer(p.read_text(encoding="utf-8"))
+    ]
     assert offenders == []

@@ -21,20 +21,33 @@ from herd.queue.model import (
 
 
 def test_statuses_and_blocking_types() -> None:
-    assert {s.value for s in Status} >= {"open", "in_progress", "blocked", "deferred", "closed",
-                                          "pinned", "hooked"}
+    assert {s.value for s in Status} >= {
+        "open",
+        "in_progress",
+        "blocked",
+        "deferred",
+        "closed",
+        "pinned",
+        "hooked",
+    }
     assert Status("open") is Status.OPEN and str(Status.OPEN) == "open"
     assert Status.OPEN not in RESOLVED_STATUSES and Status.CLOSED in RESOLVED_STATUSES
     assert {"blocks", "parent-child", "conditional-blocks", "waits-for"} == BLOCKING_TYPES
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2025-01-02T03:04:05Z", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()),
-    ("2025-01-02T03:04:05+01:00", datetime(2025, 1, 2, 2, 4, 5, tzinfo=UTC).timestamp()),
-    ("2025-01-02T03:04:05.123456789Z", datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC).timestamp()),
-    ("2025-01-02T03:04:05", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()),
-    ("", None), ("yesterday", None), (None, None), (17, None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-01-02T03:04:05Z", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()),
+        ("2025-01-02T03:04:05+01:00", datetime(2025, 1, 2, 2, 4, 5, tzinfo=UTC).timestamp()),
+        ("2025-01-02T03:04:05.123456789Z", datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC).timestamp()),
+        ("2025-01-02T03:04:05", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()),
+        ("", None),
+        ("yesterday", None),
+        (None, None),
+        (17, None),
+    ],
+)
 def test_parse_time(text: object, expected: float | None) -> None:
     assert parse_time(text) == expected
 
@@ -46,16 +59,24 @@ def test_now_iso_is_bd_format() -> None:
 
 
 def test_set_field_places_new_keys_where_bd_writes_them() -> None:
-    record = {"id": "x", "title": "t", "status": "open", "created_at": "c", "custom": 1,
-              "metadata": {}}
+    record = {"id": "x", "title": "t", "status": "open", "created_at": "c", "custom": 1, "metadata": {}}
     set_field(record, "priority", 1)
     set_field(record, "closed_at", "z")
     set_field(record, "title", "new")  # existing key keeps its place
     set_field(record, "zz_unknown", 2)
     # Unknown keys are skipped over: a new known key lands before the next known key it
     # precedes in bd's order (closed_at before metadata), unknown ones go last.
-    assert list(record) == ["id", "title", "status", "priority", "created_at", "custom",
-                            "closed_at", "metadata", "zz_unknown"]
+    assert list(record) == [
+        "id",
+        "title",
+        "status",
+        "priority",
+        "created_at",
+        "custom",
+        "closed_at",
+        "metadata",
+        "zz_unknown",
+    ]
     assert record["title"] == "new"
     assert FIELD_ORDER[0] == "id"
 
@@ -63,7 +84,14 @@ def test_set_field_places_new_keys_where_bd_writes_them() -> None:
 def test_criteria_are_lines_without_markers() -> None:
     text = "1. tests pass\n- [ ] docs\n- [x] done\n* bullet\n- dash\n\n2.5 stays\nplain"
     assert criteria_of({"acceptance_criteria": text}) == [
-        "tests pass", "docs", "done", "bullet", "dash", "2.5 stays", "plain"]
+        "tests pass",
+        "docs",
+        "done",
+        "bullet",
+        "dash",
+        "2.5 stays",
+        "plain",
+    ]
     assert criteria_of({}) == []
 
 
@@ -76,8 +104,11 @@ def test_scope_lives_in_metadata_herd() -> None:
 
 # -- ids --------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("count", "length"), [(0, 3), (100, 3), (117, 4), (4_000, 4),
-                                               (5_000, 5), (10**6, 6), (10**7, 7), (10**12, 8)])
+
+@pytest.mark.parametrize(
+    ("count", "length"),
+    [(0, 3), (100, 3), (117, 4), (4_000, 4), (5_000, 5), (10**6, 6), (10**7, 7), (10**12, 8)],
+)
 def test_id_length_grows_with_count_from_3_to_8(count: int, length: int) -> None:
     assert ids.id_length(count) == length
 

@@ -20,14 +20,22 @@ from herd.errors import BadInput
 
 
 def _failed(tries: int, cost: float | None = None) -> Attempt:
-    return Attempt("t1", tries, tries, ok=False, outcome=Outcome.FAILED, exit_code=3,
-                   cost=cost)
+    return Attempt("t1", tries, tries, ok=False, outcome=Outcome.FAILED, exit_code=3, cost=cost)
 
 
 def _result(**fields: object) -> JobResult:
-    base: dict[str, object] = dict(key="k", exit_code=0, signal=None, timed_out=False,
-                                   out_of_memory=False, started_at=0.0, ended_at=1.0, tail="",
-                                   stdout=None, worker="local/w1")
+    base: dict[str, object] = dict(
+        key="k",
+        exit_code=0,
+        signal=None,
+        timed_out=False,
+        out_of_memory=False,
+        started_at=0.0,
+        ended_at=1.0,
+        tail="",
+        stdout=None,
+        worker="local/w1",
+    )
     base.update(fields)
     return JobResult(**base)  # type: ignore[arg-type]
 
@@ -70,21 +78,23 @@ def test_budget_stops_new_starts_once_spent() -> None:
     assert budget.spent == pytest.approx(1.1)
 
 
-@pytest.mark.parametrize(("text", "when", "why", "count", "percent"), [
-    ("now,fail=1", "now", "fail", 1, False),
-    ("soon,fail=3", "soon", "fail", 3, False),
-    ("soon,fail=20%", "soon", "fail", 20, True),
-    ("now,success=2", "now", "success", 2, False),
-    ("soon,done=50%", "soon", "done", 50, True),
-    ("fail=1", "now", "fail", 1, False),
-    ("1", "soon", "fail", 1, False),
-    ("2", "now", "fail", 1, False),
-    ("-1", "soon", "success", 1, False),
-    ("-2", "now", "success", 1, False),
-    ("10%", "soon", "fail", 10, True),
-])
-def test_halt_reads_gnu_parallels_forms(text: str, when: str, why: str, count: float,
-                                        percent: bool) -> None:
+@pytest.mark.parametrize(
+    ("text", "when", "why", "count", "percent"),
+    [
+        ("now,fail=1", "now", "fail", 1, False),
+        ("soon,fail=3", "soon", "fail", 3, False),
+        ("soon,fail=20%", "soon", "fail", 20, True),
+        ("now,success=2", "now", "success", 2, False),
+        ("soon,done=50%", "soon", "done", 50, True),
+        ("fail=1", "now", "fail", 1, False),
+        ("1", "soon", "fail", 1, False),
+        ("2", "now", "fail", 1, False),
+        ("-1", "soon", "success", 1, False),
+        ("-2", "now", "success", 1, False),
+        ("10%", "soon", "fail", 10, True),
+    ],
+)
+def test_halt_reads_gnu_parallels_forms(text: str, when: str, why: str, count: float, percent: bool) -> None:
     halt = Halt.parse(text)
     assert halt is not None
     assert (halt.when, halt.why, halt.count, halt.percent) == (when, why, count, percent)
@@ -94,8 +104,9 @@ def test_halt_never_and_nothing_mean_no_policy() -> None:
     assert Halt.parse(None) is None and Halt.parse("never") is None and Halt.parse("0") is None
 
 
-@pytest.mark.parametrize("text", ["sometimes,fail=1", "now,fail=0", "now,fail=150%", "now",
-                                  "now,crash=1", "fail=x"])
+@pytest.mark.parametrize(
+    "text", ["sometimes,fail=1", "now,fail=0", "now,fail=150%", "now", "now,crash=1", "fail=x"]
+)
 def test_halt_refuses_what_it_cannot_read(text: str) -> None:
     with pytest.raises(BadInput, match="--halt"):
         Halt.parse(text)
@@ -152,15 +163,19 @@ def test_halt_on_success_exits_0() -> None:
     assert stop is not None and stop.kill and stop.exit_code == 0
 
 
-@pytest.mark.parametrize(("fields", "outcome", "reason"), [
-    ({}, "ok", "exit 0"),
-    ({"exit_code": 3}, "failed", "exited with code 3"),
-    ({"exit_code": None, "signal": 9}, "failed", "killed by signal 9"),
-    ({"exit_code": None, "timed_out": True}, "timeout", "timed out after 2s (killed)"),
-    ({"exit_code": None, "out_of_memory": True}, "memory", "used more than 1 KiB (killed)"),
-    ({"exit_code": 127, "error": "command not found: nope"}, "crash", "command not found: nope"),
-    ({"exit_code": None, "cancelled": True}, "cancelled", "cancelled"),
-])
-def test_judge_is_the_one_definition_of_a_failure(fields: dict[str, object], outcome: str,
-                                                 reason: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "outcome", "reason"),
+    [
+        ({}, "ok", "exit 0"),
+        ({"exit_code": 3}, "failed", "exited with code 3"),
+        ({"exit_code": None, "signal": 9}, "failed", "killed by signal 9"),
+        ({"exit_code": None, "timed_out": True}, "timeout", "timed out after 2s (killed)"),
+        ({"exit_code": None, "out_of_memory": True}, "memory", "used more than 1 KiB (killed)"),
+        ({"exit_code": 127, "error": "command not found: nope"}, "crash", "command not found: nope"),
+        ({"exit_code": None, "cancelled": True}, "cancelled", "cancelled"),
+    ],
+)
+def test_judge_is_the_one_definition_of_a_failure(
+    fields: dict[str, object], outcome: str, reason: str
+) -> None:
     assert judge(_result(**fields), timeout=2, max_memory=1024) == (outcome, reason)

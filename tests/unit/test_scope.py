@@ -292,13 +292,49 @@ def test_matches_is_pathspecs_gitignore_matcher() -> None:
     import pathspec
 
     rng = random.Random(5)
-    odd = ["a|b/c", "a+b/*.py", "x\\*y", "a b/x\\ ", "[!a]/b", "/x.py", "src/**/?.md", "*/",
-           "a{1}/b", "a.b/(c)", "**/b/", "**", "a/b/x.py", "a/b/", "a-1/b.c/**", "!a/b/**",
-           "a/b/c", "a/b/**/x.md", "a/#b", "a/b\\ ", "a/./b", "a/../b"]
+    odd = [
+        "a|b/c",
+        "a+b/*.py",
+        "x\\*y",
+        "a b/x\\ ",
+        "[!a]/b",
+        "/x.py",
+        "src/**/?.md",
+        "*/",
+        "a{1}/b",
+        "a.b/(c)",
+        "**/b/",
+        "**",
+        "a/b/x.py",
+        "a/b/",
+        "a-1/b.c/**",
+        "!a/b/**",
+        "a/b/c",
+        "a/b/**/x.md",
+        "a/#b",
+        "a/b\\ ",
+        "a/./b",
+        "a/../b",
+    ]
     globs = [*odd, *(random_glob(rng) for _ in range(400))]
-    paths = [*(random_path(rng) for _ in range(300)), "a|b/c", "a+b/x.py", "x*y", "a b/x ",
-             "b/b", "a{1}/b", "a.b/(c)/d", "src/q/x.md", "a/b/x.py", "a-1/b.c/d", "a/b/c/q",
-             "a/b/q/x.md", "a/#b", "a/b ", "a/b"]
+    paths = [
+        *(random_path(rng) for _ in range(300)),
+        "a|b/c",
+        "a+b/x.py",
+        "x*y",
+        "a b/x ",
+        "b/b",
+        "a{1}/b",
+        "a.b/(c)/d",
+        "src/q/x.md",
+        "a/b/x.py",
+        "a-1/b.c/d",
+        "a/b/c/q",
+        "a/b/q/x.md",
+        "a/#b",
+        "a/b ",
+        "a/b",
+    ]
     for n in range(600):
         include = [rng.choice(globs) for _ in range(rng.randint(1, 3))]
         exclude = [rng.choice(globs) for _ in range(rng.choice([0, 1, 2]))]
@@ -319,8 +355,24 @@ def test_glob_models_built_per_shape_are_the_globs_own() -> None:
 
     rng = random.Random(11)
     names = ["src", "a", "b-1", "x.py", "pkg_2", "v1.2"]
-    globs = ["a/", "a/b/", "a/**", "a/b/**/", "a//b", "a/ ", "a/b\\ ", "a/#b", "!a/b", "/a/b",
-             "a/**/b", "a/*", "a/b.md", "a/b/c", "x/y", "x/"]
+    globs = [
+        "a/",
+        "a/b/",
+        "a/**",
+        "a/b/**/",
+        "a//b",
+        "a/ ",
+        "a/b\\ ",
+        "a/#b",
+        "!a/b",
+        "/a/b",
+        "a/**/b",
+        "a/*",
+        "a/b.md",
+        "a/b/c",
+        "x/y",
+        "x/",
+    ]
     for _ in range(800):
         head = "/".join(rng.choice(names) for _ in range(rng.randint(1, 3)))
         globs.append(f"{head}/{random_glob(rng).lstrip('/')}")

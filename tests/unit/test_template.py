@@ -59,7 +59,12 @@ def test_values_are_appended_without_a_replacement_string() -> None:
 def test_replacement_strings_inside_arguments() -> None:
     template = Template(["convert", "{}", "out/{/.}.png", "{//}", "n{#}s{%}"])
     assert template.expand(["in/photo.jpg"], seq=7, slot=3) == (
-        "convert", "in/photo.jpg", "out/photo.png", "in", "n7s3")
+        "convert",
+        "in/photo.jpg",
+        "out/photo.png",
+        "in",
+        "n7s3",
+    )
 
 
 def test_several_values_follow_the_shell_word_rules_of_gnu_parallel() -> None:
@@ -67,7 +72,17 @@ def test_several_values_follow_the_shell_word_rules_of_gnu_parallel() -> None:
     # Whole `{}`: one argument each; inside an argument: the first value continues it,
     # the others start new ones; past the last value: empty, a lone one dropped.
     assert template.expand(["a.x", "b.y"]) == (
-        "show", "a.x", "b.y", "xa.x", "b.yy", "a", "b", "b.y", "b.y", "z")
+        "show",
+        "a.x",
+        "b.y",
+        "xa.x",
+        "b.yy",
+        "a",
+        "b",
+        "b.y",
+        "b.y",
+        "z",
+    )
 
 
 def test_sources_and_columns_are_values() -> None:
@@ -96,8 +111,7 @@ def test_unknown_replacement_strings_are_errors(arg: str) -> None:
 def test_perl_expressions_are_refused_and_other_braces_kept() -> None:
     with pytest.raises(BadInput, match="perl expression"):
         parse_argument("{= s:a:b: =}")
-    assert Template(["awk", "{print $1}", "{a,b}", "{}"]).expand(["f"]) == (
-        "awk", "{print $1}", "{a,b}", "f")
+    assert Template(["awk", "{print $1}", "{a,b}", "{}"]).expand(["f"]) == ("awk", "{print $1}", "{a,b}", "f")
 
 
 def test_template_is_compiled_once() -> None:
@@ -134,8 +148,12 @@ def test_results_directory_quotes_as_gnu_parallel(tmp_path: object) -> None:
 def test_command_and_sources_are_split_at_the_markers() -> None:
     command, sources = split_command(["echo", "{}", ":::", "a", "b", ":::+", "1", "::::", "f", "g"])
     assert command == ("echo", "{}")
-    assert sources == [Source("args", ("a", "b")), Source("args", ("1",), linked=True),
-                       Source("file", ("f",)), Source("file", ("g",))]
+    assert sources == [
+        Source("args", ("a", "b")),
+        Source("args", ("1",), linked=True),
+        Source("file", ("f",)),
+        Source("file", ("g",)),
+    ]
     with pytest.raises(BadInput, match="needs arguments"):
         split_command(["echo", ":::"])
 
@@ -147,7 +165,10 @@ def test_product_order_and_linking() -> None:
     linked = Source("args", ("1", "2", "3"), linked=True)
     assert [i.split(RECORD_SEP) for i in from_sources([a, linked])] == [["a", "1"], ["b", "2"]]
     assert [i.split(RECORD_SEP) for i in from_sources([a, n], link=True)] == [
-        ["a", "1"], ["b", "2"], ["a", "3"]]
+        ["a", "1"],
+        ["b", "2"],
+        ["a", "3"],
+    ]
     assert from_sources([Source("args", ("x", "y"))]) == ["x", "y"]
 
 
@@ -162,9 +183,21 @@ def test_records_keep_empty_lines_and_split_at_nul() -> None:
     assert from_sources([Source("file", ("-",))], stdin=io.BytesIO(b"s\n")) == ["s"]
 
 
-@pytest.mark.parametrize(("text", "cores", "workers"), [
-    (None, 4, 4), (None, 16, 8), ("3", 4, 3), ("50%", 4, 2), ("200%", 4, 8), ("+2", 4, 6),
-    ("-1", 4, 3), ("-8", 4, 1), ("0", 4, -1), ("auto", 4, None)])
+@pytest.mark.parametrize(
+    ("text", "cores", "workers"),
+    [
+        (None, 4, 4),
+        (None, 16, 8),
+        ("3", 4, 3),
+        ("50%", 4, 2),
+        ("200%", 4, 8),
+        ("+2", 4, 6),
+        ("-1", 4, 3),
+        ("-8", 4, 1),
+        ("0", 4, -1),
+        ("auto", 4, None),
+    ],
+)
 def test_jobs_forms(text: str | None, cores: int, workers: int | None) -> None:
     assert workers_for(text, cores) == workers
 

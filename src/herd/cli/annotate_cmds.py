@@ -19,15 +19,23 @@ def dep() -> None:
 @dep.command("add")
 @click.argument("issue_id")
 @click.argument("depends_on")
-@click.option("-t", "--type", "dep_type", default="blocks", show_default=True,
-              help="blocks, parent-child, related, discovered-from, waits-for, ...")
+@click.option(
+    "-t",
+    "--type",
+    "dep_type",
+    default="blocks",
+    show_default=True,
+    help="blocks, parent-child, related, discovered-from, waits-for, ...",
+)
 @common
 def dep_add(issue_id: str, depends_on: str, dep_type: str, db: str | None, as_json: bool) -> None:
     """ISSUE_ID depends on DEPENDS_ON (refused if it makes a cycle)."""
     ctx = make_context(db, as_json)
     ctx.queue().dep_add(issue_id, depends_on, dep_type)
-    ctx.emit({"issue_id": issue_id, "depends_on_id": depends_on, "type": dep_type},
-             lambda: click.echo(f"{issue_id} depends on {depends_on} ({dep_type})"))
+    ctx.emit(
+        {"issue_id": issue_id, "depends_on_id": depends_on, "type": dep_type},
+        lambda: click.echo(f"{issue_id} depends on {depends_on} ({dep_type})"),
+    )
 
 
 @dep.command("rm")
@@ -35,13 +43,14 @@ def dep_add(issue_id: str, depends_on: str, dep_type: str, db: str | None, as_js
 @click.argument("depends_on")
 @click.option("-t", "--type", "dep_type", help="Only the dependency of this type.")
 @common
-def dep_rm(issue_id: str, depends_on: str, dep_type: str | None, db: str | None,
-           as_json: bool) -> None:
+def dep_rm(issue_id: str, depends_on: str, dep_type: str | None, db: str | None, as_json: bool) -> None:
     """Remove a dependency."""
     ctx = make_context(db, as_json)
     ctx.queue().dep_rm(issue_id, depends_on, dep_type)
-    ctx.emit({"issue_id": issue_id, "depends_on_id": depends_on, "removed": True},
-             lambda: click.echo(f"{issue_id} no longer depends on {depends_on}"))
+    ctx.emit(
+        {"issue_id": issue_id, "depends_on_id": depends_on, "removed": True},
+        lambda: click.echo(f"{issue_id} no longer depends on {depends_on}"),
+    )
 
 
 @dep.command("cycles")
@@ -50,8 +59,7 @@ def dep_cycles(db: str | None, as_json: bool) -> None:
     """Dependency cycles anywhere in the store (exit 4 when there are any)."""
     ctx = make_context(db, as_json)
     found = ctx.queue().cycles()
-    ctx.emit(found, lambda: click.echo("\n".join(" -> ".join(c) for c in found)
-                                       if found else "no cycles"))
+    ctx.emit(found, lambda: click.echo("\n".join(" -> ".join(c) for c in found) if found else "no cycles"))
     if found:
         sys.exit(EXIT_REFUSED)
 
@@ -108,9 +116,10 @@ def label_add(issue_id: str, name: str, db: str | None, as_json: bool) -> None:
     """Add a label."""
     ctx = make_context(db, as_json)
     changed = ctx.queue().label(issue_id, name, add=True)
-    ctx.emit({"id": issue_id, "label": name, "changed": changed},
-             lambda: click.echo(f"{issue_id}: label {name} " +
-                                ("added" if changed else "already there")))
+    ctx.emit(
+        {"id": issue_id, "label": name, "changed": changed},
+        lambda: click.echo(f"{issue_id}: label {name} " + ("added" if changed else "already there")),
+    )
 
 
 @label.command("remove")
@@ -121,6 +130,7 @@ def label_remove(issue_id: str, name: str, db: str | None, as_json: bool) -> Non
     """Remove a label."""
     ctx = make_context(db, as_json)
     changed = ctx.queue().label(issue_id, name, add=False)
-    ctx.emit({"id": issue_id, "label": name, "changed": changed},
-             lambda: click.echo(f"{issue_id}: label {name} " +
-                                ("removed" if changed else "was not there")))
+    ctx.emit(
+        {"id": issue_id, "label": name, "changed": changed},
+        lambda: click.echo(f"{issue_id}: label {name} " + ("removed" if changed else "was not there")),
+    )

@@ -62,8 +62,13 @@ class Context:
 def common(func: F) -> F:
     """`--json` and `--db` on every command, as DESIGN.md promises."""
     func = click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")(func)
-    func = click.option("--db", "db", envvar="HERD_DB", metavar="PATH",
-                        help="Store file (default: .herd/herd.db found upwards; env HERD_DB).")(func)
+    func = click.option(
+        "--db",
+        "db",
+        envvar="HERD_DB",
+        metavar="PATH",
+        help="Store file (default: .herd/herd.db found upwards; env HERD_DB).",
+    )(func)
     return func
 
 
@@ -82,8 +87,10 @@ def warn(message: str) -> None:
 #: Where each command lives: a command's module is imported when the command runs (or
 #: when help lists them all), so `herd update --claim` does not pay for `herd run`'s imports.
 COMMAND_MODULES = {
-    **dict.fromkeys(("init", "create", "show", "list", "ready", "blocked", "update", "close",
-                     "reopen", "stats"), "queue_cmds"),
+    **dict.fromkeys(
+        ("init", "create", "show", "list", "ready", "blocked", "update", "close", "reopen", "stats"),
+        "queue_cmds",
+    ),
     **dict.fromkeys(("dep", "comment", "comments", "label"), "annotate_cmds"),
     **dict.fromkeys(("import", "export"), "jsonl_cmds"),
     "plan": "plan_cmds",
@@ -131,15 +138,14 @@ def cli(ctx: click.Context, db: str | None, as_json: bool) -> None:
 def run(args: list[str]) -> None:
     # Decided from argv, not from the Context: a usage error happens before any command
     # made one. After `--` (herd map's command) a `--json` belongs to the job, not to us.
-    as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
+    as_json = "--json" in (args[: args.index("--")] if "--" in args else args)
 
     def fail(message: str, exit_code: int, label: str = "error: ") -> None:
         click.echo(f"herd: {label}{message}", err=True)
         if as_json:
             # Scripts read stdout: the error is there too, as the one object they parse.
             with contextlib.suppress(BrokenPipeError):
-                click.echo(json.dumps({"error": message, "exit_code": exit_code},
-                                      ensure_ascii=False))
+                click.echo(json.dumps({"error": message, "exit_code": exit_code}, ensure_ascii=False))
         sys.exit(exit_code)
 
     try:

@@ -22,24 +22,34 @@ def config_command(db: str | None, as_json: bool) -> None:
     ctx = make_context(db, as_json)
     found = settings.load()
     presets: dict[str, tuple[list[str], str]] = {
-        name: (list(agent.argv), "built in") for name, agent in agents.BUILTIN.items()}
+        name: (list(agent.argv), "built in") for name, agent in agents.BUILTIN.items()
+    }
     where = str(found.file) if found.file else ""
     presets.update({name: (list(agent.argv), where) for name, agent in found.agents.items()})
     try:
         personal = ctx.store().herd_dir / "config.toml"
     except NotFound:
         personal = None  # outside a herd repository: no personal presets
-    presets.update({name: (list(agent.argv), str(personal))
-                    for name, agent in agents.read_presets(personal).items()})
-    data: dict[str, Any] = {**found.to_json(),
-                            "agents": {name: {"argv": argv, "source": source}
-                                       for name, (argv, source) in sorted(presets.items())}}
+    presets.update(
+        {name: (list(agent.argv), str(personal)) for name, agent in agents.read_presets(personal).items()}
+    )
+    data: dict[str, Any] = {
+        **found.to_json(),
+        "agents": {
+            name: {"argv": argv, "source": source} for name, (argv, source) in sorted(presets.items())
+        },
+    }
 
     def text() -> None:
         click.echo(f"settings file: {found.file or 'none (herd.toml or [tool.herd] in pyproject.toml)'}")
         for key, setting in found.values.items():
-            value = "-" if setting.value is None else str(setting.value).lower() \
-                if isinstance(setting.value, bool) else str(setting.value)
+            value = (
+                "-"
+                if setting.value is None
+                else str(setting.value).lower()
+                if isinstance(setting.value, bool)
+                else str(setting.value)
+            )
             click.echo(f"  {key:<11} {value:<24} {setting.source}")
         click.echo("agents:")
         for name, (argv, source) in sorted(presets.items()):

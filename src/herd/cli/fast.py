@@ -30,17 +30,29 @@ compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encod
 _SORTS = ("priority", "hybrid", "oldest")
 # Per command: flag -> (destination, takes a value, repeatable).
 _FLAGS: dict[str, dict[str, tuple[str, bool, bool]]] = {
-    "update": {"--claim": ("claim", False, False), "--actor": ("actor", True, False),
-               "--lease": ("lease", True, False), "--json": ("json", False, False),
-               "--db": ("db", True, False)},
-    "ready": {"--limit": ("limit", True, False), "-n": ("limit", True, False),
-              "--label": ("labels", True, True), "-l": ("labels", True, True),
-              "--sort": ("sort", True, False), "-s": ("sort", True, False),
-              "--assignee": ("assignee", True, False), "-a": ("assignee", True, False),
-              "--unassigned": ("unassigned", False, False),
-              "-u": ("unassigned", False, False), "--claim": ("claim", False, False),
-              "--actor": ("actor", True, False), "--json": ("json", False, False),
-              "--db": ("db", True, False)},
+    "update": {
+        "--claim": ("claim", False, False),
+        "--actor": ("actor", True, False),
+        "--lease": ("lease", True, False),
+        "--json": ("json", False, False),
+        "--db": ("db", True, False),
+    },
+    "ready": {
+        "--limit": ("limit", True, False),
+        "-n": ("limit", True, False),
+        "--label": ("labels", True, True),
+        "-l": ("labels", True, True),
+        "--sort": ("sort", True, False),
+        "-s": ("sort", True, False),
+        "--assignee": ("assignee", True, False),
+        "-a": ("assignee", True, False),
+        "--unassigned": ("unassigned", False, False),
+        "-u": ("unassigned", False, False),
+        "--claim": ("claim", False, False),
+        "--actor": ("actor", True, False),
+        "--json": ("json", False, False),
+        "--db": ("db", True, False),
+    },
 }
 
 
@@ -66,8 +78,9 @@ def fail(message: str, exit_code: int, as_json: bool, label: str = "error: ") ->
     sys.stderr.write(f"herd: {label}{message}\n")
     if as_json:
         try:
-            sys.stdout.write(json.dumps({"error": message, "exit_code": exit_code},
-                                        ensure_ascii=False) + "\n")
+            sys.stdout.write(
+                json.dumps({"error": message, "exit_code": exit_code}, ensure_ascii=False) + "\n"
+            )
             sys.stdout.flush()
         except BrokenPipeError:
             pass
@@ -76,8 +89,10 @@ def fail(message: str, exit_code: int, as_json: bool, label: str = "error: ") ->
 
 def issue_line(issue: dict[str, Any]) -> str:
     extra = f" @{issue['assignee']}" if issue.get("assignee") else ""
-    return (f"{issue['id']} [P{issue.get('priority', 2)}] [{issue.get('issue_type', 'task')}] "
-            f"{issue.get('status')}{extra} - {issue.get('title', '')}")
+    return (
+        f"{issue['id']} [P{issue.get('priority', 2)}] [{issue.get('issue_type', 'task')}] "
+        f"{issue.get('status')}{extra} - {issue.get('title', '')}"
+    )
 
 
 def run(args: list[str]) -> bool:
@@ -173,11 +188,16 @@ def _ready(opts: dict[str, Any]) -> None:
     labels = _split(opts["labels"])
     if opts.get("claim"):
         if opts.get("assignee"):
-            raise BadInput("--claim cannot be combined with --assignee (it claims only "
-                           "unassigned issues)")
+            raise BadInput("--claim cannot be combined with --assignee (it claims only unassigned issues)")
         issue = queue.claim_next_ready(opts.get("actor"), labels=labels, sort=opts["sort"])
         write_json_lines([compact_json(issue)] if issue else [])
         return
-    write_json_lines(queue.ready_json(limit=opts["limit"], labels=labels, sort=opts["sort"],
-                                      assignee=opts.get("assignee"),
-                                      unassigned=bool(opts.get("unassigned"))))
+    write_json_lines(
+        queue.ready_json(
+            limit=opts["limit"],
+            labels=labels,
+            sort=opts["sort"],
+            assignee=opts.get("assignee"),
+            unassigned=bool(opts.get("unassigned")),
+        )
+    )

@@ -29,9 +29,11 @@ def import_cmd(path: Path, db: str | None, as_json: bool) -> None:
         warn(f"dropped dependency {issue_id} -> {target}: {why}")
     if result.dangling and not ctx.as_json:
         issue_id, target, dep_type = result.dangling[0]
-        warn(f"{plural(len(result.dangling), 'dependency', 'dependencies')} point"
-             f"{'s' if len(result.dangling) == 1 else ''} at ids not in the store (e.g. "
-             f"{issue_id} -> {target} [{dep_type}]); they do not block")
+        warn(
+            f"{plural(len(result.dangling), 'dependency', 'dependencies')} point"
+            f"{'s' if len(result.dangling) == 1 else ''} at ids not in the store (e.g. "
+            f"{issue_id} -> {target} [{dep_type}]); they do not block"
+        )
     ctx.emit(result.as_json(), lambda: click.echo(_import_summary(result, path)))
 
 
@@ -54,13 +56,13 @@ class _StatusLine:
 
 
 def _import_summary(result: Any, path: Path) -> str:
-    parts = [f"{result.created} new", f"{result.updated} updated",
-             f"{result.unchanged} unchanged"]
+    parts = [f"{result.created} new", f"{result.updated} updated", f"{result.unchanged} unchanged"]
     if result.stale:
         parts.append(f"{result.stale} older than the store's copy, kept the store's")
     if result.tombstones:
-        parts.append(f"{result.tombstones} tombstones not imported, {result.deleted} of them "
-                     "deleted a stored issue")
+        parts.append(
+            f"{result.tombstones} tombstones not imported, {result.deleted} of them deleted a stored issue"
+        )
     if result.skipped_lines:
         parts.append(f"{result.skipped_lines} lines that are not issues skipped")
     noun = "issue" if result.read == 1 else "issues"
@@ -69,11 +71,14 @@ def _import_summary(result: Any, path: Path) -> str:
 
 @cli.command("export")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="File (default: stdout).")
-@click.option("--all", "include_ephemeral", is_flag=True,
-              help="Include ephemeral issues (wisps), left out by default as bd does.")
+@click.option(
+    "--all",
+    "include_ephemeral",
+    is_flag=True,
+    help="Include ephemeral issues (wisps), left out by default as bd does.",
+)
 @common
-def export_cmd(output: Path | None, include_ephemeral: bool, db: str | None,
-               as_json: bool) -> None:
+def export_cmd(output: Path | None, include_ephemeral: bool, db: str | None, as_json: bool) -> None:
     """Export beads JSONL as bd does: priority order, newest first within a priority."""
     ctx = make_context(db, as_json)
     lines = ctx.queue().export_lines(include_ephemeral=include_ephemeral)
@@ -91,8 +96,9 @@ def export_cmd(output: Path | None, include_ephemeral: bool, db: str | None,
         tmp.replace(output)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise BadInput(f"{output}: cannot write: {exc.strerror}; check the directory exists "
-                       "and is writable") from None
+        raise BadInput(
+            f"{output}: cannot write: {exc.strerror}; check the directory exists and is writable"
+        ) from None
     if ctx.as_json:
         ctx.emit({"path": str(output), "exported": count})
     else:

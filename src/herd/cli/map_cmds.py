@@ -51,7 +51,7 @@ class _CommandAfterDashes(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if "--" in args:
             cut = args.index("--")
-            ctx.meta["herd_command"] = args[cut + 1:]
+            ctx.meta["herd_command"] = args[cut + 1 :]
             args = args[:cut]
         else:
             ctx.allow_interspersed_args = False
@@ -92,22 +92,30 @@ def _listeners(as_json: bool, live: bool, progress: bool = False) -> list[Listen
 def _summary(outcome: Any, what: str) -> None:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items()))
     retries = f" (retries: {outcome.retries})" if what == "map" else ""
-    click.echo(f"herd: {what} {outcome.run_id} {outcome.state.value}: {counts} "
-               f"in {outcome.elapsed:.1f}s{retries}", err=True)
+    click.echo(
+        f"herd: {what} {outcome.run_id} {outcome.state.value}: {counts} in {outcome.elapsed:.1f}s{retries}",
+        err=True,
+    )
     for decision in outcome.scaling[-1:]:
-        click.echo(f"herd: -j auto chose {plural(decision['workers'], 'worker')}: "
-                   f"{decision['reason']} "
-                   f"[{decision['jobs']}]", err=True)
+        click.echo(
+            f"herd: -j auto chose {plural(decision['workers'], 'worker')}: "
+            f"{decision['reason']} "
+            f"[{decision['jobs']}]",
+            err=True,
+        )
     if outcome.halted:
-        click.echo(f"herd: halted ({outcome.halted}); `herd map --resume {outcome.run_id}` "
-                   "runs the rest", err=True)
+        click.echo(
+            f"herd: halted ({outcome.halted}); `herd map --resume {outcome.run_id}` runs the rest", err=True
+        )
     if outcome.exit_code == 130:
-        hint = (f"herd map --resume {outcome.run_id}" if what == "map"
-                else f"herd runs (run {outcome.run_id})")
+        hint = f"herd map --resume {outcome.run_id}" if what == "map" else f"herd runs (run {outcome.run_id})"
         click.echo(f"herd: interrupted; state saved: {hint} continues", err=True)
     elif outcome.failed and what == "map":
-        click.echo(f"herd: {len(outcome.failed)} failed; their stderr is in {_stderr_log(outcome)}"
-                   f"; `herd map --resume {outcome.run_id}` re-runs them", err=True)
+        click.echo(
+            f"herd: {len(outcome.failed)} failed; their stderr is in {_stderr_log(outcome)}"
+            f"; `herd map --resume {outcome.run_id}` re-runs them",
+            err=True,
+        )
 
 
 def _stderr_log(outcome: Any) -> str:
@@ -120,9 +128,11 @@ def _stderr_log(outcome: Any) -> str:
 
 
 def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
-    click.echo(f"{plural(the_plan.items, 'item')} -> "
-               f"{plural(the_plan.invocations, 'invocation')} of "
-               f"{the_plan.batch_size} ({the_plan.batch_reason})")
+    click.echo(
+        f"{plural(the_plan.items, 'item')} -> "
+        f"{plural(the_plan.invocations, 'invocation')} of "
+        f"{the_plan.batch_size} ({the_plan.batch_reason})"
+    )
     click.echo(f"workers: {the_plan.workers} ({the_plan.worker_reason})")
     for seq, group in enumerate(groups[:20], 1):
         click.echo(f"  {seq:>5}: {' '.join(group).replace(chr(0), ' ')}")
@@ -134,55 +144,122 @@ def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
 @click.argument("items", nargs=-1)
 @click.option("--from", "from_file", metavar="FILE|-", help="Items, one per line (- = stdin).")
 @click.option("--glob", "pattern", metavar="PATTERN", help="Items: matching paths (** recurses).")
-@click.option("-a", "--arg-file", "arg_files", multiple=True, metavar="FILE",
-              help="Items: lines of FILE, as :::: FILE.")
-@click.option("-j", "--jobs", metavar="N|N%|+N|-N|0|auto",
-              help="Workers (default: min(8, cores)); N% / +N / -N of the cores; auto "
-              "measures and scales.")
-@click.option("-n", "--batch-size", "--max-args", "batch_size", metavar="N|auto", default="1",
-              show_default=True, help="Items per invocation; auto picks 1 for few items, "
-              "10-20 for many.")
-@click.option("--retries", type=int, default=0, show_default=True,
-              help="Attempts after the first for a job that fails (0: as GNU parallel, a "
-              "failed job is not repeated).")
-@click.option("--timeout", metavar="DUR|N%", help="Per invocation, e.g. 30s, 5m; N%: of the "
-              "median time of the jobs that succeeded.")
-@click.option("--halt", metavar="WHEN,WHY=N", help="Stop early, as GNU parallel: "
-              "now|soon,fail|success|done=N|P%; e.g. now,fail=1 (exit: the failed job's code).")
+@click.option(
+    "-a", "--arg-file", "arg_files", multiple=True, metavar="FILE", help="Items: lines of FILE, as :::: FILE."
+)
+@click.option(
+    "-j",
+    "--jobs",
+    metavar="N|N%|+N|-N|0|auto",
+    help="Workers (default: min(8, cores)); N% / +N / -N of the cores; auto measures and scales.",
+)
+@click.option(
+    "-n",
+    "--batch-size",
+    "--max-args",
+    "batch_size",
+    metavar="N|auto",
+    default="1",
+    show_default=True,
+    help="Items per invocation; auto picks 1 for few items, 10-20 for many.",
+)
+@click.option(
+    "--retries",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Attempts after the first for a job that fails (0: as GNU parallel, a failed job is not repeated).",
+)
+@click.option(
+    "--timeout",
+    metavar="DUR|N%",
+    help="Per invocation, e.g. 30s, 5m; N%: of the median time of the jobs that succeeded.",
+)
+@click.option(
+    "--halt",
+    metavar="WHEN,WHY=N",
+    help="Stop early, as GNU parallel: "
+    "now|soon,fail|success|done=N|P%; e.g. now,fail=1 (exit: the failed job's code).",
+)
 @click.option("--joblog", type=click.Path(dir_okay=False), help="GNU parallel joblog file.")
-@click.option("--resume", "resume_run", metavar="RUN",
-              help="Re-run what did not succeed in RUN, with its original command.")
-@click.option("--link", "--xapply", "link", is_flag=True,
-              help="Pair the sources (as :::+) instead of combining them.")
+@click.option(
+    "--resume",
+    "resume_run",
+    metavar="RUN",
+    help="Re-run what did not succeed in RUN, with its original command.",
+)
+@click.option(
+    "--link", "--xapply", "link", is_flag=True, help="Pair the sources (as :::+) instead of combining them."
+)
 @click.option("-k", "--keep-order", is_flag=True, help="Output in input order.")
 @click.option("-0", "--null", is_flag=True, help="Items from stdin / :::: are NUL-separated.")
 @click.option("--colsep", "-C", metavar="REGEX", help="Split items into columns {1} {2}...")
 @click.option("--tag", is_flag=True, help="Prefix output lines with the item and a tab.")
 @click.option("--tagstring", metavar="STR", help="Prefix output lines with STR and a tab.")
-@click.option("--results", metavar="DIR", help="Save each job's stdout, stderr and seq in "
-              "DIR/1/<item>/ (GNU parallel's layout) instead of printing its stdout.")
+@click.option(
+    "--results",
+    metavar="DIR",
+    help="Save each job's stdout, stderr and seq in "
+    "DIR/1/<item>/ (GNU parallel's layout) instead of printing its stdout.",
+)
 @click.option("--delay", metavar="DUR", help="At least DUR between two job starts.")
 @click.option("--memfree", metavar="SIZE", help="Start no job while free memory < SIZE.")
 @click.option("--load", metavar="N|N%", help="Start no job while the load average > N.")
-@click.option("--eta", "--progress", "--bar", "progress", is_flag=True,
-              help="Show progress and ETA (the live display on a terminal, lines otherwise).")
+@click.option(
+    "--eta",
+    "--progress",
+    "--bar",
+    "progress",
+    is_flag=True,
+    help="Show progress and ETA (the live display on a terminal, lines otherwise).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the batches and workers, run nothing.")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
-              show_default=True, help="Where jobs run: here, or as Dask tasks.")
-@click.option("--scheduler", metavar="ADDR", help="Dask scheduler to join (tcp://HOST:8786); "
-              "without it --executor dask starts a local cluster.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Where jobs run: here, or as Dask tasks.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDR",
+    help="Dask scheduler to join (tcp://HOST:8786); without it --executor dask starts a local cluster.",
+)
 @click.option("--cpus-per-job", type=float, help="Dask: CPU resource each job needs.")
 @click.option("--memory-per-job", metavar="SIZE", help="Dask: MEMORY resource each job needs.")
 @common
-def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | None,
-                arg_files: tuple[str, ...], link: bool, jobs: str | None, batch_size: str, retries: int,
-                timeout: str | None, halt: str | None, joblog: str | None,
-                resume_run: str | None,
-                keep_order: bool, null: bool, colsep: str | None, tag: bool,
-                tagstring: str | None, results: str | None, delay: str | None,
-                memfree: str | None, load: str | None, progress: bool, dry_run: bool,
-                executor: str, scheduler: str | None, cpus_per_job: float | None,
-                memory_per_job: str | None, db: str | None, as_json: bool) -> None:
+def map_command(
+    items: tuple[str, ...],
+    from_file: str | None,
+    pattern: str | None,
+    arg_files: tuple[str, ...],
+    link: bool,
+    jobs: str | None,
+    batch_size: str,
+    retries: int,
+    timeout: str | None,
+    halt: str | None,
+    joblog: str | None,
+    resume_run: str | None,
+    keep_order: bool,
+    null: bool,
+    colsep: str | None,
+    tag: bool,
+    tagstring: str | None,
+    results: str | None,
+    delay: str | None,
+    memfree: str | None,
+    load: str | None,
+    progress: bool,
+    dry_run: bool,
+    executor: str,
+    scheduler: str | None,
+    cpus_per_job: float | None,
+    memory_per_job: str | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Run CMD once per item, as GNU parallel does: herd map [OPTIONS] -- CMD [ARGS] ::: ITEMS.
 
     \b
@@ -221,23 +298,36 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
             outcome = mapper.resume(journal, out=out)
         _finish(ctx, outcome, "map")
     if not command:
-        raise BadInput("say what to run: herd map [OPTIONS] -- CMD [ARGS with {}] ::: ITEMS "
-                       "(or items on stdin)")
+        raise BadInput(
+            "say what to run: herd map [OPTIONS] -- CMD [ARGS with {}] ::: ITEMS (or items on stdin)"
+        )
     cores = os.cpu_count() or 1
     workers = forms.workers_for(jobs, cores)
     relative = timeout is not None and timeout.strip().endswith("%")
     options = mapper.MapOptions(
-        argv=command, workers=workers, batch_size=_count(batch_size, "--batch-size"),
-        retries=retries, timeout=units.duration(timeout) if timeout and not relative else None,
+        argv=command,
+        workers=workers,
+        batch_size=_count(batch_size, "--batch-size"),
+        retries=retries,
+        timeout=units.duration(timeout) if timeout and not relative else None,
         timeout_percent=forms.percent(timeout) if relative and timeout else None,
-        keep_order=keep_order, joblog=Path(joblog).resolve() if joblog else None,
-        cwd=Path.cwd(), colsep=colsep, multi=sources.is_multi(found_sources), tag=tag,
+        keep_order=keep_order,
+        joblog=Path(joblog).resolve() if joblog else None,
+        cwd=Path.cwd(),
+        colsep=colsep,
+        multi=sources.is_multi(found_sources),
+        tag=tag,
         tagstring=tagstring,
         results=Path(results).resolve() if results else None,
         delay=units.duration(delay) if delay else None,
         memfree=units.size(memfree) if memfree else None,
-        load=forms.load(load), executor=executor, scheduler=scheduler, cpus_per_job=cpus_per_job,
-        memory_per_job=units.size(memory_per_job) if memory_per_job else None, halt=halt)
+        load=forms.load(load),
+        executor=executor,
+        scheduler=scheduler,
+        cpus_per_job=cpus_per_job,
+        memory_per_job=units.size(memory_per_job) if memory_per_job else None,
+        halt=halt,
+    )
     Halt.parse(halt)  # refused before anything runs
     template = options.template()  # unknown {word}, bad --colsep: refused before anything runs
     if tagstring:
@@ -245,20 +335,26 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
 
         TextTemplate(tagstring, template, "--tagstring")
     if joblog and not Path(joblog).resolve().parent.is_dir():
-        raise BadInput(f"--joblog {joblog}: directory {Path(joblog).resolve().parent} does not "
-                       "exist; create it or write the joblog elsewhere")
+        raise BadInput(
+            f"--joblog {joblog}: directory {Path(joblog).resolve().parent} does not "
+            "exist; create it or write the joblog elsewhere"
+        )
     if executor == "local" and (scheduler or cpus_per_job or memory_per_job):
         raise BadInput("--scheduler, --cpus-per-job and --memory-per-job need --executor dask")
     found = forms.items_from(items, from_file, pattern, found_sources, null, link)
     if workers == -1:
-        options = dataclasses.replace(options, workers=max(1, min(len(found),
-                                                                  forms.MAX_UNBOUNDED_WORKERS)))
+        options = dataclasses.replace(options, workers=max(1, min(len(found), forms.MAX_UNBOUNDED_WORKERS)))
     the_plan = mapper.plan(len(found), options)
     if dry_run:
         groups = list(mapper.batches(found, the_plan.batch_size))
-        ctx.emit({**the_plan.to_dict(), "command": list(command),
-                  "batches": [list(template.expand(g, seq)) for seq, g in enumerate(groups, 1)]},
-                 lambda: _render_plan(the_plan, groups))
+        ctx.emit(
+            {
+                **the_plan.to_dict(),
+                "command": list(command),
+                "batches": [list(template.expand(g, seq)) for seq, g in enumerate(groups, 1)],
+            },
+            lambda: _render_plan(the_plan, groups),
+        )
         return
     dashless_stdin = bool(meta.get("herd_gnu_grammar")) and not found_sources
     if not found and not (items or from_file or pattern) and not dashless_stdin:
@@ -266,11 +362,15 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
         click.echo("herd: no items in the input; nothing to run", err=True)
         return
     if not found and dashless_stdin:
-        raise BadInput(f"no items on standard input for {' '.join(command)!r}; herd's own "
-                       "form puts items before --: herd map ITEM... -- CMD")
+        raise BadInput(
+            f"no items on standard input for {' '.join(command)!r}; herd's own "
+            "form puts items before --: herd map ITEM... -- CMD"
+        )
     if not found:
-        raise BadInput("no items: give them after the command (::: a b, :::: FILE), on "
-                       "standard input, as arguments before --, --from FILE|-, or --glob PATTERN")
+        raise BadInput(
+            "no items: give them after the command (::: a b, :::: FILE), on "
+            "standard input, as arguments before --, --from FILE|-, or --glob PATTERN"
+        )
     store = item_store(ctx.db)
     journal = Journal.create(store, "map", {**options.to_args(), "items": len(found)})
     with _shown(ctx.as_json, journal, progress=progress) as out:
@@ -279,8 +379,7 @@ def map_command(items: tuple[str, ...], from_file: str | None, pattern: str | No
 
 
 @contextmanager
-def _shown(as_json: bool, journal: Any, *, live: bool = True,
-           progress: bool = False) -> Iterator[IO[bytes]]:
+def _shown(as_json: bool, journal: Any, *, live: bool = True, progress: bool = False) -> Iterator[IO[bytes]]:
     """Attach how events are shown for the map's whole life; yield where job stdout goes:
     ours; the run's stdout.log when ours carries the JSONL events; above the live rows
     when the live display draws on the same terminal."""
@@ -339,13 +438,14 @@ def _finish(ctx: Any, outcome: Any, what: str) -> None:
 
 @cli.command("pipeline", epilog=STORE_HELP)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--retries", type=int, default=1, show_default=True,
-              help="Attempts after the first for a job that fails.")
-@click.option("--halt", metavar="WHEN,WHY=N",
-              help="Stop early, as GNU parallel: now|soon,fail|success|done=N|P%.")
+@click.option(
+    "--retries", type=int, default=1, show_default=True, help="Attempts after the first for a job that fails."
+)
+@click.option(
+    "--halt", metavar="WHEN,WHY=N", help="Stop early, as GNU parallel: now|soon,fail|success|done=N|P%."
+)
 @common
-def pipeline_command(file: str, retries: int, halt: str | None, db: str | None,
-                     as_json: bool) -> None:
+def pipeline_command(file: str, retries: int, halt: str | None, db: str | None, as_json: bool) -> None:
     """Run a multi-stage pipeline from FILE.toml: items stream from stage to stage.
 
     [[stage]] tables: name, cmd (string split like a shell would, or an argv list),

@@ -41,24 +41,34 @@ MAX_UNBOUNDED_WORKERS = 256
 """`-j 0` (GNU parallel: as many as possible): one worker per job, up to this many."""
 
 
-def items_from(items: tuple[str, ...], from_file: str | None, pattern: str | None,
-           found_sources: list[Any], null: bool, link: bool) -> list[str]:
+def items_from(
+    items: tuple[str, ...],
+    from_file: str | None,
+    pattern: str | None,
+    found_sources: list[Any],
+    null: bool,
+    link: bool,
+) -> list[str]:
     """herd's forms, or GNU parallel's sources, or (neither given) standard input."""
     from herd.items import sources
 
     if found_sources:
         if items or from_file or pattern:
-            raise BadInput("give items one way: ::: / :::: after the command, or herd's "
-                           "ITEM... / --from / --glob, not both")
+            raise BadInput(
+                "give items one way: ::: / :::: after the command, or herd's "
+                "ITEM... / --from / --glob, not both"
+            )
         return sources.from_sources(found_sources, null, link=link)
     if items or from_file or pattern:
         if null and from_file:
             return sources.from_sources([sources.Source("file", (from_file,))], null)
         return sources.herd_items(items, from_file, pattern)
     if sys.stdin is None or sys.stdin.isatty():
-        raise BadInput("no items: give them after the command (herd map -- CMD ::: a b, "
-                       ":::: FILE), pipe them in (seq 10 | herd map -- CMD), or use "
-                       "--from FILE / --glob PATTERN")
+        raise BadInput(
+            "no items: give them after the command (herd map -- CMD ::: a b, "
+            ":::: FILE), pipe them in (seq 10 | herd map -- CMD), or use "
+            "--from FILE / --glob PATTERN"
+        )
     return sources.from_sources([sources.Source("file", ("-",))], null)
 
 
@@ -103,6 +113,8 @@ class ProgressLines:
         total, done, failed = event.total, event.done, event.failed
         finished = done + failed
         eta = ((now - self.began) / finished * (total - finished)) if finished else None
-        click.echo(f"herd: {finished}/{total} done, {failed} failed, "
-                   f"{event.running} running"
-                   + (f", ETA {eta:.0f}s" if eta is not None else ""), err=True)
+        click.echo(
+            f"herd: {finished}/{total} done, {failed} failed, "
+            f"{event.running} running" + (f", ETA {eta:.0f}s" if eta is not None else ""),
+            err=True,
+        )

@@ -21,6 +21,8 @@ def mcp_cmd(db: str | None, as_json: bool) -> None:
             raise
         from herd.install import extra_hint
 
-        raise BadInput("herd mcp needs the MCP SDK: install herd's `mcp` extra "
-                       f"({extra_hint('mcp')}, or pip install 'mcp>=2')") from None
+        raise BadInput(
+            "herd mcp needs the MCP SDK: install herd's `mcp` extra "
+            f"({extra_hint('mcp')}, or pip install 'mcp>=2')"
+        ) from None
     mcp_server.serve(path)

@@ -11,16 +11,23 @@ from herd.cli.app import cli, common, make_context, warn
 
 def task_selection(func: Any) -> Any:
     """The task-set options `plan` and `run` share."""
-    func = click.option("--include-blockers", is_flag=True,
-                        help="Add open blockers of the named tasks to the batch.")(func)
+    func = click.option(
+        "--include-blockers", is_flag=True, help="Add open blockers of the named tasks to the batch."
+    )(func)
     func = click.option("--parent", metavar="EPIC", help="The epic's open children.")(func)
     func = click.option("--ready", "use_ready", is_flag=True, help="Every ready issue.")(func)
     func = click.argument("ids", nargs=-1)(func)
     return func
 
 
-def build_plan(ctx: Any, ids: tuple[str, ...], use_ready: bool, parent: str | None,
-               jobs: int | None, include_blockers: bool) -> Any:
+def build_plan(
+    ctx: Any,
+    ids: tuple[str, ...],
+    use_ready: bool,
+    parent: str | None,
+    jobs: int | None,
+    include_blockers: bool,
+) -> Any:
     from herd.git.repo import Git
     from herd.run.plan import make_plan, select_tasks
 
@@ -33,8 +40,10 @@ def build_plan(ctx: Any, ids: tuple[str, ...], use_ready: bool, parent: str | No
 def render_plan(plan: Any) -> None:
     from herd.units import plural
 
-    click.echo(f"plan: {plural(len(plan.tasks), 'task')} in {plural(len(plan.waves), 'wave')}, "
-               f"{plural(plan.workers, 'worker')}")
+    click.echo(
+        f"plan: {plural(len(plan.tasks), 'task')} in {plural(len(plan.waves), 'wave')}, "
+        f"{plural(plan.workers, 'worker')}"
+    )
     titles = {t["id"]: t.get("title", "") for t in plan.tasks}
     for n, wave in enumerate(plan.waves, start=1):
         click.echo(f"  wave {n}:")
@@ -54,8 +63,15 @@ def render_plan(plan: Any) -> None:
 @task_selection
 @click.option("-j", "--jobs", type=int, help="Workers (default: min(8, cores, largest wave)).")
 @common
-def plan(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_blockers: bool,
-         jobs: int | None, db: str | None, as_json: bool) -> None:
+def plan(
+    ids: tuple[str, ...],
+    use_ready: bool,
+    parent: str | None,
+    include_blockers: bool,
+    jobs: int | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Check that tasks can run side by side: waves, scope conflicts, workers (exit 4 if not)."""
     ctx = make_context(db, as_json)
     _, result = build_plan(ctx, ids, use_ready, parent, jobs, include_blockers)

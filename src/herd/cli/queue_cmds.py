@@ -55,8 +55,10 @@ def _details(issue: Record) -> None:
         for dep in deps:
             click.echo(f"    {dep['depends_on_id']} ({dep.get('type', 'blocks')})")
     for comment in issue.get("comments") or []:
-        click.echo(f"\n  Comment by {comment.get('author')} at {comment.get('created_at')}:\n"
-                   + indent_text(comment.get("text", "")))
+        click.echo(
+            f"\n  Comment by {comment.get('author')} at {comment.get('created_at')}:\n"
+            + indent_text(comment.get("text", ""))
+        )
     click.echo()
 
 
@@ -75,9 +77,12 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 @cli.command()
 @click.option("--prefix", help="Id prefix (default: the directory's name).")
-@click.option("--agent-files", is_flag=True,
-              help="Also write the hypervisor playbook for agents: .claude/agents/"
-                   "herd-hypervisor.md, a section of AGENTS.md, the herd entry of .mcp.json.")
+@click.option(
+    "--agent-files",
+    is_flag=True,
+    help="Also write the hypervisor playbook for agents: .claude/agents/"
+    "herd-hypervisor.md, a section of AGENTS.md, the herd entry of .mcp.json.",
+)
 @common
 def init(prefix: str | None, agent_files: bool, db: str | None, as_json: bool) -> None:
     """Create .herd/ in the repository root (store, config, gitignore)."""
@@ -87,8 +92,10 @@ def init(prefix: str | None, agent_files: bool, db: str | None, as_json: bool) -
     ctx = make_context(db, as_json)
     root = _repo_root(Path.cwd())
     if not (root / ".git").exists() and not ctx.db:
-        warn(f"{root} is not in a git repository: the queue works here, but `herd run` needs "
-             "one (git init, commit your files, then herd init there)")
+        warn(
+            f"{root} is not in a git repository: the queue works here, but `herd run` needs "
+            "one (git init, commit your files, then herd init there)"
+        )
 
     # Checked before anything is written: a refused file (the user's own) leaves nothing.
     changes = files.plan(root) if agent_files else []
@@ -100,8 +107,14 @@ def init(prefix: str | None, agent_files: bool, db: str | None, as_json: bool) -
         for change in written:
             click.echo(f"herd: {change['action']} {change['path']}")
 
-    ctx.emit({"path": str(store.path), "prefix": store.get_config("issue_prefix"),
-              **({"agent_files": written} if agent_files else {})}, text)
+    ctx.emit(
+        {
+            "path": str(store.path),
+            "prefix": store.get_config("issue_prefix"),
+            **({"agent_files": written} if agent_files else {}),
+        },
+        text,
+    )
 
 
 def _repo_root(start: Path) -> Path:
@@ -115,8 +128,14 @@ def _repo_root(start: Path) -> Path:
 @cli.command()
 @click.argument("title")
 @click.option("-d", "--description", default="", help="Description.")
-@click.option("-t", "--type", "issue_type", default="task", show_default=True,
-              help="bug, feature, task, epic, chore (or your own).")
+@click.option(
+    "-t",
+    "--type",
+    "issue_type",
+    default="task",
+    show_default=True,
+    help="bug, feature, task, epic, chore (or your own).",
+)
 @click.option("-p", "--priority", type=int, default=2, show_default=True, help="0 (urgent) to 4.")
 @click.option("--scope", multiple=True, metavar="GLOB", help="Paths the task may modify.")
 @click.option("--out-of-scope", multiple=True, metavar="GLOB", help="Paths it must not touch.")
@@ -126,16 +145,36 @@ def _repo_root(start: Path) -> Path:
 @click.option("-l", "--label", "labels", multiple=True, metavar="LABEL", help="A label (repeatable).")
 @click.option("-a", "--assignee", help="Who the issue is assigned to.")
 @common
-def create(title: str, description: str, issue_type: str, priority: int, scope: tuple[str, ...],
-           out_of_scope: tuple[str, ...], criteria: tuple[str, ...], deps: tuple[str, ...],
-           parent: str | None, labels: tuple[str, ...], assignee: str | None, db: str | None,
-           as_json: bool) -> None:
+def create(
+    title: str,
+    description: str,
+    issue_type: str,
+    priority: int,
+    scope: tuple[str, ...],
+    out_of_scope: tuple[str, ...],
+    criteria: tuple[str, ...],
+    deps: tuple[str, ...],
+    parent: str | None,
+    labels: tuple[str, ...],
+    assignee: str | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Create an issue; prints its id."""
     ctx = make_context(db, as_json)
     issue = ctx.queue().create(
-        title, description=description, issue_type=issue_type, priority=priority,
-        scope=scope, out_of_scope=out_of_scope, criteria=criteria, deps=_split(deps),
-        parent=parent, labels=_split(labels), assignee=assignee)
+        title,
+        description=description,
+        issue_type=issue_type,
+        priority=priority,
+        scope=scope,
+        out_of_scope=out_of_scope,
+        criteria=criteria,
+        deps=_split(deps),
+        parent=parent,
+        labels=_split(labels),
+        assignee=assignee,
+    )
     ctx.emit(issue, lambda: click.echo(issue["id"]))
 
 
@@ -156,13 +195,24 @@ def show(ids: tuple[str, ...], db: str | None, as_json: bool) -> None:
 @click.option("-t", "--type", "issue_type", help="Only issues of this type.")
 @click.option("-n", "--limit", type=int, default=0, help="0 = no limit.")
 @common
-def list_cmd(statuses: tuple[str, ...], include_closed: bool, label: str | None,
-             issue_type: str | None, limit: int, db: str | None, as_json: bool) -> None:
+def list_cmd(
+    statuses: tuple[str, ...],
+    include_closed: bool,
+    label: str | None,
+    issue_type: str | None,
+    limit: int,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """List issues (closed hidden unless --all or asked for)."""
     ctx = make_context(db, as_json)
-    issues = ctx.queue().list_json(statuses=_split(statuses) or None,
-                                   include_closed=include_closed, label=label,
-                                   issue_type=issue_type, limit=limit)
+    issues = ctx.queue().list_json(
+        statuses=_split(statuses) or None,
+        include_closed=include_closed,
+        label=label,
+        issue_type=issue_type,
+        limit=limit,
+    )
     if ctx.as_json:
         write_json_lines(issues)
     else:
@@ -171,36 +221,55 @@ def list_cmd(statuses: tuple[str, ...], include_closed: bool, label: str | None,
 
 @cli.command()
 @click.option("-n", "--limit", type=int, default=100, show_default=True, help="0 = no limit.")
-@click.option("-l", "--label", "labels", multiple=True, help="Only issues with this label "
-              "(repeat: all of them).")
-@click.option("-s", "--sort", type=click.Choice(["priority", "hybrid", "oldest"]),
-              default="priority", show_default=True,
-              help="priority: most urgent first, newest first within a priority; hybrid: the "
-                   "last 48 hours by priority, then oldest first; oldest: oldest first.")
+@click.option(
+    "-l", "--label", "labels", multiple=True, help="Only issues with this label (repeat: all of them)."
+)
+@click.option(
+    "-s",
+    "--sort",
+    type=click.Choice(["priority", "hybrid", "oldest"]),
+    default="priority",
+    show_default=True,
+    help="priority: most urgent first, newest first within a priority; hybrid: the "
+    "last 48 hours by priority, then oldest first; oldest: oldest first.",
+)
 @click.option("-a", "--assignee", help="Only this assignee's issues.")
 @click.option("-u", "--unassigned", is_flag=True, help="Only issues nobody is assigned to.")
-@click.option("--claim", is_flag=True, help="Claim the first ready unassigned issue "
-              "(compare-and-swap); prints nothing to claim as an empty list with --json.")
+@click.option(
+    "--claim",
+    is_flag=True,
+    help="Claim the first ready unassigned issue "
+    "(compare-and-swap); prints nothing to claim as an empty list with --json.",
+)
 @click.option("--actor", help="Who claims (default: HERD_ACTOR, BD_ACTOR or your user name).")
 @common
-def ready(limit: int, labels: tuple[str, ...], sort: str, assignee: str | None,
-          unassigned: bool, claim: bool, actor: str | None, db: str | None,
-          as_json: bool) -> None:
+def ready(
+    limit: int,
+    labels: tuple[str, ...],
+    sort: str,
+    assignee: str | None,
+    unassigned: bool,
+    claim: bool,
+    actor: str | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Open work with nothing blocking it, in bd's order."""
     ctx = make_context(db, as_json)
     queue = ctx.queue()
     if claim:
         if assignee:
-            raise BadInput("--claim cannot be combined with --assignee (it claims only "
-                           "unassigned issues)")
+            raise BadInput("--claim cannot be combined with --assignee (it claims only unassigned issues)")
         issue = queue.claim_next_ready(actor, labels=_split(labels), sort=sort)
         # As bd: nothing to claim is not an error; --json gives a list either way.
-        ctx.emit([issue] if issue else [],
-                 lambda: click.echo(f"claimed {_line(issue)}" if issue
-                                    else "nothing ready to claim"))
+        ctx.emit(
+            [issue] if issue else [],
+            lambda: click.echo(f"claimed {_line(issue)}" if issue else "nothing ready to claim"),
+        )
         return
-    issues = queue.ready_json(limit=limit, labels=_split(labels), sort=sort, assignee=assignee,
-                              unassigned=unassigned)
+    issues = queue.ready_json(
+        limit=limit, labels=_split(labels), sort=sort, assignee=assignee, unassigned=unassigned
+    )
     if ctx.as_json:
         write_json_lines(issues)
         return
@@ -212,9 +281,11 @@ def _warn_dangling(queue: Any) -> None:
     dangling = queue.dangling()
     if dangling:
         issue_id, target, dep_type = dangling[0]
-        warn(f"{plural(len(dangling), 'dependency', 'dependencies')} point"
-             f"{'s' if len(dangling) == 1 else ''} at ids not in the store (e.g. {issue_id} "
-             f"-> {target} [{dep_type}]); they do not block")
+        warn(
+            f"{plural(len(dangling), 'dependency', 'dependencies')} point"
+            f"{'s' if len(dangling) == 1 else ''} at ids not in the store (e.g. {issue_id} "
+            f"-> {target} [{dep_type}]); they do not block"
+        )
 
 
 @cli.command()
@@ -248,46 +319,70 @@ _LEASE_DEFAULT = "30m"  # herd.queue.core.DEFAULT_LEASE_SECONDS, as a flag value
 @click.option("-d", "--description", help="New description.")
 @click.option("--claim", is_flag=True, help="Compare-and-swap claim: exit 4 if someone has it.")
 @click.option("--actor", help="Who claims (default: HERD_ACTOR, BD_ACTOR or your user name).")
-@click.option("--lease", default=_LEASE_DEFAULT, show_default=True, metavar="DURATION",
-              help="How long the claim holds (e.g. 90s, 30m, 2h); after it expires the "
-                   "issue is ready again and anyone may claim it.")
+@click.option(
+    "--lease",
+    default=_LEASE_DEFAULT,
+    show_default=True,
+    metavar="DURATION",
+    help="How long the claim holds (e.g. 90s, 30m, 2h); after it expires the "
+    "issue is ready again and anyone may claim it.",
+)
 @common
-def update(issue_ids: tuple[str, ...], status: str | None, assignee: str | None,
-           priority: int | None, title: str | None, description: str | None, claim: bool,
-           actor: str | None, lease: str, db: str | None, as_json: bool) -> None:
+def update(
+    issue_ids: tuple[str, ...],
+    status: str | None,
+    assignee: str | None,
+    priority: int | None,
+    title: str | None,
+    description: str | None,
+    claim: bool,
+    actor: str | None,
+    lease: str,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Change fields of one or more issues, or claim one."""
     ctx = make_context(db, as_json)
     queue = ctx.queue()
     if claim:
         if len(issue_ids) > 1:
-            raise BadInput("--claim takes one issue at a time (each claim is its own "
-                           "compare-and-swap)")
+            raise BadInput("--claim takes one issue at a time (each claim is its own compare-and-swap)")
         if any(v is not None for v in (status, assignee)):
             raise BadInput("--claim sets status and assignee itself; drop --status/--assignee")
         from herd.units import duration
 
         issue = queue.claim(issue_ids[0], actor, duration(lease))
         if any(v is not None for v in (priority, title, description)):
-            issue = queue.update(issue_ids[0], priority=priority, title=title,
-                                 description=description)
+            issue = queue.update(issue_ids[0], priority=priority, title=title, description=description)
         issues = [issue]
     else:
         queue.show(list(issue_ids))  # every id exists, or nothing changes (exit 3)
-        issues = [queue.update(issue_id, status=status, assignee=assignee, priority=priority,
-                               title=title, description=description) for issue_id in issue_ids]
+        issues = [
+            queue.update(
+                issue_id,
+                status=status,
+                assignee=assignee,
+                priority=priority,
+                title=title,
+                description=description,
+            )
+            for issue_id in issue_ids
+        ]
     # One id answers with the issue, as before (bd's shape); several with the list.
-    ctx.emit(issues[0] if len(issues) == 1 else issues,
-             lambda: _each(lambda i: click.echo(f"updated {_line(i)}"), issues))
+    ctx.emit(
+        issues[0] if len(issues) == 1 else issues,
+        lambda: _each(lambda i: click.echo(f"updated {_line(i)}"), issues),
+    )
 
 
 @cli.command()
 @click.argument("ids", nargs=-1, required=True)
 @click.option("-r", "--reason", help="Why it is closed (kept as close_reason).")
-@click.option("-f", "--force", is_flag=True,
-              help="Close even when pinned, blocked or an epic with open children.")
+@click.option(
+    "-f", "--force", is_flag=True, help="Close even when pinned, blocked or an epic with open children."
+)
 @common
-def close(ids: tuple[str, ...], reason: str | None, force: bool, db: str | None,
-          as_json: bool) -> None:
+def close(ids: tuple[str, ...], reason: str | None, force: bool, db: str | None, as_json: bool) -> None:
     """Close issues; their dependents become ready in the same command.
 
     As bd: an issue a guard refuses is reported and the others are closed; the exit code
@@ -325,5 +420,3 @@ def stats(db: str | None, as_json: bool) -> None:
             click.echo(f"{key.replace('_', ' '):>20}: {value}")
 
     ctx.emit(summary, text)
-
-

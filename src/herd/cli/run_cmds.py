@@ -51,9 +51,12 @@ def _render_outcome(outcome: RunOutcome) -> None:
     head = f"run {outcome.run_id}: {len(work.succeeded)} succeeded"
     if landing:
         head += f", {len(landed)} landed, {len(ejected)} ejected"
-    click.echo(head + f", {len(failed)} failed"
-               + (f", {len(work.deferred)} deferred" if work.deferred else "")
-               + (f", cost ${work.cost_usd:.2f}" if work.cost_usd else ""))
+    click.echo(
+        head
+        + f", {len(failed)} failed"
+        + (f", {len(work.deferred)} deferred" if work.deferred else "")
+        + (f", cost ${work.cost_usd:.2f}" if work.cost_usd else "")
+    )
     for task_id, sha in work.succeeded.items():
         if task_id in ejected or task_id in failed:
             continue
@@ -72,43 +75,87 @@ def _render_outcome(outcome: RunOutcome) -> None:
 @cli.command()
 @task_selection
 @click.option("--agent", metavar="NAME", help="Agent preset (claude, codex, aider, or config).")
-@click.option("--cmd", "command", metavar="CMD",
-              help="Any command; {id} {context} {worktree} {prompt} are filled in.")
+@click.option(
+    "--cmd", "command", metavar="CMD", help="Any command; {id} {context} {worktree} {prompt} are filled in."
+)
 @click.option("-j", "--jobs", type=int, help="Workers (default: min(8, cores, largest wave)).")
-@click.option("--retries", type=int, default=1, show_default=True,
-              help="Attempts after the first for a task that fails.")
+@click.option(
+    "--retries",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Attempts after the first for a task that fails.",
+)
 @click.option("--timeout", metavar="DUR", help="Per attempt, e.g. 30m, 3s.")
 @click.option("--max-memory", metavar="SIZE", help="Per worker process tree, e.g. 2G.")
 @click.option("--rate", metavar="N/min", help="Space worker starts (API rate limits).")
 @click.option("--budget-usd", type=float, help="Stop starting tasks when the run's cost reaches it.")
-@click.option("--halt", metavar="WHEN,WHY=N", help="Stop early, as GNU parallel: "
-              "now|soon,fail|success|done=N|P%; now stops running workers (their tasks are "
-              "deferred), soon lets them finish. E.g. now,fail=1.")
+@click.option(
+    "--halt",
+    metavar="WHEN,WHY=N",
+    help="Stop early, as GNU parallel: "
+    "now|soon,fail|success|done=N|P%; now stops running workers (their tasks are "
+    "deferred), soon lets them finish. E.g. now,fail=1.",
+)
 @click.option("--no-integrate", is_flag=True, help="Stop after the workers: one branch per task.")
 @click.option("--test-cmd", metavar="CMD", help="Test command run once on the combined stack.")
 @click.option("--format-cmd", metavar="CMD", help="Formatter run once on the stack.")
-@click.option("--test-timeout", metavar="DUR",
-              help="Kill a test or format run after DUR, e.g. 10m (default: no limit); "
-                   "landing then fails with exit 5.")
+@click.option(
+    "--test-timeout",
+    metavar="DUR",
+    help="Kill a test or format run after DUR, e.g. 10m (default: no limit); landing then fails with exit 5.",
+)
 @click.option("--push/--no-push", default=False, help="Push the landed stack (once).")
 @click.option("--remote", default="origin", show_default=True, help="Remote to fetch and push.")
 @click.option("--branch", metavar="B", help="Branch to land on (default: the current one).")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
-              show_default=True, help="Where workers run: here, or as Dask tasks.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Where workers run: here, or as Dask tasks.",
+)
 @click.option("--scheduler", metavar="ADDR", help="Dask scheduler to join (tcp://HOST:8786).")
-@click.option("--cpus-per-job", type=float, metavar="N",
-              help="Dask: CPU resource each job needs (workers offer --resources CPU=...).")
-@click.option("--memory-per-job", metavar="SIZE",
-              help="Dask: MEMORY resource each job needs, e.g. 4G (workers offer MEMORY=...).")
+@click.option(
+    "--cpus-per-job",
+    type=float,
+    metavar="N",
+    help="Dask: CPU resource each job needs (workers offer --resources CPU=...).",
+)
+@click.option(
+    "--memory-per-job",
+    metavar="SIZE",
+    help="Dask: MEMORY resource each job needs, e.g. 4G (workers offer MEMORY=...).",
+)
 @common
-def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_blockers: bool,
-        agent: str | None, command: str | None, jobs: int | None, retries: int,
-        timeout: str | None, max_memory: str | None, rate: str | None, budget_usd: float | None,
-        halt: str | None, no_integrate: bool, test_cmd: str | None, format_cmd: str | None,
-        test_timeout: str | None, push: bool,
-        remote: str, branch: str | None, executor: str, scheduler: str | None,
-        cpus_per_job: float | None, memory_per_job: str | None, db: str | None,
-        as_json: bool) -> None:
+def run(
+    ids: tuple[str, ...],
+    use_ready: bool,
+    parent: str | None,
+    include_blockers: bool,
+    agent: str | None,
+    command: str | None,
+    jobs: int | None,
+    retries: int,
+    timeout: str | None,
+    max_memory: str | None,
+    rate: str | None,
+    budget_usd: float | None,
+    halt: str | None,
+    no_integrate: bool,
+    test_cmd: str | None,
+    format_cmd: str | None,
+    test_timeout: str | None,
+    push: bool,
+    remote: str,
+    branch: str | None,
+    executor: str,
+    scheduler: str | None,
+    cpus_per_job: float | None,
+    memory_per_job: str | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Run tasks side by side, one worker and worktree each, then land them."""
     from herd import settings, units
     from herd.engine.policies import Halt
@@ -121,28 +168,52 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
     if retries < 0:
         raise BadInput("--retries must be 0 or more")
     store = ctx.store()
-    chosen = (agents.from_command(command) if command
-              else agents.load(str(agent), store.herd_dir / "config.toml",
-                               team=settings.load().agents))
+    chosen = (
+        agents.from_command(command)
+        if command
+        else agents.load(str(agent), store.herd_dir / "config.toml", team=settings.load().agents)
+    )
     options = RunOptions(
-        agent=chosen, workers=jobs or 1, retries=retries,
+        agent=chosen,
+        workers=jobs or 1,
+        retries=retries,
         timeout=units.duration(timeout) if timeout else None,
         max_memory=units.size(max_memory) if max_memory else None,
-        rate_per_min=units.rate(rate) if rate else None, budget_usd=budget_usd, halt=halt)
+        rate_per_min=units.rate(rate) if rate else None,
+        budget_usd=budget_usd,
+        halt=halt,
+    )
     Halt.parse(halt)  # refused before anything is claimed
-    landing = batch.LandingOptions(integrate=not no_integrate, test_cmd=test_cmd,
-                                   format_cmd=format_cmd, push=push, remote=remote,
-                                   test_timeout=units.duration(test_timeout) if test_timeout
-                                   else None,
-                                   branch=branch, parent=parent)
-    factory = _executor_factory(executor, scheduler, cpus_per_job=cpus_per_job,
-                                memory_per_job=units.size(memory_per_job) if memory_per_job
-                                else None)
+    landing = batch.LandingOptions(
+        integrate=not no_integrate,
+        test_cmd=test_cmd,
+        format_cmd=format_cmd,
+        push=push,
+        remote=remote,
+        test_timeout=units.duration(test_timeout) if test_timeout else None,
+        branch=branch,
+        parent=parent,
+    )
+    factory = _executor_factory(
+        executor,
+        scheduler,
+        cpus_per_job=cpus_per_job,
+        memory_per_job=units.size(memory_per_job) if memory_per_job else None,
+    )
     shown = listeners(ctx.as_json)
     try:
-        outcome = batch.start(store, ids=ids, ready=use_ready, parent=parent,
-                              include_blockers=include_blockers, jobs=jobs, options=options,
-                              landing=landing, listeners=shown, executor_factory=factory)
+        outcome = batch.start(
+            store,
+            ids=ids,
+            ready=use_ready,
+            parent=parent,
+            include_blockers=include_blockers,
+            jobs=jobs,
+            options=options,
+            landing=landing,
+            listeners=shown,
+            executor_factory=factory,
+        )
     finally:
         close_listeners(shown)
     if not ctx.as_json:
@@ -150,8 +221,9 @@ def run(ids: tuple[str, ...], use_ready: bool, parent: str | None, include_block
     sys.exit(outcome.exit_code)
 
 
-def _executor_factory(name: str, scheduler: str | None, *, cpus_per_job: float | None = None,
-                      memory_per_job: int | None = None) -> Any:
+def _executor_factory(
+    name: str, scheduler: str | None, *, cpus_per_job: float | None = None, memory_per_job: int | None = None
+) -> Any:
     from herd.run import batch
 
     if name == "local":
@@ -160,26 +232,32 @@ def _executor_factory(name: str, scheduler: str | None, *, cpus_per_job: float |
         return batch.local_executor
     from herd.engine.executor import load_dask
 
-    return load_dask().dask_executor_factory(scheduler, cpus_per_job=cpus_per_job,
-                                        memory_per_job=memory_per_job)
+    return load_dask().dask_executor_factory(
+        scheduler, cpus_per_job=cpus_per_job, memory_per_job=memory_per_job
+    )
 
 
 @cli.command()
 @click.argument("run_id", required=False)
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
-              show_default=True, help="Where the remaining workers run.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Where the remaining workers run.",
+)
 @click.option("--scheduler", metavar="ADDR", help="Dask scheduler to join (tcp://HOST:8786).")
 @common
-def resume(run_id: str | None, executor: str, scheduler: str | None, db: str | None,
-           as_json: bool) -> None:
+def resume(run_id: str | None, executor: str, scheduler: str | None, db: str | None, as_json: bool) -> None:
     """Continue a run after a crash or Ctrl-C (default: the latest run)."""
     from herd.run import batch
 
     ctx = make_context(db, as_json)
     shown = listeners(ctx.as_json)
     try:
-        outcome = batch.resume(ctx.store(), run_id, listeners=shown,
-                               executor_factory=_executor_factory(executor, scheduler))
+        outcome = batch.resume(
+            ctx.store(), run_id, listeners=shown, executor_factory=_executor_factory(executor, scheduler)
+        )
     finally:
         close_listeners(shown)
     if not ctx.as_json:
@@ -193,23 +271,38 @@ def resume(run_id: str | None, executor: str, scheduler: str | None, db: str | N
 @click.option("--format-cmd", metavar="CMD", help="Formatter run once on the stack.")
 @click.option("--push", is_flag=True, help="Push the landed stack (once).")
 @click.option("--remote", default="origin", show_default=True, help="Remote to push to.")
-@click.option("--test-timeout", metavar="DUR",
-              help="Kill a test or format run after DUR, e.g. 10m (default: no limit); "
-                   "landing then fails with exit 5.")
+@click.option(
+    "--test-timeout",
+    metavar="DUR",
+    help="Kill a test or format run after DUR, e.g. 10m (default: no limit); landing then fails with exit 5.",
+)
 @click.option("--branch", metavar="B", help="Branch to land on (default: the run's branch).")
 @common
-def land(run_id: str, test_cmd: str | None, format_cmd: str | None, push: bool, remote: str,
-         test_timeout: str | None, branch: str | None, db: str | None, as_json: bool) -> None:
+def land(
+    run_id: str,
+    test_cmd: str | None,
+    format_cmd: str | None,
+    push: bool,
+    remote: str,
+    test_timeout: str | None,
+    branch: str | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Land the succeeded tasks of a run that stopped before landing (--no-integrate):
     stack, format, test once, eject what breaks, push, close; as `herd run` would have."""
     from herd import units
     from herd.run import batch
 
     ctx = make_context(db, as_json)
-    landing = batch.LandingOptions(test_cmd=test_cmd, format_cmd=format_cmd, push=push,
-                                   remote=remote, branch=branch,
-                                   test_timeout=units.duration(test_timeout) if test_timeout
-                                   else None)
+    landing = batch.LandingOptions(
+        test_cmd=test_cmd,
+        format_cmd=format_cmd,
+        push=push,
+        remote=remote,
+        branch=branch,
+        test_timeout=units.duration(test_timeout) if test_timeout else None,
+    )
     shown = listeners(ctx.as_json)
     try:
         outcome = batch.land(ctx.store(), run_id, landing, listeners=shown)
@@ -236,8 +329,10 @@ def runs(limit: int, db: str | None, as_json: bool) -> None:
         for r in found:
             counts = ", ".join(f"{n} {s}" for s, n in sorted(r["counts"].items()))
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
-            click.echo(f"{r['id']}  {r['kind']:<8} {r['state']:<11} {started}  {counts}"
-                       + (f"  ({r['resume']} continues)" if r.get("resume") else ""))
+            click.echo(
+                f"{r['id']}  {r['kind']:<8} {r['state']:<11} {started}  {counts}"
+                + (f"  ({r['resume']} continues)" if r.get("resume") else "")
+            )
 
     ctx.emit(found, text)
 
@@ -245,11 +340,11 @@ def runs(limit: int, db: str | None, as_json: bool) -> None:
 @cli.command()
 @click.argument("run_id", required=False)
 @click.option("--watch", is_flag=True, help="Refresh until the run ends.")
-@click.option("--interval", type=float, default=1.0, show_default=True,
-              help="Seconds between refreshes with --watch.")
+@click.option(
+    "--interval", type=float, default=1.0, show_default=True, help="Seconds between refreshes with --watch."
+)
 @common
-def status(run_id: str | None, watch: bool, interval: float, db: str | None,
-           as_json: bool) -> None:
+def status(run_id: str | None, watch: bool, interval: float, db: str | None, as_json: bool) -> None:
     """A run's workers, their tasks and the counts, read from the journal."""
     from herd.views.status import snapshot
 
@@ -285,31 +380,37 @@ def _watch_live(store: Any, run_id: str | None, interval: float) -> None:
         for event in tail.read_new():  # history: totals, the phase
             display.apply(event)
         # The journal has the last word on counts and on which workers are busy.
-        display.seed(snapshot(store, journal.run_id),
-                     {t["task_id"]: t["state"] for t in journal.tasks()})
+        display.seed(snapshot(store, journal.run_id), {t["task_id"]: t["state"] for t in journal.tasks()})
         if display.ended is not None:
             display.console.print(display.render())
             return
-        follow(tail, display, interval=min(interval, 0.5),
-               still_running=lambda: bool(honest_run(journal)["state"] == "running"))
+        follow(
+            tail,
+            display,
+            interval=min(interval, 0.5),
+            still_running=lambda: bool(honest_run(journal)["state"] == "running"),
+        )
 
 
 def _render_status(snap: Snapshot) -> None:
     counts = snap["counts"]
-    click.echo(f"run {snap['run']} ({snap['kind']}) {snap['state']}: "
-               + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    click.echo(
+        f"run {snap['run']} ({snap['kind']}) {snap['state']}: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
     if snap.get("error"):
         click.echo(f"  could not start: {snap['error']}")
     if snap.get("owner_gone"):
-        click.echo("  its herd process is gone (killed or crashed); "
-                   + (f"`{snap['resume']}` continues it" if snap.get("resume")
-                      else "it cannot be resumed"))
+        click.echo(
+            "  its herd process is gone (killed or crashed); "
+            + (f"`{snap['resume']}` continues it" if snap.get("resume") else "it cannot be resumed")
+        )
     elif snap.get("resume"):
         click.echo(f"  `{snap['resume']}` continues it")
     for worker in snap["workers"]:
-        click.echo(f"  {worker['worker']:<6} {worker['task']:<20} attempt {worker['attempt']} "
-                   f"{worker['elapsed']:>6.1f}s  {worker['last_line'][:60]}")
+        click.echo(
+            f"  {worker['worker']:<6} {worker['task']:<20} attempt {worker['attempt']} "
+            f"{worker['elapsed']:>6.1f}s  {worker['last_line'][:60]}"
+        )
     if not snap["workers"]:
         click.echo("  no worker running")
-
-

@@ -16,8 +16,20 @@ from herd.store import Store
 
 FALLBACK_NAME, FALLBACK_EMAIL = "herd", "herd@localhost"
 
-MODULES = ("auth", "billing", "catalog", "checkout", "email", "inventory", "orders", "payments",
-           "search", "shipping", "users", "reports")
+MODULES = (
+    "auth",
+    "billing",
+    "catalog",
+    "checkout",
+    "email",
+    "inventory",
+    "orders",
+    "payments",
+    "search",
+    "shipping",
+    "users",
+    "reports",
+)
 
 CHECK = '''"""The sample project's test suite: every module imports and no function is broken."""
 import importlib
@@ -68,9 +80,12 @@ def build(root: Path, *, with_failures: bool = False) -> tuple[Path, list[str]]:
             title += " (flaky worker: fails once, retried)"
         if with_failures and n == 7:
             title += " — breaks the tests"
-        issue = queue.create(title, description=f"Add one function to src/{name}.py.",
-                             scope=[f"src/{name}.py"], criteria=[
-                                 f"src/{name}.py gains a function", "python check.py passes"])
+        issue = queue.create(
+            title,
+            description=f"Add one function to src/{name}.py.",
+            scope=[f"src/{name}.py"],
+            criteria=[f"src/{name}.py gains a function", "python check.py passes"],
+        )
         ids.append(issue["id"])
     store.close()
     return repo, ids

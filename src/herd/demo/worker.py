@@ -25,8 +25,7 @@ def main() -> int:
         return 2
     print(f"demo worker: {task_id} attempt {attempt}: {title.group(1)}")
     if "flaky" in title.group(1) and attempt == 1:
-        print("demo worker: simulated flaky failure (network timeout talking to the model)",
-              file=sys.stderr)
+        print("demo worker: simulated flaky failure (network timeout talking to the model)", file=sys.stderr)
         return 1
     target = Path(scope.group(1))
     name = "f_" + re.sub(r"\W", "_", task_id)

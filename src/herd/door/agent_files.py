@@ -64,8 +64,9 @@ def _existing(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise Refused(f"{path}: cannot read it ({exc}); move it aside and run "
-                      "`herd init --agent-files` again") from None
+        raise Refused(
+            f"{path}: cannot read it ({exc}); move it aside and run `herd init --agent-files` again"
+        ) from None
 
 
 def _subagent(root: Path) -> Change:
@@ -75,8 +76,10 @@ def _subagent(root: Path) -> Change:
         return Change(SUBAGENT, "created", wanted)
     if current == wanted:
         return Change(SUBAGENT, "unchanged", wanted)
-    raise Refused(f"{SUBAGENT} exists and is not herd's current version; herd will not "
-                  "overwrite it. Rename or delete it, then run `herd init --agent-files` again")
+    raise Refused(
+        f"{SUBAGENT} exists and is not herd's current version; herd will not "
+        "overwrite it. Rename or delete it, then run `herd init --agent-files` again"
+    )
 
 
 def _agents_md(root: Path) -> Change:
@@ -90,9 +93,11 @@ def _agents_md(root: Path) -> Change:
         return Change(AGENTS_MD, "updated", current + separator + section)
     start, stop = current.find(BEGIN), current.find(END)
     if (begins, ends) != (1, 1) or stop < start:
-        raise Refused(f"{AGENTS_MD}: herd's markers ({BEGIN!r} ... {END!r}) are unbalanced; "
-                      "remove herd's section by hand and run `herd init --agent-files` again")
-    merged = current[:start] + section.rstrip("\n") + current[stop + len(END):]
+        raise Refused(
+            f"{AGENTS_MD}: herd's markers ({BEGIN!r} ... {END!r}) are unbalanced; "
+            "remove herd's section by hand and run `herd init --agent-files` again"
+        )
+    merged = current[:start] + section.rstrip("\n") + current[stop + len(END) :]
     return Change(AGENTS_MD, "unchanged" if merged == current else "updated", merged)
 
 
@@ -104,16 +109,21 @@ def _mcp_json(root: Path) -> Change:
     try:
         data = json.loads(current)
     except json.JSONDecodeError as exc:
-        raise Refused(f"{MCP_JSON} is not valid JSON ({exc}); fix it, then run "
-                      "`herd init --agent-files` again") from None
+        raise Refused(
+            f"{MCP_JSON} is not valid JSON ({exc}); fix it, then run `herd init --agent-files` again"
+        ) from None
     servers = data.get("mcpServers", {}) if isinstance(data, dict) else None
     if not isinstance(servers, dict):
-        raise Refused(f"{MCP_JSON}: expected an object with an \"mcpServers\" object; add "
-                      f"\"herd\": {json.dumps(MCP_ENTRY)} to it by hand")
+        raise Refused(
+            f'{MCP_JSON}: expected an object with an "mcpServers" object; add '
+            f'"herd": {json.dumps(MCP_ENTRY)} to it by hand'
+        )
     if servers.get("herd") == MCP_ENTRY:
         return Change(MCP_JSON, "unchanged", current)
     if "herd" in servers:
-        raise Refused(f"{MCP_JSON} already has an mcpServers.herd entry that differs from "
-                      f"{json.dumps(MCP_ENTRY)}; herd leaves it as it is")
+        raise Refused(
+            f"{MCP_JSON} already has an mcpServers.herd entry that differs from "
+            f"{json.dumps(MCP_ENTRY)}; herd leaves it as it is"
+        )
     data["mcpServers"] = {**servers, "herd": MCP_ENTRY}
     return Change(MCP_JSON, "updated", json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -45,8 +45,12 @@ class Started:
     stderr: Path
 
     def to_json(self, root: Path) -> StartedJson:
-        return {"pid": self.pid, "exit_code": self.exit_code,
-                "stdout": _relative(self.stdout, root), "stderr": _relative(self.stderr, root)}
+        return {
+            "pid": self.pid,
+            "exit_code": self.exit_code,
+            "stdout": _relative(self.stdout, root),
+            "stderr": _relative(self.stderr, root),
+        }
 
 
 class CommandFailed(HerdError):
@@ -69,8 +73,15 @@ def start(store: Store, args: Sequence[str], *, wait: float = STARTUP_TIMEOUT) -
     argv = [sys.executable, "-m", "herd", "--db", str(store.path), "--json", *args]
     env = {**os.environ, "HERD_PROGRESS": "plain"}
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(argv, cwd=store.root, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=err, env=env, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            cwd=store.root,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=env,
+            start_new_session=True,
+        )
     # Reap it when it ends, so a long-lived server does not collect zombies.
     threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
     deadline = time.monotonic() + wait
@@ -86,8 +97,7 @@ def start(store: Store, args: Sequence[str], *, wait: float = STARTUP_TIMEOUT) -
         # With --json an error is also an object on stdout: the command stopped up front.
         raise CommandFailed(str(event["error"]), int(event.get("exit_code") or 1))
     if event is None and code not in (None, 0):
-        raise CommandFailed(_error_line(stderr) or f"`herd {args[0]}` exited with {code}",
-                            int(code or 1))
+        raise CommandFailed(_error_line(stderr) or f"`herd {args[0]}` exited with {code}", int(code or 1))
     return Started(process.pid, event, code, stdout, stderr)
 
 

@@ -82,6 +82,7 @@ def _optional() -> Any:
 
 # -- a run ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, kw_only=True)
 class RunStart(Event):
     kind: ClassVar[str] = "run_start"
@@ -182,8 +183,7 @@ class Step(Event):
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> Event:
         rest = {k: v for k, v in fields.items() if k not in ("ts", "run", "step")}
-        return cls(ts=fields.get("ts", 0.0), run=fields.get("run", ""), step=fields["step"],
-                   detail=rest)
+        return cls(ts=fields.get("ts", 0.0), run=fields.get("run", ""), step=fields["step"], detail=rest)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,6 +209,7 @@ class RunEnd(Event):
 
 
 # -- a map ------------------------------------------------------------------------------
+
 
 class ScaleDecision(TypedDict):
     """One `-j auto` decision (autoscale.AutoScaler.tick)."""
@@ -306,6 +307,7 @@ class MapEnd(Event):
 
 
 # -- a pipeline -------------------------------------------------------------------------
+
 
 class StageCounts(TypedDict):
     invocations: int

@@ -66,13 +66,28 @@ class Journal:
     # -- lifecycle ----------------------------------------------------------
 
     @classmethod
-    def create(cls, store: Store, kind: str, args: Mapping[str, object], base: str | None = None,
-               run_id: str | None = None) -> Journal:
+    def create(
+        cls,
+        store: Store,
+        kind: str,
+        args: Mapping[str, object],
+        base: str | None = None,
+        run_id: str | None = None,
+    ) -> Journal:
         journal = cls(store, run_id or new_run_id())
         journal.owner = Owner.this_process(kind)
         with store.write() as tx:
-            sql.insert_run(tx, journal.run_id, kind, RunState.RUNNING, time.time(), os.getpid(),
-                           args, base, str(journal.owner))
+            sql.insert_run(
+                tx,
+                journal.run_id,
+                kind,
+                RunState.RUNNING,
+                time.time(),
+                os.getpid(),
+                args,
+                base,
+                str(journal.owner),
+            )
         journal.run_dir.mkdir(parents=True, exist_ok=True)
         return journal
 
@@ -94,8 +109,9 @@ class Journal:
             raise Refused(_held_by(self.run_id, run))
         me = Owner.this_process("resume")
         with self.store.write() as tx:
-            won = sql.take_over_run(tx, self.run_id, was_owner=run.get("owner"),
-                                    was_pid=run.get("pid"), owner=str(me), pid=me.pid)
+            won = sql.take_over_run(
+                tx, self.run_id, was_owner=run.get("owner"), was_pid=run.get("pid"), owner=str(me), pid=me.pid
+            )
         if not won:
             raise Refused(_held_by(self.run_id, self.run()))
         self.owner = me
@@ -121,11 +137,14 @@ class Journal:
         with self.store.write() as tx:
             sql.update_run(tx, self.run_id, **fields)
 
-    def finish(self, state: RunState, exit_code: int,
-               summary: Mapping[str, object] | None = None) -> None:
+    def finish(self, state: RunState, exit_code: int, summary: Mapping[str, object] | None = None) -> None:
         """End the run; `summary`, a JSON object, is kept with it (`herd runs`, reports)."""
-        self.set_run(state=state.value, exit_code=exit_code, ended_at=time.time(),
-                     **({"summary": summary} if summary is not None else {}))
+        self.set_run(
+            state=state.value,
+            exit_code=exit_code,
+            ended_at=time.time(),
+            **({"summary": summary} if summary is not None else {}),
+        )
         from herd.engine.events import RunEnd
 
         self.emit(RunEnd(state=state, exit_code=exit_code))
@@ -157,8 +176,12 @@ class Journal:
         with self.store.write() as tx:
             sql.insert_tasks(tx, self.run_id, rows)
 
-    def record_items(self, new: Sequence[tuple[Any, ...]], updates: Sequence[TaskUpdate],
-                     attempts: Sequence[tuple[Any, ...]]) -> None:
+    def record_items(
+        self,
+        new: Sequence[tuple[Any, ...]],
+        updates: Sequence[TaskUpdate],
+        attempts: Sequence[tuple[Any, ...]],
+    ) -> None:
         """Item runs write in batches: new rows, finished rows and finished attempts in one
         transaction (attempts as `sql.insert_attempts`)."""
         with self.store.write() as tx:
@@ -180,16 +203,25 @@ class Journal:
         with self.store.write() as tx:
             sql.update_task(tx, self.run_id, task_id, **fields)
 
-    def start_attempt(self, task_id: str, attempt: int, worker: str,
-                      log_path: Path | None, pid: int | None = None) -> None:
+    def start_attempt(
+        self, task_id: str, attempt: int, worker: str, log_path: Path | None, pid: int | None = None
+    ) -> None:
         with self.store.write() as tx:
-            sql.insert_attempt(tx, self.run_id, task_id, attempt, worker, time.time(),
-                               str(log_path) if log_path else None, pid)
-            sql.update_task(tx, self.run_id, task_id, state=TaskState.RUNNING.value,
-                            attempts=attempt)
+            sql.insert_attempt(
+                tx,
+                self.run_id,
+                task_id,
+                attempt,
+                worker,
+                time.time(),
+                str(log_path) if log_path else None,
+                pid,
+            )
+            sql.update_task(tx, self.run_id, task_id, state=TaskState.RUNNING.value, attempts=attempt)
 
-    def end_attempt(self, task_id: str, attempt: int, task_fields: TaskFields | None = None,
-                    **fields: Any) -> None:
+    def end_attempt(
+        self, task_id: str, attempt: int, task_fields: TaskFields | None = None, **fields: Any
+    ) -> None:
         """Record how an attempt ended and, in the same transaction, the task's new state."""
         with self.store.write() as tx:
             sql.finish_attempt(tx, self.run_id, task_id, attempt, **fields)
@@ -224,15 +256,24 @@ class Journal:
         with self.store.read() as tx:
             return sql.steps(tx, self.run_id)
 
-    def record_test(self, purpose: str, command: str, commits: Sequence[str],
-                    exit_code: int | None, duration: float, tail: str) -> None:
+    def record_test(
+        self,
+        purpose: str,
+        command: str,
+        commits: Sequence[str],
+        exit_code: int | None,
+        duration: float,
+        tail: str,
+    ) -> None:
         with self.store.write() as tx:
-            sql.add_test_run(tx, self.run_id, purpose, command, commits, exit_code, duration,
-                             tail, time.time())
+            sql.add_test_run(
+                tx, self.run_id, purpose, command, commits, exit_code, duration, tail, time.time()
+            )
         from herd.engine.events import TestRun
 
-        self.emit(TestRun(purpose=purpose, exit_code=exit_code, commits=len(commits),
-                          duration=round(duration, 3)))
+        self.emit(
+            TestRun(purpose=purpose, exit_code=exit_code, commits=len(commits), duration=round(duration, 3))
+        )
 
     def test_runs(self) -> list[TestRunRow]:
         with self.store.read() as tx:

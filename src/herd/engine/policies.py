@@ -29,8 +29,9 @@ from herd.errors import BadInput
 from herd.units import format_size
 
 
-def judge(result: JobResult, *, timeout: float | None = None,
-          max_memory: int | None = None) -> tuple[Outcome, str]:
+def judge(
+    result: JobResult, *, timeout: float | None = None, max_memory: int | None = None
+) -> tuple[Outcome, str]:
     """What counts as a failure, for every engine: (outcome, reason) of a finished job.
     `ok` only for exit 0 within its limits; the engines add their own checks on top
     (a worker's commit, its scope)."""
@@ -156,8 +157,13 @@ class Budget(Policy):
 
 
 _HALT = re.compile(r"^(?:(now|soon),)?(fail|success|done)=(\d+(?:\.\d+)?)(%?)$")
-_HALT_LEGACY = {"0": "never", "1": "soon,fail=1", "2": "now,fail=1", "-1": "soon,success=1",
-                "-2": "now,success=1"}
+_HALT_LEGACY = {
+    "0": "never",
+    "1": "soon,fail=1",
+    "2": "now,fail=1",
+    "-1": "soon,success=1",
+    "-2": "now,success=1",
+}
 
 
 class Halt(Policy):
@@ -165,8 +171,7 @@ class Halt(Policy):
     succeeded or finished. `soon` starts nothing new and lets running units finish; `now`
     kills them too. Units count once, when they end for good (after their retries)."""
 
-    def __init__(self, when: str, why: str, count: float, percent: bool,
-                 total: int | None = None) -> None:
+    def __init__(self, when: str, why: str, count: float, percent: bool, total: int | None = None) -> None:
         self.when, self.why, self.count, self.percent = when, why, count, percent
         self.total = total
         self.failed = self.succeeded = 0
@@ -187,8 +192,10 @@ class Halt(Policy):
             return None
         match = _HALT.match(value)
         if match is None:
-            raise BadInput(f"--halt {text!r}: expected never, now|soon,fail|success|done=N or "
-                           "=P% (e.g. now,fail=1 or soon,fail=10%)")
+            raise BadInput(
+                f"--halt {text!r}: expected never, now|soon,fail|success|done=N or "
+                "=P% (e.g. now,fail=1 or soon,fail=10%)"
+            )
         when, why, number, percent = match.groups()
         count = float(number)
         if count <= 0 or (percent and count > 100):
@@ -202,15 +209,15 @@ class Halt(Policy):
             self.failed += 1
             self.last_failure = exit_code
         if self._stop is None and self._reached():
-            self._stop = Stop(self._reason(), kill=self.when == "now",
-                              exit_code=self._exit_code())
+            self._stop = Stop(self._reason(), kill=self.when == "now", exit_code=self._exit_code())
 
     def stop(self) -> Stop | None:
         return self._stop
 
     def _counted(self) -> int:
-        return {"fail": self.failed, "success": self.succeeded,
-                "done": self.failed + self.succeeded}[self.why]
+        return {"fail": self.failed, "success": self.succeeded, "done": self.failed + self.succeeded}[
+            self.why
+        ]
 
     def _reached(self) -> bool:
         if not self.percent:
@@ -274,5 +281,4 @@ class Policies:
             policy.finished(ok, exit_code)
 
     def stop(self) -> Stop | None:
-        return next((s for s in (policy.stop() for policy in self.items) if s is not None),
-                    None)
+        return next((s for s in (policy.stop() for policy in self.items) if s is not None), None)

@@ -42,8 +42,12 @@ def check_worktree(path: Path, admin: Path) -> None:
         text = ""
     target = text.strip().removeprefix("gitdir:").strip() if text.startswith("gitdir:") else ""
     if not target or (path / target).resolve() != admin.resolve():
-        what = "is gone" if not gitfile.exists() and not gitfile.is_symlink() else (
-            f"now points at {target}" if target else "is no longer a git file")
+        what = (
+            "is gone"
+            if not gitfile.exists() and not gitfile.is_symlink()
+            else (f"now points at {target}" if target else "is no longer a git file")
+        )
         raise WorktreeNotItself(
             f"worktree {path} no longer resolves to itself: its .git {what}; a worker "
-            "must not change .git (herd ran no git there)")
+            "must not change .git (herd ran no git there)"
+        )

@@ -42,8 +42,9 @@ def user_identity(repo: Path) -> str | None:
     env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
     idents = []
     for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
-        proc = subprocess.run(["git", "var", var], cwd=repo, env=env, capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["git", "var", var], cwd=repo, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
         if proc.returncode != 0:
             return None
         idents.append(proc.stdout)
@@ -52,9 +53,11 @@ def user_identity(repo: Path) -> str | None:
 
 
 def no_identity_message(repo: Path) -> str:
-    return (f"git has no user identity to commit with in {repo} (the workers commit there); "
-            "set one: git config --global user.name 'Your Name' && "
-            "git config --global user.email you@example.com")
+    return (
+        f"git has no user identity to commit with in {repo} (the workers commit there); "
+        "set one: git config --global user.name 'Your Name' && "
+        "git config --global user.email you@example.com"
+    )
 
 
 def enclosing_repository(path: Path) -> Path | None:
@@ -64,6 +67,12 @@ def enclosing_repository(path: Path) -> Path | None:
     while not probe.is_dir() and probe != probe.parent:
         probe = probe.parent
     env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=probe, env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=probe,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None

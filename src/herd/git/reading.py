@@ -20,20 +20,29 @@ class ReadOps(RemoteOps):
 
     def count_between(self, base: str, rev: str) -> int:
         """How many commits `rev` has that `base` does not."""
-        return int(self._out("rev-list", "--count",
-                             f"{_checked(base, 'revision')}..{_checked(rev, 'revision')}"))
+        return int(
+            self._out("rev-list", "--count", f"{_checked(base, 'revision')}..{_checked(rev, 'revision')}")
+        )
 
     def changed_paths(self, base: str, rev: str) -> list[str]:
         """Paths that differ between two commits; a rename counts as both its names."""
-        out = self._run("diff-tree", "-r", "-z", "--name-only", "--no-renames",
-                        _checked(base, "revision"), _checked(rev, "revision")).stdout
+        out = self._run(
+            "diff-tree",
+            "-r",
+            "-z",
+            "--name-only",
+            "--no-renames",
+            _checked(base, "revision"),
+            _checked(rev, "revision"),
+        ).stdout
         return _split_z(out)
 
     def added_blobs(self, rev: str) -> list[tuple[str, str, str, int]]:
         """(path, mode, blob sha, size) of every file `rev` adds or changes relative to its
         first parent; deletions and submodules are left out."""
-        out = self._run("diff-tree", "-r", "-z", "--no-renames", "--no-commit-id",
-                        f"{_checked(rev, 'revision')}^", rev).stdout
+        out = self._run(
+            "diff-tree", "-r", "-z", "--no-renames", "--no-commit-id", f"{_checked(rev, 'revision')}^", rev
+        ).stdout
         fields = out.split("\0")
         entries: list[tuple[str, str, str]] = []
         for meta, path in zip(fields[0::2], fields[1::2], strict=False):
@@ -44,11 +53,15 @@ class ReadOps(RemoteOps):
             return []
         sizes = self._loose_blob_sizes([sha for _, _, sha in entries])
         if sizes is None:
-            sizes = [int(size) for size in self._out(
-                "cat-file", "--batch-check=%(objectsize)",
-                stdin="".join(f"{sha}\n" for _, _, sha in entries)).split()]
-        return [(path, mode, sha, size)
-                for (path, mode, sha), size in zip(entries, sizes, strict=True)]
+            sizes = [
+                int(size)
+                for size in self._out(
+                    "cat-file",
+                    "--batch-check=%(objectsize)",
+                    stdin="".join(f"{sha}\n" for _, _, sha in entries),
+                ).split()
+            ]
+        return [(path, mode, sha, size) for (path, mode, sha), size in zip(entries, sizes, strict=True)]
 
     def _loose_blob_sizes(self, shas: list[str]) -> list[int] | None:
         """Sizes of blobs stored as loose objects, from each object's zlib header
@@ -73,11 +86,20 @@ class ReadOps(RemoteOps):
         return sizes
 
     def read_blob(self, sha: str) -> bytes:
-        proc = subprocess.run(["git", "cat-file", "blob", _checked(sha, "blob")], cwd=self.repo,
-                              env=self._env, capture_output=True, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["git", "cat-file", "blob", _checked(sha, "blob")],
+            cwd=self.repo,
+            env=self._env,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
         if proc.returncode != 0:
-            raise GitError(["git", "cat-file", "blob", sha], proc.returncode,
-                           proc.stderr.decode(errors="replace"), self.repo)
+            raise GitError(
+                ["git", "cat-file", "blob", sha],
+                proc.returncode,
+                proc.stderr.decode(errors="replace"),
+                self.repo,
+            )
         return proc.stdout
 
     def trailers(self, rev_range: str, key: str) -> dict[str, str]:

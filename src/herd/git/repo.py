@@ -45,10 +45,23 @@ from herd.git.runner import (
 
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
-__all__ = ["Git", "GitError", "NotDescendant", "NothingToCommit", "PickResult", "PushResult",
-           "PushStatus", "RefMoved", "WorktreeInfo", "WorktreeNotItself",
-           "enclosing_repository", "format_message", "network_timeout", "no_identity_message",
-           "user_identity"]
+__all__ = [
+    "Git",
+    "GitError",
+    "NotDescendant",
+    "NothingToCommit",
+    "PickResult",
+    "PushResult",
+    "PushStatus",
+    "RefMoved",
+    "WorktreeInfo",
+    "WorktreeNotItself",
+    "enclosing_repository",
+    "format_message",
+    "network_timeout",
+    "no_identity_message",
+    "user_identity",
+]
 
 
 class Git(ReadOps):
@@ -66,8 +79,7 @@ class Git(ReadOps):
         argv = ["git", "init", "--quiet", f"--initial-branch={_checked(branch, 'branch')}"]
         if bare:
             argv.append("--bare")
-        subprocess.run([*argv, str(path)], check=True, capture_output=True,
-                       stdin=subprocess.DEVNULL)
+        subprocess.run([*argv, str(path)], check=True, capture_output=True, stdin=subprocess.DEVNULL)
         return cls(path)
 
     # -- inspection ----------------------------------------------------------
@@ -79,16 +91,14 @@ class Git(ReadOps):
         return self._out("rev-parse", "--verify", "HEAD", cwd=cwd)
 
     def rev_parse(self, rev: str, cwd: Path | None = None) -> str:
-        proc = self._run("rev-parse", "--verify", "--quiet", _checked(rev, "revision"),
-                         cwd=cwd, check=False)
+        proc = self._run("rev-parse", "--verify", "--quiet", _checked(rev, "revision"), cwd=cwd, check=False)
         if proc.returncode != 0:
             raise NotFound(f"no git revision {rev!r} in {cwd or self.repo}; check the name")
         return proc.stdout.strip()
 
     def rev_parse_or_none(self, rev: str) -> str | None:
         """The sha `rev` names, or None when it names nothing (an absent branch)."""
-        proc = self._run("rev-parse", "--verify", "--quiet", _checked(rev, "revision"),
-                         check=False)
+        proc = self._run("rev-parse", "--verify", "--quiet", _checked(rev, "revision"), check=False)
         return proc.stdout.strip() or None if proc.returncode == 0 else None
 
     def hooks_dir(self) -> Path | None:
@@ -104,8 +114,9 @@ class Git(ReadOps):
         unique = list(dict.fromkeys(shas))
         if not unique:
             return {}
-        out = self._out("log", "--no-walk=unsorted", "--format=%H %h",
-                        *(_checked(sha, "revision") for sha in unique))
+        out = self._out(
+            "log", "--no-walk=unsorted", "--format=%H %h", *(_checked(sha, "revision") for sha in unique)
+        )
         found = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
         return {sha: found.get(sha) or self.short(sha) for sha in unique}
 
@@ -123,8 +134,9 @@ class Git(ReadOps):
         return status != ""
 
     def is_ancestor(self, a: str, b: str) -> bool:
-        proc = self._run("merge-base", "--is-ancestor", _checked(a, "revision"),
-                         _checked(b, "revision"), ok_codes=(0, 1))
+        proc = self._run(
+            "merge-base", "--is-ancestor", _checked(a, "revision"), _checked(b, "revision"), ok_codes=(0, 1)
+        )
         return proc.returncode == 0
 
     # -- worktrees and branches ----------------------------------------------
@@ -142,7 +154,7 @@ class Git(ReadOps):
                 continue
             branch = fields.get("branch") or None
             if branch and branch.startswith("refs/heads/"):
-                branch = branch[len("refs/heads/"):]
+                branch = branch[len("refs/heads/") :]
             result.append(WorktreeInfo(Path(fields["worktree"]), fields.get("HEAD"), branch))
         return result
 
@@ -177,9 +189,7 @@ class Git(ReadOps):
         self.worktree_remove(path, force=True)
         if path.exists():
             if not (path / ".git").is_file() and any(path.iterdir()):
-                raise Refused(
-                    f"{path} exists and is not a git worktree; move it away and retry"
-                )
+                raise Refused(f"{path} exists and is not a git worktree; move it away and retry")
             shutil.rmtree(path)
 
     def worktree_remove(self, path: Path, force: bool = True) -> None:
@@ -215,20 +225,21 @@ class Git(ReadOps):
     def branches_delete(self, names: Sequence[str]) -> None:
         """`branch_delete(force=True)` of many branches, one git call per 200 of them."""
         for start in range(0, len(names), 200):
-            chunk = [_checked(name, "branch") for name in names[start:start + 200]]
+            chunk = [_checked(name, "branch") for name in names[start : start + 200]]
             proc = self._run("branch", "-D", *chunk, check=False)
             if proc.returncode == 0:
                 continue
-            left = self._out("for-each-ref", "--format=%(refname:short)",
-                             *(f"refs/heads/{name}" for name in chunk)).split()
+            left = self._out(
+                "for-each-ref", "--format=%(refname:short)", *(f"refs/heads/{name}" for name in chunk)
+            ).split()
             if left:
-                raise GitError(["git", "branch", "-D", *left], proc.returncode, proc.stderr,
-                               self.repo)
+                raise GitError(["git", "branch", "-D", *left], proc.returncode, proc.stderr, self.repo)
 
     def branches(self, pattern: str) -> list[str]:
         """Local branch names matching `pattern` (fnmatch, or a prefix ending at '/')."""
-        out = self._run("for-each-ref", "--format=%(refname:short)",
-                        f"refs/heads/{_checked(pattern, 'branch pattern')}").stdout
+        out = self._run(
+            "for-each-ref", "--format=%(refname:short)", f"refs/heads/{_checked(pattern, 'branch pattern')}"
+        ).stdout
         return out.split()
 
     # -- commits -------------------------------------------------------------
@@ -241,13 +252,26 @@ class Git(ReadOps):
             return None
         # --cleanup=whitespace keeps lines such as "#12 fixed" that the default would strip;
         # hooks are skipped because herd runs the project's format and test commands itself.
-        self._run("commit", "--quiet", "--no-verify", "--cleanup=whitespace", "-F", "-",
-                  cwd=cwd, stdin=_with_newline(message))
+        self._run(
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--cleanup=whitespace",
+            "-F",
+            "-",
+            cwd=cwd,
+            stdin=_with_newline(message),
+        )
         return self.head(cwd)
 
     def squash(
-        self, cwd: Path, base: str, message: str, trailers: Mapping[str, str],
-        *, branch: str | None = None,
+        self,
+        cwd: Path,
+        base: str,
+        message: str,
+        trailers: Mapping[str, str],
+        *,
+        branch: str | None = None,
     ) -> str:
         """Make everything on top of `base` in `cwd` one commit whose parent is `base`.
 
@@ -257,8 +281,11 @@ class Git(ReadOps):
         it may be the user's.
         """
         head, base_sha, base_tree = self._out(
-            "rev-parse", "HEAD", f"{_checked(base, 'revision')}^{{commit}}",
-            f"{base}^{{tree}}", cwd=cwd,
+            "rev-parse",
+            "HEAD",
+            f"{_checked(base, 'revision')}^{{commit}}",
+            f"{base}^{{tree}}",
+            cwd=cwd,
         ).split()
         # A worker that only edited files leaves HEAD at the base: no ancestry to ask git.
         if head != base_sha and not self.is_ancestor(base_sha, head):
@@ -270,11 +297,11 @@ class Git(ReadOps):
         tree = self._out("write-tree", cwd=cwd)
         if tree == base_tree:
             raise NothingToCommit(f"no changes on top of {base_sha[:12]} in {cwd}; nothing to land")
-        sha = self._out("commit-tree", tree, "-p", base_sha, "-F", "-", cwd=cwd,
-                        stdin=format_message(message, trailers))
+        sha = self._out(
+            "commit-tree", tree, "-p", base_sha, "-F", "-", cwd=cwd, stdin=format_message(message, trailers)
+        )
         if branch is None:
-            self._run("update-ref", "--no-deref", "-m", "herd: squash", "HEAD", sha, head,
-                      cwd=cwd)
+            self._run("update-ref", "--no-deref", "-m", "herd: squash", "HEAD", sha, head, cwd=cwd)
             return sha
         ref = f"refs/heads/{_checked(branch, 'branch')}"
         self._run("update-ref", "-m", "herd: squash", ref, sha, cwd=cwd)
@@ -310,17 +337,24 @@ class Git(ReadOps):
         A commit whose change is already present is kept as an empty commit so its
         trailers still record that the task landed.
         """
-        proc = self._run("cherry-pick", "--no-edit", "--allow-empty", "--keep-redundant-commits",
-                         _checked(sha, "commit"), cwd=cwd, check=False)
+        proc = self._run(
+            "cherry-pick",
+            "--no-edit",
+            "--allow-empty",
+            "--keep-redundant-commits",
+            _checked(sha, "commit"),
+            cwd=cwd,
+            check=False,
+        )
         if proc.returncode == 0:
             return PickResult(ok=True, sha=self._detached_head(cwd) or self.head(cwd))
-        in_progress = self._run("rev-parse", "--quiet", "--verify", "CHERRY_PICK_HEAD",
-                                cwd=cwd, check=False).returncode == 0
+        in_progress = (
+            self._run("rev-parse", "--quiet", "--verify", "CHERRY_PICK_HEAD", cwd=cwd, check=False).returncode
+            == 0
+        )
         if not in_progress:
             raise GitError(["git", "cherry-pick", sha], proc.returncode, proc.stderr, Path(cwd))
-        conflicts = _split_z(
-            self._run("diff", "--name-only", "-z", "--diff-filter=U", cwd=cwd).stdout
-        )
+        conflicts = _split_z(self._run("diff", "--name-only", "-z", "--diff-filter=U", cwd=cwd).stdout)
         diff = self._run("diff", "--no-color", "--no-ext-diff", cwd=cwd).stdout
         excerpt = "\n".join(diff.splitlines()[:_EXCERPT_LINES])
         self._run("cherry-pick", "--abort", cwd=cwd)
@@ -344,9 +378,7 @@ class Git(ReadOps):
             return
         current = self._run("rev-parse", "--verify", "--quiet", ref, check=False).stdout.strip()
         if old is not None and current != old:
-            raise RefMoved(
-                f"{ref} is at {current[:12] or 'nothing'}, expected {old[:12]}; re-read and retry"
-            )
+            raise RefMoved(f"{ref} is at {current[:12] or 'nothing'}, expected {old[:12]}; re-read and retry")
         raise GitError(["git", *args], proc.returncode, proc.stderr, self.repo)
 
     def delete_ref(self, ref: str) -> None:

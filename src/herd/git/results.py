@@ -47,4 +47,5 @@ def moved_under_us(summary: str) -> bool:
     if summary.startswith("[rejected]"):
         return True
     return summary.startswith("[remote rejected]") and (
-        "failed to update ref" in summary or "cannot lock ref" in summary)
+        "failed to update ref" in summary or "cannot lock ref" in summary
+    )

@@ -143,14 +143,23 @@ class GitRunner:
             raise GitError(argv, proc.returncode, proc.stderr, where)
         return proc
 
-    def _run_with_timeout(self, argv: list[str], where: Path,
-                          timeout: float) -> subprocess.CompletedProcess[str]:
+    def _run_with_timeout(
+        self, argv: list[str], where: Path, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
         """A network command: its own session, so a timeout kills ssh or a remote helper
         with it (killing git alone would leave them holding the pipes open)."""
-        proc = subprocess.Popen(argv, cwd=where, env=self._env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                encoding="utf-8", errors="surrogateescape",
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=where,
+            env=self._env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+            start_new_session=True,
+        )
         try:
             out, err = proc.communicate(timeout=timeout)
         except BaseException:  # the timeout, or Ctrl-C: nothing of the command may outlive it
@@ -159,8 +168,12 @@ class GitRunner:
             out, err = proc.communicate()
             if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
                 raise
-            raise GitError(argv, -signal.SIGKILL, f"no answer after {timeout:g}s (killed; "
-                           "HERD_GIT_TIMEOUT sets the limit)", where) from None
+            raise GitError(
+                argv,
+                -signal.SIGKILL,
+                f"no answer after {timeout:g}s (killed; HERD_GIT_TIMEOUT sets the limit)",
+                where,
+            ) from None
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
     def _pin(self, where: Path) -> list[str]:
@@ -184,8 +197,9 @@ class GitRunner:
     def _find_admin_dir(self, path: Path) -> Path:
         admin = gitdir.registered_admin_dir(self.common_dir(), path)
         if admin is None:
-            raise WorktreeNotItself(f"{path} is not a worktree of {self.repo} (git has no "
-                                    "record of it); herd runs no git there")
+            raise WorktreeNotItself(
+                f"{path} is not a worktree of {self.repo} (git has no record of it); herd runs no git there"
+            )
         self._admin_dirs[path] = admin
         return admin
 

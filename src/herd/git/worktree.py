@@ -29,11 +29,7 @@ def branch_name(run_id: str, task_id: str) -> str:
 
 def _safe(value: str, what: str) -> str:
     """Ids become path components and ref names; refuse anything that is not plain."""
-    if (
-        not _SAFE_ID.fullmatch(value)
-        or ".." in value
-        or value.endswith((".", ".lock"))
-    ):
+    if not _SAFE_ID.fullmatch(value) or ".." in value or value.endswith((".", ".lock")):
         raise BadInput(f"{what} {value!r} cannot name a worktree; use letters, digits, '.-_'")
     return value
 
@@ -97,8 +93,10 @@ class WorktreeManager:
             for sha in commits:
                 picked = self.git.cherry_pick(path, sha)
                 if not picked.ok or picked.sha is None:
-                    raise Refused(f"commits of earlier waves conflict with each other in "
-                                  f"{', '.join(picked.conflicts)}; cannot start the next wave")
+                    raise Refused(
+                        f"commits of earlier waves conflict with each other in "
+                        f"{', '.join(picked.conflicts)}; cannot start the next wave"
+                    )
                 tip = picked.sha
             # A ref keeps the stacked commits reachable after the scratch worktree goes.
             self.git.update_ref(f"refs/herd/{run_id}/{name}", tip)
@@ -126,8 +124,9 @@ class WorktreeManager:
                 if child.exists():  # a directory git no longer knew about
                     shutil.rmtree(child)
         prefix = branch_name(run_id, "")
-        self.git.branches_delete([branch for branch in self.git.branches(prefix.rstrip("/"))
-                                  if branch[len(prefix):] not in keep])
+        self.git.branches_delete(
+            [branch for branch in self.git.branches(prefix.rstrip("/")) if branch[len(prefix) :] not in keep]
+        )
         self.git.worktree_prune()
         if run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()

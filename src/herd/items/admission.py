@@ -131,8 +131,9 @@ class RelativeTimeout(Policy):
         return dataclasses.replace(job, timeout=limit)
 
 
-def admission(delay: float | None, memfree: int | None, load: float | None,
-              timeout_percent: float | None) -> list[Policy]:
+def admission(
+    delay: float | None, memfree: int | None, load: float | None, timeout_percent: float | None
+) -> list[Policy]:
     """The policies these options ask for (none: an empty list)."""
     chosen: list[Policy] = []
     if delay:

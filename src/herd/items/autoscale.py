@@ -15,6 +15,7 @@ from herd.units import plural
 
 MAX_AUTO_WORKERS = 8
 
+
 def children_cpu() -> float:
     import resource
 
@@ -59,19 +60,27 @@ class AutoScaler:
         # judge the share of CPU it got against the share it could get.
         cpu_bound = ratio / min(1.0, self.cores / self.target) >= self.CPU_BOUND
         limit = min(self.cap, self.cores) if cpu_bound else self.cap
-        kind = (f"CPU-bound (jobs use {ratio:.0%} CPU of their wall time)" if cpu_bound
-                else f"waiting (jobs use {ratio:.0%} CPU of their wall time)")
+        kind = (
+            f"CPU-bound (jobs use {ratio:.0%} CPU of their wall time)"
+            if cpu_bound
+            else f"waiting (jobs use {ratio:.0%} CPU of their wall time)"
+        )
         was = self.target
         if self._prev is not None and rate < self._prev[1] * self.GAIN:
             prev_workers, prev_rate = self._prev
             self.target = prev_workers if rate < prev_rate else was
-            why = (f"throughput stopped rising: {rate:.1f} jobs/s at {plural(was, 'worker')} vs "
-                   f"{prev_rate:.1f} at {prev_workers}")
+            why = (
+                f"throughput stopped rising: {rate:.1f} jobs/s at {plural(was, 'worker')} vs "
+                f"{prev_rate:.1f} at {prev_workers}"
+            )
             self.settled = True
         elif was >= limit:
             self.target = limit
-            cap_why = (f"the core count ({self.cores})" if cpu_bound
-                       else f"the auto maximum ({self.cap}; ask for more with -j N)")
+            cap_why = (
+                f"the core count ({self.cores})"
+                if cpu_bound
+                else f"the auto maximum ({self.cap}; ask for more with -j N)"
+            )
             why = f"capped at {cap_why}"
             self.settled = True
         elif (headroom := _no_headroom(cpu_bound, self.cores)) is not None:
@@ -80,11 +89,16 @@ class AutoScaler:
         else:
             self._prev = (was, rate)
             self.target = min(limit, was * 2)
-            why = (f"{rate:.1f} jobs/s at {plural(was, 'worker')} and headroom left: "
-                   f"trying {self.target}")
-        decision: ScaleDecision = {"workers": self.target, "was": was, "settled": self.settled,
-                    "jobs": kind, "reason": why, "rate": round(rate, 2),
-                    "cpu_ratio": round(ratio, 2)}
+            why = f"{rate:.1f} jobs/s at {plural(was, 'worker')} and headroom left: trying {self.target}"
+        decision: ScaleDecision = {
+            "workers": self.target,
+            "was": was,
+            "settled": self.settled,
+            "jobs": kind,
+            "reason": why,
+            "rate": round(rate, 2),
+            "cpu_ratio": round(ratio, 2),
+        }
         self.decisions.append(decision)
         self._reset(now)
         return decision

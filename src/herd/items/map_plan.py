@@ -25,21 +25,25 @@ AUTO_BATCH_MIN, AUTO_BATCH_MAX = 10, 20
 
 # -- items and batches -----------------------------------------------------------------
 
+
 def auto_batch_size(count: int, workers: int) -> tuple[int, str]:
     """Items per invocation when the user did not say: 1 while there are too few items to
     keep every worker busy with batches of 10 (parallelism first), else 10-20 (start-up
     cost per item first), always leaving at least 4 batches per worker."""
     if count < AUTO_BATCH_MIN * 4 * workers:
-        return 1, (f"{plural(count, 'item')} for {plural(workers, 'worker')}: one item per "
-                   "invocation keeps them busy")
+        return 1, (
+            f"{plural(count, 'item')} for {plural(workers, 'worker')}: one item per "
+            "invocation keeps them busy"
+        )
     size = max(AUTO_BATCH_MIN, min(AUTO_BATCH_MAX, count // (4 * workers)))
-    return size, (f"{plural(count, 'item')} for {plural(workers, 'worker')}: {size} per "
-                  "invocation amortises start-up")
+    return size, (
+        f"{plural(count, 'item')} for {plural(workers, 'worker')}: {size} per invocation amortises start-up"
+    )
 
 
 def batches(items: Sequence[str], size: int) -> Iterator[tuple[str, ...]]:
     for start in range(0, len(items), size):
-        yield tuple(items[start:start + size])
+        yield tuple(items[start : start + size])
 
 
 def resolve_program(argv: Sequence[str]) -> tuple[str, ...]:
@@ -58,6 +62,7 @@ def resolve_program(argv: Sequence[str]) -> tuple[str, ...]:
 
 
 # -- options, plan, outcome ------------------------------------------------------------
+
 
 class MapArgs(TypedDict, total=False):
     """MapOptions as the journal keeps them (a map's `args`), for `herd map --resume`; the
@@ -125,20 +130,34 @@ class MapOptions:
         halt = Halt.parse(self.halt)
         if halt is not None:
             halt.total = units
-        return Policies([Retries(self.retries), TimeLimit(self.timeout), halt,
-                         *admission(self.delay, self.memfree, self.load, self.timeout_percent)])
+        return Policies(
+            [
+                Retries(self.retries),
+                TimeLimit(self.timeout),
+                halt,
+                *admission(self.delay, self.memfree, self.load, self.timeout_percent),
+            ]
+        )
 
     def template(self, argv: tuple[str, ...] | None = None) -> Template:
         return Template(self.argv if argv is None else argv, colsep=self.colsep, multi=self.multi)
 
     def to_args(self) -> MapArgs:
         args: MapArgs = {
-            "argv": list(self.argv), "workers": self.workers, "batch_size": self.batch_size,
-            "retries": self.retries, "timeout": self.timeout, "keep_order": self.keep_order,
+            "argv": list(self.argv),
+            "workers": self.workers,
+            "batch_size": self.batch_size,
+            "retries": self.retries,
+            "timeout": self.timeout,
+            "keep_order": self.keep_order,
             "joblog": str(self.joblog) if self.joblog else None,
-            "cwd": str(self.cwd) if self.cwd else None, "executor": self.executor,
-            "scheduler": self.scheduler, "cpus_per_job": self.cpus_per_job,
-            "memory_per_job": self.memory_per_job, "halt": self.halt}
+            "cwd": str(self.cwd) if self.cwd else None,
+            "executor": self.executor,
+            "scheduler": self.scheduler,
+            "cpus_per_job": self.cpus_per_job,
+            "memory_per_job": self.memory_per_job,
+            "halt": self.halt,
+        }
         # The GNU-style options only when set (the journal's args stay as short as before).
         if self.timeout_percent:
             args["timeout_percent"] = self.timeout_percent
@@ -166,26 +185,40 @@ class MapOptions:
             return LocalExecutor(slots)
         from herd.engine.executor import load_dask
 
-        executor: Executor = load_dask().DaskExecutor(slots, scheduler=self.scheduler,
-                                               cpus_per_job=self.cpus_per_job,
-                                               memory_per_job=self.memory_per_job)
+        executor: Executor = load_dask().DaskExecutor(
+            slots,
+            scheduler=self.scheduler,
+            cpus_per_job=self.cpus_per_job,
+            memory_per_job=self.memory_per_job,
+        )
         return executor
 
     @classmethod
     def from_args(cls, args: MapArgs) -> MapOptions:
-        return cls(argv=tuple(args["argv"]), workers=args.get("workers"),
-                   batch_size=args.get("batch_size"), retries=int(args.get("retries", 1)),
-                   timeout=args.get("timeout"), timeout_percent=args.get("timeout_percent"),
-                   keep_order=bool(args.get("keep_order")), colsep=args.get("colsep"),
-                   multi=bool(args.get("multi")), tag=bool(args.get("tag")),
-                   tagstring=args.get("tagstring"),
-                   results=Path(results) if (results := args.get("results")) else None,
-                   delay=args.get("delay"), memfree=args.get("memfree"), load=args.get("load"),
-                   joblog=Path(joblog) if (joblog := args.get("joblog")) else None,
-                   cwd=Path(cwd) if (cwd := args.get("cwd")) else None,
-                   executor=args.get("executor") or "local", scheduler=args.get("scheduler"),
-                   cpus_per_job=args.get("cpus_per_job"),
-                   memory_per_job=args.get("memory_per_job"), halt=args.get("halt"))
+        return cls(
+            argv=tuple(args["argv"]),
+            workers=args.get("workers"),
+            batch_size=args.get("batch_size"),
+            retries=int(args.get("retries", 1)),
+            timeout=args.get("timeout"),
+            timeout_percent=args.get("timeout_percent"),
+            keep_order=bool(args.get("keep_order")),
+            colsep=args.get("colsep"),
+            multi=bool(args.get("multi")),
+            tag=bool(args.get("tag")),
+            tagstring=args.get("tagstring"),
+            results=Path(results) if (results := args.get("results")) else None,
+            delay=args.get("delay"),
+            memfree=args.get("memfree"),
+            load=args.get("load"),
+            joblog=Path(joblog) if (joblog := args.get("joblog")) else None,
+            cwd=Path(cwd) if (cwd := args.get("cwd")) else None,
+            executor=args.get("executor") or "local",
+            scheduler=args.get("scheduler"),
+            cpus_per_job=args.get("cpus_per_job"),
+            memory_per_job=args.get("memory_per_job"),
+            halt=args.get("halt"),
+        )
 
 
 class MapPlanJson(TypedDict):
@@ -210,9 +243,14 @@ class MapPlan:
     worker_reason: str
 
     def to_dict(self) -> MapPlanJson:
-        return {"items": self.items, "batch_size": self.batch_size,
-                "batch_reason": self.batch_reason, "invocations": self.invocations,
-                "workers": self.workers, "worker_reason": self.worker_reason}
+        return {
+            "items": self.items,
+            "batch_size": self.batch_size,
+            "batch_reason": self.batch_reason,
+            "invocations": self.invocations,
+            "workers": self.workers,
+            "worker_reason": self.worker_reason,
+        }
 
 
 def plan(count: int, options: MapOptions, cores: int | None = None) -> MapPlan:
@@ -220,9 +258,11 @@ def plan(count: int, options: MapOptions, cores: int | None = None) -> MapPlan:
     if options.workers is None:
         sizing_workers = MAX_AUTO_WORKERS
         workers = f"auto ({min(2, MAX_AUTO_WORKERS)}..{MAX_AUTO_WORKERS})"
-        why = (f"starts with 2 and adds workers while throughput rises and the machine has "
-               f"headroom: up to {cores} (the cores) for CPU-bound jobs, up to "
-               f"{MAX_AUTO_WORKERS} for jobs that mostly wait")
+        why = (
+            f"starts with 2 and adds workers while throughput rises and the machine has "
+            f"headroom: up to {cores} (the cores) for CPU-bound jobs, up to "
+            f"{MAX_AUTO_WORKERS} for jobs that mostly wait"
+        )
     else:
         sizing_workers = options.workers
         workers, why = str(options.workers), "-j"
@@ -254,9 +294,24 @@ class MapOutcome:
     def end_event(self, stages: dict[str, StageCounts] | None = None) -> MapEnd:
         """The summary event that closes a map's stream (a pipeline's, with `stages`)."""
         if stages is not None:
-            return PipelineEnd(exit_code=self.exit_code, state=self.state, counts=self.counts,
-                               failed=self.failed, elapsed=round(self.elapsed, 3),
-                               halted=self.halted, retries=self.retries, stages=stages)
-        return MapEnd(exit_code=self.exit_code, state=self.state, counts=self.counts,
-                      failed=self.failed, scaling=self.scaling, elapsed=round(self.elapsed, 3),
-                      stderr_log=self.stderr_log, halted=self.halted, retries=self.retries)
+            return PipelineEnd(
+                exit_code=self.exit_code,
+                state=self.state,
+                counts=self.counts,
+                failed=self.failed,
+                elapsed=round(self.elapsed, 3),
+                halted=self.halted,
+                retries=self.retries,
+                stages=stages,
+            )
+        return MapEnd(
+            exit_code=self.exit_code,
+            state=self.state,
+            counts=self.counts,
+            failed=self.failed,
+            scaling=self.scaling,
+            elapsed=round(self.elapsed, 3),
+            stderr_log=self.stderr_log,
+            halted=self.halted,
+            retries=self.retries,
+        )

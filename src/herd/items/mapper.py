@@ -57,8 +57,8 @@ MAX_SHOWN_JOBS = 16
 CANCEL_GRACE = 2.0
 
 
-
 # -- the journal, written in batches ----------------------------------------------------
+
 
 class Recorder:
     """Buffers finished batches and attempts; one transaction per flush."""
@@ -73,19 +73,37 @@ class Recorder:
     def add_task(self, row: tuple[Any, ...]) -> None:
         self.new.append(row)
 
-    def attempt(self, task_id: str, attempt: int, result: JobResult, outcome: Outcome,
-                reason: str | None) -> None:
-        self.attempts.append((self.journal.run_id, task_id, attempt, result.worker,
-                              result.started_at, result.ended_at, result.exit_code,
-                              result.signal, outcome, reason, result.tail or None, None))
+    def attempt(
+        self, task_id: str, attempt: int, result: JobResult, outcome: Outcome, reason: str | None
+    ) -> None:
+        self.attempts.append(
+            (
+                self.journal.run_id,
+                task_id,
+                attempt,
+                result.worker,
+                result.started_at,
+                result.ended_at,
+                result.exit_code,
+                result.signal,
+                outcome,
+                reason,
+                result.tail or None,
+                None,
+            )
+        )
 
     def task(self, task_id: str, state: TaskState, attempts: int, reason: str | None) -> None:
-        self.updates.append({"task_id": task_id, "state": state.value, "attempts": attempts,
-                             "reason": reason})
+        self.updates.append(
+            {"task_id": task_id, "state": state.value, "attempts": attempts, "reason": reason}
+        )
 
     def maybe_flush(self, now: float) -> None:
-        if (len(self.attempts) >= FLUSH_RESULTS or len(self.new) >= FLUSH_RESULTS
-                or now - self.last_flush >= FLUSH_SECONDS):
+        if (
+            len(self.attempts) >= FLUSH_RESULTS
+            or len(self.new) >= FLUSH_RESULTS
+            or now - self.last_flush >= FLUSH_SECONDS
+        ):
             self.flush(now)
 
     def flush(self, now: float | None = None) -> None:
@@ -96,6 +114,7 @@ class Recorder:
 
 
 # -- the engine --------------------------------------------------------------------------
+
 
 @dataclass
 class Batch:
@@ -108,8 +127,9 @@ class Batch:
     """Attempts made before this run of the map (retries count from here)."""
 
 
-def execute(journal: Journal, options: MapOptions, pending: Iterable[Batch], *, out: IO[bytes],
-            resumed: bool = False) -> MapOutcome:
+def execute(
+    journal: Journal, options: MapOptions, pending: Iterable[Batch], *, out: IO[bytes], resumed: bool = False
+) -> MapOutcome:
     """Run `pending` batches to completion (or interruption); their journal rows exist."""
     t0 = time.monotonic()
     try:
@@ -142,13 +162,21 @@ def execute(journal: Journal, options: MapOptions, pending: Iterable[Batch], *, 
     else:
         state, code = RunState.DONE, EXIT_OK
     scaling = loop.scaler.decisions if loop.scaler else []
-    outcome = MapOutcome(journal.run_id, code, state, counts, dict(list(loop.failed.items())[:50]),
-                         scaling, time.monotonic() - t0, str(loop.stderr_path),
-                         halted.reason if halted else None, options.retries)
+    outcome = MapOutcome(
+        journal.run_id,
+        code,
+        state,
+        counts,
+        dict(list(loop.failed.items())[:50]),
+        scaling,
+        time.monotonic() - t0,
+        str(loop.stderr_path),
+        halted.reason if halted else None,
+        options.retries,
+    )
     # The summary closes the event stream (`herd map --json` is that stream, like `herd run`).
     journal.emit(outcome.end_event())
-    journal.finish(state, code, {"counts": counts, "scaling": scaling,
-                                 "elapsed": round(outcome.elapsed, 3)})
+    journal.finish(state, code, {"counts": counts, "scaling": scaling, "elapsed": round(outcome.elapsed, 3)})
     return outcome
 
 
@@ -183,8 +211,7 @@ class _Loop:
         # Replacement strings and sources are parsed here, once; per job only expanded.
         self.template = options.template(resolve_program(options.argv))
         self.shown = options.template() if self.joblog else None
-        self.tagger = Tagger(self.template, options.tagstring) if (
-            options.tag or options.tagstring) else None
+        self.tagger = Tagger(self.template, options.tagstring) if (options.tag or options.tagstring) else None
         self.results = Results(options.results, self.template) if options.results else None
         self.free_slots = list(range(1, self.slots + 1))  # `{%}`: the lowest free slot
         self.slot_of: dict[str, int] = {}
@@ -195,8 +222,7 @@ class _Loop:
     def run(self, source: Iterator[Batch]) -> bool:
         """True when stopped by a signal; False when done or halted."""
         if self.scaler:
-            self.journal.emit(Scale(workers=self.scaler.target,
-                                    reason="starting small, measuring"))
+            self.journal.emit(Scale(workers=self.scaler.target, reason="starting small, measuring"))
         exhausted = False
         while not self.shutdown.requested:
             stop = self.policies.stop()
@@ -240,21 +266,40 @@ class _Loop:
             slot = heapq.heappop(self.free_slots) if self.free_slots else len(self.inflight)
             self.slot_of[batch.task_id] = slot
             stderr = self.results.directory(batch.items) / "stderr" if self.results else None
-            self.executor.submit(self.policies.prepare(JobSpec(
-                batch.task_id, self.template.expand(batch.items, batch.seq, slot),
-                cwd=self.options.cwd, capture_stdout=True, log_path=stderr)))
+            self.executor.submit(
+                self.policies.prepare(
+                    JobSpec(
+                        batch.task_id,
+                        self.template.expand(batch.items, batch.seq, slot),
+                        cwd=self.options.cwd,
+                        capture_stdout=True,
+                        log_path=stderr,
+                    )
+                )
+            )
         return exhausted
 
     def _progress(self) -> None:
         """Counts and what runs now, at most every PROGRESS_SECONDS: one event per job
         would cost a 100,000-item map more than its jobs do."""
         running = sorted(self.inflight.values(), key=lambda b: b.seq)[:MAX_SHOWN_JOBS]
-        self.journal.emit(Progress(total=self.total, done=self.done,
-                                   failed=self.failed_count, running=len(self.inflight),
-                                   jobs=[{"seq": b.seq, "items": [i.replace("\0", " ") for i in b.items[:3]],
-                                          "attempt": b.attempts + 1,
-                                          "started": round(self.started_at.get(b.task_id, 0), 3)}
-                                         for b in running]))
+        self.journal.emit(
+            Progress(
+                total=self.total,
+                done=self.done,
+                failed=self.failed_count,
+                running=len(self.inflight),
+                jobs=[
+                    {
+                        "seq": b.seq,
+                        "items": [i.replace("\0", " ") for i in b.items[:3]],
+                        "attempt": b.attempts + 1,
+                        "started": round(self.started_at.get(b.task_id, 0), 3),
+                    }
+                    for b in running
+                ],
+            )
+        )
 
     def _finish(self, result: JobResult, batch: Batch) -> None:
         batch.attempts += 1
@@ -264,12 +309,17 @@ class _Loop:
         if self.scaler:
             self.scaler.job_done(result.duration)
         if result.tail:
-            self.stderr_log.write("".join(f"{batch.seq}\t{line}\n"
-                                          for line in result.tail.splitlines()))
+            self.stderr_log.write("".join(f"{batch.seq}\t{line}\n" for line in result.tail.splitlines()))
         outcome, reason = judge(result, timeout=self.options.timeout)
-        attempt = Attempt(batch.task_id, batch.attempts, batch.attempts - batch.earlier,
-                          ok=outcome == Outcome.OK, outcome=outcome, exit_code=result.exit_code,
-                          duration=result.duration)
+        attempt = Attempt(
+            batch.task_id,
+            batch.attempts,
+            batch.attempts - batch.earlier,
+            ok=outcome == Outcome.OK,
+            outcome=outcome,
+            exit_code=result.exit_code,
+            duration=result.duration,
+        )
         self.policies.ended(attempt)
         if attempt.ok:
             self.done += 1
@@ -285,9 +335,16 @@ class _Loop:
             self.recorder.task(batch.task_id, TaskState.FAILED, batch.attempts, reason)
             self.failed[str(batch.seq)] = reason
             self.failed_count += 1
-            self.journal.emit(ItemFailed(seq=batch.seq, items=list(batch.items[:3]),
-                                         attempts=batch.attempts, reason=reason, tail=result.tail[-300:],
-                                         log=str(self.stderr_path)))
+            self.journal.emit(
+                ItemFailed(
+                    seq=batch.seq,
+                    items=list(batch.items[:3]),
+                    attempts=batch.attempts,
+                    reason=reason,
+                    tail=result.tail[-300:],
+                    log=str(self.stderr_path),
+                )
+            )
         if self.joblog and self.shown:
             self.joblog.write(batch.seq, result, self.shown.expand(batch.items, batch.seq, slot))
         stdout = result.stdout
@@ -307,10 +364,10 @@ class _Loop:
         try:
             for result in self.executor.cancel_all(self.shutdown.grace(CANCEL_GRACE)):
                 batch = self.inflight.pop(result.key)
-                self.recorder.attempt(batch.task_id, batch.attempts + 1, result, Outcome.CANCELLED,
-                                      "interrupted")
-                self.recorder.task(batch.task_id, TaskState.QUEUED, batch.attempts + 1,
-                                   "interrupted")
+                self.recorder.attempt(
+                    batch.task_id, batch.attempts + 1, result, Outcome.CANCELLED, "interrupted"
+                )
+                self.recorder.task(batch.task_id, TaskState.QUEUED, batch.attempts + 1, "interrupted")
         finally:
             self.executor.close()
             self.recorder.flush()
@@ -321,16 +378,26 @@ class _Loop:
 
 # -- starting and resuming ---------------------------------------------------------------
 
-def start(journal: Journal, items: Sequence[str], options: MapOptions, the_plan: MapPlan, *,
-          out: IO[bytes]) -> MapOutcome:
+
+def start(
+    journal: Journal, items: Sequence[str], options: MapOptions, the_plan: MapPlan, *, out: IO[bytes]
+) -> MapOutcome:
     """A new map: every batch's row in one transaction, then run them."""
     size = the_plan.batch_size
-    journal.add_tasks((str(seq), seq, 0, "", TaskState.QUEUED.value, json.dumps(batch))
-                      for seq, batch in enumerate(batches(items, size), 1))
-    journal.emit(MapStart(items=len(items), invocations=the_plan.invocations, batch_size=size,
-                          workers=the_plan.workers, batch_reason=the_plan.batch_reason))
-    pending = (Batch(str(seq), seq, batch)
-               for seq, batch in enumerate(batches(items, size), 1))
+    journal.add_tasks(
+        (str(seq), seq, 0, "", TaskState.QUEUED.value, json.dumps(batch))
+        for seq, batch in enumerate(batches(items, size), 1)
+    )
+    journal.emit(
+        MapStart(
+            items=len(items),
+            invocations=the_plan.invocations,
+            batch_size=size,
+            workers=the_plan.workers,
+            batch_reason=the_plan.batch_reason,
+        )
+    )
+    pending = (Batch(str(seq), seq, batch) for seq, batch in enumerate(batches(items, size), 1))
     return execute(journal, options, pending, out=out)
 
 
@@ -342,8 +409,17 @@ def resume(journal: Journal, *, out: IO[bytes]) -> MapOutcome:
     options = MapOptions.from_args(cast(MapArgs, run["args"]))
     journal.take_over()  # exit 4 while another herd drives it
     todo = [t for t in journal.tasks() if t["state"] != TaskState.SUCCEEDED.value]
-    journal.emit(MapResume(invocations=len(todo),
-                           items=sum(len(json.loads(t["payload"] or "[]")) for t in todo)))
-    pending = [Batch(t["task_id"], int(t["seq"]), tuple(json.loads(t["payload"] or "[]")),
-                     int(t["attempts"]), int(t["attempts"])) for t in todo]
+    journal.emit(
+        MapResume(invocations=len(todo), items=sum(len(json.loads(t["payload"] or "[]")) for t in todo))
+    )
+    pending = [
+        Batch(
+            t["task_id"],
+            int(t["seq"]),
+            tuple(json.loads(t["payload"] or "[]")),
+            int(t["attempts"]),
+            int(t["attempts"]),
+        )
+        for t in todo
+    ]
     return execute(journal, options, pending, out=out, resumed=True)

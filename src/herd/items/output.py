@@ -61,8 +61,7 @@ class Results:
 
 
 def _quote(value: str) -> str:
-    quoted = (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\0", "\\0")
-              .replace("/", "\\_"))
+    quoted = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\0", "\\0").replace("/", "\\_")
     return quoted  # empty: the value's level is the source number's own directory, as GNU
 
 
@@ -113,9 +112,11 @@ class JobLog:
 
     def write(self, seq: int, result: JobResult, argv: Sequence[str]) -> None:
         exit_code = result.exit_code if result.exit_code is not None else -1
-        self.handle.write(f"{seq}\t:\t{result.started_at:.3f}\t{result.duration:10.3f}\t0\t"
-                          f"{len(result.stdout or b'')}\t{exit_code}\t{result.signal or 0}\t"
-                          f"{' '.join(argv)}\n")
+        self.handle.write(
+            f"{seq}\t:\t{result.started_at:.3f}\t{result.duration:10.3f}\t0\t"
+            f"{len(result.stdout or b'')}\t{exit_code}\t{result.signal or 0}\t"
+            f"{' '.join(argv)}\n"
+        )
 
     def close(self) -> None:
         self.handle.close()

@@ -81,11 +81,22 @@ class PipelineSpec:
         return Policies([Retries(self.retries), Halt.parse(self.halt)])
 
     def to_args(self) -> PipelineArgs:
-        return {"stages": [{"name": s.name, "argv": list(s.argv), "workers": s.workers,
-                            "batch_size": s.batch_size, "items_from_stdout": s.items_from_stdout}
-                           for s in self.stages],
-                "items": len(self.items), "retries": self.retries,
-                "cwd": str(self.cwd) if self.cwd else None, "halt": self.halt}
+        return {
+            "stages": [
+                {
+                    "name": s.name,
+                    "argv": list(s.argv),
+                    "workers": s.workers,
+                    "batch_size": s.batch_size,
+                    "items_from_stdout": s.items_from_stdout,
+                }
+                for s in self.stages
+            ],
+            "items": len(self.items),
+            "retries": self.retries,
+            "cwd": str(self.cwd) if self.cwd else None,
+            "halt": self.halt,
+        }
 
 
 def load(path: Path, retries: int = 1, halt: str | None = None) -> PipelineSpec:
@@ -148,8 +159,9 @@ def _stage(path: Path, number: int, table: Any) -> Stage:
     items_from = table.get("items_from")
     if items_from not in (None, "stdout"):
         raise BadInput(f'{where}: items_from can only be "stdout"')
-    return Stage(str(table.get("name") or f"stage{number}"), argv, workers, batch_size,
-                 items_from == "stdout")
+    return Stage(
+        str(table.get("name") or f"stage{number}"), argv, workers, batch_size, items_from == "stdout"
+    )
 
 
 @dataclass
@@ -180,8 +192,11 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
     t0 = time.monotonic()
     states = [_StageState() for _ in spec.stages]
     states[0].waiting.extend(spec.items)
-    journal.emit(PipelineStart(items=len(spec.items),
-                               stages=" -> ".join(f"{s.name}({s.workers})" for s in spec.stages)))
+    journal.emit(
+        PipelineStart(
+            items=len(spec.items), stages=" -> ".join(f"{s.name}({s.workers})" for s in spec.stages)
+        )
+    )
     recorder = Recorder(journal)
     programs = [resolve_program(stage.argv) for stage in spec.stages]
     inflight: dict[str, _Call] = {}
@@ -200,8 +215,7 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
                     break
                 for result in executor.wait(0.2):
                     call = inflight.pop(result.key)
-                    _finished(spec, states, call, result, recorder, failed, journal, out,
-                              policies)
+                    _finished(spec, states, call, result, recorder, failed, journal, out, policies)
                 recorder.maybe_flush(time.monotonic())
             interrupted = shutdown.requested
         except KeyboardInterrupt:  # outside handling_signals' reach (not the main thread)
@@ -210,10 +224,8 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
             # Inside the handlers: a signal during clean-up only makes it hurry.
             for result in executor.cancel_all(shutdown.grace(CANCEL_GRACE)):
                 call = inflight.pop(result.key)
-                recorder.attempt(call.task_id, call.attempts + 1, result, Outcome.CANCELLED,
-                                 "interrupted")
-                recorder.task(call.task_id, TaskState.DEFERRED, call.attempts + 1,
-                              "interrupted")
+                recorder.attempt(call.task_id, call.attempts + 1, result, Outcome.CANCELLED, "interrupted")
+                recorder.task(call.task_id, TaskState.DEFERRED, call.attempts + 1, "interrupted")
             executor.close()
             recorder.flush()
     counts = journal.counts()
@@ -228,17 +240,31 @@ def run(journal: Journal, spec: PipelineSpec, *, out: IO[bytes]) -> MapOutcome:
         state, code = RunState.DONE, EXIT_OK
     per_stage: dict[str, StageCounts] = {
         s.name: {"invocations": st.calls, "succeeded": st.done, "failed": st.failed}
-        for s, st in zip(spec.stages, states, strict=True)}
-    outcome = MapOutcome(journal.run_id, code, state, counts, failed, [], time.monotonic() - t0,
-                         halted=halted.reason if halted else None)
+        for s, st in zip(spec.stages, states, strict=True)
+    }
+    outcome = MapOutcome(
+        journal.run_id,
+        code,
+        state,
+        counts,
+        failed,
+        [],
+        time.monotonic() - t0,
+        halted=halted.reason if halted else None,
+    )
     journal.emit(outcome.end_event(stages=per_stage))
-    journal.finish(state, code, {"counts": counts, "stages": per_stage,
-                                 "elapsed": round(outcome.elapsed, 3)})
+    journal.finish(state, code, {"counts": counts, "stages": per_stage, "elapsed": round(outcome.elapsed, 3)})
     return outcome
 
 
-def _dispatch(spec: PipelineSpec, programs: list[tuple[str, ...]], states: list[_StageState],
-              inflight: dict[str, _Call], executor: LocalExecutor, recorder: Recorder) -> None:
+def _dispatch(
+    spec: PipelineSpec,
+    programs: list[tuple[str, ...]],
+    states: list[_StageState],
+    inflight: dict[str, _Call],
+    executor: LocalExecutor,
+    recorder: Recorder,
+) -> None:
     upstream_idle = True
     for number, (stage, state) in enumerate(zip(spec.stages, states, strict=True)):
         while state.running < stage.workers:
@@ -248,30 +274,60 @@ def _dispatch(spec: PipelineSpec, programs: list[tuple[str, ...]], states: list[
                 # A partial batch only once nothing upstream can still add to it.
                 take = min(stage.batch_size, len(state.waiting))
                 state.calls += 1
-                call = _Call(number, f"{stage.name}-{state.calls}",
-                             tuple(state.waiting.popleft() for _ in range(take)))
-                recorder.add_task((call.task_id, state.calls, number, stage.name,
-                                   TaskState.RUNNING.value, _payload(call.items)))
+                call = _Call(
+                    number, f"{stage.name}-{state.calls}", tuple(state.waiting.popleft() for _ in range(take))
+                )
+                recorder.add_task(
+                    (
+                        call.task_id,
+                        state.calls,
+                        number,
+                        stage.name,
+                        TaskState.RUNNING.value,
+                        _payload(call.items),
+                    )
+                )
             else:
                 break
             state.running += 1
             inflight[call.task_id] = call
-            executor.submit(JobSpec(call.task_id, command_for(programs[number], call.items),
-                                    cwd=spec.cwd, env={"HERD_STAGE": stage.name},
-                                    capture_stdout=True))
+            executor.submit(
+                JobSpec(
+                    call.task_id,
+                    command_for(programs[number], call.items),
+                    cwd=spec.cwd,
+                    env={"HERD_STAGE": stage.name},
+                    capture_stdout=True,
+                )
+            )
         upstream_idle = upstream_idle and state.idle
 
 
-def _finished(spec: PipelineSpec, states: list[_StageState], call: _Call, result: JobResult,
-              recorder: Recorder, failed: dict[str, str], journal: Journal,
-              out: IO[bytes], policies: Policies) -> None:
+def _finished(
+    spec: PipelineSpec,
+    states: list[_StageState],
+    call: _Call,
+    result: JobResult,
+    recorder: Recorder,
+    failed: dict[str, str],
+    journal: Journal,
+    out: IO[bytes],
+    policies: Policies,
+) -> None:
     stage, state = spec.stages[call.stage], states[call.stage]
     state.running -= 1
     call.attempts += 1
     following = spec.stages[call.stage + 1] if call.stage + 1 < len(spec.stages) else None
     outcome, reason = judge(result)
-    attempt = Attempt(call.task_id, call.attempts, call.attempts, ok=outcome == Outcome.OK,
-                      outcome=outcome, exit_code=result.exit_code, duration=result.duration)
+    attempt = Attempt(
+        call.task_id,
+        call.attempts,
+        call.attempts,
+        ok=outcome == Outcome.OK,
+        outcome=outcome,
+        exit_code=result.exit_code,
+        duration=result.duration,
+    )
     policies.ended(attempt)
     if not attempt.ok:
         recorder.attempt(call.task_id, call.attempts, result, outcome, reason)
@@ -282,8 +338,15 @@ def _finished(spec: PipelineSpec, states: list[_StageState], call: _Call, result
         state.failed += 1
         recorder.task(call.task_id, TaskState.FAILED, call.attempts, reason)
         failed[call.task_id] = f"{' '.join(call.items)[:60]}: {reason}"
-        journal.emit(StageFailed(stage=stage.name, items=list(call.items[:3]),
-                                 attempts=call.attempts, reason=reason, tail=result.tail[-300:]))
+        journal.emit(
+            StageFailed(
+                stage=stage.name,
+                items=list(call.items[:3]),
+                attempts=call.attempts,
+                reason=reason,
+                tail=result.tail[-300:],
+            )
+        )
         return
     state.done += 1
     policies.finished(True, 0)
@@ -296,8 +359,7 @@ def _finished(spec: PipelineSpec, states: list[_StageState], call: _Call, result
         return
     upcoming = states[call.stage + 1].waiting
     if following.items_from_stdout:
-        upcoming.extend(line for line in (result.stdout or b"").decode(errors="replace")
-                        .splitlines() if line)
+        upcoming.extend(line for line in (result.stdout or b"").decode(errors="replace").splitlines() if line)
         return
     upcoming.extend(call.items)
     if result.stdout:

@@ -25,8 +25,7 @@ from typing import IO
 from herd.errors import BadInput
 from herd.items.template import RECORD_SEP
 
-MARKERS = {":::": ("args", False), ":::+": ("args", True),
-           "::::": ("file", False), "::::+": ("file", True)}
+MARKERS = {":::": ("args", False), ":::+": ("args", True), "::::": ("file", False), "::::+": ("file", True)}
 
 
 @dataclass(frozen=True)
@@ -46,10 +45,9 @@ def split_command(words: Sequence[str]) -> tuple[tuple[str, ...], list[Source]]:
     while n < len(words):
         kind, linked = MARKERS[words[n]]
         end = next((m for m in range(n + 1, len(words)) if words[m] in MARKERS), len(words))
-        given = tuple(words[n + 1:end])
+        given = tuple(words[n + 1 : end])
         if not given:
-            raise BadInput(f"{words[n]} needs {'arguments' if kind == 'args' else 'a file'} "
-                           "after it")
+            raise BadInput(f"{words[n]} needs {'arguments' if kind == 'args' else 'a file'} after it")
         if kind == "file":
             sources.extend(Source(kind, (name,), linked and m == 0) for m, name in enumerate(given))
         else:
@@ -63,9 +61,11 @@ def utf8_text(data: bytes, where: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise BadInput(f"{where}: line {line} is not UTF-8 text ({exc.reason}); convert the "
-                       "file first, e.g. iconv -f latin1 -t utf-8") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise BadInput(
+            f"{where}: line {line} is not UTF-8 text ({exc.reason}); convert the "
+            "file first, e.g. iconv -f latin1 -t utf-8"
+        ) from None
 
 
 def records(data: bytes, where: str, null: bool = False) -> list[str]:
@@ -91,8 +91,9 @@ def _read(name: str, null: bool, stdin: IO[bytes] | None) -> list[str]:
     return records(data, f":::: {name}", null)
 
 
-def from_sources(sources: Sequence[Source], null: bool = False,
-                 stdin: IO[bytes] | None = None, link: bool = False) -> list[str]:
+def from_sources(
+    sources: Sequence[Source], null: bool = False, stdin: IO[bytes] | None = None, link: bool = False
+) -> list[str]:
     """The items of GNU parallel-style sources: one source's values as they are, several
     as the product of the (linked) groups, each item's values joined by RECORD_SEP.
     `link` (--link): all sources paired, the shorter ones repeated to the longest."""
@@ -101,22 +102,28 @@ def from_sources(sources: Sequence[Source], null: bool = False,
         return list(only.words) if only.kind == "args" else _read(only.words[0], null, stdin)
     groups: list[list[tuple[str, ...]]] = []
     for source in sources:
-        values = (list(source.words) if source.kind == "args"
-                  else _read(source.words[0], null, stdin))
+        values = list(source.words) if source.kind == "args" else _read(source.words[0], null, stdin)
         if source.linked and groups:
-            groups[-1] = [(*joined, value) for joined, value in
-                          zip(groups[-1], values, strict=False)]  # cut to the shorter, as GNU
+            groups[-1] = [
+                (*joined, value) for joined, value in zip(groups[-1], values, strict=False)
+            ]  # cut to the shorter, as GNU
         else:
             groups.append([(value,) for value in values])
     if link and len(groups) > 1:
         longest = max(len(group) for group in groups)
-        groups = [[tuple(itertools.chain.from_iterable(
-                       group[n % len(group)] for group in groups if group))
-                   for n in range(longest)]] if all(groups) else [[]]
+        groups = (
+            [
+                [
+                    tuple(itertools.chain.from_iterable(group[n % len(group)] for group in groups if group))
+                    for n in range(longest)
+                ]
+            ]
+            if all(groups)
+            else [[]]
+        )
     if len(groups) == 1 and all(len(values) == 1 for values in groups[0][:1]):
         return [values[0] for values in groups[0]]
-    return [RECORD_SEP.join(itertools.chain.from_iterable(combo))
-            for combo in itertools.product(*groups)]
+    return [RECORD_SEP.join(itertools.chain.from_iterable(combo)) for combo in itertools.product(*groups)]
 
 
 def is_multi(sources: Sequence[Source]) -> bool:
@@ -124,15 +131,15 @@ def is_multi(sources: Sequence[Source]) -> bool:
     return len(sources) > 1
 
 
-def herd_items(args: Sequence[str], from_file: str | None, pattern: str | None,
-               stdin: IO[str] | None = None) -> list[str]:
+def herd_items(
+    args: Sequence[str], from_file: str | None, pattern: str | None, stdin: IO[str] | None = None
+) -> list[str]:
     """herd's own forms, in the order given: arguments, then lines of `from_file` (`-`:
     stdin; empty lines skipped), then the sorted matches of `pattern` (`**` recurses)."""
     items = list(args)
     if from_file == "-":
         if stdin is None:  # bytes, checked like a file's (the text layer may mask bad bytes)
-            stdin = io.StringIO(utf8_text(sys.stdin.buffer.read(), "--from - (standard input)"),
-                                newline=None)
+            stdin = io.StringIO(utf8_text(sys.stdin.buffer.read(), "--from - (standard input)"), newline=None)
         items.extend(_lines(stdin))
     elif from_file is not None:
         try:

@@ -53,7 +53,7 @@ def without_extension(value: str) -> str:
 
 def basename(value: str) -> str:
     """`s:.*/::`: `a/b/` -> `` (a trailing slash leaves nothing, as GNU parallel)."""
-    return value[value.rfind("/") + 1:]
+    return value[value.rfind("/") + 1 :]
 
 
 def _strip_trailing_slashes(path: str) -> str:
@@ -78,7 +78,10 @@ def basename_without_extension(value: str) -> str:
 
 
 _TRANSFORMS: dict[str, Callable[[str], str] | None] = {
-    "": None, ".": without_extension, "/": basename, "//": dirname,
+    "": None,
+    ".": without_extension,
+    "/": basename,
+    "//": dirname,
     "/.": basename_without_extension,
 }
 
@@ -97,19 +100,22 @@ Part = str | Replacement
 def parse_argument(arg: str, where: str = "command") -> list[Part]:
     """`out/{/.}.png` -> ["out/", Replacement(basename_without_extension), ".png"]."""
     if "{=" in arg and "=}" in arg:
-        raise BadInput(f"{where} argument {arg!r}: {{= perl expression =}} is not supported; "
-                       f"herd knows {KNOWN}")
+        raise BadInput(
+            f"{where} argument {arg!r}: {{= perl expression =}} is not supported; herd knows {KNOWN}"
+        )
     parts: list[Part] = []
     last = 0
     for match in _TOKEN.finditer(arg):
         replacement = _replacement(match.group(1))
         if replacement is None:
             if _WORDLIKE.fullmatch(match.group(1)):
-                raise BadInput(f"{where} argument {arg!r}: unknown replacement string "
-                               f"{match.group(0)}; herd knows {KNOWN} (GNU parallel's)")
+                raise BadInput(
+                    f"{where} argument {arg!r}: unknown replacement string "
+                    f"{match.group(0)}; herd knows {KNOWN} (GNU parallel's)"
+                )
             continue  # `{a,b}`, `{print $1}`: not meant as a replacement string
         if match.start() > last:
-            parts.append(arg[last:match.start()])
+            parts.append(arg[last : match.start()])
         parts.append(replacement)
         last = match.end()
     if last < len(arg):
@@ -133,8 +139,7 @@ def _replacement(body: str) -> Replacement | None:
 class Template:
     """A command line compiled once: `expand` gives each job's argv."""
 
-    def __init__(self, argv: Sequence[str], *, colsep: str | None = None,
-                 multi: bool = False) -> None:
+    def __init__(self, argv: Sequence[str], *, colsep: str | None = None, multi: bool = False) -> None:
         if not argv:
             raise BadInput("the command is empty")
         self.colsep = re.compile(colsep) if colsep else None
@@ -146,8 +151,9 @@ class Template:
         self.prefix = tuple(argv)
         self.steps = [_step(arg, parts) for arg, parts in zip(argv, self.args, strict=True)]
         """Per argument: (text, None) a literal, (None, None) exactly `{}`, else its parts."""
-        self.uses_slot = any(isinstance(p, Replacement) and p.kind == _SLOT
-                             for parts in self.args for p in parts)
+        self.uses_slot = any(
+            isinstance(p, Replacement) and p.kind == _SLOT for parts in self.args for p in parts
+        )
 
     def values(self, items: Sequence[str]) -> Sequence[str]:
         if not self.split:
@@ -183,8 +189,11 @@ class Template:
             if isinstance(part, str):
                 pieces.append(part)
             elif part.kind == _ALL:
-                pieces.append(" ".join(shlex.quote(part.transform(v)) for v in values)
-                              if part.transform else " ".join(quoted))
+                pieces.append(
+                    " ".join(shlex.quote(part.transform(v)) for v in values)
+                    if part.transform
+                    else " ".join(quoted)
+                )
             else:
                 pieces.append("".join(shlex.quote(w) for w in _words([part], values, seq, slot)))
         return "".join(pieces)
@@ -198,8 +207,7 @@ def _step(arg: str, parts: list[Part]) -> tuple[str | None, list[Part] | None]:
     if not any(isinstance(part, Replacement) for part in parts):
         return arg, None
     only = parts[0]
-    if len(parts) == 1 and isinstance(only, Replacement) and only.kind == _ALL \
-            and only.transform is None:
+    if len(parts) == 1 and isinstance(only, Replacement) and only.kind == _ALL and only.transform is None:
         return None, None
     return None, parts
 

@@ -29,8 +29,7 @@ from herd.store import DB_NAME, HERD_DIR, Store, jsonl
 from herd.store import issues as sql_issues
 from herd.store import work as sql_work
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "CloseResult", "Queue", "default_actor", "expire_leases",
-           "init"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "CloseResult", "Queue", "default_actor", "expire_leases", "init"]
 
 TYPE_CHECKING = False  # not `typing`'s: importing typing costs a claim several ms
 if TYPE_CHECKING:
@@ -84,12 +83,23 @@ class Queue(Reader):
 
     # -- writing ------------------------------------------------------------
 
-    def create(self, title: str, *, description: str = "", issue_type: str = "task",
-               priority: int = 2, scope: Sequence[str] = (), out_of_scope: Sequence[str] = (),
-               criteria: Sequence[str] = (), deps: Sequence[str] = (), parent: str | None = None,
-               labels: Sequence[str] = (), assignee: str | None = None) -> Record:
+    def create(
+        self,
+        title: str,
+        *,
+        description: str = "",
+        issue_type: str = "task",
+        priority: int = 2,
+        scope: Sequence[str] = (),
+        out_of_scope: Sequence[str] = (),
+        criteria: Sequence[str] = (),
+        deps: Sequence[str] = (),
+        parent: str | None = None,
+        labels: Sequence[str] = (),
+        assignee: str | None = None,
+    ) -> Record:
         if not title.strip():
-            raise BadInput("a title is required: herd create \"what to do\"")
+            raise BadInput('a title is required: herd create "what to do"')
         rules.check_priority(priority)
         now = now_iso()
         with self.store.write() as tx:
@@ -101,16 +111,19 @@ class Queue(Reader):
             else:
                 prefix = self.store.get_config("issue_prefix") or DEFAULT_PREFIX
                 issue_id = ids.new_id(
-                    prefix, f"{title}\0{description}\0{self.actor}\0{time.time_ns()}",
-                    sql_issues.count(tx), lambda c: bool(sql_issues.existing(tx, [c])))
+                    prefix,
+                    f"{title}\0{description}\0{self.actor}\0{time.time_ns()}",
+                    sql_issues.count(tx),
+                    lambda c: bool(sql_issues.existing(tx, [c])),
+                )
             record: Record = {"id": issue_id, "title": title}
             if description:
                 record["description"] = description
             if criteria:
                 record["acceptance_criteria"] = "\n".join(
-                    f"{n}. {text}" for n, text in enumerate(criteria, start=1))
-            record.update({"status": Status.OPEN.value, "priority": priority,
-                           "issue_type": issue_type})
+                    f"{n}. {text}" for n, text in enumerate(criteria, start=1)
+                )
+            record.update({"status": Status.OPEN.value, "priority": priority, "issue_type": issue_type})
             if assignee:
                 record["assignee"] = assignee
             record.update({"created_at": now, "created_by": self.actor, "updated_at": now})
@@ -122,15 +135,21 @@ class Queue(Reader):
             if dependencies:
                 record["dependencies"] = dependencies
             if scope or out_of_scope:
-                record["metadata"] = {"herd": {"scope": list(scope),
-                                               "out_of_scope": list(out_of_scope)}}
+                record["metadata"] = {"herd": {"scope": list(scope), "out_of_scope": list(out_of_scope)}}
             sql_issues.put_issues(tx, [record])
             sql_work.rebuild_blocked(tx)
             return sql_issues.full(tx, [issue_id])[0]
 
-    def update(self, issue_id: str, *, status: str | None = None, assignee: str | None = None,
-               priority: int | None = None, title: str | None = None,
-               description: str | None = None) -> Record:
+    def update(
+        self,
+        issue_id: str,
+        *,
+        status: str | None = None,
+        assignee: str | None = None,
+        priority: int | None = None,
+        title: str | None = None,
+        description: str | None = None,
+    ) -> Record:
         if status is not None:
             rules.check_status_name(status)
         if priority is not None:
@@ -141,8 +160,12 @@ class Queue(Reader):
                 _set_status(record, status)
                 if status != Status.IN_PROGRESS:
                     sql_work.release_claim(tx, issue_id)
-            for key, value in (("assignee", assignee), ("priority", priority),
-                               ("title", title), ("description", description)):
+            for key, value in (
+                ("assignee", assignee),
+                ("priority", priority),
+                ("title", title),
+                ("description", description),
+            ):
                 if value is not None:
                     set_field(record, key, value)
             set_field(record, "updated_at", now_iso())
@@ -151,34 +174,43 @@ class Queue(Reader):
                 sql_work.rebuild_blocked(tx)
             return sql_issues.full(tx, [issue_id])[0]
 
-    def claim(self, issue_id: str, actor: str | None = None,
-              lease_seconds: float | None = DEFAULT_LEASE_SECONDS) -> Record:
+    def claim(
+        self, issue_id: str, actor: str | None = None, lease_seconds: float | None = DEFAULT_LEASE_SECONDS
+    ) -> Record:
         """Compare-and-swap claim; Refused (exit 4) when someone else has it."""
         with self.store.write() as tx:
             return self._claim_in(tx, issue_id, actor or self.actor, lease_seconds)
 
-    def take_over(self, issue_id: str, old_actor: str, actor: str,
-                  lease_seconds: float | None = DEFAULT_LEASE_SECONDS) -> Record:
+    def take_over(
+        self, issue_id: str, old_actor: str, actor: str, lease_seconds: float | None = DEFAULT_LEASE_SECONDS
+    ) -> Record:
         """Claim an issue that `old_actor` holds or nobody does, in one transaction (a run's
         new owner taking over a dead owner's claims); Refused when someone else has it."""
         with self.store.write() as tx:
             sql_work.transfer_claim(tx, issue_id, old_actor, actor)
             return self._claim_in(tx, issue_id, actor, lease_seconds)
 
-    def _claim_in(self, tx: sqlite3.Connection, issue_id: str, who: str,
-                  lease_seconds: float | None) -> Record:
+    def _claim_in(
+        self, tx: sqlite3.Connection, issue_id: str, who: str, lease_seconds: float | None
+    ) -> Record:
         """The compare-and-swap claim inside a write transaction; Refused when it is lost."""
         record = self._record(tx, issue_id)
         if not sql_work.claim(tx, issue_id, who, time.time(), lease_seconds):
             holder = record.get("assignee") or "nobody"
-            raise Refused(f"{issue_id} is {record.get('status')} (assignee {holder}); "
-                          "claim lost, nothing changed")
+            raise Refused(
+                f"{issue_id} is {record.get('status')} (assignee {holder}); claim lost, nothing changed"
+            )
         self._mark_claimed(tx, issue_id, who)
         return sql_issues.full(tx, [issue_id])[0]
 
-    def claim_next_ready(self, actor: str | None = None, *, labels: Sequence[str] = (),
-                         sort: str = sql_work.DEFAULT_SORT,
-                         lease_seconds: float | None = DEFAULT_LEASE_SECONDS) -> Record | None:
+    def claim_next_ready(
+        self,
+        actor: str | None = None,
+        *,
+        labels: Sequence[str] = (),
+        sort: str = sql_work.DEFAULT_SORT,
+        lease_seconds: float | None = DEFAULT_LEASE_SECONDS,
+    ) -> Record | None:
         """Claim the first ready, unassigned issue in one transaction (None when there is
         none), as bd's ClaimReadyIssueInTx: issues assigned to someone are never taken."""
         rules.check_sort(sort)
@@ -186,8 +218,7 @@ class Queue(Reader):
         now = time.time()
         with self.store.write() as tx:
             sql_work.expire_leases(tx, now, now_iso())
-            for candidate in sql_work.ready(tx, now=now, labels=labels, sort=sort, limit=20,
-                                            unassigned=True):
+            for candidate in sql_work.ready(tx, now=now, labels=labels, sort=sort, limit=20, unassigned=True):
                 if sql_work.claim(tx, candidate, who, now, lease_seconds):
                     self._mark_claimed(tx, candidate, who)
                     return sql_issues.full(tx, [candidate])[0]
@@ -205,16 +236,18 @@ class Queue(Reader):
         with self.store.write() as tx:
             return sql_work.renew_lease(tx, issue_id, actor, time.time() + seconds)
 
-    def close(self, issue_ids: Sequence[str], *, reason: str | None = None,
-              force: bool = False) -> list[Record]:
+    def close(
+        self, issue_ids: Sequence[str], *, reason: str | None = None, force: bool = False
+    ) -> list[Record]:
         """Close issues; Refused when none could be closed (see `close_each`)."""
         result = self.close_each(issue_ids, reason=reason, force=force)
         if result.refused and not result.closed:
             raise Refused("; ".join(result.refused))
         return result.closed
 
-    def close_each(self, issue_ids: Sequence[str], *, reason: str | None = None,
-                   force: bool = False) -> CloseResult:
+    def close_each(
+        self, issue_ids: Sequence[str], *, reason: str | None = None, force: bool = False
+    ) -> CloseResult:
         """Close each issue bd's guards let through (cmd/bd/close.go), reporting the others:
         a pinned issue, an epic with open children, an issue with active `blocks`,
         `conditional-blocks` or `waits-for` targets. `force` skips the guards."""
@@ -277,8 +310,9 @@ class Queue(Reader):
                     cycle = " -> ".join([issue_id, *back])
                     raise Refused(f"adding {issue_id} -> {target} would make a cycle: {cycle}")
             dep = self._dep(issue_id, target, dep_type, now_iso())
-            added = sql_work.add_dependency(tx, issue_id, target, dep_type,
-                                            json.dumps(dep, separators=(",", ":")))
+            added = sql_work.add_dependency(
+                tx, issue_id, target, dep_type, json.dumps(dep, separators=(",", ":"))
+            )
             if added:
                 self._touch(tx, issue_id)
                 sql_work.rebuild_blocked(tx)
@@ -287,8 +321,9 @@ class Queue(Reader):
         with self.store.write() as tx:
             self._require(tx, [issue_id])
             if not sql_work.remove_dependency(tx, issue_id, target, dep_type):
-                raise NotFound(f"{issue_id} has no dependency on {target}"
-                               + (f" of type {dep_type}" if dep_type else ""))
+                raise NotFound(
+                    f"{issue_id} has no dependency on {target}" + (f" of type {dep_type}" if dep_type else "")
+                )
             self._touch(tx, issue_id)
             sql_work.rebuild_blocked(tx)
 
@@ -302,8 +337,11 @@ class Queue(Reader):
     def label(self, issue_id: str, label: str, *, add: bool) -> bool:
         with self.store.write() as tx:
             self._require(tx, [issue_id])
-            changed = (sql_issues.add_label(tx, issue_id, label) if add
-                       else sql_issues.remove_label(tx, issue_id, label))
+            changed = (
+                sql_issues.add_label(tx, issue_id, label)
+                if add
+                else sql_issues.remove_label(tx, issue_id, label)
+            )
             if changed:
                 self._touch(tx, issue_id)
             return changed
@@ -324,7 +362,7 @@ class Queue(Reader):
         with self.store.read() as tx:
             every = sql_issues.export_ids(tx, include_ephemeral=include_ephemeral)
             for start in range(0, len(every), 2000):
-                for record in sql_issues.full(tx, every[start:start + 2000], add_counts=True):
+                for record in sql_issues.full(tx, every[start : start + 2000], add_counts=True):
                     yield jsonl.encode({"_type": "issue", **record}) + "\n"
 
     # -- helpers ------------------------------------------------------------
@@ -346,21 +384,29 @@ class Queue(Reader):
         set_field(record, "updated_at", now_iso())
         sql_issues.update_issue(tx, record)
 
-    def _comment(self, tx: sqlite3.Connection, issue_id: str, text: str,
-                 author: str | None = None) -> Record:
+    def _comment(self, tx: sqlite3.Connection, issue_id: str, text: str, author: str | None = None) -> Record:
         # bd >= 1.0 gives comments UUID string ids; older files' integer ids are kept as-is.
         import uuid  # here: it costs every other command 2 ms of imports
 
-        comment: Record = {"id": str(uuid.uuid4()), "issue_id": issue_id,
-                           "author": author or self.actor, "text": text,
-                           "created_at": now_iso()}
+        comment: Record = {
+            "id": str(uuid.uuid4()),
+            "issue_id": issue_id,
+            "author": author or self.actor,
+            "text": text,
+            "created_at": now_iso(),
+        }
         sql_issues.add_comment(tx, issue_id, comment)
         self._touch(tx, issue_id)
         return comment
 
     def _dep(self, issue_id: str, target: str, dep_type: str, now: str) -> Record:
-        return {"issue_id": issue_id, "depends_on_id": target, "type": dep_type,
-                "created_at": now, "created_by": self.actor}
+        return {
+            "issue_id": issue_id,
+            "depends_on_id": target,
+            "type": dep_type,
+            "created_at": now,
+            "created_by": self.actor,
+        }
 
 
 def _set_status(record: Record, status: str, *, reason: str | None = None) -> None:

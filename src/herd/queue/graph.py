@@ -127,8 +127,9 @@ def tree_lines(
             last = i == len(kids) - 1
             branch = "└── " if last else "├── "
             repeat = " (shown above)" if child in seen else ""
-            lines.append(f"{prefix}{branch}{label.get(child, child + ' (not in store)')}"
-                         f" [{dep_type}]{repeat}")
+            lines.append(
+                f"{prefix}{branch}{label.get(child, child + ' (not in store)')} [{dep_type}]{repeat}"
+            )
             if child not in seen and depth < max_depth:
                 seen.add(child)
                 walk(child, prefix + ("    " if last else "│   "), depth + 1)

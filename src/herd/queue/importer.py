@@ -51,13 +51,20 @@ class ImportResult:
         return self.created + self.updated + self.unchanged + self.stale
 
     def as_json(self) -> dict[str, object]:
-        return {"path": self.path, "created": self.created, "updated": self.updated,
-                "unchanged": self.unchanged, "stale": self.stale,
-                "tombstones": self.tombstones, "deleted": self.deleted,
-                "skipped_lines": self.skipped_lines,
-                "dropped_dependencies": [{"issue_id": a, "depends_on_id": b, "reason": why}
-                                         for a, b, why in self.dropped],
-                "dangling_dependencies": len(self.dangling)}
+        return {
+            "path": self.path,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "stale": self.stale,
+            "tombstones": self.tombstones,
+            "deleted": self.deleted,
+            "skipped_lines": self.skipped_lines,
+            "dropped_dependencies": [
+                {"issue_id": a, "depends_on_id": b, "reason": why} for a, b, why in self.dropped
+            ],
+            "dangling_dependencies": len(self.dangling),
+        }
 
 
 def import_jsonl(store: Store, path: Path, progress: Progress | None = None) -> ImportResult:
@@ -122,17 +129,18 @@ def _read_plan(path: Path, result: ImportResult, say: Progress) -> _Plan:
         else:
             plan.tombstoned.discard(issue_id)
         plan.self_deps[issue_id] = sum(1 for d in deps if d["depends_on_id"] == issue_id)
-        plan.checked[issue_id] = [d["depends_on_id"] for d in deps
-                                  if d.get("type", "blocks") in CYCLE_CHECKED_TYPES
-                                  and d["depends_on_id"] != issue_id] or None
+        plan.checked[issue_id] = [
+            d["depends_on_id"]
+            for d in deps
+            if d.get("type", "blocks") in CYCLE_CHECKED_TYPES and d["depends_on_id"] != issue_id
+        ] or None
         if number % _PROGRESS_EVERY == 0:
             say(f"reading {path.name}: {number:,} lines")
     result.skipped_lines = len(skipped)
     result.tombstones = len(plan.tombstoned)
     for issue_id in plan.lines:
         if issue_id not in plan.tombstoned:
-            result.dropped.extend([(issue_id, issue_id, "depends on itself")]
-                                  * plan.self_deps[issue_id])
+            result.dropped.extend([(issue_id, issue_id, "depends on itself")] * plan.self_deps[issue_id])
     return plan
 
 
@@ -182,17 +190,21 @@ def _normalised(record: Record, dropped: list[tuple[str, str, str]]) -> Record:
     return record
 
 
-def _drop_cycles(plan: _Plan, stored_edges: Iterable[tuple[str, str, str]],
-                 dropped: list[tuple[str, str, str]]) -> dict[str, set[int]]:
+def _drop_cycles(
+    plan: _Plan, stored_edges: Iterable[tuple[str, str, str]], dropped: list[tuple[str, str, str]]
+) -> dict[str, set[int]]:
     """Leave out each `blocks`/`conditional-blocks` edge that would close a cycle, taking
     the file's edges in order on top of the stored ones (the file replaces its own ids').
     Returns, per id, the positions (among its checked edges) of the edges left out."""
     own = {i for i in plan.lines if i not in plan.tombstoned}
     edges = [(a, b) for a, b, _ in stored_edges if a not in own]
-    new = [(source, k, target) for source, targets in plan.checked.items()
-           if source in own for k, target in enumerate(targets or ())]
-    suspects = graph.cyclic_nodes(graph.adjacency(
-        [*edges, *((source, target) for source, _, target in new)]))
+    new = [
+        (source, k, target)
+        for source, targets in plan.checked.items()
+        if source in own
+        for k, target in enumerate(targets or ())
+    ]
+    suspects = graph.cyclic_nodes(graph.adjacency([*edges, *((source, target) for source, _, target in new)]))
     if not suspects:
         return {}
     adjacency = graph.adjacency(edges)
@@ -201,8 +213,7 @@ def _drop_cycles(plan: _Plan, stored_edges: Iterable[tuple[str, str, str]],
         if source in suspects and target in suspects:
             back = graph.path_between(adjacency, target, source)
             if back:
-                dropped.append((source, target, "would make a cycle: "
-                                + " -> ".join([source, *back])))
+                dropped.append((source, target, "would make a cycle: " + " -> ".join([source, *back])))
                 refused.setdefault(source, set()).add(k)
                 continue
         adjacency[source].append(target)

@@ -61,14 +61,50 @@ PRIORITY_MIN, PRIORITY_MAX = 0, 4
 #: The order bd writes an issue's fields in; fields herd adds to an existing
 #: record are placed by it, fields it does not know keep their own place.
 FIELD_ORDER = (
-    "id", "content_hash", "title", "description", "design", "acceptance_criteria", "notes",
-    "status", "priority", "issue_type", "assignee", "owner", "estimated_minutes",
-    "created_at", "created_by", "updated_at", "started_at", "pinned", "closed_at",
-    "close_reason", "defer_until", "due_at", "labels", "external_ref", "dependencies",
-    "ephemeral", "comments", "hook_bead", "wisp_type", "deleted_at", "work_type",
-    "agent_state", "deleted_by", "last_activity", "delete_reason", "dependency_count",
-    "original_type", "dependent_count", "await_type", "comment_count", "await_id", "parent",
-    "timeout", "metadata",
+    "id",
+    "content_hash",
+    "title",
+    "description",
+    "design",
+    "acceptance_criteria",
+    "notes",
+    "status",
+    "priority",
+    "issue_type",
+    "assignee",
+    "owner",
+    "estimated_minutes",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "started_at",
+    "pinned",
+    "closed_at",
+    "close_reason",
+    "defer_until",
+    "due_at",
+    "labels",
+    "external_ref",
+    "dependencies",
+    "ephemeral",
+    "comments",
+    "hook_bead",
+    "wisp_type",
+    "deleted_at",
+    "work_type",
+    "agent_state",
+    "deleted_by",
+    "last_activity",
+    "delete_reason",
+    "dependency_count",
+    "original_type",
+    "dependent_count",
+    "await_type",
+    "comment_count",
+    "await_id",
+    "parent",
+    "timeout",
+    "metadata",
 )
 FIELD_RANK = {name: i for i, name in enumerate(FIELD_ORDER)}
 _FIELD_RANK = FIELD_RANK
@@ -143,7 +179,7 @@ def criteria_of(record: Record) -> list[str]:
         line = raw.strip()
         for marker in ("- [ ] ", "- [x] ", "- ", "* "):
             if line.startswith(marker):
-                line = line[len(marker):]
+                line = line[len(marker) :]
                 break
         else:
             number, dot, rest = line.partition(". ")

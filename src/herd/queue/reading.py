@@ -70,42 +70,95 @@ class Reader:
             self._require(tx, issue_ids)
             return sql_issues.full(tx, list(issue_ids))
 
-    def list_issues(self, *, statuses: Sequence[str] | None = None, include_closed: bool = False,
-                    label: str | None = None, issue_type: str | None = None,
-                    limit: int = 0) -> list[Record]:
-        return list(records.decoded(self.list_json(
-            statuses=statuses, include_closed=include_closed, label=label,
-            issue_type=issue_type, limit=limit)))
+    def list_issues(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        include_closed: bool = False,
+        label: str | None = None,
+        issue_type: str | None = None,
+        limit: int = 0,
+    ) -> list[Record]:
+        return list(
+            records.decoded(
+                self.list_json(
+                    statuses=statuses,
+                    include_closed=include_closed,
+                    label=label,
+                    issue_type=issue_type,
+                    limit=limit,
+                )
+            )
+        )
 
-    def list_json(self, *, statuses: Sequence[str] | None = None, include_closed: bool = False,
-                  label: str | None = None, issue_type: str | None = None,
-                  limit: int = 0) -> Iterator[str]:
+    def list_json(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        include_closed: bool = False,
+        label: str | None = None,
+        issue_type: str | None = None,
+        limit: int = 0,
+    ) -> Iterator[str]:
         """`list`'s records as JSON texts, streamed."""
         if statuses:
             rules.check_statuses(statuses)
         elif not include_closed:
             statuses = [s.value for s in Status if s not in (Status.CLOSED, Status.TOMBSTONE)]
         with self.store.read() as tx:
-            yield from records.texts(sql_issues.select_rows(
-                tx, columns=records.COLUMNS, statuses=statuses, label=label,
-                issue_type=issue_type, limit=limit))
+            yield from records.texts(
+                sql_issues.select_rows(
+                    tx,
+                    columns=records.COLUMNS,
+                    statuses=statuses,
+                    label=label,
+                    issue_type=issue_type,
+                    limit=limit,
+                )
+            )
 
-    def ready(self, *, limit: int = 0, labels: Sequence[str] = (),
-              sort: str = sql_work.DEFAULT_SORT, assignee: str | None = None,
-              unassigned: bool = False) -> list[Record]:
-        return list(records.decoded(self.ready_json(
-            limit=limit, labels=labels, sort=sort, assignee=assignee, unassigned=unassigned)))
+    def ready(
+        self,
+        *,
+        limit: int = 0,
+        labels: Sequence[str] = (),
+        sort: str = sql_work.DEFAULT_SORT,
+        assignee: str | None = None,
+        unassigned: bool = False,
+    ) -> list[Record]:
+        return list(
+            records.decoded(
+                self.ready_json(
+                    limit=limit, labels=labels, sort=sort, assignee=assignee, unassigned=unassigned
+                )
+            )
+        )
 
-    def ready_json(self, *, limit: int = 0, labels: Sequence[str] = (),
-                   sort: str = sql_work.DEFAULT_SORT, assignee: str | None = None,
-                   unassigned: bool = False) -> Iterator[str]:
+    def ready_json(
+        self,
+        *,
+        limit: int = 0,
+        labels: Sequence[str] = (),
+        sort: str = sql_work.DEFAULT_SORT,
+        assignee: str | None = None,
+        unassigned: bool = False,
+    ) -> Iterator[str]:
         """`ready`'s records as JSON texts, streamed."""
         rules.check_sort(sort)
         expire_leases(self.store)
         with self.store.read() as tx:
-            yield from records.texts(sql_work.ready_rows(
-                tx, columns=records.COLUMNS, now=time.time(), limit=limit, labels=labels,
-                sort=sort, assignee=assignee, unassigned=unassigned))
+            yield from records.texts(
+                sql_work.ready_rows(
+                    tx,
+                    columns=records.COLUMNS,
+                    now=time.time(),
+                    limit=limit,
+                    labels=labels,
+                    sort=sort,
+                    assignee=assignee,
+                    unassigned=unassigned,
+                )
+            )
 
     def blocked(self) -> list[Record]:
         return list(records.decoded(self.blocked_json()))
@@ -120,8 +173,9 @@ class Reader:
                     continue
                 count = len(json.loads(found))
                 if '"blocked_by' in row[1]:  # a field of the record's own is in the way
-                    yield records.text_of(tuple(row), ("blocked_by", json.loads(found),
-                                                       "blocked_by_count", count))
+                    yield records.text_of(
+                        tuple(row), ("blocked_by", json.loads(found), "blocked_by_count", count)
+                    )
                 else:
                     text = records.text_of(tuple(row))
                     yield f'{text[:-1]},"blocked_by":{found},"blocked_by_count":{count}}}'
@@ -151,16 +205,18 @@ class Reader:
             blocked = sql_work.direct_blocked_count(tx)
         total = sum(n for s, n in counts.items() if s != Status.TOMBSTONE)
         open_issues = counts.get("open", 0)
-        return {"summary": {
-            "total_issues": total,
-            "open_issues": open_issues,
-            "in_progress_issues": counts.get("in_progress", 0),
-            "closed_issues": counts.get("closed", 0),
-            "blocked_issues": blocked,
-            "deferred_issues": counts.get("deferred", 0),
-            "ready_issues": max(open_issues - blocked, 0),
-            "pinned_issues": pinned,
-        }}
+        return {
+            "summary": {
+                "total_issues": total,
+                "open_issues": open_issues,
+                "in_progress_issues": counts.get("in_progress", 0),
+                "closed_issues": counts.get("closed", 0),
+                "blocked_issues": blocked,
+                "deferred_issues": counts.get("deferred", 0),
+                "ready_issues": max(open_issues - blocked, 0),
+                "pinned_issues": pinned,
+            }
+        }
 
     def cycles(self) -> list[list[str]]:
         with self.store.read() as tx:
@@ -180,8 +236,10 @@ class Reader:
                         seen.add(target)
                         frontier.append(target)
             found = sql_issues.full(tx, sorted(seen), counts=False)
-        labels = {r["id"]: f"{r['id']} [P{r.get('priority', 2)}] {r.get('status')} - "
-                           f"{r.get('title', '')}" for r in found}
+        labels = {
+            r["id"]: f"{r['id']} [P{r.get('priority', 2)}] {r.get('status')} - {r.get('title', '')}"
+            for r in found
+        }
         return graph.tree_lines(issue_id, children, labels)
 
     def _require(self, tx: sqlite3.Connection, issue_ids: Iterable[str]) -> None:

@@ -19,20 +19,26 @@ def close_guard(tx: sqlite3.Connection, record: Record) -> str | None:
     if record.get("issue_type") == "epic":
         children = sql_work.open_children(tx, issue_id)
         if children:
-            return (f"cannot close epic {issue_id}: {len(children)} open child issue(s) "
-                    f"({', '.join(children[:3])}); close children first or use --force")
+            return (
+                f"cannot close epic {issue_id}: {len(children)} open child issue(s) "
+                f"({', '.join(children[:3])}); close children first or use --force"
+            )
     blockers = sql_work.open_blockers(tx, issue_id)
     if blockers:
-        return (f"cannot close {issue_id}: blocked by open issues {', '.join(blockers)} "
-                "(use --force to override)")
+        return (
+            f"cannot close {issue_id}: blocked by open issues {', '.join(blockers)} (use --force to override)"
+        )
     return None
 
 
 def check_block_types(source: Record, target: Record) -> None:
     source_epic = source.get("issue_type") == "epic"
     if source_epic != (target.get("issue_type") == "epic"):
-        raise Refused("epics can only block other epics, not tasks" if source_epic
-                      else "tasks can only block other tasks, not epics")
+        raise Refused(
+            "epics can only block other epics, not tasks"
+            if source_epic
+            else "tasks can only block other tasks, not epics"
+        )
 
 
 def check_sort(sort: str) -> None:
@@ -42,8 +48,10 @@ def check_sort(sort: str) -> None:
 
 def check_status_name(status: str) -> None:
     if not STATUS_PATTERN.fullmatch(status):
-        raise BadInput(f"status {status!r} is not a status name; use open, in_progress, "
-                       "blocked, deferred, closed, pinned, hooked or a custom lowercase word")
+        raise BadInput(
+            f"status {status!r} is not a status name; use open, in_progress, "
+            "blocked, deferred, closed, pinned, hooked or a custom lowercase word"
+        )
 
 
 def check_statuses(statuses: Iterable[str]) -> None:

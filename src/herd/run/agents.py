@@ -40,8 +40,11 @@ class Agent:
 
 
 BUILTIN: Mapping[str, Agent] = {
-    "claude": Agent("claude", ("claude", "-p", "{prompt}", "--output-format", "json",
-                               "--permission-mode", "acceptEdits"), cost_field="total_cost_usd"),
+    "claude": Agent(
+        "claude",
+        ("claude", "-p", "{prompt}", "--output-format", "json", "--permission-mode", "acceptEdits"),
+        cost_field="total_cost_usd",
+    ),
     # codex 0.171 dropped `--full-auto`; `exec` never asks for approval, the sandbox lets it
     # write in its worktree (herd commits what it leaves uncommitted).
     "codex": Agent("codex", ("codex", "exec", "--sandbox", "workspace-write", "{prompt}")),
@@ -50,11 +53,25 @@ BUILTIN: Mapping[str, Agent] = {
     # input history there (moved next to the context file, outside the worktree) and keeps a
     # repo-map cache in `.aider.tags.cache.v4/` (--map-tokens 0: no repo map, no cache). A
     # repository that ignores `.aider*` can define a preset without the last two.
-    "aider": Agent("aider", ("aider", "--yes-always", "--no-auto-commits", "--no-gitignore",
-                             "--no-analytics", "--no-check-update", "--map-tokens", "0",
-                             "--chat-history-file", "{context}.chat-history.md",
-                             "--input-history-file", "{context}.input-history",
-                             "--message-file", "{context}")),
+    "aider": Agent(
+        "aider",
+        (
+            "aider",
+            "--yes-always",
+            "--no-auto-commits",
+            "--no-gitignore",
+            "--no-analytics",
+            "--no-check-update",
+            "--map-tokens",
+            "0",
+            "--chat-history-file",
+            "{context}.chat-history.md",
+            "--input-history-file",
+            "{context}.input-history",
+            "--message-file",
+            "{context}",
+        ),
+    ),
 }
 
 
@@ -63,8 +80,10 @@ def load(name: str, config_path: Path | None, team: Mapping[str, Agent] | None =
     personal `.herd/config.toml` [agents.NAME] override both."""
     presets = {**BUILTIN, **(team or {}), **read_presets(config_path)}
     if name not in presets:
-        raise BadInput(f"unknown agent {name!r}; built in: {', '.join(sorted(BUILTIN))}, or add "
-                       f"[agents.{name}] to herd.toml or .herd/config.toml")
+        raise BadInput(
+            f"unknown agent {name!r}; built in: {', '.join(sorted(BUILTIN))}, or add "
+            f"[agents.{name}] to herd.toml or .herd/config.toml"
+        )
     return presets[name]
 
 
@@ -85,7 +104,7 @@ def presets_from(tables: Mapping[str, object], where: str) -> dict[str, Agent]:
     for key, table in tables.items():
         argv = table.get("argv") if isinstance(table, dict) else None
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-            raise BadInput(f"{where}: [agents.{key}] needs argv = [\"program\", ...]")
+            raise BadInput(f'{where}: [agents.{key}] needs argv = ["program", ...]')
         cost = table.get("cost_field") if isinstance(table, dict) else None
         presets[key] = Agent(key, tuple(argv), cost if isinstance(cost, str) else None)
     return presets
@@ -106,8 +125,13 @@ def build_argv(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
     """Substitute placeholders in one pass; each value stays inside the argv element it
     replaced (`{id}` or `--task={id}`), so no value can add or split arguments."""
     prompt = PROMPT.format(context=values["context"], worktree=values["worktree"])
-    table = {"{id}": values["id"], "{}": values["id"], "{context}": values["context"],
-             "{worktree}": values["worktree"], "{prompt}": prompt}
+    table = {
+        "{id}": values["id"],
+        "{}": values["id"],
+        "{context}": values["context"],
+        "{worktree}": values["worktree"],
+        "{prompt}": prompt,
+    }
     return [_PLACEHOLDER.sub(lambda m: table[m.group(0)], arg) for arg in template]
 
 

@@ -27,6 +27,7 @@ def worker_log_limit() -> int:
     value = os.environ.get("HERD_WORKER_LOG_LIMIT", "")
     return units.size(value) if value else WORKER_LOG_LIMIT
 
+
 class AgentJson(TypedDict):
     name: str
     argv: list[str]
@@ -64,30 +65,55 @@ class RunOptions:
     halt: str | None = None  # GNU parallel's --halt: now|soon,fail|success|done=N|P%
 
     def to_json(self) -> RunOptionsJson:
-        return {"agent": {"name": self.agent.name, "argv": list(self.agent.argv),
-                          "cost_field": self.agent.cost_field},
-                "workers": self.workers, "retries": self.retries, "timeout": self.timeout,
-                "max_memory": self.max_memory, "rate_per_min": self.rate_per_min,
-                "budget_usd": self.budget_usd, "lease_seconds": self.lease_seconds,
-                "grace": self.grace, "skip_taken": self.skip_taken, "halt": self.halt}
+        return {
+            "agent": {
+                "name": self.agent.name,
+                "argv": list(self.agent.argv),
+                "cost_field": self.agent.cost_field,
+            },
+            "workers": self.workers,
+            "retries": self.retries,
+            "timeout": self.timeout,
+            "max_memory": self.max_memory,
+            "rate_per_min": self.rate_per_min,
+            "budget_usd": self.budget_usd,
+            "lease_seconds": self.lease_seconds,
+            "grace": self.grace,
+            "skip_taken": self.skip_taken,
+            "halt": self.halt,
+        }
 
     @classmethod
     def from_json(cls, data: RunOptionsJson) -> RunOptions:
         spec = data["agent"]
-        return cls(agent=Agent(spec["name"], tuple(spec["argv"]), spec.get("cost_field")),
-                   workers=data["workers"], retries=data["retries"], timeout=data["timeout"],
-                   max_memory=data["max_memory"], rate_per_min=data["rate_per_min"],
-                   budget_usd=data["budget_usd"], lease_seconds=data["lease_seconds"],
-                   grace=data["grace"], skip_taken=bool(data.get("skip_taken", False)),
-                   halt=data.get("halt"))
+        return cls(
+            agent=Agent(spec["name"], tuple(spec["argv"]), spec.get("cost_field")),
+            workers=data["workers"],
+            retries=data["retries"],
+            timeout=data["timeout"],
+            max_memory=data["max_memory"],
+            rate_per_min=data["rate_per_min"],
+            budget_usd=data["budget_usd"],
+            lease_seconds=data["lease_seconds"],
+            grace=data["grace"],
+            skip_taken=bool(data.get("skip_taken", False)),
+            halt=data.get("halt"),
+        )
 
     def policies(self, units: int | None = None) -> Policies:
         """The attempt policies of a run: the same classes `herd map` and `herd pipeline` use."""
         halt = Halt.parse(self.halt)
         if halt is not None:
             halt.total = units
-        return Policies([Retries(self.retries), TimeLimit(self.timeout),
-                         MemoryLimit(self.max_memory), Budget(self.budget_usd), halt])
+        return Policies(
+            [
+                Retries(self.retries),
+                TimeLimit(self.timeout),
+                MemoryLimit(self.max_memory),
+                Budget(self.budget_usd),
+                halt,
+            ]
+        )
 
 
 @dataclass
@@ -125,9 +151,9 @@ class WorkResult:
     """What the worker phase produced: committed branches and failures."""
 
     succeeded: dict[str, str] = field(default_factory=dict)  # task id -> commit sha
-    failed: dict[str, str] = field(default_factory=dict)     # task id -> reason
-    deferred: dict[str, str] = field(default_factory=dict)   # task id -> why not attempted
-    skipped: dict[str, str] = field(default_factory=dict)    # taken by another run (--ready)
+    failed: dict[str, str] = field(default_factory=dict)  # task id -> reason
+    deferred: dict[str, str] = field(default_factory=dict)  # task id -> why not attempted
+    skipped: dict[str, str] = field(default_factory=dict)  # taken by another run (--ready)
     cost_usd: float = 0.0
 
     @property

@@ -48,10 +48,16 @@ class LandingOptions:
     parent: str | None = None  # close the epic when all its children are closed
 
     def to_json(self) -> LandingOptionsJson:
-        return {"integrate": self.integrate, "test_cmd": self.test_cmd,
-                "format_cmd": self.format_cmd, "test_timeout": self.test_timeout,
-                "push": self.push, "remote": self.remote, "branch": self.branch,
-                "parent": self.parent}
+        return {
+            "integrate": self.integrate,
+            "test_cmd": self.test_cmd,
+            "format_cmd": self.format_cmd,
+            "test_timeout": self.test_timeout,
+            "push": self.push,
+            "remote": self.remote,
+            "branch": self.branch,
+            "parent": self.parent,
+        }
 
 
 class LandingOptionsJson(TypedDict):
@@ -87,10 +93,15 @@ class RunOutcome:
     """None when the run did not land (--no-integrate, nothing succeeded, stopped)."""
 
     def to_json(self) -> RunSummaryJson:
-        return {"run": self.run_id, "exit_code": self.exit_code,
-                "succeeded": self.work.succeeded, "failed": self.work.failed,
-                "deferred": self.work.deferred, "cost_usd": self.work.cost_usd,
-                "landing": self.landing.to_json() if self.landing else {}}
+        return {
+            "run": self.run_id,
+            "exit_code": self.exit_code,
+            "succeeded": self.work.succeeded,
+            "failed": self.work.failed,
+            "deferred": self.work.deferred,
+            "cost_usd": self.work.cost_usd,
+            "landing": self.landing.to_json() if self.landing else {},
+        }
 
 
 ExecutorFactory = Callable[[RunOptions], Executor]
@@ -100,47 +111,75 @@ def local_executor(options: RunOptions) -> Executor:
     return LocalExecutor(options.workers, rate_per_min=options.rate_per_min, grace=options.grace)
 
 
-def start(store: Store, *, ids: Sequence[str] = (), ready: bool = False, parent: str | None = None,
-          include_blockers: bool = False, jobs: int | None, options: RunOptions,
-          landing: LandingOptions, listeners: Sequence[Listener] = (),
-          executor_factory: ExecutorFactory = local_executor) -> RunOutcome:
+def start(
+    store: Store,
+    *,
+    ids: Sequence[str] = (),
+    ready: bool = False,
+    parent: str | None = None,
+    include_blockers: bool = False,
+    jobs: int | None,
+    options: RunOptions,
+    landing: LandingOptions,
+    listeners: Sequence[Listener] = (),
+    executor_factory: ExecutorFactory = local_executor,
+) -> RunOutcome:
     git = Git(store.root)
     base = preflight.repository(git)
     if user_identity(store.root) is None:
         raise BadInput(no_identity_message(store.root))
     task_ids = select_tasks(store, ids, ready=ready, parent=parent)
-    plan = make_plan(store, task_ids, git.ls_files(), jobs=jobs, include_blockers=include_blockers,
-                     skip_taken=ready)
+    plan = make_plan(
+        store, task_ids, git.ls_files(), jobs=jobs, include_blockers=include_blockers, skip_taken=ready
+    )
     options.skip_taken = ready
     options.workers = plan.workers
     # Everything that can be known to fail is checked before anything is claimed.
     options.agent = preflight.agent(git, options.agent, base)
     branch = landing.branch or git.current_branch()
     preflight.landing(git, landing, base, branch)
-    journal = Journal.create(store, "run", {
-        "options": options.to_json(), "landing": landing.to_json(),
-        "waves": plan.waves, "after": plan.after, "branch": branch,
-    }, base)
+    journal = Journal.create(
+        store,
+        "run",
+        {
+            "options": options.to_json(),
+            "landing": landing.to_json(),
+            "waves": plan.waves,
+            "after": plan.after,
+            "branch": branch,
+        },
+        base,
+    )
     journal.listeners.extend(listeners)
     wave = plan.wave_numbers()
-    journal.add_tasks([(t["id"], seq, wave[t["id"]], "", TaskState.QUEUED.value, None)
-                       for seq, t in enumerate(plan.tasks)])
-    journal.emit(RunStart(tasks=len(plan.tasks), waves=len(plan.waves),
-                          workers=plan.workers, base=base))
+    journal.add_tasks(
+        [(t["id"], seq, wave[t["id"]], "", TaskState.QUEUED.value, None) for seq, t in enumerate(plan.tasks)]
+    )
+    journal.emit(RunStart(tasks=len(plan.tasks), waves=len(plan.waves), workers=plan.workers, base=base))
     for warning in plan.warnings:
         journal.emit(Message(text=f"warning: {warning}"))
     return _execute(store, git, journal, plan, options, landing, base, executor_factory, {})
 
 
-def resume(store: Store, run_id: str | None, *, listeners: Sequence[Listener] = (),
-           executor_factory: ExecutorFactory = local_executor) -> RunOutcome:
+def resume(
+    store: Store,
+    run_id: str | None,
+    *,
+    listeners: Sequence[Listener] = (),
+    executor_factory: ExecutorFactory = local_executor,
+) -> RunOutcome:
     journal = Journal.open(store, run_id, kind="run")
     journal.listeners.extend(listeners)
     run = journal.run()
     if run["kind"] != "run":
-        raise BadInput(f"run {journal.run_id} is a {run['kind']}; "
-                       + (f"`herd map --resume {journal.run_id}` continues it" if run["kind"] == "map"
-                          else "it cannot be resumed"))
+        raise BadInput(
+            f"run {journal.run_id} is a {run['kind']}; "
+            + (
+                f"`herd map --resume {journal.run_id}` continues it"
+                if run["kind"] == "map"
+                else "it cannot be resumed"
+            )
+        )
     if run["state"] in (RunState.DONE,):
         raise Refused(f"run {journal.run_id} already finished ({run['state']}); nothing to resume")
     # Owner first: only the one resume that gets the run may kill the dead run's workers
@@ -156,18 +195,28 @@ def resume(store: Store, run_id: str | None, *, listeners: Sequence[Listener] = 
     queue = Queue(store)
     records = {r["id"]: r for r in queue.show(list(rows))}
     waves: list[list[str]] = args["waves"]
-    plan = Plan(tasks=[records[t] for wave in waves for t in wave], waves=waves, conflicts=[],
-                warnings=[], workers=options.workers,
-                scopes={t: scope_for(records[t]) for t in records}, after=args.get("after", {}))
+    plan = Plan(
+        tasks=[records[t] for wave in waves for t in wave],
+        waves=waves,
+        conflicts=[],
+        warnings=[],
+        workers=options.workers,
+        scopes={t: scope_for(records[t]) for t in records},
+        after=args.get("after", {}),
+    )
     # A task a crash left claimed by this run is claimed again by the same actor (CAS allows it).
     git = Git(store.root)
-    return _execute(store, git, journal, plan, options, landing, _base(run), executor_factory,
-                    rows)
+    return _execute(store, git, journal, plan, options, landing, _base(run), executor_factory, rows)
 
 
-def land(store: Store, run_id: str, landing: LandingOptions, *,
-         listeners: Sequence[Listener] = (),
-         executor_factory: ExecutorFactory = local_executor) -> RunOutcome:
+def land(
+    store: Store,
+    run_id: str,
+    landing: LandingOptions,
+    *,
+    listeners: Sequence[Listener] = (),
+    executor_factory: ExecutorFactory = local_executor,
+) -> RunOutcome:
     """Land the succeeded tasks of a run that stopped before landing (`--no-integrate`):
     the same landing as `herd run` (the Integrator), on the commits the run left."""
     journal = Journal.open(store, run_id, kind="run")
@@ -179,38 +228,66 @@ def land(store: Store, run_id: str, landing: LandingOptions, *,
     journal.take_over()  # exit 4 while another herd drives the run
     run = journal.run()
     rows = {row["task_id"]: row for row in journal.tasks()}
-    waiting = [t for t, row in rows.items()
-               if row["state"] == TaskState.SUCCEEDED and row.get("commit_sha")]
+    waiting = [t for t, row in rows.items() if row["state"] == TaskState.SUCCEEDED and row.get("commit_sha")]
     if not waiting:
         landed = sum(row["state"] == TaskState.LANDED for row in rows.values())
-        raise Refused(f"run {journal.run_id} has no succeeded task waiting to land"
-                      + (f" ({landed} landed already)" if landed else "")
-                      + "; `herd report " + journal.run_id + "` shows what it did")
+        raise Refused(
+            f"run {journal.run_id} has no succeeded task waiting to land"
+            + (f" ({landed} landed already)" if landed else "")
+            + "; `herd report "
+            + journal.run_id
+            + "` shows what it did"
+        )
     args = run["args"]
     options = RunOptions.from_json(args["options"])
     landing.parent = landing.parent or args["landing"].get("parent")
     # Saved first, so a crash while landing is continued by `herd resume` with these flags.
-    journal.set_run(args={**args, "landing": landing.to_json()}, state=RunState.RUNNING.value,
-                    ended_at=None)
+    journal.set_run(args={**args, "landing": landing.to_json()}, state=RunState.RUNNING.value, ended_at=None)
     journal.emit(LandStart(tasks=len(waiting)))
     records = {r["id"]: r for r in Queue(store).show(waiting)}
     waves = [[t for t in wave if t in records] for wave in args["waves"]]
-    plan = Plan(tasks=[records[t] for wave in waves for t in wave], waves=waves, conflicts=[],
-                warnings=[], workers=options.workers,
-                scopes={t: scope_for(records[t]) for t in records}, after={})
-    return _execute(store, git, journal, plan, options, landing, _base(run),
-                    executor_factory, {t: rows[t] for t in waiting})
+    plan = Plan(
+        tasks=[records[t] for wave in waves for t in wave],
+        waves=waves,
+        conflicts=[],
+        warnings=[],
+        workers=options.workers,
+        scopes={t: scope_for(records[t]) for t in records},
+        after={},
+    )
+    return _execute(
+        store,
+        git,
+        journal,
+        plan,
+        options,
+        landing,
+        _base(run),
+        executor_factory,
+        {t: rows[t] for t in waiting},
+    )
 
 
-def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunOptions,
-             landing: LandingOptions, base: str, executor_factory: ExecutorFactory,
-             already: dict[str, TaskRow]) -> RunOutcome:
+def _execute(
+    store: Store,
+    git: Git,
+    journal: Journal,
+    plan: Plan,
+    options: RunOptions,
+    landing: LandingOptions,
+    base: str,
+    executor_factory: ExecutorFactory,
+    already: dict[str, TaskRow],
+) -> RunOutcome:
     queue = Queue(store)
     # One stop design for the whole run (engine/shutdown.py): a signal stops the workers or
     # the landing step at a safe point, and a second one only drops the grace period.
-    with handling_signals() as shutdown, Hypervisor(
-            queue, git, journal, options, executor_factory, base, shutdown=shutdown,
-            units=len(plan.tasks)) as hypervisor:
+    with (
+        handling_signals() as shutdown,
+        Hypervisor(
+            queue, git, journal, options, executor_factory, base, shutdown=shutdown, units=len(plan.tasks)
+        ) as hypervisor,
+    ):
         try:
             work = hypervisor.work(plan, already=already)
             outcome = RunOutcome(journal.run_id, work.exit_code, work)
@@ -219,9 +296,18 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
             if landing.integrate and work.succeeded:
                 from herd.run.landing import Integrator
 
-                integrator = Integrator(queue, git, journal, hypervisor, plan, landing, base,
-                                        worktrees=hypervisor.worktrees,
-                                        grace=options.grace, shutdown=shutdown)
+                integrator = Integrator(
+                    queue,
+                    git,
+                    journal,
+                    hypervisor,
+                    plan,
+                    landing,
+                    base,
+                    worktrees=hypervisor.worktrees,
+                    grace=options.grace,
+                    shutdown=shutdown,
+                )
                 outcome.landing = integrator.land(work)
                 outcome.exit_code = outcome.landing.exit_code
         except (Interrupted, KeyboardInterrupt):
@@ -235,15 +321,16 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
             # after it, and the journal lets `herd resume` continue once git works again.
             journal.finish(RunState.FAILED, EXIT_LANDING)
             journal.close()
-            raise LandingFailed(f"git failed mid-run, the run stopped: {exc}. Once git works, "
-                                f"`herd resume {journal.run_id}` continues the run") from exc
+            raise LandingFailed(
+                f"git failed mid-run, the run stopped: {exc}. Once git works, "
+                f"`herd resume {journal.run_id}` continues the run"
+            ) from exc
         except BaseException:
             journal.finish(RunState.FAILED, 1)
             journal.close()
             raise
     _count_earlier(outcome, already)
-    state = {EXIT_OK: RunState.DONE, EXIT_PARTIAL: RunState.PARTIAL}.get(outcome.exit_code,
-                                                                         RunState.FAILED)
+    state = {EXIT_OK: RunState.DONE, EXIT_PARTIAL: RunState.PARTIAL}.get(outcome.exit_code, RunState.FAILED)
     journal.finish(state, outcome.exit_code, outcome.to_json())
     journal.close()
     return outcome
@@ -252,16 +339,17 @@ def _execute(store: Store, git: Git, journal: Journal, plan: Plan, options: RunO
 def _base(run: RunRow) -> str:
     """The commit a run's tasks started from (maps and pipelines have none)."""
     if run["base"] is None:
-        raise Refused(f"run {run['id']} is a {run['kind']}, not a `herd run`: it has no "
-                      "commits to land")
+        raise Refused(f"run {run['id']} is a {run['kind']}, not a `herd run`: it has no commits to land")
     return run["base"]
 
 
 def _count_earlier(outcome: RunOutcome, already: dict[str, TaskRow]) -> None:
     """A resumed run's summary and exit code count what it did before the crash as well:
     tasks landed or ejected then are not worked on again, but they are part of the run."""
-    earlier = {state: {t: row for t, row in already.items() if row.get("state") == state}
-               for state in (TaskState.LANDED, TaskState.EJECTED)}
+    earlier = {
+        state: {t: row for t, row in already.items() if row.get("state") == state}
+        for state in (TaskState.LANDED, TaskState.EJECTED)
+    }
     if not any(earlier.values()):
         return
     from herd.run.landing_types import LandingResult
@@ -288,8 +376,14 @@ def _close_lost_attempts(journal: Journal) -> list[str]:
         if attempt["ended_at"] is not None:
             continue
         task_id, number = attempt["task_id"], int(attempt["attempt"])
-        journal.end_attempt(task_id, number, {"attempts": number - 1}, ended_at=time.time(),
-                            outcome=Outcome.LOST, reason="herd died while it ran; resumed")
+        journal.end_attempt(
+            task_id,
+            number,
+            {"attempts": number - 1},
+            ended_at=time.time(),
+            outcome=Outcome.LOST,
+            reason="herd died while it ran; resumed",
+        )
         lost.append(f"{task_id}#{number}")
     return lost
 
@@ -301,8 +395,11 @@ def _hold_unlanded(queue: Queue, journal: Journal, work: WorkResult) -> None:
     for task_id, sha in work.succeeded.items():
         actor = actors.get(task_id)
         if actor:
-            queue.hold(task_id, actor, f"herd run {journal.run_id}: committed {sha[:12]} on "
-                                       f"branch herd/{journal.run_id}/{task_id}; not landed "
-                                       f"(--no-integrate). `herd land {journal.run_id}` lands it; "
-                                       "`herd update ID --status open` gives it back.")
-
+            queue.hold(
+                task_id,
+                actor,
+                f"herd run {journal.run_id}: committed {sha[:12]} on "
+                f"branch herd/{journal.run_id}/{task_id}; not landed "
+                f"(--no-integrate). `herd land {journal.run_id}` lands it; "
+                "`herd update ID --status open` gives it back.",
+            )

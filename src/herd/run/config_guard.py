@@ -27,5 +27,7 @@ class ConfigGuard:
             self.path.write_bytes(self._saved)
         old, new = (set(b.decode(errors="replace").splitlines()) for b in (self._saved, now))
         shown = "; ".join(sorted(line.strip() for line in new ^ old))[:300]
-        return (f"the worker changed the repository's git config ({self.path}: {shown}); "
-                "herd put it back. Workers must not run `git config`")
+        return (
+            f"the worker changed the repository's git config ({self.path}: {shown}); "
+            "herd put it back. Workers must not run `git config`"
+        )

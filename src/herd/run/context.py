@@ -15,8 +15,12 @@ def render(task: Record, previous_failures: list[str] | None = None) -> str:
         "",
         f"**BD Issue**: {task['id']}",
         f"**Title**: {_one_line(str(task.get('title', '')))}",
-        "**Scope**: " + (", ".join(f"{g} (can modify)" for g in scope) if scope
-                         else "(not limited: keep changes to what the task needs)"),
+        "**Scope**: "
+        + (
+            ", ".join(f"{g} (can modify)" for g in scope)
+            if scope
+            else "(not limited: keep changes to what the task needs)"
+        ),
         "**Out of scope**: " + (", ".join(out_of_scope) if out_of_scope else "(none)"),
         "",
         "### Success Criteria",

@@ -268,11 +268,7 @@ def all_common(a: Items, b: Items) -> list[Items]:
         if i == len(a) and j == len(b):
             return frozenset(((),))
         if (i, j) not in memo:
-            found = {
-                _prepend(item, rest)
-                for item, ni, nj in _steps(a, i, b, j)
-                for rest in collect(ni, nj)
-            }
+            found = {_prepend(item, rest) for item, ni, nj in _steps(a, i, b, j) for rest in collect(ni, nj)}
             if len(found) > MAX_ALTERNATIVES:
                 raise TooManyAlternatives
             memo[i, j] = frozenset(found)

@@ -175,8 +175,7 @@ def _non_empty_stars(tokens: tuple[Token, ...]) -> tuple[Token, ...]:
 def _search_witness(token_lists: list[tuple[Token, ...]], variant: int) -> str | None:
     preferred = _PREFERRED[variant % len(_PREFERRED) :] + _PREFERRED[: variant % len(_PREFERRED)]
     parents: dict[_State, tuple[_State, int] | None] = {
-        (positions, False): None
-        for positions in _star_closure(token_lists, tuple(0 for _ in token_lists))
+        (positions, False): None for positions in _star_closure(token_lists, tuple(0 for _ in token_lists))
     }
     frontier = list(parents)
     while frontier:
@@ -197,9 +196,7 @@ def _search_witness(token_lists: list[tuple[Token, ...]], variant: int) -> str |
     return None
 
 
-def _star_closure(
-    token_lists: list[tuple[Token, ...]], positions: tuple[int, ...]
-) -> set[tuple[int, ...]]:
+def _star_closure(token_lists: list[tuple[Token, ...]], positions: tuple[int, ...]) -> set[tuple[int, ...]]:
     """Every position tuple reachable by skipping `*` tokens (they may match nothing)."""
     seen = {positions}
     stack = [positions]

@@ -42,9 +42,17 @@ _GIT_POLL = 0.002
 
 
 class Hypervisor:
-    def __init__(self, queue: Queue, git: Git, journal: Journal, options: RunOptions,
-                 executor_factory: Callable[[RunOptions], Executor], base: str,
-                 shutdown: Shutdown | None = None, units: int | None = None) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        git: Git,
+        journal: Journal,
+        options: RunOptions,
+        executor_factory: Callable[[RunOptions], Executor],
+        base: str,
+        shutdown: Shutdown | None = None,
+        units: int | None = None,
+    ) -> None:
         self.queue = queue
         self.git = git
         self.journal = journal
@@ -57,8 +65,9 @@ class Hypervisor:
         self.shutdown = shutdown or Shutdown()
         self.policies = options.policies(units)
         self.bench = Workbench(git, journal, self.worktrees, options, self.policies, self._retry)
-        self.endings = Endings(queue, journal, self.worktrees, self.bench.worktree_lock,
-                               self.result, self.policies)
+        self.endings = Endings(
+            queue, journal, self.worktrees, self.bench.worktree_lock, self.result, self.policies
+        )
         self.halted: Stop | None = None  # --halt stopped the run
         self._executor: Executor | None = None  # one for the whole run, made on first use
 
@@ -113,11 +122,18 @@ class Hypervisor:
                     continue
                 if row.get("state") in (TaskState.LANDED, TaskState.EJECTED):
                     continue
-                run = TaskRun(records[task_id], wave_number, plan.scopes[task_id],
-                              actor=row.get("actor") or "",
-                              attempt=int(row.get("attempts") or 0) if row else 0)
-                broken = [b for b in plan.after.get(task_id, ())
-                          if b in self.result.failed or b in self.result.deferred]
+                run = TaskRun(
+                    records[task_id],
+                    wave_number,
+                    plan.scopes[task_id],
+                    actor=row.get("actor") or "",
+                    attempt=int(row.get("attempts") or 0) if row else 0,
+                )
+                broken = [
+                    b
+                    for b in plan.after.get(task_id, ())
+                    if b in self.result.failed or b in self.result.deferred
+                ]
                 stop = self.policies.stop()
                 if stop is not None:
                     self.endings.defer(run, stop.reason)
@@ -129,8 +145,7 @@ class Hypervisor:
                 base = self._wave_base(plan, wave_number, runs)
                 for run in runs:
                     run.base = base
-                self.journal.emit(WaveStart(wave=wave_number + 1,
-                                            tasks=[r.id for r in runs], base=base))
+                self.journal.emit(WaveStart(wave=wave_number + 1, tasks=[r.id for r in runs], base=base))
                 self._run_wave(executor, runs)
         return self.result
 
@@ -139,12 +154,12 @@ class Hypervisor:
         in a later wave because it depends on earlier work or because its scope overlaps an
         earlier task's: either way it must see that work, or its commit could not be stacked
         with theirs (two edits of one file, both made from the base, conflict)."""
-        earlier = [t for wave in plan.waves[:wave_number] for t in wave
-                   if t in self.result.succeeded]
+        earlier = [t for wave in plan.waves[:wave_number] for t in wave if t in self.result.succeeded]
         if not earlier:
             return self.base
-        return self.worktrees.stack_commits(self.run_id, f"wave{wave_number + 1}", self.base,
-                                            [self.result.succeeded[t] for t in earlier])
+        return self.worktrees.stack_commits(
+            self.run_id, f"wave{wave_number + 1}", self.base, [self.result.succeeded[t] for t in earlier]
+        )
 
     # -- reruns asked for by the integrator --------------------------------------
 
@@ -155,13 +170,20 @@ class Hypervisor:
         if row is None:
             return None
         record = self.queue.get(task_id)
-        run = TaskRun(record, int(row["wave"]), scope_for(record),
-                      actor=row.get("actor") or "", attempt=int(row["attempts"] or 0),
-                      evidence=[evidence], base=base)
+        run = TaskRun(
+            record,
+            int(row["wave"]),
+            scope_for(record),
+            actor=row.get("actor") or "",
+            attempt=int(row["attempts"] or 0),
+            evidence=[evidence],
+            base=base,
+        )
         self.result.succeeded.pop(task_id, None)
         if not self._retry(run, Outcome.CONFLICT):
-            self.endings.fail(run, "its commit conflicted with the stack and it has no attempt left",
-                       evidence)
+            self.endings.fail(
+                run, "its commit conflicted with the stack and it has no attempt left", evidence
+            )
             return None
         self._run_wave(self.executor, [run])
         return self.result.succeeded.get(task_id)
@@ -192,8 +214,7 @@ class Hypervisor:
         busy: set[int] = set()  # slots whose attempt runs or is not yet journaled
         waiting: dict[int, tuple[TaskRun, JobSpec]] = {}  # prepared, for a busy slot
         next_renewal = time.monotonic() + self.options.lease_seconds / 3
-        pool = ThreadPoolExecutor(max_workers=self.options.workers,
-                                  thread_name_prefix="herd-git")
+        pool = ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="herd-git")
 
         def start(run: TaskRun, job: JobSpec) -> None:
             stop = self.policies.stop()
@@ -265,10 +286,18 @@ class Hypervisor:
                     run.cost = self.bench.cost(ended)
                     self.result.cost_usd += run.cost or 0.0
                     outcome, _ = judge(ended)
-                    self.policies.ended(Attempt(run.id, run.attempt, run.attempt,
-                                                ok=outcome == Outcome.OK, outcome=outcome,
-                                                exit_code=ended.exit_code,
-                                                duration=ended.duration, cost=run.cost))
+                    self.policies.ended(
+                        Attempt(
+                            run.id,
+                            run.attempt,
+                            run.attempt,
+                            ok=outcome == Outcome.OK,
+                            outcome=outcome,
+                            exit_code=ended.exit_code,
+                            duration=ended.duration,
+                            cost=run.cost,
+                        )
+                    )
                     git_work[pool.submit(self.bench.examine, run, ended)] = (run, ended)
                 if time.monotonic() >= next_renewal:
                     for run in in_flight.values():
@@ -277,20 +306,24 @@ class Hypervisor:
         except (KeyboardInterrupt, Interrupted) as exc:  # Interrupted: e.g. a lost Dask scheduler
             self._stop(executor, pool, pending, in_flight, git_work)
             why = str(exc) if isinstance(exc, Interrupted) else "interrupted"
-            raise Interrupted(f"{why}; state saved: `herd resume {self.run_id}` "
-                              "continues") from None
+            raise Interrupted(f"{why}; state saved: `herd resume {self.run_id}` continues") from None
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _stop(self, executor: Executor, pool: ThreadPoolExecutor, pending: deque[TaskRun],
-              in_flight: dict[str, TaskRun],
-              git_work: dict[Future[Any], tuple[TaskRun, JobResult | None]], *,
-              halt: Stop | None = None) -> None:
+    def _stop(
+        self,
+        executor: Executor,
+        pool: ThreadPoolExecutor,
+        pending: deque[TaskRun],
+        in_flight: dict[str, TaskRun],
+        git_work: dict[Future[Any], tuple[TaskRun, JobResult | None]],
+        *,
+        halt: Stop | None = None,
+    ) -> None:
         """Ctrl-C (or `--halt now`): stop every worker, let the git steps already running
         end (they are short; a Ctrl-C from a terminal may have killed them too), give every
         unfinished task back: queued for `herd resume`, or deferred with the halt's reason."""
-        cancelled = {job.key: job for job in
-                     executor.cancel_all(self.shutdown.grace(self.options.grace))}
+        cancelled = {job.key: job for job in executor.cancel_all(self.shutdown.grace(self.options.grace))}
         pool.shutdown(wait=True, cancel_futures=True)
         for future, (run, job) in git_work.items():
             if job is not None and future.done() and future.exception() is None:
@@ -338,15 +371,23 @@ class Hypervisor:
         """Journal an attempt whose worktree or context could not be made; True to retry."""
         self.journal.start_attempt(run.id, run.attempt, f"w{run.slot}", None)
         failed = JobResult.unrun(run.key, str(error), worker=f"w{run.slot}")
-        return self._record(run, failed, Verdict(
-            Outcome.CRASH, f"could not prepare the attempt's worktree: {error}", None))
+        return self._record(
+            run, failed, Verdict(Outcome.CRASH, f"could not prepare the attempt's worktree: {error}", None)
+        )
 
     def _start(self, executor: Executor, run: TaskRun, job: JobSpec) -> None:
         worker = f"w{run.slot}"
         run.started = True
         self.journal.start_attempt(run.id, run.attempt, worker, job.log_path)
-        self.journal.emit(AttemptStart(task=run.id, attempt=run.attempt, worker=worker,
-                                       title=run.task.get("title", ""), log=str(job.log_path)))
+        self.journal.emit(
+            AttemptStart(
+                task=run.id,
+                attempt=run.attempt,
+                worker=worker,
+                title=run.task.get("title", ""),
+                log=str(job.log_path),
+            )
+        )
         executor.submit(job)
 
     def _record(self, run: TaskRun, job: JobResult, verdict: Verdict) -> bool:
@@ -358,13 +399,31 @@ class Hypervisor:
             task_fields = {"state": TaskState.SUCCEEDED.value, "commit_sha": sha, "reason": None}
         elif self._retry(run, outcome):
             task_fields = {"state": TaskState.QUEUED.value, "reason": reason}
-        self.journal.end_attempt(run.id, run.attempt, task_fields, ended_at=job.ended_at,
-                                 exit_code=job.exit_code, signal=job.signal, outcome=outcome,
-                                 reason=reason, tail=job.tail, cost_usd=cost, worker=job.worker)
-        self.journal.emit(AttemptEnd(task=run.id, attempt=run.attempt, outcome=outcome,
-                                     exit_code=job.exit_code, reason=reason,
-                                     duration=round(job.duration, 3), worker=f"w{run.slot}",
-                                     host=job.worker))
+        self.journal.end_attempt(
+            run.id,
+            run.attempt,
+            task_fields,
+            ended_at=job.ended_at,
+            exit_code=job.exit_code,
+            signal=job.signal,
+            outcome=outcome,
+            reason=reason,
+            tail=job.tail,
+            cost_usd=cost,
+            worker=job.worker,
+        )
+        self.journal.emit(
+            AttemptEnd(
+                task=run.id,
+                attempt=run.attempt,
+                outcome=outcome,
+                exit_code=job.exit_code,
+                reason=reason,
+                duration=round(job.duration, 3),
+                worker=f"w{run.slot}",
+                host=job.worker,
+            )
+        )
         if sha is not None:
             self.result.succeeded[run.id] = sha
             self.policies.finished(True, job.exit_code)
@@ -372,8 +431,9 @@ class Hypervisor:
             failpoint("after-worker")
             return False
         if self._retry(run, outcome):
-            run.evidence.append(f"Attempt {run.attempt} ({outcome}): {reason}\n\nOutput tail:\n"
-                                f"```\n{tail_of(job.tail)}\n```")
+            run.evidence.append(
+                f"Attempt {run.attempt} ({outcome}): {reason}\n\nOutput tail:\n```\n{tail_of(job.tail)}\n```"
+            )
             failpoint("after-worker")
             return True
         self.endings.fail(run, reason, job.tail)
@@ -384,5 +444,4 @@ class Hypervisor:
 
     def _retry(self, run: TaskRun, outcome: Outcome) -> bool:
         """The attempt policies' word on a failed attempt: run the task again?"""
-        return self.policies.retry(Attempt(run.id, run.attempt, run.attempt, ok=False,
-                                           outcome=outcome))
+        return self.policies.retry(Attempt(run.id, run.attempt, run.attempt, ok=False, outcome=outcome))

@@ -43,14 +43,25 @@ if TYPE_CHECKING:
     from herd.run.batch import LandingOptions
     from herd.run.plan import Plan
 
+
 class Integrator(Bisecting, Pushing):
     """Lands a run's succeeded tasks: stacking here, the test step in landing_bisect.py,
     the push step in landing_push.py."""
 
-    def __init__(self, queue: Queue, git: Git, journal: Journal, workers: WorkerPhase,
-                 plan: Plan, landing: LandingOptions, base: str, *,
-                 worktrees: WorktreeManager, grace: float,
-                 shutdown: Shutdown | None = None) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        git: Git,
+        journal: Journal,
+        workers: WorkerPhase,
+        plan: Plan,
+        landing: LandingOptions,
+        base: str,
+        *,
+        worktrees: WorktreeManager,
+        grace: float,
+        shutdown: Shutdown | None = None,
+    ) -> None:
         self.queue = queue
         self.git = git
         self.journal = journal
@@ -95,8 +106,10 @@ class Integrator(Bisecting, Pushing):
             # The tasks were built on local commits the target does not have yet: they
             # travel with the stack (landing without them would break the tasks' commits).
             ahead = self.git.count_between(target, self.base)
-            self._say(f"{self.branch} here is {ahead} commit{'s' if ahead != 1 else ''} ahead of "
-                      f"{self.landing.remote}/{self.branch}: they land with the stack")
+            self._say(
+                f"{self.branch} here is {ahead} commit{'s' if ahead != 1 else ''} ahead of "
+                f"{self.landing.remote}/{self.branch}: they land with the stack"
+            )
             onto = self.base
         stack = self._stack(todo, commits, onto)
         exit_code = EXIT_OK
@@ -110,7 +123,8 @@ class Integrator(Bisecting, Pushing):
             elif stack.picks and not self._update_local_branch(stack.tip):
                 raise LandingFailed(
                     f"nothing was landed: {self.lines[-1]}. Once {self.branch} can be "
-                    f"fast-forwarded, `herd resume {self.run_id}` lands the run")
+                    f"fast-forwarded, `herd resume {self.run_id}` lands the run"
+                )
         except (LandingFailed, WorktreeNotItself) as exc:  # the latter: a test broke .git
             self._keep_stack(stack)
             return self._failure(exc)
@@ -122,13 +136,21 @@ class Integrator(Bisecting, Pushing):
         self._cleanup(landed, stack)
         if self.ejected or self.failed or self.skipped or work.failed or work.deferred:
             exit_code = EXIT_PARTIAL
-        return LandingResult(exit_code, self.lines, landed, self.ejected, self.failed,
-                             self.skipped, self.tests_run)
+        return LandingResult(
+            exit_code, self.lines, landed, self.ejected, self.failed, self.skipped, self.tests_run
+        )
 
     def _failure(self, exc: LandingFailed | WorktreeNotItself) -> LandingResult:
         self.journal.emit(Message(text=f"landing failed: {exc}"))
-        return LandingResult(EXIT_LANDING, [*self.lines, f"landing failed: {exc}"], {},
-                             self.ejected, self.failed, self.skipped, self.tests_run)
+        return LandingResult(
+            EXIT_LANDING,
+            [*self.lines, f"landing failed: {exc}"],
+            {},
+            self.ejected,
+            self.failed,
+            self.skipped,
+            self.tests_run,
+        )
 
     def _still_wanted(self, order: list[str]) -> list[str]:
         """Drop tasks someone closed while the run was working on them: landing them
@@ -141,10 +163,8 @@ class Integrator(Bisecting, Pushing):
             why = "closed while the run was in progress: not landed"
             self.skipped[task_id] = why
             self.journal.set_task(task_id, state=TaskState.DEFERRED.value, reason=why)
-            self.journal.emit(TaskEnd(task=task_id, state=TaskState.DEFERRED,
-                                      reason=why))
-            self._say(f"skipped {task_id}: {why} (its commit stays on herd/{self.run_id}/"
-                      f"{task_id})")
+            self.journal.emit(TaskEnd(task=task_id, state=TaskState.DEFERRED, reason=why))
+            self._say(f"skipped {task_id}: {why} (its commit stays on herd/{self.run_id}/{task_id})")
         return wanted
 
     # -- stacking ---------------------------------------------------------------
@@ -177,19 +197,25 @@ class Integrator(Bisecting, Pushing):
                 target = self.git.read_blob(blob).decode(errors="replace")
                 inside = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
                 if target.startswith("/") or inside == ".." or inside.startswith("../"):
-                    self._say(f"warning: {task_id} adds a symlink {path} -> {target}, which "
-                              "points outside the repository")
+                    self._say(
+                        f"warning: {task_id} adds a symlink {path} -> {target}, which "
+                        "points outside the repository"
+                    )
             elif size > large_file_limit():
-                self._say(f"warning: {task_id} adds {path}, {size / 2**20:.1f} MiB (over "
-                          f"{large_file_limit() / 2**20:g} MiB; HERD_LARGE_FILE sets the limit)")
+                self._say(
+                    f"warning: {task_id} adds {path}, {size / 2**20:.1f} MiB (over "
+                    f"{large_file_limit() / 2**20:g} MiB; HERD_LARGE_FILE sets the limit)"
+                )
 
     def _conflict(self, stack: Stack, task_id: str, picked: Any) -> None:
         """A pick that conflicts goes back to its worker for its retry, on top of the
         current tip, with the conflict in its context."""
         paths = ", ".join(picked.conflicts) or "(unknown paths)"
-        evidence = (f"Your commit conflicted with the work already stacked (on top of "
-                    f"{stack.tip[:12]}) in: {paths}\n\n```\n{picked.excerpt}\n```\n"
-                    "Redo the task on top of the current code.")
+        evidence = (
+            f"Your commit conflicted with the work already stacked (on top of "
+            f"{stack.tip[:12]}) in: {paths}\n\n```\n{picked.excerpt}\n```\n"
+            "Redo the task on top of the current code."
+        )
         self.journal.emit(Message(text=f"{task_id} conflicts with the stack in {paths}"))
         sha = self.workers.rerun(task_id, stack.tip, evidence)
         if sha is None:
@@ -213,8 +239,9 @@ class Integrator(Bisecting, Pushing):
                 raise LandingFailed(f"format command exited {code}: {tail.splitlines()[-1:]}")
             try:
                 # A commit on the detached tip, whatever the command did to HEAD.
-                stack.format_sha = self.git.squash(stack.worktree.path, stack.tip,
-                                                   "herd: format", {"Herd-Run": self.run_id})
+                stack.format_sha = self.git.squash(
+                    stack.worktree.path, stack.tip, "herd: format", {"Herd-Run": self.run_id}
+                )
             except NothingToCommit:
                 stack.format_sha = None
 
@@ -233,8 +260,9 @@ class Integrator(Bisecting, Pushing):
         if local == tip:
             return True
         if local is not None and not self.git.is_ancestor(local, tip):
-            self._say(f"{branch} has moved on since the run started: not touched; the stack "
-                      f"is on {stack_ref}")
+            self._say(
+                f"{branch} has moved on since the run started: not touched; the stack is on {stack_ref}"
+            )
             return False
         checkout = next((wt for wt in self.git.worktrees() if wt.branch == branch), None)
         if checkout is None:
@@ -246,15 +274,19 @@ class Integrator(Bisecting, Pushing):
         here = checkout.path.resolve() == self.git.repo.resolve()
         where = "here" if here else f"in {checkout.path}"
         if self.git.has_tracked_changes(checkout.path):
-            self._say(f"{branch} is checked out {where} with uncommitted changes: not touched; "
-                      f"the stack is on {stack_ref}")
+            self._say(
+                f"{branch} is checked out {where} with uncommitted changes: not touched; "
+                f"the stack is on {stack_ref}"
+            )
             return False
         try:
             moved = self.git.merge_ff_only(checkout.path, tip)
         except GitError as exc:
             why = exc.stderr.splitlines()[0] if exc.stderr else str(exc)
-            self._say(f"{branch} is checked out {where} and cannot be fast-forwarded ({why}): "
-                      f"not touched; the stack is on {stack_ref}")
+            self._say(
+                f"{branch} is checked out {where} and cannot be fast-forwarded ({why}): "
+                f"not touched; the stack is on {stack_ref}"
+            )
             return False
         if not moved:
             self._say(f"{branch} has moved on: not fast-forwarded; the stack is on {stack_ref}")
@@ -269,29 +301,36 @@ class Integrator(Bisecting, Pushing):
     def _close(self, landed: dict[str, str]) -> None:
         self._phase("closing", plural(len(landed), "issue"))
         shorts = self.git.shorts(list(landed.values()))
-        close_landed(self.queue, [
-            (task_id, f"landed in {shorts[sha]}",
-             f"herd run {self.run_id}: landed in {shorts[sha]} on {self.branch}")
-            for task_id, sha in landed.items()])
+        close_landed(
+            self.queue,
+            [
+                (
+                    task_id,
+                    f"landed in {shorts[sha]}",
+                    f"herd run {self.run_id}: landed in {shorts[sha]} on {self.branch}",
+                )
+                for task_id, sha in landed.items()
+            ],
+        )
         for task_id, sha in landed.items():
             self.journal.set_task(task_id, state=TaskState.LANDED.value, landed_sha=sha)
-            self.journal.emit(TaskEnd(task=task_id, state=TaskState.LANDED,
-                                      commit=sha))
+            self.journal.emit(TaskEnd(task=task_id, state=TaskState.LANDED, commit=sha))
         parent = self.landing.parent
         if parent:
             record = self.queue.get(parent)
             children = self.queue.children(parent)
-            if children and all(c.get("status") == Status.CLOSED for c in children) \
-                    and record.get("status") != Status.CLOSED:
-                self.queue.close([parent], reason=f"all children landed (herd run {self.run_id})",
-                                 force=True)
+            if (
+                children
+                and all(c.get("status") == Status.CLOSED for c in children)
+                and record.get("status") != Status.CLOSED
+            ):
+                self.queue.close([parent], reason=f"all children landed (herd run {self.run_id})", force=True)
                 self._say(f"closed epic {parent}: every child is closed")
 
     def _cleanup(self, landed: dict[str, str], stack: Stack) -> None:
         # A stack kept by an earlier landing of this run (resumed since) goes now.
         kept_stack = {"stack"} if self._stack_kept else set()
-        kept = sorted(set(self.failed) | set(self.ejected) | set(self.skipped)
-                      | set(self.workers.failed))
+        kept = sorted(set(self.failed) | set(self.ejected) | set(self.skipped) | set(self.workers.failed))
         self.worktrees.remove_run(self.run_id, keep=set(kept) | kept_stack)
         if kept:
             self._say("kept for inspection: " + ", ".join(f"herd/{self.run_id}/{t}" for t in kept))
@@ -307,10 +346,12 @@ class Integrator(Bisecting, Pushing):
         try:
             return self.git.fetch(self.landing.remote, self.branch)
         except GitError as exc:  # unreachable, refused, or no answer in time
-            raise LandingFailed(f"fetching {self.landing.remote}/{self.branch} failed: "
-                                f"{exc.stderr.splitlines()[-1] if exc.stderr else exc}; "
-                                f"nothing was pushed; `herd resume {self.run_id}` tries "
-                                "again") from None
+            raise LandingFailed(
+                f"fetching {self.landing.remote}/{self.branch} failed: "
+                f"{exc.stderr.splitlines()[-1] if exc.stderr else exc}; "
+                f"nothing was pushed; `herd resume {self.run_id}` tries "
+                "again"
+            ) from None
 
     def _already_landed(self, tip: str | None) -> dict[str, str]:
         """Tasks of this run whose commits are already on the target (trailers are the truth)."""
@@ -324,9 +365,16 @@ class Integrator(Bisecting, Pushing):
         self._check_signals()
         log = self.journal.run_dir / "tests" / f"{kind}-{self.tests_run + 1}-{time.time_ns()}.log"
         try:
-            ran = run_landing_command(command, kind, cwd, log, timeout=self.landing.test_timeout,
-                                      grace=self.grace, shutdown=self.shutdown,
-                                      env={"HERD_RUN_ID": self.run_id})
+            ran = run_landing_command(
+                command,
+                kind,
+                cwd,
+                log,
+                timeout=self.landing.test_timeout,
+                grace=self.grace,
+                shutdown=self.shutdown,
+                env={"HERD_RUN_ID": self.run_id},
+            )
         except Stopped:
             self._check_signals()
             raise

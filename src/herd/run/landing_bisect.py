@@ -70,14 +70,14 @@ class Bisecting:
                 if not base_ok:
                     raise LandingFailed(
                         f"the tests fail on the base commit {stack.onto[:12]} itself; fix them "
-                        f"first (nothing was landed; `herd resume {self.run_id}` retries)")
+                        f"first (nothing was landed; `herd resume {self.run_id}` retries)"
+                    )
             culprit = stack.picks[bad - 1][0]
             self._eject(culprit, bad_tail)
             stack = self._rebuild(stack, culprit)
             if not stack.picks:
                 break
-            self._phase("testing", f"{plural(len(stack.picks), 'commit')} after ejecting "
-                                   f"{culprit}")
+            self._phase("testing", f"{plural(len(stack.picks), 'commit')} after ejecting {culprit}")
             if self._test(stack, stack.tip, len(stack.picks), "stack"):
                 return stack
         return stack
@@ -99,8 +99,10 @@ class Bisecting:
         reason = "broke the combined tests (found by bisection)"
         self.ejected[task_id] = reason
         self.journal.set_task(task_id, state=TaskState.EJECTED.value, reason=reason)
-        self.queue.release(task_id, f"herd run {self.run_id}: ejected: {reason}. "
-                                    f"Test output tail:\n```\n{tail_of(tail)}\n```")
+        self.queue.release(
+            task_id,
+            f"herd run {self.run_id}: ejected: {reason}. Test output tail:\n```\n{tail_of(tail)}\n```",
+        )
         self.journal.emit(TaskEnd(task=task_id, state=TaskState.EJECTED, reason=reason))
 
     def _rebuild(self, stack: Stack, without: str) -> Stack:

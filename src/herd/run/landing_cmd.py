@@ -45,9 +45,17 @@ def split_command(flag: str, command: str) -> list[str]:
     return argv
 
 
-def run_landing_command(command: str, kind: str, cwd: Path, log: Path, *,
-                        timeout: float | None, grace: float, shutdown: Shutdown,
-                        env: dict[str, str]) -> CommandRun:
+def run_landing_command(
+    command: str,
+    kind: str,
+    cwd: Path,
+    log: Path,
+    *,
+    timeout: float | None,
+    grace: float,
+    shutdown: Shutdown,
+    env: dict[str, str],
+) -> CommandRun:
     """Run `command` (parsed like a shell word list, never run by one) in `cwd`.
 
     Raises LandingFailed when it overruns `timeout`, Stopped when `shutdown` is requested
@@ -75,6 +83,7 @@ def run_landing_command(command: str, kind: str, cwd: Path, log: Path, *,
         raise LandingFailed(
             f"the {kind} command timed out after {timeout:g}s (its process group was "
             f"killed): {command}; nothing was landed (output: {log}); once it is fixed, "
-            f"`herd resume {env.get('HERD_RUN_ID', 'RUN')}` lands the run")
+            f"`herd resume {env.get('HERD_RUN_ID', 'RUN')}` lands the run"
+        )
     code = result.exit_code if result.exit_code is not None else 128 + (result.signal or 0)
     return CommandRun(code, output, log)

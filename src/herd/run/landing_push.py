@@ -45,32 +45,36 @@ class Pushing:
         remote, branch = self.landing.remote, self.branch
         for attempt in range(1, PUSH_TRIES + 1):
             remote_tip = self._fetch()
-            if remote_tip and remote_tip != stack.onto and not self.git.is_ancestor(
-                    remote_tip, stack.onto):
+            if remote_tip and remote_tip != stack.onto and not self.git.is_ancestor(remote_tip, stack.onto):
                 stack = self._rebase(stack, remote_tip)
             if not stack.picks:
                 return stack
             self._phase("pushing", f"{stack.tip[:12]} to {remote}/{branch}")
-            with self.journal.step("push", remote=remote, branch=branch, sha=stack.tip,
-                                   attempt=attempt) as step:
+            with self.journal.step(
+                "push", remote=remote, branch=branch, sha=stack.tip, attempt=attempt
+            ) as step:
                 pushed = self.git.push(stack.worktree.path, remote, stack.tip, branch)
                 step["ok"] = pushed.ok
             if pushed.ok:
                 failpoint("after-push")
                 # What went out: the picks, the format commit, local commits under them.
-                sent = (self.git.count_between(remote_tip, stack.tip) if remote_tip
-                        else len(stack.picks) + bool(stack.format_sha))
-                self._say(f"pushed {plural(sent, 'commit')} to {remote}/{branch} "
-                          f"({stack.tip[:12]})")
+                sent = (
+                    self.git.count_between(remote_tip, stack.tip)
+                    if remote_tip
+                    else len(stack.picks) + bool(stack.format_sha)
+                )
+                self._say(f"pushed {plural(sent, 'commit')} to {remote}/{branch} ({stack.tip[:12]})")
                 if not self._update_local_branch(stack.tip, pushed=True):
                     self._keep_stack(stack)
                 return stack
             if pushed.status is not PushStatus.REJECTED:
                 raise LandingFailed(f"push to {remote}/{branch} failed: {pushed.detail}")
             self._say(f"push rejected ({remote}/{branch} moved); fetching and trying again")
-        raise LandingFailed(f"push to {remote}/{branch} was rejected {PUSH_TRIES} times (the "
-                            f"remote keeps moving); the stack is kept on herd/{self.run_id}/stack;"
-                            f" `herd resume {self.run_id}` tries again")
+        raise LandingFailed(
+            f"push to {remote}/{branch} was rejected {PUSH_TRIES} times (the "
+            f"remote keeps moving); the stack is kept on herd/{self.run_id}/stack;"
+            f" `herd resume {self.run_id}` tries again"
+        )
 
     def _rebase(self, stack: Stack, remote_tip: str) -> Stack:
         """The remote moved: replay the stack on top of it and test again."""

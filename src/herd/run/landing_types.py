@@ -46,9 +46,15 @@ class LandingResult:
     """How many times the test command ran."""
 
     def to_json(self) -> LandingJson:
-        return {"exit_code": self.exit_code, "lines": self.lines, "landed": self.landed,
-                "ejected": self.ejected, "failed": self.failed, "skipped": self.skipped,
-                "tests": self.tests}
+        return {
+            "exit_code": self.exit_code,
+            "lines": self.lines,
+            "landed": self.landed,
+            "ejected": self.ejected,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "tests": self.tests,
+        }
 
 
 @dataclass
@@ -56,7 +62,7 @@ class Stack:
     """The integration worktree and the task commits on it, in order."""
 
     worktree: Worktree
-    onto: str                                   # the commit the stack starts from
+    onto: str  # the commit the stack starts from
     picks: list[tuple[str, str]] = field(default_factory=list)  # (task id, sha in the stack)
     format_sha: str | None = None
 

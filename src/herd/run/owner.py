@@ -25,7 +25,7 @@ _START_SLACK = 1.0
 
 @dataclass(frozen=True)
 class Owner:
-    role: str       # run, map, pipeline (the process that created the run) or resume
+    role: str  # run, map, pipeline (the process that created the run) or resume
     host: str
     pid: int
     started: float  # the process's start time, seconds since the epoch
@@ -36,8 +36,9 @@ class Owner:
 
     @classmethod
     def this_process(cls, role: str) -> Owner:
-        return cls(role, socket.gethostname(), os.getpid(), _start_time(os.getpid()) or 0.0,
-                   secrets.token_hex(3))
+        return cls(
+            role, socket.gethostname(), os.getpid(), _start_time(os.getpid()) or 0.0, secrets.token_hex(3)
+        )
 
     @classmethod
     def parse(cls, text: str | None) -> Owner | None:

@@ -61,8 +61,9 @@ class Plan:
         return {
             "tasks": [_task_json(t, wave[t["id"]]) for t in self.tasks],
             "waves": self.waves,
-            "conflicts": [{"a": c.a, "b": c.b, "paths": list(c.paths), "reason": c.reason}
-                          for c in self.conflicts],
+            "conflicts": [
+                {"a": c.a, "b": c.b, "paths": list(c.paths), "reason": c.reason} for c in self.conflicts
+            ],
             "warnings": self.warnings,
             "workers": self.workers,
         }
@@ -95,9 +96,15 @@ class PlanJson(TypedDict):
 
 def _task_json(task: Record, wave: int) -> PlannedTask:
     scope, out_of_scope = scope_of(task)
-    return {"id": task["id"], "title": task.get("title", ""), "priority": task.get("priority", 2),
-            "scope": scope, "out_of_scope": out_of_scope, "criteria": criteria_of(task),
-            "wave": wave}
+    return {
+        "id": task["id"],
+        "title": task.get("title", ""),
+        "priority": task.get("priority", 2),
+        "scope": scope,
+        "out_of_scope": out_of_scope,
+        "criteria": criteria_of(task),
+        "wave": wave,
+    }
 
 
 class Selection(list[str]):
@@ -109,8 +116,9 @@ class Selection(list[str]):
         self.notes = list(notes)
 
 
-def select_tasks(store: Store, ids: Sequence[str] = (), *, ready: bool = False,
-                 parent: str | None = None) -> list[str]:
+def select_tasks(
+    store: Store, ids: Sequence[str] = (), *, ready: bool = False, parent: str | None = None
+) -> list[str]:
     """The ids a batch names: explicit ids, every ready issue, or an epic's open children."""
     from herd.queue.core import expire_leases
 
@@ -131,9 +139,15 @@ def select_tasks(store: Store, ids: Sequence[str] = (), *, ready: bool = False,
             work = sql_work.ready(tx, now=now, exclude_types=NOT_WORK_TYPES | CONTAINER_TYPES)
             kept = set(work)
             left = [i for i in every if i not in kept]
-            notes = [f"left out {len(left)} ready epic{'s' if len(left) != 1 else ''} "
-                     f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}): a container "
-                     "is not run as a task; use --parent EPIC to run its children"] if left else []
+            notes = (
+                [
+                    f"left out {len(left)} ready epic{'s' if len(left) != 1 else ''} "
+                    f"({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}): a container "
+                    "is not run as a task; use --parent EPIC to run its children"
+                ]
+                if left
+                else []
+            )
             return Selection(work, notes)
         assert parent is not None
         if not sql_issues.existing(tx, [parent]):
@@ -158,18 +172,32 @@ def _not_open(store: Store, record: Record) -> str:
     if run is not None and run["state"] == "running":
         return f"{task_id} is being worked on by run {run_id}: `herd status {run_id}` shows it"
     if run is not None and state == "succeeded":
-        return (f"{task_id} is held by run {run_id} (succeeded, not landed): "
-                f"`herd land {run_id}` lands it, or {give_back}")
+        return (
+            f"{task_id} is held by run {run_id} (succeeded, not landed): "
+            f"`herd land {run_id}` lands it, or {give_back}"
+        )
     if run is not None:
-        return (f"{task_id} is {status}, held by run {run_id} ({state or run['state']}): "
-                f"`herd resume {run_id}` continues that run, or {give_back}")
-    return (f"{task_id} is {status}" + (f" (assignee {who})" if who else "")
-            + "; only open tasks can run: reopen it or leave it out")
+        return (
+            f"{task_id} is {status}, held by run {run_id} ({state or run['state']}): "
+            f"`herd resume {run_id}` continues that run, or {give_back}"
+        )
+    return (
+        f"{task_id} is {status}"
+        + (f" (assignee {who})" if who else "")
+        + "; only open tasks can run: reopen it or leave it out"
+    )
 
 
-def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
-              jobs: int | None = None, include_blockers: bool = False,
-              cores: int | None = None, skip_taken: bool = False) -> Plan:
+def make_plan(
+    store: Store,
+    task_ids: Sequence[str],
+    files: Sequence[str],
+    *,
+    jobs: int | None = None,
+    include_blockers: bool = False,
+    cores: int | None = None,
+    skip_taken: bool = False,
+) -> Plan:
     """Check the set and lay it out in waves; Refused (exit 4) names what is wrong.
     `skip_taken` (a batch herd chose, `--ready`): a task that stopped being open since it
     was chosen (another run claimed it) is left out with a warning instead of refusing all."""
@@ -180,8 +208,9 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
     if skip_taken:
         task_ids, skipped = _still_open(store, task_ids)
         if not task_ids:
-            raise Refused("no tasks to run: every ready task was taken by another run meanwhile "
-                          f"({', '.join(skipped)})")
+            raise Refused(
+                f"no tasks to run: every ready task was taken by another run meanwhile ({', '.join(skipped)})"
+            )
     with store.read() as tx:
         missing = sql_issues.missing(tx, task_ids)
         if missing:
@@ -197,8 +226,10 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
             raise Refused(_not_open(store, records[task_id]))
     if outside:
         task_id, blockers = next(iter(outside.items()))
-        raise Refused(f"{task_id} is blocked by {', '.join(blockers)} (not in this batch, not "
-                      "closed); close it, add it to the batch, or pass --include-blockers")
+        raise Refused(
+            f"{task_id} is blocked by {', '.join(blockers)} (not in this batch, not "
+            "closed); close it, add it to the batch, or pass --include-blockers"
+        )
     found = graph.cycles(ordering)
     if found:
         raise Refused("dependency cycle in the batch: " + "; ".join(" -> ".join(c) for c in found))
@@ -208,13 +239,16 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
     for task_id in members:
         scopes[task_id] = scope_for(records[task_id])
         if scopes[task_id].unscoped:
-            warnings.append(f"{task_id} has no scope: it may touch anything (runs side by side; "
-                            "conflicts are caught at integration)")
+            warnings.append(
+                f"{task_id} has no scope: it may touch anything (runs side by side; "
+                "conflicts are caught at integration)"
+            )
         if not criteria_of(records[task_id]):
             warnings.append(f"{task_id} has no success criteria (herd create --criteria)")
     for issue_id, target, dep_type in dangling:
-        warnings.append(f"{issue_id} depends on {target} ({dep_type}), which is not in the "
-                        "store; it does not block")
+        warnings.append(
+            f"{issue_id} depends on {target} ({dep_type}), which is not in the store; it does not block"
+        )
 
     order = _priority_order(members, records)
     conflicts = find_overlaps({t: scopes[t] for t in order if not scopes[t].unscoped}, files)
@@ -226,14 +260,22 @@ def make_plan(store: Store, task_ids: Sequence[str], files: Sequence[str], *,
             raise BadInput(f"-j {jobs}: need at least one worker")
         workers = jobs
         if jobs > cores:
-            warnings.append(f"-j {jobs} is above the {cores} CPU cores: fine for agents that "
-                            "wait on the network, slow for CPU-bound work")
+            warnings.append(
+                f"-j {jobs} is above the {cores} CPU cores: fine for agents that "
+                "wait on the network, slow for CPU-bound work"
+            )
     else:
         workers = max(1, min(MAX_DEFAULT_WORKERS, cores, largest))
     tasks = [records[t] for t in order]
-    return Plan(tasks=tasks, waves=waves, conflicts=conflicts, warnings=warnings,
-                workers=workers, scopes=scopes,
-                after={t: list(dict.fromkeys(b)) for t, b in ordering.items() if b})
+    return Plan(
+        tasks=tasks,
+        waves=waves,
+        conflicts=conflicts,
+        warnings=warnings,
+        workers=workers,
+        scopes=scopes,
+        after={t: list(dict.fromkeys(b)) for t, b in ordering.items() if b},
+    )
 
 
 def _still_open(store: Store, task_ids: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -245,8 +287,11 @@ def _still_open(store: Store, task_ids: Sequence[str]) -> tuple[list[str], list[
         record = records.get(task_id)
         if record is not None and record.get("status") != Status.OPEN:
             who = record.get("assignee")
-            skipped.append(f"{task_id}: {record.get('status')}"
-                           + (f" (assignee {who})" if who else "") + " since it was selected")
+            skipped.append(
+                f"{task_id}: {record.get('status')}"
+                + (f" (assignee {who})" if who else "")
+                + " since it was selected"
+            )
             continue
         kept.append(task_id)
     return kept, skipped
@@ -258,8 +303,9 @@ def _priority_order(members: Sequence[str], records: Mapping[str, Record]) -> li
     return sorted(members, key=lambda t: (records[t].get("priority", 2), position[t]))
 
 
-def _waves(order: Sequence[str], ordering: Mapping[str, Sequence[str]],
-           conflicts: Sequence[Overlap]) -> list[list[str]]:
+def _waves(
+    order: Sequence[str], ordering: Mapping[str, Sequence[str]], conflicts: Sequence[Overlap]
+) -> list[list[str]]:
     """Greedy layering: a task goes one wave after every in-set blocker and after every
     earlier task whose scope overlaps its own."""
     clashes: dict[str, set[str]] = {}
@@ -276,8 +322,7 @@ def _waves(order: Sequence[str], ordering: Mapping[str, Sequence[str]],
             if any(b not in placed for b in blockers):
                 continue
             after = [placed[b] + 1 for b in blockers]
-            after += [placed[o] + 1 for o in clashes.get(task, ()) if o in placed
-                      and rank[o] < rank[task]]
+            after += [placed[o] + 1 for o in clashes.get(task, ()) if o in placed and rank[o] < rank[task]]
             placed[task] = max(after, default=0)
             pending.remove(task)
             progressed = True
@@ -289,8 +334,9 @@ def _waves(order: Sequence[str], ordering: Mapping[str, Sequence[str]],
     return [w for w in waves if w]
 
 
-def _blockers(tx: sqlite3.Connection, members: Sequence[str]) -> tuple[
-        dict[str, list[str]], dict[str, list[str]], list[tuple[str, str, str]]]:
+def _blockers(
+    tx: sqlite3.Connection, members: Sequence[str]
+) -> tuple[dict[str, list[str]], dict[str, list[str]], list[tuple[str, str, str]]]:
     """For each task: blockers inside the set (ordering), what blocks it from outside the set
     (refusal), and edges to ids not in the store (warnings).
 
@@ -313,8 +359,11 @@ def _blockers(tx: sqlite3.Connection, members: Sequence[str]) -> tuple[
         elif target_status not in RESOLVED_STATUSES:
             own.setdefault(task, []).append(target)
     blocked = sql_batch.blocked_outside(tx, members)
-    outside = {task: list(dict.fromkeys(own.get(task) or parents.get(task) or ["?"]))
-               for task in members if task in blocked}
+    outside = {
+        task: list(dict.fromkeys(own.get(task) or parents.get(task) or ["?"]))
+        for task in members
+        if task in blocked
+    }
     return ordering, outside, dangling
 
 

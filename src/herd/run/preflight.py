@@ -33,14 +33,18 @@ def repository(git: Git) -> str:
     try:
         git.toplevel()
     except GitError:
-        raise BadInput(f"{git.repo} is not in a git repository: herd run gives each worker a "
-                       "worktree of one. Run `git init`, commit your files, then run again "
-                       "(the queue commands work without git)") from None
+        raise BadInput(
+            f"{git.repo} is not in a git repository: herd run gives each worker a "
+            "worktree of one. Run `git init`, commit your files, then run again "
+            "(the queue commands work without git)"
+        ) from None
     head = git.rev_parse_or_none("HEAD")
     if head is None:
-        raise BadInput(f"the git repository at {git.repo} has no commits yet: workers start "
-                       "from HEAD. Commit your files first (git add -A && git commit -m "
-                       "'first commit'), then run again")
+        raise BadInput(
+            f"the git repository at {git.repo} has no commits yet: workers start "
+            "from HEAD. Commit your files first (git add -A && git commit -m "
+            "'first commit'), then run again"
+        )
     return head
 
 
@@ -50,8 +54,10 @@ def agent(git: Git, chosen: Agent, base: str, started_in: Path | None = None) ->
     flag = "--cmd" if chosen.name == "cmd" else f"--agent {chosen.name}"
     unknown = unknown_placeholders(chosen.argv)
     if unknown:
-        raise BadInput(f"{flag}: unknown placeholder {', '.join(unknown)}; herd fills in {{id}} "
-                       "(or {}), {context}, {worktree} and {prompt}")
+        raise BadInput(
+            f"{flag}: unknown placeholder {', '.join(unknown)}; herd fills in {{id}} "
+            "(or {}), {context}, {worktree} and {prompt}"
+        )
     program = chosen.argv[0]
     if "{" in program:
         return chosen  # e.g. {worktree}/fix.sh: known only per worktree
@@ -59,14 +65,15 @@ def agent(git: Git, chosen: Agent, base: str, started_in: Path | None = None) ->
     return chosen if resolved == program else replace(chosen, argv=(resolved, *chosen.argv[1:]))
 
 
-def _program(git: Git, program: str, base: str, started_in: Path, flag: str,
-             name: str) -> str:
+def _program(git: Git, program: str, base: str, started_in: Path, flag: str, name: str) -> str:
     if os.sep not in program:
         if shutil.which(program):
             return program
-        hint = (f"{INSTALL_HINTS[name]}, or run any command with --cmd"
-                if name in BUILTIN and name in INSTALL_HINTS
-                else "install it, or give its path")
+        hint = (
+            f"{INSTALL_HINTS[name]}, or run any command with --cmd"
+            if name in BUILTIN and name in INSTALL_HINTS
+            else "install it, or give its path"
+        )
         raise BadInput(f"{flag}: command not found: {program!r} is not on PATH; {hint}")
     path = Path(program)
     if path.is_absolute():
@@ -82,7 +89,8 @@ def _program(git: Git, program: str, base: str, started_in: Path, flag: str,
     raise BadInput(
         f"{flag}: command not found: {program} (workers run in a worktree of commit "
         f"{base[:12]}, which has no {relative}, and it is not in {started_in} either). "
-        "Untracked files are not in worktrees: commit it, or give its absolute path")
+        "Untracked files are not in worktrees: commit it, or give its absolute path"
+    )
 
 
 def _tracked(git: Git, base: str, program: str) -> bool:
@@ -99,11 +107,11 @@ def landing(git: Git, options: LandingOptions, base: str, branch: str | None) ->
     if not options.integrate:
         return
     if options.branch and not git.branch_name_ok(options.branch):
-        raise BadInput(f"--branch {options.branch!r} is not a valid branch name "
-                       "(git check-ref-format --branch)")
+        raise BadInput(
+            f"--branch {options.branch!r} is not a valid branch name (git check-ref-format --branch)"
+        )
     if branch is None:
-        raise BadInput("HEAD is detached: say which branch to land on with --branch B "
-                       "(or --no-integrate)")
+        raise BadInput("HEAD is detached: say which branch to land on with --branch B (or --no-integrate)")
     if options.push:
         problem = git.remote_problem(options.remote)
         if problem:
@@ -123,6 +131,8 @@ def _landing_command(git: Git, what: str, command: str, base: str) -> None:
             raise BadInput(f"{what}: command not found: {program}")
     elif not _tracked(git, base, program):
         # Landing runs it in a worktree of the stack, where only committed files are.
-        raise BadInput(f"{what}: command not found: {program} is not committed at "
-                       f"{base[:12]}; untracked files are not in worktrees: commit it or "
-                       "give its absolute path")
+        raise BadInput(
+            f"{what}: command not found: {program} is not committed at "
+            f"{base[:12]}; untracked files are not in worktrees: commit it or "
+            "give its absolute path"
+        )

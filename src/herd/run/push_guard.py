@@ -33,8 +33,7 @@ def install(hooks_dir: Path, repo_hooks: Path | None) -> None:
     if repo_hooks is not None and repo_hooks.is_dir():
         for hook in repo_hooks.iterdir():
             link = hooks_dir / hook.name
-            if hook.name != "pre-push" and not hook.name.endswith(".sample") \
-                    and not link.exists():
+            if hook.name != "pre-push" and not hook.name.endswith(".sample") and not link.exists():
                 link.symlink_to(hook.resolve())
     for path in (hooks_dir / "pre-push", hooks_dir / "bin" / f"git-remote-{NO_PUSH_SCHEME}"):
         path.parent.mkdir(exist_ok=True)
@@ -47,7 +46,9 @@ def worker_env(hooks_dir: Path, marker: Path) -> dict[str, str]:
     return {
         "HERD_PUSH_MARKER": str(marker),
         "GIT_CONFIG_COUNT": "2",
-        "GIT_CONFIG_KEY_0": "core.hooksPath", "GIT_CONFIG_VALUE_0": str(hooks_dir),
-        "GIT_CONFIG_KEY_1": f"url.{NO_PUSH_SCHEME}::.pushInsteadOf", "GIT_CONFIG_VALUE_1": "",
+        "GIT_CONFIG_KEY_0": "core.hooksPath",
+        "GIT_CONFIG_VALUE_0": str(hooks_dir),
+        "GIT_CONFIG_KEY_1": f"url.{NO_PUSH_SCHEME}::.pushInsteadOf",
+        "GIT_CONFIG_VALUE_1": "",
         "PATH": f"{hooks_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
     }

@@ -133,9 +133,7 @@ class _FileHits:
     examples: list[str] = field(default_factory=list)
 
 
-def _shared_files(
-    scopes: Sequence[Scope], files: Sequence[str]
-) -> dict[tuple[int, int], _FileHits]:
+def _shared_files(scopes: Sequence[Scope], files: Sequence[str]) -> dict[tuple[int, int], _FileHits]:
     """Files matched by two or more scopes, per pair.
 
     Each distinct glob (tasks sharing one share the run) is tried only on the files below
@@ -150,8 +148,7 @@ def _shared_files(
                 same_regex.setdefault((rule.prefix, rule.rest.pattern), (rule, []))[1].append(task)
     # git ls-files paths are normalized already; on POSIX (no separators to convert)
     # normalize_file only strips a leading "/" or "./".
-    normalized = [normalize_file(f) if NORMALIZE_PATH_SEPS or f.startswith(("/", "./")) else f
-                  for f in files]
+    normalized = [normalize_file(f) if NORMALIZE_PATH_SEPS or f.startswith(("/", "./")) else f for f in files]
     order = sorted(range(len(files)), key=normalized.__getitem__)
     paths = [normalized[n] for n in order]
     candidates: dict[int, set[int]] = {}  # file index -> tasks whose include globs match it
@@ -191,8 +188,9 @@ def _below(paths: Sequence[str], key: str) -> Iterable[int]:
     # before them, with names like "key-x" possibly in between.
     start = bisect.bisect_left(paths, key)
     exact = [start] if start < len(paths) and paths[start] == key else []
-    return itertools.chain(exact, range(bisect.bisect_left(paths, key + "/"),
-                                        bisect.bisect_left(paths, key + "0")))
+    return itertools.chain(
+        exact, range(bisect.bisect_left(paths, key + "/"), bisect.bisect_left(paths, key + "0"))
+    )
 
 
 def _pairs(tasks: list[int]) -> Iterator[tuple[int, int]]:
@@ -276,9 +274,7 @@ class _GlobJudge:
             return _witnessed([common], region, scope_a, scope_b) or _doubt(
                 region, common, "the globs align in too many ways to check out-of-scope globs"
             )
-        uncovered = [
-            alt for alt in alternatives if not any(included(alt, e.items) for e in excludes)
-        ]
+        uncovered = [alt for alt in alternatives if not any(included(alt, e.items) for e in excludes)]
         if not uncovered:
             return None
         return _witnessed(uncovered, region, scope_a, scope_b) or _doubt(
@@ -286,9 +282,7 @@ class _GlobJudge:
         )
 
 
-def _quick_witness(
-    glob_a: GlobPattern, glob_b: GlobPattern, scope_a: Scope, scope_b: Scope
-) -> str | None:
+def _quick_witness(glob_a: GlobPattern, glob_b: GlobPattern, scope_a: Scope, scope_b: Scope) -> str | None:
     """A shared path found without searching, for the cases that dominate large plans.
 
     A glob with no literal prefix (`*.md`) meets every other glob below it,
@@ -306,9 +300,7 @@ def _quick_witness(
     return None
 
 
-def _witnessed(
-    alternatives: Sequence[Items], region: str, scope_a: Scope, scope_b: Scope
-) -> _Verdict | None:
+def _witnessed(alternatives: Sequence[Items], region: str, scope_a: Scope, scope_b: Scope) -> _Verdict | None:
     """A proven conflict when some example path of the region is really in both scopes."""
     for alt in alternatives:
         for variant in (0, 1):

@@ -46,7 +46,7 @@ def _split_regex(regex: str) -> tuple[str, str]:
     """(literal prefix, the regex for the rest) such that pathspec's `regex.search(path)`
     holds iff the path starts with the prefix and the rest matches from there."""
     head = _LITERAL_RUN.match(regex)
-    rest = regex[head.end():] if head else ""
+    rest = regex[head.end() :] if head else ""
     if head is None or "|" in regex.replace(_DIR_OR_END, "") or rest.startswith(_QUANTIFIERS):
         # Not a plain "literal text, then the rest" (a quantifier would bind to the
         # prefix's last character): keep the whole regex, searched as pathspec does.
@@ -85,7 +85,7 @@ def _split_glob(glob: str) -> tuple[str, str, bool] | None:
             return None
         prefix, rest = _split_regex(regex)
         return prefix, rest, include
-    return "/".join(segments[:plain]) + "/" * bool(plain) + prefix[len(stand_in):], rest, include
+    return "/".join(segments[:plain]) + "/" * bool(plain) + prefix[len(stand_in) :], rest, include
 
 
 @functools.lru_cache(maxsize=4096)

@@ -23,9 +23,15 @@ from herd.units import plural
 
 
 class Workbench:
-    def __init__(self, git: Git, journal: Journal, worktrees: WorktreeManager,
-                 options: RunOptions, policies: Policies,
-                 retry: Callable[[TaskRun, Outcome], bool]) -> None:
+    def __init__(
+        self,
+        git: Git,
+        journal: Journal,
+        worktrees: WorktreeManager,
+        options: RunOptions,
+        policies: Policies,
+        retry: Callable[[TaskRun, Outcome], bool],
+    ) -> None:
         self.git = git
         self.journal = journal
         self.run_id = journal.run_id
@@ -58,16 +64,27 @@ class Workbench:
         values = {"id": run.id, "context": str(context_path), "worktree": str(run.worktree.path)}
         argv = agents.build_argv(self.options.agent.argv, values)
         env = {
-            "HERD_TASK_ID": run.id, "HERD_CONTEXT_FILE": str(context_path),
-            "HERD_RUN_ID": self.run_id, "HERD_WORKER": f"w{run.slot}",
-            "HERD_ATTEMPT": str(run.attempt), **push_guard.worker_env(self.hooks_dir, push_marker),
+            "HERD_TASK_ID": run.id,
+            "HERD_CONTEXT_FILE": str(context_path),
+            "HERD_RUN_ID": self.run_id,
+            "HERD_WORKER": f"w{run.slot}",
+            "HERD_ATTEMPT": str(run.attempt),
+            **push_guard.worker_env(self.hooks_dir, push_marker),
             # A worker's git never looks above its worktree for a repository: after an
             # accidental `rm .git` it fails instead of committing into the user's checkout.
             "GIT_CEILING_DIRECTORIES": str(run.worktree.path.parent.resolve()),
         }
-        return self.policies.prepare(JobSpec(
-            key=run.key, argv=tuple(argv), cwd=run.worktree.path, env=env, log_path=log_path,
-            log_limit=worker_log_limit(), inputs=(context_path,)))
+        return self.policies.prepare(
+            JobSpec(
+                key=run.key,
+                argv=tuple(argv),
+                cwd=run.worktree.path,
+                env=env,
+                log_path=log_path,
+                log_limit=worker_log_limit(),
+                inputs=(context_path,),
+            )
+        )
 
     def examine(self, run: TaskRun, job: JobResult) -> Verdict:
         """In the git pool: squash and check the attempt; remove its worktree unless it is
@@ -75,12 +92,10 @@ class Workbench:
         assert run.worktree is not None
         # A daemon the worker started in a session of its own escaped the kill of the
         # worker's process group; it must not go on writing while herd judges and cleans up.
-        kill_by_env("HERD_RUN_ID", self.run_id, HERD_TASK_ID=run.id,
-                    HERD_ATTEMPT=str(run.attempt))
+        kill_by_env("HERD_RUN_ID", self.run_id, HERD_TASK_ID=run.id, HERD_ATTEMPT=str(run.attempt))
         try:
             changed = self.config.restore_if_changed() if self.config else ""
-            verdict = Verdict(Outcome.CONFIG, changed, None) if changed else Verdict(
-                *self._verdict(run, job))
+            verdict = Verdict(Outcome.CONFIG, changed, None) if changed else Verdict(*self._verdict(run, job))
         except WorktreeNotItself as exc:
             verdict = Verdict(Outcome.WORKTREE, str(exc), None)
         except GitError as exc:
@@ -95,22 +110,31 @@ class Workbench:
         assert run.worktree is not None
         if (self.journal.run_dir / run.id / f"push-attempted-{run.attempt}").exists():
             return Outcome.PUSH, "the worker tried to push (workers commit locally; herd pushes)", None
-        outcome, reason = judge(job, timeout=self.options.timeout,
-                                max_memory=self.options.max_memory)
+        outcome, reason = judge(job, timeout=self.options.timeout, max_memory=self.options.max_memory)
         if outcome != Outcome.OK:
             return outcome, reason, None
         title = " ".join(str(run.task.get("title", "")).split())  # a subject is one line
         try:
             # The task branch is set explicitly: a worker that switched to another branch
             # (or detached HEAD) would leave it at the base.
-            sha = self.git.squash(run.worktree.path, run.base, f"{title} ({run.id})",
-                                  {"Herd-Task": run.id, "Herd-Run": self.run_id},
-                                  branch=run.worktree.branch)
+            sha = self.git.squash(
+                run.worktree.path,
+                run.base,
+                f"{title} ({run.id})",
+                {"Herd-Task": run.id, "Herd-Run": self.run_id},
+                branch=run.worktree.branch,
+            )
         except NothingToCommit:
             return Outcome.EMPTY, "the worker exited 0 but changed nothing", None
         except NotDescendant:
-            return Outcome.HISTORY, ("the worker's HEAD is not a descendant of the base commit "
-                               f"{run.base[:12]} (history was rewritten)"), None
+            return (
+                Outcome.HISTORY,
+                (
+                    "the worker's HEAD is not a descendant of the base commit "
+                    f"{run.base[:12]} (history was rewritten)"
+                ),
+                None,
+            )
         changed = self.git.changed_paths(run.base, sha)
         outside = path_outside(run.scope, changed)
         if outside:

@@ -64,8 +64,7 @@ class Store:
             raise NotFound(f"store {path} does not exist; run `herd init` or check --db/HERD_DB")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0,
-                                        check_same_thread=False)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
         except (sqlite3.Error, OSError) as exc:
             raise BadInput(f"cannot open store {path}: {exc}") from None
         self.conn.execute("PRAGMA busy_timeout = 30000")

@@ -26,8 +26,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-_COLUMNS = ("id, data, title, status, priority, issue_type, assignee, created_ts, defer_ts, "
-            "ephemeral, pinned, layout")
+_COLUMNS = (
+    "id, data, title, status, priority, issue_type, assignee, created_ts, defer_ts, ephemeral, pinned, layout"
+)
 
 
 def _row(record: Record) -> tuple[Any, ...]:
@@ -53,15 +54,16 @@ def put_issues(tx: sqlite3.Connection, records: Sequence[Record]) -> None:
     ids = [(r["id"],) for r in records]
     for table in ("labels", "dependencies", "comments"):
         tx.executemany(f"DELETE FROM {table} WHERE issue_id = ?", ids)
-    tx.executemany(f"INSERT OR REPLACE INTO issues ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                   [_row(r) for r in records])
+    tx.executemany(
+        f"INSERT OR REPLACE INTO issues ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        [_row(r) for r in records],
+    )
     tx.executemany(
         "INSERT OR REPLACE INTO labels (issue_id, label, pos) VALUES (?,?,?)",
         [(r["id"], label, i) for r in records for i, label in enumerate(r.get("labels") or [])],
     )
     tx.executemany(
-        "INSERT OR REPLACE INTO dependencies (issue_id, depends_on_id, type, pos, data) "
-        "VALUES (?,?,?,?,?)",
+        "INSERT OR REPLACE INTO dependencies (issue_id, depends_on_id, type, pos, data) VALUES (?,?,?,?,?)",
         [
             (r["id"], d["depends_on_id"], d.get("type") or "blocks", i, _dump(d))
             for r in records
@@ -122,8 +124,9 @@ def children_count(tx: sqlite3.Connection, parent_id: str) -> int:
     return int(row[0])
 
 
-def full(tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True,
-         add_counts: bool = False) -> list[Record]:
+def full(
+    tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True, add_counts: bool = False
+) -> list[Record]:
     """Whole beads records, children re-attached in their original place, in `ids` order.
     The derived counts are refreshed where a record has them (`counts` is kept for callers:
     they always are now, it costs one indexed count per chunk), and added where it has not
@@ -145,8 +148,7 @@ def full(tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True,
         ):
             labels[issue_id].append(label)
         for issue_id, data in tx.execute(
-            f"SELECT issue_id, data FROM dependencies WHERE issue_id IN ({marks}) "
-            "ORDER BY issue_id, pos",
+            f"SELECT issue_id, data FROM dependencies WHERE issue_id IN ({marks}) ORDER BY issue_id, pos",
             chunk,
         ):
             deps[issue_id].append(json.loads(data))
@@ -189,10 +191,12 @@ def full(tx: sqlite3.Connection, ids: Sequence[str], *, counts: bool = True,
 
 
 def add_label(tx: sqlite3.Connection, issue_id: str, label: str) -> bool:
-    pos = tx.execute("SELECT coalesce(max(pos) + 1, 0) FROM labels WHERE issue_id = ?",
-                     (issue_id,)).fetchone()[0]
-    cur = tx.execute("INSERT OR IGNORE INTO labels (issue_id, label, pos) VALUES (?,?,?)",
-                     (issue_id, label, pos))
+    pos = tx.execute(
+        "SELECT coalesce(max(pos) + 1, 0) FROM labels WHERE issue_id = ?", (issue_id,)
+    ).fetchone()[0]
+    cur = tx.execute(
+        "INSERT OR IGNORE INTO labels (issue_id, label, pos) VALUES (?,?,?)", (issue_id, label, pos)
+    )
     return cur.rowcount == 1
 
 
@@ -202,22 +206,29 @@ def remove_label(tx: sqlite3.Connection, issue_id: str, label: str) -> bool:
 
 
 def add_comment(tx: sqlite3.Connection, issue_id: str, comment: Record) -> None:
-    pos = tx.execute("SELECT coalesce(max(pos) + 1, 0) FROM comments WHERE issue_id = ?",
-                     (issue_id,)).fetchone()[0]
-    tx.execute("INSERT INTO comments (issue_id, pos, data) VALUES (?,?,?)",
-               (issue_id, pos, _dump(comment)))
+    pos = tx.execute(
+        "SELECT coalesce(max(pos) + 1, 0) FROM comments WHERE issue_id = ?", (issue_id,)
+    ).fetchone()[0]
+    tx.execute("INSERT INTO comments (issue_id, pos, data) VALUES (?,?,?)", (issue_id, pos, _dump(comment)))
 
 
 def comments_of(tx: sqlite3.Connection, issue_id: str) -> list[Record]:
-    return [json.loads(r[0]) for r in tx.execute(
-        "SELECT data FROM comments WHERE issue_id = ? ORDER BY pos", (issue_id,))]
+    return [
+        json.loads(r[0])
+        for r in tx.execute("SELECT data FROM comments WHERE issue_id = ? ORDER BY pos", (issue_id,))
+    ]
 
 
-def select(tx: sqlite3.Connection, *, statuses: Sequence[str] | None, label: str | None = None,
-           issue_type: str | None = None, limit: int = 0) -> list[str]:
+def select(
+    tx: sqlite3.Connection,
+    *,
+    statuses: Sequence[str] | None,
+    label: str | None = None,
+    issue_type: str | None = None,
+    limit: int = 0,
+) -> list[str]:
     """Ids for `list`: newest first as bd lists them."""
-    return [r[0] for r in select_rows(tx, statuses=statuses, label=label,
-                                      issue_type=issue_type, limit=limit)]
+    return [r[0] for r in select_rows(tx, statuses=statuses, label=label, issue_type=issue_type, limit=limit)]
 
 
 def select_rows(
@@ -253,21 +264,20 @@ def select_rows(
 def status_counts(tx: sqlite3.Connection) -> dict[str, int]:
     """Issues per status, ephemeral ones left out (bd keeps those in a separate table that
     its stats do not count)."""
-    return {s: n for s, n in tx.execute(
-        "SELECT status, count(*) FROM issues WHERE ephemeral = 0 GROUP BY status")}
+    return {
+        s: n for s, n in tx.execute("SELECT status, count(*) FROM issues WHERE ephemeral = 0 GROUP BY status")
+    }
 
 
 def pinned_count(tx: sqlite3.Connection) -> int:
     """bd counts the `pinned` flag, not a status."""
-    return int(tx.execute(
-        "SELECT count(*) FROM issues WHERE ephemeral = 0 AND pinned = 1").fetchone()[0])
+    return int(tx.execute("SELECT count(*) FROM issues WHERE ephemeral = 0 AND pinned = 1").fetchone()[0])
 
 
 def export_ids(tx: sqlite3.Connection, *, include_ephemeral: bool) -> list[str]:
     """Ids in bd's export order (issueops/search.go): priority, newest first, id."""
     where = "" if include_ephemeral else " WHERE ephemeral = 0"
-    return [r[0] for r in tx.execute(
-        f"SELECT id FROM issues{where} ORDER BY priority, created_ts DESC, id")]
+    return [r[0] for r in tx.execute(f"SELECT id FROM issues{where} ORDER BY priority, created_ts DESC, id")]
 
 
 def _dump(value: Any) -> str:
@@ -276,15 +286,19 @@ def _dump(value: Any) -> str:
 
 def _chunks(items: list[str], size: int = 900) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
-
+        yield items[start : start + size]
 
 
 def delete_issues(tx: sqlite3.Connection, ids: Sequence[str]) -> None:
     """Remove issues with their labels, edges, comments and claims (a tombstone on import).
     Edges from other issues to them stay, as dangling edges that never block."""
     rows = [(i,) for i in ids]
-    for table, column in (("labels", "issue_id"), ("dependencies", "issue_id"),
-                          ("comments", "issue_id"), ("claims", "issue_id"),
-                          ("blocked", "id"), ("issues", "id")):
+    for table, column in (
+        ("labels", "issue_id"),
+        ("dependencies", "issue_id"),
+        ("comments", "issue_id"),
+        ("claims", "issue_id"),
+        ("blocked", "id"),
+        ("issues", "id"),
+    ):
         tx.executemany(f"DELETE FROM {table} WHERE {column} = ?", rows)

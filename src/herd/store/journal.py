@@ -112,21 +112,33 @@ def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def insert_run(tx: sqlite3.Connection, run_id: str, kind: str, state: str, created_at: float,
-               pid: int, args: Mapping[str, object], base: str | None,
-               owner: str | None = None) -> None:
-    tx.execute("INSERT INTO runs (id, kind, state, created_at, pid, args, base, owner) "
-               "VALUES (?,?,?,?,?,?,?,?)",
-               (run_id, kind, state, created_at, pid, json.dumps(args), base, owner))
+def insert_run(
+    tx: sqlite3.Connection,
+    run_id: str,
+    kind: str,
+    state: str,
+    created_at: float,
+    pid: int,
+    args: Mapping[str, object],
+    base: str | None,
+    owner: str | None = None,
+) -> None:
+    tx.execute(
+        "INSERT INTO runs (id, kind, state, created_at, pid, args, base, owner) VALUES (?,?,?,?,?,?,?,?)",
+        (run_id, kind, state, created_at, pid, json.dumps(args), base, owner),
+    )
 
 
-def take_over_run(tx: sqlite3.Connection, run_id: str, *, was_owner: str | None,
-                  was_pid: int | None, owner: str, pid: int) -> bool:
+def take_over_run(
+    tx: sqlite3.Connection, run_id: str, *, was_owner: str | None, was_pid: int | None, owner: str, pid: int
+) -> bool:
     """Compare-and-swap on the run's owner: True when the owner was still the one the caller
     saw (and found dead), so exactly one of several racing resumes gets the run."""
-    cur = tx.execute("UPDATE runs SET owner = ?, pid = ?, state = 'running', ended_at = NULL, "
-                     "exit_code = NULL WHERE id = ? AND owner IS ? AND pid IS ?",
-                     (owner, pid, run_id, was_owner, was_pid))
+    cur = tx.execute(
+        "UPDATE runs SET owner = ?, pid = ?, state = 'running', ended_at = NULL, "
+        "exit_code = NULL WHERE id = ? AND owner IS ? AND pid IS ?",
+        (owner, pid, run_id, was_owner, was_pid),
+    )
     return cur.rowcount == 1
 
 
@@ -153,8 +165,9 @@ def list_runs(tx: sqlite3.Connection, limit: int = 0) -> list[RunRow]:
 
 def latest_run(tx: sqlite3.Connection, kind: str | None = None) -> str | None:
     if kind:
-        row = tx.execute("SELECT id FROM runs WHERE kind = ? ORDER BY created_at DESC LIMIT 1",
-                         (kind,)).fetchone()
+        row = tx.execute(
+            "SELECT id FROM runs WHERE kind = ? ORDER BY created_at DESC LIMIT 1", (kind,)
+        ).fetchone()
     else:
         row = tx.execute("SELECT id FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
     return str(row[0]) if row else None
@@ -170,24 +183,27 @@ def insert_tasks(tx: sqlite3.Connection, run_id: str, rows: Iterable[tuple[Any, 
     """rows: (task_id, seq, wave, stage, state, payload-json-or-None)."""
     tx.executemany(
         "INSERT OR IGNORE INTO run_tasks (run_id, task_id, seq, wave, stage, state, payload) "
-        "VALUES (?,?,?,?,?,?,?)", ((run_id, *r) for r in rows))
+        "VALUES (?,?,?,?,?,?,?)",
+        ((run_id, *r) for r in rows),
+    )
 
 
 def update_task(tx: sqlite3.Connection, run_id: str, task_id: str, **fields: Any) -> None:
     sets = ", ".join(f"{k} = ?" for k in fields)
-    tx.execute(f"UPDATE run_tasks SET {sets} WHERE run_id = ? AND task_id = ?",
-               (*fields.values(), run_id, task_id))
+    tx.execute(
+        f"UPDATE run_tasks SET {sets} WHERE run_id = ? AND task_id = ?", (*fields.values(), run_id, task_id)
+    )
 
 
 def update_tasks(tx: sqlite3.Connection, run_id: str, rows: Sequence[TaskUpdate]) -> None:
     """Batched updates for item runs."""
-    tx.executemany("UPDATE run_tasks SET state = ?, attempts = ?, reason = ? "
-                   "WHERE run_id = ? AND task_id = ?",
-                   ((r["state"], r["attempts"], r["reason"], run_id, r["task_id"]) for r in rows))
+    tx.executemany(
+        "UPDATE run_tasks SET state = ?, attempts = ?, reason = ? WHERE run_id = ? AND task_id = ?",
+        ((r["state"], r["attempts"], r["reason"], run_id, r["task_id"]) for r in rows),
+    )
 
 
-def tasks(tx: sqlite3.Connection, run_id: str,
-          states: Sequence[str] | None = None) -> list[TaskRow]:
+def tasks(tx: sqlite3.Connection, run_id: str, states: Sequence[str] | None = None) -> list[TaskRow]:
     sql = "SELECT * FROM run_tasks WHERE run_id = ?"
     params: list[Any] = [run_id]
     if states:
@@ -197,15 +213,29 @@ def tasks(tx: sqlite3.Connection, run_id: str,
 
 
 def task_counts(tx: sqlite3.Connection, run_id: str) -> dict[str, int]:
-    return {s: n for s, n in tx.execute(
-        "SELECT state, count(*) FROM run_tasks WHERE run_id = ? GROUP BY state", (run_id,))}
+    return {
+        s: n
+        for s, n in tx.execute(
+            "SELECT state, count(*) FROM run_tasks WHERE run_id = ? GROUP BY state", (run_id,)
+        )
+    }
 
 
-def insert_attempt(tx: sqlite3.Connection, run_id: str, task_id: str, attempt: int, worker: str,
-                   started_at: float, log_path: str | None, pid: int | None = None) -> None:
-    tx.execute("INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, worker, pid, started_at,"
-               " log_path) VALUES (?,?,?,?,?,?,?)",
-               (run_id, task_id, attempt, worker, pid, started_at, log_path))
+def insert_attempt(
+    tx: sqlite3.Connection,
+    run_id: str,
+    task_id: str,
+    attempt: int,
+    worker: str,
+    started_at: float,
+    log_path: str | None,
+    pid: int | None = None,
+) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, worker, pid, started_at,"
+        " log_path) VALUES (?,?,?,?,?,?,?)",
+        (run_id, task_id, attempt, worker, pid, started_at, log_path),
+    )
 
 
 def insert_attempts(tx: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -214,46 +244,57 @@ def insert_attempts(tx: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> 
     tx.executemany(
         "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, worker, started_at, ended_at,"
         " exit_code, signal, outcome, reason, tail, log_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        rows)
+        rows,
+    )
 
 
-def finish_attempt(tx: sqlite3.Connection, run_id: str, task_id: str, attempt: int,
-                   **fields: Any) -> None:
+def finish_attempt(tx: sqlite3.Connection, run_id: str, task_id: str, attempt: int, **fields: Any) -> None:
     sets = ", ".join(f"{k} = ?" for k in fields)
-    tx.execute(f"UPDATE attempts SET {sets} WHERE run_id = ? AND task_id = ? AND attempt = ?",
-               (*fields.values(), run_id, task_id, attempt))
+    tx.execute(
+        f"UPDATE attempts SET {sets} WHERE run_id = ? AND task_id = ? AND attempt = ?",
+        (*fields.values(), run_id, task_id, attempt),
+    )
 
 
-def attempts(tx: sqlite3.Connection, run_id: str,
-             task_id: str | None = None) -> list[AttemptRow]:
+def attempts(tx: sqlite3.Connection, run_id: str, task_id: str | None = None) -> list[AttemptRow]:
     if task_id is None:
-        found = _rows(tx.execute(
-            "SELECT * FROM attempts WHERE run_id = ? ORDER BY started_at, task_id, attempt",
-            (run_id,)))
+        found = _rows(
+            tx.execute(
+                "SELECT * FROM attempts WHERE run_id = ? ORDER BY started_at, task_id, attempt", (run_id,)
+            )
+        )
     else:
-        found = _rows(tx.execute(
-            "SELECT * FROM attempts WHERE run_id = ? AND task_id = ? ORDER BY attempt",
-            (run_id, task_id)))
+        found = _rows(
+            tx.execute(
+                "SELECT * FROM attempts WHERE run_id = ? AND task_id = ? ORDER BY attempt", (run_id, task_id)
+            )
+        )
     return cast(list[AttemptRow], found)
 
 
-def add_step(tx: sqlite3.Connection, run_id: str, name: str, detail: StepDetail | None,
-             at: float) -> int:
-    seq = int(tx.execute("SELECT coalesce(max(seq) + 1, 0) FROM steps WHERE run_id = ?",
-                         (run_id,)).fetchone()[0])
-    tx.execute("INSERT INTO steps (run_id, seq, name, detail, state, at) VALUES (?,?,?,?,?,?)",
-               (run_id, seq, name, json.dumps(detail) if detail is not None else None, "begun", at))
+def add_step(tx: sqlite3.Connection, run_id: str, name: str, detail: StepDetail | None, at: float) -> int:
+    seq = int(
+        tx.execute("SELECT coalesce(max(seq) + 1, 0) FROM steps WHERE run_id = ?", (run_id,)).fetchone()[0]
+    )
+    tx.execute(
+        "INSERT INTO steps (run_id, seq, name, detail, state, at) VALUES (?,?,?,?,?,?)",
+        (run_id, seq, name, json.dumps(detail) if detail is not None else None, "begun", at),
+    )
     return seq
 
 
-def finish_step(tx: sqlite3.Connection, run_id: str, seq: int, state: str, at: float,
-                detail: StepDetail | None = None) -> None:
+def finish_step(
+    tx: sqlite3.Connection, run_id: str, seq: int, state: str, at: float, detail: StepDetail | None = None
+) -> None:
     if detail is None:
-        tx.execute("UPDATE steps SET state = ?, at = ? WHERE run_id = ? AND seq = ?",
-                   (state, at, run_id, seq))
+        tx.execute(
+            "UPDATE steps SET state = ?, at = ? WHERE run_id = ? AND seq = ?", (state, at, run_id, seq)
+        )
     else:
-        tx.execute("UPDATE steps SET state = ?, at = ?, detail = ? WHERE run_id = ? AND seq = ?",
-                   (state, at, json.dumps(detail), run_id, seq))
+        tx.execute(
+            "UPDATE steps SET state = ?, at = ?, detail = ? WHERE run_id = ? AND seq = ?",
+            (state, at, json.dumps(detail), run_id, seq),
+        )
 
 
 def steps(tx: sqlite3.Connection, run_id: str) -> list[StepRow]:
@@ -263,15 +304,27 @@ def steps(tx: sqlite3.Connection, run_id: str) -> list[StepRow]:
     return cast(list[StepRow], out)
 
 
-def add_test_run(tx: sqlite3.Connection, run_id: str, purpose: str, command: str,
-                 commits: Sequence[str], exit_code: int | None, duration: float, tail: str,
-                 at: float) -> None:
-    seq = int(tx.execute("SELECT coalesce(max(seq) + 1, 0) FROM test_runs WHERE run_id = ?",
-                         (run_id,)).fetchone()[0])
-    tx.execute("INSERT INTO test_runs (run_id, seq, purpose, command, commits, exit_code, duration,"
-               " tail, at) VALUES (?,?,?,?,?,?,?,?,?)",
-               (run_id, seq, purpose, command, json.dumps(list(commits)), exit_code, duration,
-                tail, at))
+def add_test_run(
+    tx: sqlite3.Connection,
+    run_id: str,
+    purpose: str,
+    command: str,
+    commits: Sequence[str],
+    exit_code: int | None,
+    duration: float,
+    tail: str,
+    at: float,
+) -> None:
+    seq = int(
+        tx.execute("SELECT coalesce(max(seq) + 1, 0) FROM test_runs WHERE run_id = ?", (run_id,)).fetchone()[
+            0
+        ]
+    )
+    tx.execute(
+        "INSERT INTO test_runs (run_id, seq, purpose, command, commits, exit_code, duration,"
+        " tail, at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (run_id, seq, purpose, command, json.dumps(list(commits)), exit_code, duration, tail, at),
+    )
 
 
 def test_runs(tx: sqlite3.Connection, run_id: str) -> list[TestRunRow]:

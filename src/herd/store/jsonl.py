@@ -29,8 +29,7 @@ def encode(record: Record) -> str:
     return text
 
 
-def read(path: Path, skipped: list[int] | None = None, *,
-         check: bool = True) -> Iterator[tuple[int, Record]]:
+def read(path: Path, skipped: list[int] | None = None, *, check: bool = True) -> Iterator[tuple[int, Record]]:
     """Validated issue records with their line numbers; the first bad line raises BadInput.
 
     Lines that are not issues (a `{"_schema": ...}` header, `"_type": "memory"` records)
@@ -54,8 +53,7 @@ def read(path: Path, skipped: list[int] | None = None, *,
                     continue
                 yield number, record
         except UnicodeDecodeError as exc:
-            raise BadInput(f"{path}: not UTF-8 text ({exc.reason}); is this a beads JSONL file?") \
-                from None
+            raise BadInput(f"{path}: not UTF-8 text ({exc.reason}); is this a beads JSONL file?") from None
 
 
 def parse_line(line: str, where: str, *, check: bool = True) -> Record | None:
@@ -88,9 +86,24 @@ def is_issue(record: Record) -> bool:
 
 # Fields bd types as strings: a number or a list there is a broken file, not a value.
 _TEXT_FIELDS = (
-    "title", "description", "design", "acceptance_criteria", "notes", "status", "issue_type",
-    "assignee", "owner", "created_by", "close_reason", "external_ref", "created_at",
-    "updated_at", "started_at", "closed_at", "defer_until", "due_at",
+    "title",
+    "description",
+    "design",
+    "acceptance_criteria",
+    "notes",
+    "status",
+    "issue_type",
+    "assignee",
+    "owner",
+    "created_by",
+    "close_reason",
+    "external_ref",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "closed_at",
+    "defer_until",
+    "due_at",
 )
 _TEXT_SET = frozenset(_TEXT_FIELDS)
 _FLAG_FIELDS = ("ephemeral", "pinned", "wisp")
@@ -103,9 +116,9 @@ def _check_text_fields(record: Record, where: str) -> None:
         if value is None:
             continue
         if not isinstance(value, str):
-            raise BadInput(f"{where}: \"{key}\" must be a string, got {_json_type(value)}")
+            raise BadInput(f'{where}: "{key}" must be a string, got {_json_type(value)}')
         if "\0" in value:
-            raise BadInput(f"{where}: \"{key}\" contains a NUL character; remove it")
+            raise BadInput(f'{where}: "{key}" contains a NUL character; remove it')
 
 
 def validate(record: Record, where: str) -> None:
@@ -113,31 +126,34 @@ def validate(record: Record, where: str) -> None:
     line, the issue and the field."""
     issue_id = record.get("id")
     if not isinstance(issue_id, str) or not issue_id.strip():
-        raise BadInput(f"{where}: record has no \"id\"; every issue needs one")
+        raise BadInput(f'{where}: record has no "id"; every issue needs one')
     if _NUL_OR_SPACE.search(issue_id):
         raise BadInput(f"{where}: id {issue_id!r} contains a NUL or white space")
     where = f"{where} ({issue_id})"
     # The common case checked in one pass over the fields present; the named error is
     # found by the ordered loop (an import checks every line: 100k lines, -1 s).
-    if not all(value is None or (type(value) is str and "\0" not in value)
-               for value in map(record.get, record.keys() & _TEXT_SET)):
+    if not all(
+        value is None or (type(value) is str and "\0" not in value)
+        for value in map(record.get, record.keys() & _TEXT_SET)
+    ):
         _check_text_fields(record, where)
     for key in _FLAG_FIELDS:
         if record.get(key) is not None and not isinstance(record[key], bool):
-            raise BadInput(f"{where}: \"{key}\" must be true or false, got {record[key]!r}")
+            raise BadInput(f'{where}: "{key}" must be true or false, got {record[key]!r}')
     status = record.get("status")
     if status is not None and not STATUS_PATTERN.fullmatch(status):
-        raise BadInput(f"{where}: status {status!r} is not a status name (lowercase letters, "
-                       "digits, - or _)")
+        raise BadInput(f"{where}: status {status!r} is not a status name (lowercase letters, digits, - or _)")
     priority = record.get("priority", 2)
-    if isinstance(priority, bool) or not isinstance(priority, int) or not (
-        PRIORITY_MIN <= priority <= PRIORITY_MAX
+    if (
+        isinstance(priority, bool)
+        or not isinstance(priority, int)
+        or not (PRIORITY_MIN <= priority <= PRIORITY_MAX)
     ):
         raise BadInput(f"{where}: priority {priority!r} is out of range 0-4")
     for key in ("labels", "dependencies", "comments"):
         value = record.get(key)
         if value is not None and not isinstance(value, list):
-            raise BadInput(f"{where}: \"{key}\" must be a list")
+            raise BadInput(f'{where}: "{key}" must be a list')
     for label in record.get("labels") or []:
         if not isinstance(label, str):
             raise BadInput(f"{where}: labels must be strings, got {label!r}")
@@ -150,11 +166,14 @@ def validate(record: Record, where: str) -> None:
 
 
 def _validate_dependency(dep: object, issue_id: str, where: str) -> None:
-    if not isinstance(dep, dict) or not isinstance(dep.get("depends_on_id"), str) \
-            or not dep["depends_on_id"].strip():
-        raise BadInput(f"{where}: each dependency needs a \"depends_on_id\" string")
+    if (
+        not isinstance(dep, dict)
+        or not isinstance(dep.get("depends_on_id"), str)
+        or not dep["depends_on_id"].strip()
+    ):
+        raise BadInput(f'{where}: each dependency needs a "depends_on_id" string')
     if not isinstance(dep.get("type", "blocks"), str):
-        raise BadInput(f"{where}: dependency on {dep['depends_on_id']}: \"type\" must be a string")
+        raise BadInput(f'{where}: dependency on {dep["depends_on_id"]}: "type" must be a string')
     owner = dep.get("issue_id", issue_id)
     if owner != issue_id:
         raise BadInput(f"{where}: dependency names issue_id {owner!r}, not the record's own id")
@@ -164,29 +183,39 @@ def _validate_metadata(metadata: object, where: str) -> None:
     if metadata is None:
         return
     if isinstance(metadata, str):
-        raise BadInput(f"{where}: \"metadata\" is a JSON-encoded string; write the object "
-                       "itself (metadata: {...})")
+        raise BadInput(
+            f'{where}: "metadata" is a JSON-encoded string; write the object itself (metadata: {{...}})'
+        )
     if not isinstance(metadata, dict):
-        raise BadInput(f"{where}: \"metadata\" must be an object, got {_json_type(metadata)}")
+        raise BadInput(f'{where}: "metadata" must be an object, got {_json_type(metadata)}')
     herd = metadata.get("herd")
     if herd is None:
         return
     if not isinstance(herd, dict):
-        raise BadInput(f"{where}: \"metadata.herd\" must be an object, got {_json_type(herd)}")
+        raise BadInput(f'{where}: "metadata.herd" must be an object, got {_json_type(herd)}')
     for key in ("scope", "out_of_scope"):
         globs = herd.get(key)
         if globs is None:
             continue
         if not isinstance(globs, list):
-            raise BadInput(f"{where}: \"metadata.herd.{key}\" must be a list of globs "
-                           f"(e.g. [\"docs/**\"]), got {_json_type(globs)}")
+            raise BadInput(
+                f'{where}: "metadata.herd.{key}" must be a list of globs '
+                f'(e.g. ["docs/**"]), got {_json_type(globs)}'
+            )
         for glob in globs:
             if not isinstance(glob, str) or not glob.strip():
-                raise BadInput(f"{where}: \"metadata.herd.{key}\" must hold non-empty glob "
-                               f"strings, got {glob!r}")
+                raise BadInput(
+                    f'{where}: "metadata.herd.{key}" must hold non-empty glob strings, got {glob!r}'
+                )
 
 
 def _json_type(value: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-             list: "a list", dict: "an object"}
+    names = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }
     return names.get(type(value), type(value).__name__)

@@ -68,13 +68,15 @@ def relayout(tx: sqlite3.Connection, chunk: int = 2000) -> None:
     """Rewrite the rows stored before the markers (layout 0) with them."""
     last = ""
     while True:
-        rows = tx.execute("SELECT id, data FROM issues WHERE layout = 0 AND id > ? "
-                          "ORDER BY id LIMIT ?", (last, chunk)).fetchall()
+        rows = tx.execute(
+            "SELECT id, data FROM issues WHERE layout = 0 AND id > ? ORDER BY id LIMIT ?", (last, chunk)
+        ).fetchall()
         if not rows:
             return
-        tx.executemany("UPDATE issues SET data = ?, layout = ? WHERE id = ?",
-                       [(*marked_data(unmark(json.loads(data))), issue_id)
-                        for issue_id, data in rows])
+        tx.executemany(
+            "UPDATE issues SET data = ?, layout = ? WHERE id = ?",
+            [(*marked_data(unmark(json.loads(data))), issue_id) for issue_id, data in rows],
+        )
         last = rows[-1][0]
 
 
@@ -104,18 +106,18 @@ _READ_SQL = f"""SELECT {COLUMNS}
  ORDER BY j.key"""
 
 
-def stream_json(tx: sqlite3.Connection, ids: Sequence[str],
-                extra: dict[str, tuple[Any, ...]] | None = None) -> Iterator[str]:
+def stream_json(
+    tx: sqlite3.Connection, ids: Sequence[str], extra: dict[str, tuple[Any, ...]] | None = None
+) -> Iterator[str]:
     """Each record of `ids` (in that order, missing ids skipped) as compact JSON text, as
     `issues.full` builds it. `extra` appends fields at the end of the named records (the
     `blocked_by` of `herd blocked`), as a dict assignment would."""
     for start in range(0, len(ids), CHUNK):
-        chunk = _encode(list(ids[start:start + CHUNK]))
+        chunk = _encode(list(ids[start : start + CHUNK]))
         yield from texts(tx.execute(_READ_SQL, (chunk,)), extra)
 
 
-def texts(rows: Iterable[tuple[Any, ...]],
-          extra: dict[str, tuple[Any, ...]] | None = None) -> Iterator[str]:
+def texts(rows: Iterable[tuple[Any, ...]], extra: dict[str, tuple[Any, ...]] | None = None) -> Iterator[str]:
     """Records as JSON texts from rows of `COLUMNS`, as SQLite hands them over."""
     for row in rows:
         yield text_of(row, extra.get(row[0]) if extra else None)
@@ -134,9 +136,11 @@ def text_of(row: tuple[Any, ...], more: tuple[Any, ...] | None = None) -> str:
             more = None
         text = _encode(record)
     if more:
-        text = text[:-1] + "".join(
-            f",{_encode(k)}:{_encode(v)}" for k, v in zip(more[::2], more[1::2],
-                                                          strict=True)) + "}"
+        text = (
+            text[:-1]
+            + "".join(f",{_encode(k)}:{_encode(v)}" for k, v in zip(more[::2], more[1::2], strict=True))
+            + "}"
+        )
     return text
 
 
@@ -149,8 +153,7 @@ def decoded(texts: Iterable[str]) -> Iterator[Record]:
     return map(json.loads, texts)
 
 
-def _splice(data: str, labels: str | None, deps: str | None, comments: str | None,
-            dependents: int) -> str:
+def _splice(data: str, labels: str | None, deps: str | None, comments: str | None, dependents: int) -> str:
     if labels == "[]":
         labels = None
     for key, value in (("labels", labels), ("dependencies", deps), ("comments", comments)):
@@ -164,8 +167,11 @@ def _splice(data: str, labels: str | None, deps: str | None, comments: str | Non
         else:
             data = data.replace(marker, "")
     if '"\\u0000' in data:
-        counts = {"dependency_count": _count(deps), "dependent_count": dependents,
-                  "comment_count": _count(comments)}
+        counts = {
+            "dependency_count": _count(deps),
+            "dependent_count": dependents,
+            "comment_count": _count(comments),
+        }
         for key in DERIVED_COUNTS:
             data = data.replace(_MARKERS[key], f'"{key}":{counts[key]}')
     return data
@@ -175,18 +181,24 @@ def _count(array_text: str | None) -> int:
     return len(json.loads(array_text)) if array_text else 0
 
 
-def _rebuild(record: Record, labels: str | None, deps: str | None, comments: str | None,
-             dependents: int) -> Record:
+def _rebuild(
+    record: Record, labels: str | None, deps: str | None, comments: str | None, dependents: int
+) -> Record:
     """A layout-0 record (or one with a field in the way) put together as `issues.full`."""
-    children = {key: json.loads(text) if text else [] for key, text in
-                (("labels", labels), ("dependencies", deps), ("comments", comments))}
+    children = {
+        key: json.loads(text) if text else []
+        for key, text in (("labels", labels), ("dependencies", deps), ("comments", comments))
+    }
     for key, values in children.items():
         if values:
             set_field(record, key, values)
         else:
             record.pop(key, None)
-    derived = {"dependency_count": len(children["dependencies"]),
-               "dependent_count": dependents, "comment_count": len(children["comments"])}
+    derived = {
+        "dependency_count": len(children["dependencies"]),
+        "dependent_count": dependents,
+        "comment_count": len(children["comments"]),
+    }
     for key in DERIVED_COUNTS:
         if key in record:
             record[key] = derived[key]

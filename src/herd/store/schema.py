@@ -197,8 +197,7 @@ def migrate(conn: sqlite3.Connection) -> int:
         from herd.errors import BadInput
 
         raise BadInput(
-            f"store schema version {found} is newer than this herd ({SCHEMA_VERSION}); "
-            "upgrade herd"
+            f"store schema version {found} is newer than this herd ({SCHEMA_VERSION}); upgrade herd"
         )
     if found == SCHEMA_VERSION:
         return found

@@ -73,16 +73,17 @@ def rebuild_blocked(tx: sqlite3.Connection) -> None:
     Each row says whether the issue is blocked by its own edges (`direct`), which is what
     bd's stats count."""
     tx.execute("DELETE FROM blocked")
-    tx.execute(_BLOCKED_SQL + "INSERT INTO blocked (id, direct) "
-               "SELECT id, max(direct) FROM closure GROUP BY id")
+    tx.execute(
+        _BLOCKED_SQL + "INSERT INTO blocked (id, direct) SELECT id, max(direct) FROM closure GROUP BY id"
+    )
 
 
 def direct_blocked_count(tx: sqlite3.Connection) -> int:
     """Issues blocked by their own edges, not through a parent (what bd's stats count):
     read from the blocked set, or computed when the set predates its `direct` column."""
     unknown, direct = tx.execute(
-        "SELECT count(*) FILTER (WHERE direct IS NULL), count(*) FILTER (WHERE direct = 1) "
-        "FROM blocked").fetchone()
+        "SELECT count(*) FILTER (WHERE direct IS NULL), count(*) FILTER (WHERE direct = 1) FROM blocked"
+    ).fetchone()
     if unknown:
         return int(tx.execute(_BLOCKED_SQL + "SELECT count(*) FROM direct").fetchone()[0])
     return int(direct)
@@ -107,13 +108,31 @@ _READY_WHERE = f"""
 """
 
 
-def ready(tx: sqlite3.Connection, *, now: float, limit: int = 0, labels: Sequence[str] = (),
-          sort: str = DEFAULT_SORT, assignee: str | None = None, unassigned: bool = False,
-          exclude_types: Iterable[str] = NOT_WORK_TYPES) -> list[str]:
+def ready(
+    tx: sqlite3.Connection,
+    *,
+    now: float,
+    limit: int = 0,
+    labels: Sequence[str] = (),
+    sort: str = DEFAULT_SORT,
+    assignee: str | None = None,
+    unassigned: bool = False,
+    exclude_types: Iterable[str] = NOT_WORK_TYPES,
+) -> list[str]:
     """Ids of open, unblocked, undeferred work, in bd's order (see `ready_rows`)."""
-    return [r[0] for r in ready_rows(tx, now=now, limit=limit, labels=labels, sort=sort,
-                                     assignee=assignee, unassigned=unassigned,
-                                     exclude_types=exclude_types)]
+    return [
+        r[0]
+        for r in ready_rows(
+            tx,
+            now=now,
+            limit=limit,
+            labels=labels,
+            sort=sort,
+            assignee=assignee,
+            unassigned=unassigned,
+            exclude_types=exclude_types,
+        )
+    ]
 
 
 def ready_rows(
@@ -136,8 +155,7 @@ def ready_rows(
     rows instead of sorting every open issue."""
     excluded = sorted(set(exclude_types))
     where = _READY_WHERE
-    params: dict[str, object] = {"now": now, "recent": now - 48 * 3600,
-                                 "limit": limit if limit > 0 else -1}
+    params: dict[str, object] = {"now": now, "recent": now - 48 * 3600, "limit": limit if limit > 0 else -1}
     if excluded:
         where += f" AND i.issue_type NOT IN ({','.join(f':t{n}' for n in range(len(excluded)))})"
         params.update({f"t{n}": t for n, t in enumerate(excluded)})
@@ -164,8 +182,9 @@ def ready_rows(
                       FROM issues i WHERE {where} AND coalesce(i.created_ts >= :recent, 0) = 0
                      ORDER BY i.created_ts, i.id LIMIT :limit))
              ORDER BY part, pri, ts, id LIMIT :limit"""
-        sql = (f"SELECT {columns} FROM ({sql}) s JOIN issues i ON i.id = s.id "
-               "ORDER BY s.part, s.pri, s.ts, s.id")
+        sql = (
+            f"SELECT {columns} FROM ({sql}) s JOIN issues i ON i.id = s.id ORDER BY s.part, s.pri, s.ts, s.id"
+        )
     else:
         sql = f"SELECT {columns} FROM issues i WHERE {where} ORDER BY {_ORDER[sort]} LIMIT :limit"
     return tx.execute(sql, params)
@@ -196,20 +215,25 @@ _PARENT_BLOCKERS = f"""(SELECT json_group_array(depends_on_id) FROM (
      ORDER BY d.pos))"""
 
 
-def blocked_rows(tx: sqlite3.Connection, columns: str = "i.id",
-                 chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
+def blocked_rows(
+    tx: sqlite3.Connection, columns: str = "i.id", chunk: int = 5000
+) -> Iterator[tuple[Any, ...]]:
     """Blocked, active issues, priority first and then newest first (bd's
     GetBlockedIssuesInTx): `columns` of each issue `i`, then its own blockers and its blocked
     parents as JSON arrays. The order is taken over ids alone; the rows follow in chunks."""
-    ids = [r[0] for r in tx.execute(f"""
+    ids = [
+        r[0]
+        for r in tx.execute(f"""
         SELECT b.id FROM blocked b CROSS JOIN issues i ON i.id = b.id
          WHERE i.status NOT IN {_RESOLVED}
-         ORDER BY i.priority, i.created_ts DESC, b.id""")]
+         ORDER BY i.priority, i.created_ts DESC, b.id""")
+    ]
     for start in range(0, len(ids), chunk):
         yield from tx.execute(
             f"SELECT {columns}, {_OWN_BLOCKERS}, {_PARENT_BLOCKERS} "
             "FROM json_each(?) j JOIN issues i ON i.id = j.value ORDER BY j.key",
-            (json.dumps(ids[start:start + chunk]),))
+            (json.dumps(ids[start : start + chunk]),),
+        )
 
 
 def blocked(tx: sqlite3.Connection) -> list[tuple[str, list[str]]]:
@@ -227,119 +251,156 @@ def open_blockers(tx: sqlite3.Connection, issue_id: str) -> list[str]:
     """What keeps `close` from closing an issue (bd's IsBlockedInTx): its `blocks`,
     `conditional-blocks` and `waits-for` targets that are still active; a non-`blocks`
     edge is named with its type."""
-    return [target if dep_type == BLOCKS else f"{target} ({dep_type})"
-            for target, dep_type in tx.execute(f"""
+    return [
+        target if dep_type == BLOCKS else f"{target} ({dep_type})"
+        for target, dep_type in tx.execute(
+            f"""
         SELECT d.depends_on_id, d.type FROM dependencies d JOIN issues t ON t.id = d.depends_on_id
          WHERE d.issue_id = ? AND d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}', '{WAITS_FOR}')
            AND t.status NOT IN {_RESOLVED}
-         ORDER BY d.pos""", (issue_id,))]
+         ORDER BY d.pos""",
+            (issue_id,),
+        )
+    ]
 
 
 def open_children(tx: sqlite3.Connection, parent_id: str) -> list[str]:
     """Children (parent-child) that are not closed: they keep an epic from closing."""
-    return [r[0] for r in tx.execute(f"""
+    return [
+        r[0]
+        for r in tx.execute(
+            f"""
         SELECT d.issue_id FROM dependencies d JOIN issues c ON c.id = d.issue_id
          WHERE d.depends_on_id = ? AND d.type = '{PARENT_CHILD}'
            AND c.status NOT IN ('closed', 'tombstone')
-         ORDER BY d.issue_id""", (parent_id,))]
+         ORDER BY d.issue_id""",
+            (parent_id,),
+        )
+    ]
 
 
 def cycle_edges(tx: sqlite3.Connection) -> list[tuple[str, str, str]]:
     """The edges bd checks for cycles: `blocks` and `conditional-blocks` only
     (issueops/cycles.go); waits-for and parent-child edges may loop."""
-    return list(tx.execute(
-        f"SELECT issue_id, depends_on_id, type FROM dependencies "
-        f"WHERE type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')"))
+    return list(
+        tx.execute(
+            f"SELECT issue_id, depends_on_id, type FROM dependencies "
+            f"WHERE type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')"
+        )
+    )
 
 
 def dangling_edges(tx: sqlite3.Connection) -> list[tuple[str, str, str]]:
     """Edges to ids that are not in the store: they never block, but say so."""
-    return list(tx.execute("""
+    return list(
+        tx.execute("""
         SELECT d.issue_id, d.depends_on_id, d.type FROM dependencies d
          WHERE NOT EXISTS (SELECT 1 FROM issues t WHERE t.id = d.depends_on_id)
-         ORDER BY d.issue_id, d.pos"""))
+         ORDER BY d.issue_id, d.pos""")
+    )
 
 
 def dependencies_of(tx: sqlite3.Connection, issue_id: str) -> list[tuple[str, str]]:
-    return list(tx.execute(
-        "SELECT depends_on_id, type FROM dependencies WHERE issue_id = ? ORDER BY pos", (issue_id,)))
+    return list(
+        tx.execute(
+            "SELECT depends_on_id, type FROM dependencies WHERE issue_id = ? ORDER BY pos", (issue_id,)
+        )
+    )
 
 
 def dependents_of(tx: sqlite3.Connection, issue_id: str) -> list[tuple[str, str]]:
-    return list(tx.execute(
-        "SELECT issue_id, type FROM dependencies WHERE depends_on_id = ? ORDER BY issue_id",
-        (issue_id,)))
+    return list(
+        tx.execute(
+            "SELECT issue_id, type FROM dependencies WHERE depends_on_id = ? ORDER BY issue_id", (issue_id,)
+        )
+    )
 
 
 def children_of(tx: sqlite3.Connection, parent_id: str) -> list[str]:
     """Ids with a parent-child edge to `parent_id`."""
-    return [r[0] for r in tx.execute(
-        "SELECT issue_id FROM dependencies WHERE depends_on_id = ? AND type = ? ORDER BY issue_id",
-        (parent_id, PARENT_CHILD))]
+    return [
+        r[0]
+        for r in tx.execute(
+            "SELECT issue_id FROM dependencies WHERE depends_on_id = ? AND type = ? ORDER BY issue_id",
+            (parent_id, PARENT_CHILD),
+        )
+    ]
 
 
-def add_dependency(tx: sqlite3.Connection, issue_id: str, target: str, dep_type: str,
-                   data: str) -> bool:
-    pos = tx.execute("SELECT coalesce(max(pos) + 1, 0) FROM dependencies WHERE issue_id = ?",
-                     (issue_id,)).fetchone()[0]
+def add_dependency(tx: sqlite3.Connection, issue_id: str, target: str, dep_type: str, data: str) -> bool:
+    pos = tx.execute(
+        "SELECT coalesce(max(pos) + 1, 0) FROM dependencies WHERE issue_id = ?", (issue_id,)
+    ).fetchone()[0]
     cur = tx.execute(
-        "INSERT OR IGNORE INTO dependencies (issue_id, depends_on_id, type, pos, data) "
-        "VALUES (?,?,?,?,?)", (issue_id, target, dep_type, pos, data))
+        "INSERT OR IGNORE INTO dependencies (issue_id, depends_on_id, type, pos, data) VALUES (?,?,?,?,?)",
+        (issue_id, target, dep_type, pos, data),
+    )
     return cur.rowcount == 1
 
 
-def remove_dependency(tx: sqlite3.Connection, issue_id: str, target: str,
-                      dep_type: str | None) -> int:
+def remove_dependency(tx: sqlite3.Connection, issue_id: str, target: str, dep_type: str | None) -> int:
     if dep_type is None:
-        cur = tx.execute("DELETE FROM dependencies WHERE issue_id = ? AND depends_on_id = ?",
-                         (issue_id, target))
+        cur = tx.execute(
+            "DELETE FROM dependencies WHERE issue_id = ? AND depends_on_id = ?", (issue_id, target)
+        )
     else:
         cur = tx.execute(
             "DELETE FROM dependencies WHERE issue_id = ? AND depends_on_id = ? AND type = ?",
-            (issue_id, target, dep_type))
+            (issue_id, target, dep_type),
+        )
     return cur.rowcount
 
 
 # -- claims -----------------------------------------------------------------
 
-def claim(tx: sqlite3.Connection, issue_id: str, actor: str, now: float,
-          lease_seconds: float | None) -> bool:
+
+def claim(tx: sqlite3.Connection, issue_id: str, actor: str, now: float, lease_seconds: float | None) -> bool:
     """Compare-and-swap: open and unassigned (or already this actor's, or an expired
     lease) becomes in_progress for `actor`. False when someone else holds it."""
-    cur = tx.execute(f"""
+    cur = tx.execute(
+        f"""
         UPDATE issues SET status = '{Status.IN_PROGRESS.value}', assignee = :actor
          WHERE id = :id AND (
               (status = 'open' AND (assignee IS NULL OR assignee = '' OR assignee = :actor))
            OR (status = 'in_progress' AND assignee = :actor)
            OR (status = 'in_progress' AND EXISTS (
                 SELECT 1 FROM claims c WHERE c.issue_id = :id AND c.lease_expires_at < :now)))
-    """, {"id": issue_id, "actor": actor, "now": now})
+    """,
+        {"id": issue_id, "actor": actor, "now": now},
+    )
     if cur.rowcount != 1:
         return False
     expires = now + lease_seconds if lease_seconds else None
-    tx.execute("INSERT OR REPLACE INTO claims (issue_id, actor, claimed_at, lease_expires_at) "
-               "VALUES (?,?,?,?)", (issue_id, actor, now, expires))
+    tx.execute(
+        "INSERT OR REPLACE INTO claims (issue_id, actor, claimed_at, lease_expires_at) VALUES (?,?,?,?)",
+        (issue_id, actor, now, expires),
+    )
     return True
 
 
 def transfer_claim(tx: sqlite3.Connection, issue_id: str, old_actor: str, new_actor: str) -> bool:
     """Hand a claim held by `old_actor` to `new_actor` (a run's new owner takes over the claims
     of the dead one); False when `old_actor` does not hold it."""
-    cur = tx.execute(f"UPDATE issues SET assignee = ? WHERE id = ? AND assignee = ? "
-                     f"AND status = '{Status.IN_PROGRESS.value}'", (new_actor, issue_id, old_actor))
+    cur = tx.execute(
+        f"UPDATE issues SET assignee = ? WHERE id = ? AND assignee = ? "
+        f"AND status = '{Status.IN_PROGRESS.value}'",
+        (new_actor, issue_id, old_actor),
+    )
     return cur.rowcount == 1
 
 
 def renew_lease(tx: sqlite3.Connection, issue_id: str, actor: str, expires: float) -> bool:
-    cur = tx.execute("UPDATE claims SET lease_expires_at = ? WHERE issue_id = ? AND actor = ?",
-                     (expires, issue_id, actor))
+    cur = tx.execute(
+        "UPDATE claims SET lease_expires_at = ? WHERE issue_id = ? AND actor = ?", (expires, issue_id, actor)
+    )
     return cur.rowcount == 1
 
 
 def hold_claim(tx: sqlite3.Connection, issue_id: str, actor: str) -> bool:
     """A claim whose lease never expires (NULL): nobody else takes it over."""
-    cur = tx.execute("UPDATE claims SET lease_expires_at = NULL WHERE issue_id = ? AND actor = ?",
-                     (issue_id, actor))
+    cur = tx.execute(
+        "UPDATE claims SET lease_expires_at = NULL WHERE issue_id = ? AND actor = ?", (issue_id, actor)
+    )
     return cur.rowcount == 1
 
 
@@ -348,19 +409,27 @@ def release_claim(tx: sqlite3.Connection, issue_id: str) -> None:
 
 
 def has_expired_leases(tx: sqlite3.Connection, now: float) -> bool:
-    return tx.execute("SELECT 1 FROM claims WHERE lease_expires_at < ? LIMIT 1",
-                      (now,)).fetchone() is not None
+    return (
+        tx.execute("SELECT 1 FROM claims WHERE lease_expires_at < ? LIMIT 1", (now,)).fetchone() is not None
+    )
 
 
 def expire_leases(tx: sqlite3.Connection, now: float, stamp: str) -> list[str]:
     """Give back every claim whose lease ran out: the issue is open and unassigned again,
     so `ready` offers it and anyone may claim it. A held claim (no lease) never expires."""
-    expired = [r[0] for r in tx.execute(
-        "SELECT c.issue_id FROM claims c JOIN issues i ON i.id = c.issue_id "
-        "WHERE c.lease_expires_at < ? AND i.status = 'in_progress' ORDER BY c.issue_id", (now,))]
+    expired = [
+        r[0]
+        for r in tx.execute(
+            "SELECT c.issue_id FROM claims c JOIN issues i ON i.id = c.issue_id "
+            "WHERE c.lease_expires_at < ? AND i.status = 'in_progress' ORDER BY c.issue_id",
+            (now,),
+        )
+    ]
     tx.executemany(
         "UPDATE issues SET status = 'open', assignee = NULL, "
         "data = json_set(json_remove(data, '$.assignee'), '$.status', 'open', '$.updated_at', ?) "
-        "WHERE id = ?", [(stamp, issue_id) for issue_id in expired])
+        "WHERE id = ?",
+        [(stamp, issue_id) for issue_id in expired],
+    )
     tx.execute("DELETE FROM claims WHERE lease_expires_at < ?", (now,))
     return expired

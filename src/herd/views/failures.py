@@ -25,8 +25,11 @@ class FailureGroup(TypedDict):
     states: list[str]
 
 
-_BOILERPLATE = re.compile(r"^(Traceback \(most recent call last\):|File \".*\", line \d+.*"
-                          r"|[-=_*#~.\s]*|\^+|exit(ed)? (status|code).*|\[?\d+/\d+\]?)$", re.I)
+_BOILERPLATE = re.compile(
+    r"^(Traceback \(most recent call last\):|File \".*\", line \d+.*"
+    r"|[-=_*#~.\s]*|\^+|exit(ed)? (status|code).*|\[?\d+/\d+\]?)$",
+    re.I,
+)
 
 
 def last_meaningful_line(tail: str) -> str:
@@ -56,8 +59,7 @@ def _without(text: str, values: Sequence[str]) -> str:
     return text
 
 
-def failure_groups(tasks: Sequence[ReportTask], extra_ids: Sequence[str] = ()
-                   ) -> list[FailureGroup]:
+def failure_groups(tasks: Sequence[ReportTask], extra_ids: Sequence[str] = ()) -> list[FailureGroup]:
     """Failed and ejected tasks grouped by signature: "12 failures, 2 causes"."""
     ids = [t["id"] for t in tasks] + list(extra_ids)
     groups: dict[str, FailureGroup] = {}
@@ -71,9 +73,18 @@ def failure_groups(tasks: Sequence[ReportTask], extra_ids: Sequence[str] = ()
         line = normalize(_without(task["last_line"], own), ids)
         signature = f"{reason} | {line}" if line else reason
         key = hashlib.sha256(signature.encode()).hexdigest()[:10]
-        group = groups.setdefault(key, {"key": key, "signature": signature,
-                                        "reason": task["reason"], "line": task["last_line"],
-                                        "count": 0, "tasks": [], "states": []})
+        group = groups.setdefault(
+            key,
+            {
+                "key": key,
+                "signature": signature,
+                "reason": task["reason"],
+                "line": task["last_line"],
+                "count": 0,
+                "tasks": [],
+                "states": [],
+            },
+        )
         group["count"] += 1
         group["tasks"].append(task["id"])
         if task["state"] not in group["states"]:

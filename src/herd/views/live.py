@@ -37,9 +37,20 @@ DONE = {TaskState.SUCCEEDED, TaskState.LANDED}
 FAILED = {TaskState.FAILED, TaskState.EJECTED}
 # Lines worth keeping on screen above the live rows (the rest is in events.jsonl). Phases
 # scroll too: stacking or closing can be over between two refreshes of the live rows.
-SCROLL_EVENTS = (ev.Message, ev.TestRun, ev.RunStart, ev.WaveStart, ev.Phase, ev.LandStart,
-                 ev.MapStart, ev.MapResume, ev.Scale, ev.ItemFailed, ev.PipelineStart,
-                 ev.StageFailed)
+SCROLL_EVENTS = (
+    ev.Message,
+    ev.TestRun,
+    ev.RunStart,
+    ev.WaveStart,
+    ev.Phase,
+    ev.LandStart,
+    ev.MapStart,
+    ev.MapResume,
+    ev.Scale,
+    ev.ItemFailed,
+    ev.PipelineStart,
+    ev.StageFailed,
+)
 
 
 @dataclass
@@ -54,8 +65,13 @@ class Slot:
 class LiveDisplay:
     """`__call__(event)` like PlainProgress; `close()` (or `with`) stops the display."""
 
-    def __init__(self, console: Console | None = None, *, refresh_per_second: float = 4,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        refresh_per_second: float = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.console = console or Console(stderr=True)
         self.clock = clock
         self.lock = threading.Lock()
@@ -74,9 +90,15 @@ class LiveDisplay:
         self.progress: dict[str, int] | None = None
         self._eta_anchor: tuple[int, float, float] | None = None  # finished, when, estimate
         self._tails: dict[str, tuple[float, str]] = {}
-        self.live = Live(get_renderable=self.render, console=self.console, auto_refresh=True,
-                         refresh_per_second=refresh_per_second, transient=False,
-                         redirect_stdout=False, redirect_stderr=False)
+        self.live = Live(
+            get_renderable=self.render,
+            console=self.console,
+            auto_refresh=True,
+            refresh_per_second=refresh_per_second,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
         self._started_live = False
 
     # -- listener ------------------------------------------------------------------
@@ -84,8 +106,7 @@ class LiveDisplay:
     def __call__(self, event: Event) -> None:
         with self.lock:
             self.apply(event)
-        if isinstance(event, SCROLL_EVENTS) or (
-                isinstance(event, ev.TaskEnd) and event.state in FAILED):
+        if isinstance(event, SCROLL_EVENTS) or (isinstance(event, ev.TaskEnd) and event.state in FAILED):
             line = describe(event)
             if line:
                 self.console.print(Text(line, style=_scroll_style(event)), highlight=False)
@@ -111,8 +132,7 @@ class LiveDisplay:
                 self.phase, self.slots, self.ended = "working", {}, None
             case ev.MapStart() | ev.MapResume() | ev.PipelineStart():
                 self.kind = "pipeline" if isinstance(event, ev.PipelineStart) else "map"
-                self.total = (event.items if isinstance(event, ev.PipelineStart)
-                              else event.invocations)
+                self.total = event.items if isinstance(event, ev.PipelineStart) else event.invocations
                 if isinstance(event, ev.MapStart) and event.workers.isdigit():
                     self.workers = int(event.workers)
                 self.started = self.started or ts
@@ -122,16 +142,24 @@ class LiveDisplay:
                 self.started = self.started or ts
                 self.phase, self.ended = "landing", None
             case ev.Progress():
-                self.progress = {"total": event.total, "done": event.done,
-                                 "failed": event.failed, "running": event.running}
-                self.slots = {f"#{job['seq']}": Slot(" ".join(job["items"]), job["attempt"],
-                                                     job["started"] or ts)
-                              for job in event.jobs}
+                self.progress = {
+                    "total": event.total,
+                    "done": event.done,
+                    "failed": event.failed,
+                    "running": event.running,
+                }
+                self.slots = {
+                    f"#{job['seq']}": Slot(" ".join(job["items"]), job["attempt"], job["started"] or ts)
+                    for job in event.jobs
+                }
             case ev.MapEnd():
                 counts = event.counts
-                self.progress = {"total": sum(counts.values()),
-                                 "done": counts.get(TaskState.SUCCEEDED, 0),
-                                 "failed": counts.get(TaskState.FAILED, 0), "running": 0}
+                self.progress = {
+                    "total": sum(counts.values()),
+                    "done": counts.get(TaskState.SUCCEEDED, 0),
+                    "failed": counts.get(TaskState.FAILED, 0),
+                    "running": 0,
+                }
                 self.slots = {}
             case ev.WaveStart():
                 self.phase, self.phase_detail = "working", f"wave {event.wave}"
@@ -139,8 +167,7 @@ class LiveDisplay:
                     self.states.setdefault(task, TaskState.QUEUED)
             case ev.AttemptStart():
                 self.started = self.started or ts
-                self.slots[event.worker] = Slot(event.task, event.attempt, ts, event.title,
-                                                event.log)
+                self.slots[event.worker] = Slot(event.task, event.attempt, ts, event.title, event.log)
                 self.states[event.task] = TaskState.RUNNING
             case ev.AttemptEnd():
                 for worker, slot in list(self.slots.items()):
@@ -164,9 +191,12 @@ class LiveDisplay:
             self.states = dict(task_states)
             self.total = max(self.total, len(task_states))
             now = self.clock()
-            self.slots = {w["worker"].split("/")[-1]: Slot(w["task"], w["attempt"],
-                                                           now - w["elapsed"], log=w.get("log"))
-                          for w in snap["workers"]}
+            self.slots = {
+                w["worker"].split("/")[-1]: Slot(
+                    w["task"], w["attempt"], now - w["elapsed"], log=w.get("log")
+                )
+                for w in snap["workers"]
+            }
             if snap["state"] != "running":
                 self.ended = self.phase = snap["state"]
 
@@ -186,8 +216,9 @@ class LiveDisplay:
     def __enter__(self) -> LiveDisplay:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # -- rendering ---------------------------------------------------------------------
@@ -196,9 +227,14 @@ class LiveDisplay:
         if self.progress is not None:
             p = self.progress
             total = max(p["total"], self.total)
-            return {"total": total, "done": p["done"], "failed": p["failed"],
-                    "running": p["running"], "deferred": 0,
-                    "queued": max(0, total - p["done"] - p["failed"] - p["running"])}
+            return {
+                "total": total,
+                "done": p["done"],
+                "failed": p["failed"],
+                "running": p["running"],
+                "deferred": 0,
+                "queued": max(0, total - p["done"] - p["failed"] - p["running"]),
+            }
         states = list(self.states.values())
         done = sum(s in DONE for s in states)
         failed = sum(s in FAILED for s in states)
@@ -206,8 +242,14 @@ class LiveDisplay:
         running = len(self.slots)
         total = max(self.total, len(states))
         queued = max(0, total - done - failed - deferred - running)
-        return {"total": total, "done": done, "failed": failed, "running": running,
-                "queued": queued, "deferred": deferred}
+        return {
+            "total": total,
+            "done": done,
+            "failed": failed,
+            "running": running,
+            "queued": queued,
+            "deferred": deferred,
+        }
 
     def eta(self) -> float | None:
         """Estimated when a task finishes (the rate so far), then counted down: between two
@@ -238,8 +280,7 @@ class LiveDisplay:
         if self.phase_detail and self.ended is None:
             head.append(f" ({self.phase_detail})", style="dim")
         head.append(f"  {format_duration(elapsed)}", style="dim")
-        table = Table(box=None, pad_edge=False, show_edge=False, expand=True,
-                      header_style="dim")
+        table = Table(box=None, pad_edge=False, show_edge=False, expand=True, header_style="dim")
         table.add_column("slot", width=5, no_wrap=True)
         table.add_column("task", width=22, no_wrap=True, overflow="ellipsis")
         table.add_column("try", width=3, justify="right")
@@ -247,8 +288,13 @@ class LiveDisplay:
         table.add_column("last output", ratio=1, no_wrap=True, overflow="ellipsis")
         for worker in sorted(self.slots, key=_natural):
             slot = self.slots[worker]
-            table.add_row(worker, slot.task, str(slot.attempt), format_duration(now - slot.started),
-                          Text(self._tail(slot, now), style="dim"))
+            table.add_row(
+                worker,
+                slot.task,
+                str(slot.attempt),
+                format_duration(now - slot.started),
+                Text(self._tail(slot, now), style="dim"),
+            )
         if not self.slots:
             table.add_row("", Text("no worker running", style="dim"), "", "", "")
         bar = Table.grid(padding=(0, 1), expand=True)
@@ -265,9 +311,15 @@ class LiveDisplay:
         if c["deferred"]:
             summary.append(f" · {c['deferred']} deferred", style="yellow")
         summary.append(f"  ETA {format_duration(eta)}" if eta is not None else "", style="cyan")
-        bar.add_row(ProgressBar(total=max(1, c["total"]), completed=finished,
-                                complete_style="red" if c["failed"] else "green",
-                                finished_style="green" if not c["failed"] else "red"), summary)
+        bar.add_row(
+            ProgressBar(
+                total=max(1, c["total"]),
+                completed=finished,
+                complete_style="red" if c["failed"] else "green",
+                finished_style="green" if not c["failed"] else "red",
+            ),
+            summary,
+        )
         return Group(head, table, bar)
 
     def _tail(self, slot: Slot, now: float) -> str:
@@ -295,13 +347,14 @@ class EventTail:
                 data = handle.read()
         except FileNotFoundError:
             return []
-        complete = data[:data.rfind(b"\n") + 1]  # a half-written last line waits its turn
+        complete = data[: data.rfind(b"\n") + 1]  # a half-written last line waits its turn
         self.offset += len(complete)
         return [e for e in map(ev.parse, complete.splitlines()) if e is not None]
 
 
-def follow(tail: EventTail, display: LiveDisplay, *, still_running: Callable[[], bool],
-           interval: float = 0.25) -> None:
+def follow(
+    tail: EventTail, display: LiveDisplay, *, still_running: Callable[[], bool], interval: float = 0.25
+) -> None:
     """Feed new events to `display` until `run_end`, or until the run stops without one
     (a crashed process: the journal says so)."""
     display.start()
@@ -320,7 +373,8 @@ def follow(tail: EventTail, display: LiveDisplay, *, still_running: Callable[[],
 
 def _scroll_style(event: Event) -> str:
     if isinstance(event, ev.TaskEnd | ev.ItemFailed | ev.StageFailed) or (
-            isinstance(event, ev.TestRun) and event.exit_code != 0):
+        isinstance(event, ev.TestRun) and event.exit_code != 0
+    ):
         return "red"
     if isinstance(event, ev.Phase):
         return _phase_style(event.phase)
@@ -328,11 +382,21 @@ def _scroll_style(event: Event) -> str:
 
 
 def _phase_style(phase: str) -> str:
-    return {"working": "bold cyan", "testing": "bold yellow", "bisecting": "bold magenta",
-            "pushing": "bold blue", "stacking": "bold blue", "formatting": "bold blue",
-            "rebasing": "bold magenta", "closing": "bold green", "landing": "bold blue",
-            "done": "bold green", "partial": "bold yellow",
-            "failed": "bold red", "interrupted": "bold red"}.get(phase, "bold")
+    return {
+        "working": "bold cyan",
+        "testing": "bold yellow",
+        "bisecting": "bold magenta",
+        "pushing": "bold blue",
+        "stacking": "bold blue",
+        "formatting": "bold blue",
+        "rebasing": "bold magenta",
+        "closing": "bold green",
+        "landing": "bold blue",
+        "done": "bold green",
+        "partial": "bold yellow",
+        "failed": "bold red",
+        "interrupted": "bold red",
+    }.get(phase, "bold")
 
 
 def _natural(text: str) -> list[Any]:

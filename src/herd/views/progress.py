@@ -47,50 +47,59 @@ def describe(event: Event) -> str | None:
     under it), or None for events not worth one."""
     match event:
         case RunStart():
-            return (f"run {event.run}: {plural(event.tasks, 'task')} in "
-                    f"{plural(event.waves, 'wave')}, {plural(event.workers, 'worker')} "
-                    f"(base {event.base[:12]})")
+            return (
+                f"run {event.run}: {plural(event.tasks, 'task')} in "
+                f"{plural(event.waves, 'wave')}, {plural(event.workers, 'worker')} "
+                f"(base {event.base[:12]})"
+            )
         case LandStart():
             return f"run {event.run}: landing {plural(event.tasks, 'task')}"
         case WaveStart():
             return f"wave {event.wave}: {', '.join(event.tasks)}"
         case AttemptStart():
-            return (f"{_slot(event.worker)} {'start':<6} {event.task} (attempt {event.attempt}) "
-                    f"{event.title}")
+            return f"{_slot(event.worker)} {'start':<6} {event.task} (attempt {event.attempt}) {event.title}"
         case AttemptEnd():
-            return (f"{_slot(event.worker)} {event.outcome:<6} {event.task} (attempt "
-                    f"{event.attempt}, {event.duration:.1f}s): {event.reason}")
+            return (
+                f"{_slot(event.worker)} {event.outcome:<6} {event.task} (attempt "
+                f"{event.attempt}, {event.duration:.1f}s): {event.reason}"
+            )
         case TaskEnd():
             extra = event.commit or event.reason or ""
             return f"task {event.task} {event.state}{': ' + extra[:80] if extra else ''}"
         case Phase():
             return f"phase: {event.phase}" + (f" ({event.detail})" if event.detail else "")
         case TestRun():
-            verdict = ("passed" if event.exit_code == 0
-                       else f"failed (exit {event.exit_code})")
-            return (f"test [{event.purpose}] on {plural(event.commits, 'commit')} {verdict} "
-                    f"in {event.duration:.1f}s")
+            verdict = "passed" if event.exit_code == 0 else f"failed (exit {event.exit_code})"
+            return (
+                f"test [{event.purpose}] on {plural(event.commits, 'commit')} {verdict} "
+                f"in {event.duration:.1f}s"
+            )
         case RunEnd():
             return f"run {event.run} {event.state} (exit {event.exit_code})"
         case Message():
             return event.text
         case MapStart():
-            return (f"map {event.run}: {plural(event.items, 'item')} in "
-                    f"{plural(event.invocations, 'invocation')} of {event.batch_size}, "
-                    f"{event.workers} worker{'' if event.workers == '1' else 's'}")
+            return (
+                f"map {event.run}: {plural(event.items, 'item')} in "
+                f"{plural(event.invocations, 'invocation')} of {event.batch_size}, "
+                f"{event.workers} worker{'' if event.workers == '1' else 's'}"
+            )
         case MapResume():
-            return (f"map {event.run}: resuming {plural(event.items, 'item')} in "
-                    f"{plural(event.invocations, 'invocation')}")
+            return (
+                f"map {event.run}: resuming {plural(event.items, 'item')} in "
+                f"{plural(event.invocations, 'invocation')}"
+            )
         case Scale():
             line = f"-j auto: {plural(event.workers, 'worker')}: {event.reason}"
             return line + (f" [{event.jobs}]" if event.jobs else "")
         case PipelineStart():
-            return (f"pipeline {event.run}: {plural(event.items, 'item')}, "
-                    f"stages {event.stages}")
+            return f"pipeline {event.run}: {plural(event.items, 'item')}, stages {event.stages}"
         case ItemFailed() | StageFailed():
             what = f"#{event.seq}" if isinstance(event, ItemFailed) else f"at {event.stage}:"
-            line = (f"failed {what} {' '.join(event.items)[:60]} after "
-                    f"{plural(event.attempts, 'attempt')}: {event.reason}")
+            line = (
+                f"failed {what} {' '.join(event.items)[:60]} after "
+                f"{plural(event.attempts, 'attempt')}: {event.reason}"
+            )
             tail = event.tail.rstrip().splitlines()[-STDERR_LINES:]
             return "\n".join([line, *(f"  | {text[:150]}" for text in tail)])
     return None  # step, progress, map_end, pipeline_end, run_resume: journal only

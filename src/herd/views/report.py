@@ -88,26 +88,34 @@ def build(store: Store, run_id: str | None = None) -> Report:
     by_task: dict[str, list[ReportAttempt]] = {}
     for a in attempts:
         by_task.setdefault(a["task_id"], []).append(_attempt(a))
-    tasks = [_task(r, titles.get(r["task_id"], ""), by_task.get(r["task_id"], []), tests)
-             for r in rows]
+    tasks = [_task(r, titles.get(r["task_id"], ""), by_task.get(r["task_id"], []), tests) for r in rows]
     still_running = run["state"] == RunState.RUNNING.value
-    counts = {"expected": len(tasks),
-              "processed": sum(t["state"] in PROCESSED for t in tasks),
-              "failed": sum(t["state"] == TaskState.FAILED.value for t in tasks),
-              "deferred": sum(t["state"] == TaskState.DEFERRED.value
-                              or (t["state"] in PENDING and not still_running) for t in tasks),
-              "ejected": sum(t["state"] == TaskState.EJECTED.value for t in tasks)}
+    counts = {
+        "expected": len(tasks),
+        "processed": sum(t["state"] in PROCESSED for t in tasks),
+        "failed": sum(t["state"] == TaskState.FAILED.value for t in tasks),
+        "deferred": sum(
+            t["state"] == TaskState.DEFERRED.value or (t["state"] in PENDING and not still_running)
+            for t in tasks
+        ),
+        "ejected": sum(t["state"] == TaskState.EJECTED.value for t in tasks),
+    }
     if still_running:
         counts["pending"] = sum(t["state"] in PENDING for t in tasks)
     ended = run["ended_at"] or (None if still_running else _last_time(attempts, tests))
     costs = [t["cost_usd"] for t in tasks if t["cost_usd"] is not None]
     return {
-        "run": run["id"], "kind": run["kind"], "state": run["state"],
-        "exit_code": run["exit_code"], "base": run["base"],
-        "started_at": run["created_at"], "ended_at": ended,
+        "run": run["id"],
+        "kind": run["kind"],
+        "state": run["state"],
+        "exit_code": run["exit_code"],
+        "base": run["base"],
+        "started_at": run["created_at"],
+        "ended_at": ended,
         "duration": round((ended or time.time()) - run["created_at"], 3),
         "cost_usd": round(sum(costs), 6) if costs else None,
-        "counts": counts, "tasks": tasks,
+        "counts": counts,
+        "tasks": tasks,
         "failure_groups": failure_groups(tasks, [run["id"]]),
         "test_runs": [_test_run(t) for t in tests],
         "verification": None,
@@ -129,17 +137,23 @@ def _titles(store: Store, task_ids: Sequence[str]) -> dict[str, str]:
 
 def _attempt(a: AttemptRow) -> ReportAttempt:
     duration = (a["ended_at"] - a["started_at"]) if a["ended_at"] is not None else None
-    return {"attempt": a["attempt"], "worker": a["worker"], "started_at": a["started_at"],
-            "ended_at": a["ended_at"],
-            "duration": round(duration, 3) if duration is not None else None,
-            "exit_code": a["exit_code"], "signal": a["signal"],
-            "outcome": a["outcome"] or ("running" if a["ended_at"] is None else ""),
-            "reason": a["reason"] or "", "cost_usd": a["cost_usd"],
-            "last_line": last_meaningful_line(a["tail"] or ""), "log": a["log_path"]}
+    return {
+        "attempt": a["attempt"],
+        "worker": a["worker"],
+        "started_at": a["started_at"],
+        "ended_at": a["ended_at"],
+        "duration": round(duration, 3) if duration is not None else None,
+        "exit_code": a["exit_code"],
+        "signal": a["signal"],
+        "outcome": a["outcome"] or ("running" if a["ended_at"] is None else ""),
+        "reason": a["reason"] or "",
+        "cost_usd": a["cost_usd"],
+        "last_line": last_meaningful_line(a["tail"] or ""),
+        "log": a["log_path"],
+    }
 
 
-def _task(row: TaskRow, title: str, attempts: list[ReportAttempt],
-          tests: list[TestRunRow]) -> ReportTask:
+def _task(row: TaskRow, title: str, attempts: list[ReportAttempt], tests: list[TestRunRow]) -> ReportTask:
     costs = [a["cost_usd"] for a in attempts if a["cost_usd"] is not None]
     last_line = attempts[-1]["last_line"] if attempts else ""
     if row["state"] == TaskState.EJECTED.value:
@@ -148,19 +162,29 @@ def _task(row: TaskRow, title: str, attempts: list[ReportAttempt],
             if test["exit_code"] != 0 and test["commits"] and test["commits"][-1] == row["task_id"]:
                 last_line = last_meaningful_line(test["tail"] or "")
                 break
-    return {"id": row["task_id"], "title": title, "item": subject(row), "seq": row["seq"],
-            "wave": row["wave"], "stage": row["stage"], "state": row["state"],
-            "reason": row["reason"] or (attempts[-1]["reason"] if attempts else ""),
-            "commit": row["commit_sha"],
-            "landed": row["landed_sha"], "attempts": attempts,
-            "duration": round(sum(a["duration"] or 0 for a in attempts), 3),
-            "exit_codes": [a["exit_code"] for a in attempts],
-            "cost_usd": round(sum(costs), 6) if costs else None, "last_line": last_line}
+    return {
+        "id": row["task_id"],
+        "title": title,
+        "item": subject(row),
+        "seq": row["seq"],
+        "wave": row["wave"],
+        "stage": row["stage"],
+        "state": row["state"],
+        "reason": row["reason"] or (attempts[-1]["reason"] if attempts else ""),
+        "commit": row["commit_sha"],
+        "landed": row["landed_sha"],
+        "attempts": attempts,
+        "duration": round(sum(a["duration"] or 0 for a in attempts), 3),
+        "exit_codes": [a["exit_code"] for a in attempts],
+        "cost_usd": round(sum(costs), 6) if costs else None,
+        "last_line": last_line,
+    }
 
 
 def exit_labels(attempts: Sequence[AttemptEnding]) -> str:
     """`0`, `3,0`, `timeout,0`: what each attempt ended with. An attempt killed by herd has no
     exit code (the table said `None,None` for two timeouts)."""
+
     def label(a: AttemptEnding) -> str:
         if a["exit_code"] is not None:
             return str(a["exit_code"])
@@ -192,11 +216,18 @@ def subject(row: TaskRow) -> str:
 
 def _test_run(t: TestRunRow) -> dict[str, Any]:
     duration = t["duration"] or 0.0
-    return {"seq": t["seq"], "purpose": t["purpose"], "command": t["command"],
-            "commits": t["commits"], "exit_code": t["exit_code"],
-            "passed": t["exit_code"] == 0, "duration": round(duration, 3),
-            "started_at": t["at"] - duration, "ended_at": t["at"],
-            "last_line": last_meaningful_line(t["tail"] or "")}
+    return {
+        "seq": t["seq"],
+        "purpose": t["purpose"],
+        "command": t["command"],
+        "commits": t["commits"],
+        "exit_code": t["exit_code"],
+        "passed": t["exit_code"] == 0,
+        "duration": round(duration, 3),
+        "started_at": t["at"] - duration,
+        "ended_at": t["at"],
+        "last_line": last_meaningful_line(t["tail"] or ""),
+    }
 
 
 def _last_time(attempts: list[AttemptRow], tests: list[TestRunRow]) -> float | None:
@@ -207,8 +238,15 @@ def _last_time(attempts: list[AttemptRow], tests: list[TestRunRow]) -> float | N
 # -- verification ---------------------------------------------------------------------
 
 
-def verify(report: Report, command: str, sample: int, seed: int | None = None, *,
-           cwd: Path | None = None, timeout: float | None = 600.0) -> Report:
+def verify(
+    report: Report,
+    command: str,
+    sample: int,
+    seed: int | None = None,
+    *,
+    cwd: Path | None = None,
+    timeout: float | None = 600.0,
+) -> Report:
     """Run COMMAND on SAMPLE processed tasks/items chosen at random (seeded, so the same
     sample can be checked again). `{}` in an argument becomes the item or task id; without
     `{}` it is appended, as GNU parallel does. No shell: argv via shlex."""
@@ -222,33 +260,49 @@ def verify(report: Report, command: str, sample: int, seed: int | None = None, *
         raise BadInput("--verify-cmd is empty")
     unknown = [p for p in unknown_placeholders(template) if p != "{id}"]
     if unknown:
-        raise BadInput(f"--verify-cmd: unknown placeholder {', '.join(unknown)}; "
-                       "{} (or {id}) is the item or task id")
+        raise BadInput(
+            f"--verify-cmd: unknown placeholder {', '.join(unknown)}; {{}} (or {{id}}) is the item or task id"
+        )
     seed = secrets.randbelow(2**31) if seed is None else seed
     processed = [t for t in report["tasks"] if t["state"] in PROCESSED]
-    chosen = sorted(random.Random(seed).sample(processed, min(sample, len(processed))),
-                    key=lambda t: t["seq"])
+    chosen = sorted(
+        random.Random(seed).sample(processed, min(sample, len(processed))), key=lambda t: t["seq"]
+    )
     results = []
     for task in chosen:
         argv = _fill(template, task["item"])
         started = time.monotonic()
         try:
-            done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
-                                  errors="replace", timeout=timeout, check=False)
+            done = subprocess.run(
+                argv, cwd=cwd, capture_output=True, text=True, errors="replace", timeout=timeout, check=False
+            )
             code: int | None = done.returncode
             tail = (done.stdout + done.stderr)[-2000:]
         except FileNotFoundError:
             code, tail = None, f"command not found: {argv[0]}"
         except subprocess.TimeoutExpired:
             code, tail = None, f"timed out after {timeout:g}s"
-        results.append({"task": task["id"], "item": task["item"], "argv": argv,
-                        "exit_code": code, "passed": code == 0,
-                        "duration": round(time.monotonic() - started, 3),
-                        "last_line": last_meaningful_line(tail)})
+        results.append(
+            {
+                "task": task["id"],
+                "item": task["item"],
+                "argv": argv,
+                "exit_code": code,
+                "passed": code == 0,
+                "duration": round(time.monotonic() - started, 3),
+                "last_line": last_meaningful_line(tail),
+            }
+        )
     passed = sum(r["passed"] for r in results)
-    report["verification"] = {"command": command, "seed": seed, "sample": len(results),
-                              "population": len(processed), "passed": passed,
-                              "failed": len(results) - passed, "results": results}
+    report["verification"] = {
+        "command": command,
+        "seed": seed,
+        "sample": len(results),
+        "population": len(processed),
+        "passed": passed,
+        "failed": len(results) - passed,
+        "results": results,
+    }
     return report["verification"]  # type: ignore[no-any-return]
 
 
@@ -281,15 +335,19 @@ def file_followups(store: Store, report: Report) -> list[Report]:
             out.append({"group": group["key"], "issue": filed[group["key"]], "created": False})
             continue
         many = group["count"] != 1
-        title = (f"{group['count']} task{'s' if many else ''} failed in {report['kind']} "
-                 f"{report['run']}: {group['reason'] or group['line']}")[:200]
+        title = (
+            f"{group['count']} task{'s' if many else ''} failed in {report['kind']} "
+            f"{report['run']}: {group['reason'] or group['line']}"
+        )[:200]
         description = (
             f"`herd report {report['run']}` found {group['count']} failure"
             f"{'s' if many else ''} with the same cause.\n\n"
             f"Reason: {group['reason']}\n\nLast output line: {group['line']}\n\n"
-            f"Signature: `{group['signature']}`\n\nTasks: {', '.join(group['tasks'])}\n")
-        issue = queue.create(title, description=description, issue_type="bug",
-                             labels=[run_label, f"herd-group:{group['key']}"])
+            f"Signature: `{group['signature']}`\n\nTasks: {', '.join(group['tasks'])}\n"
+        )
+        issue = queue.create(
+            title, description=description, issue_type="bug", labels=[run_label, f"herd-group:{group['key']}"]
+        )
         for task_id in group["tasks"]:
             try:
                 queue.dep_add(str(issue["id"]), task_id, "discovered-from")
@@ -303,8 +361,6 @@ def file_followups(store: Store, report: Report) -> list[Report]:
 # -- rendering ------------------------------------------------------------------------
 
 
-
-
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -316,59 +372,83 @@ def to_json(report: Report) -> str:
 def to_markdown(report: Report) -> str:
     c = report["counts"]
     noun = "items" if report["kind"] == "map" else "tasks"
-    lines = [f"# herd {report['kind']} {report['run']}: {report['state']}", "",
-             f"Started {format_time(report['started_at'])}, "
-             f"took {format_duration(report['duration'])}"
-             + (f", exit {report['exit_code']}" if report["exit_code"] is not None else "")
-             + (f", cost ${report['cost_usd']:.2f}" if report["cost_usd"] is not None else "")
-             + (f", base {report['base'][:12]}" if report["base"] else "") + ".", "",
-             "| expected | processed | failed | ejected | deferred |"
-             + (" pending |" if "pending" in c else ""),
-             "|---:|---:|---:|---:|---:|" + ("---:|" if "pending" in c else ""),
-             f"| {c['expected']} | {c['processed']} | {c['failed']} | {c['ejected']} | "
-             f"{c['deferred']} |" + (f" {c['pending']} |" if "pending" in c else ""), ""]
+    lines = [
+        f"# herd {report['kind']} {report['run']}: {report['state']}",
+        "",
+        f"Started {format_time(report['started_at'])}, "
+        f"took {format_duration(report['duration'])}"
+        + (f", exit {report['exit_code']}" if report["exit_code"] is not None else "")
+        + (f", cost ${report['cost_usd']:.2f}" if report["cost_usd"] is not None else "")
+        + (f", base {report['base'][:12]}" if report["base"] else "")
+        + ".",
+        "",
+        "| expected | processed | failed | ejected | deferred |" + (" pending |" if "pending" in c else ""),
+        "|---:|---:|---:|---:|---:|" + ("---:|" if "pending" in c else ""),
+        f"| {c['expected']} | {c['processed']} | {c['failed']} | {c['ejected']} | "
+        f"{c['deferred']} |" + (f" {c['pending']} |" if "pending" in c else ""),
+        "",
+    ]
     groups = report["failure_groups"]
     if groups:
         failures = sum(g["count"] for g in groups)
-        lines += [f"## Failures: {failures}, {len(groups)} cause{'s' if len(groups) != 1 else ''}",
-                  ""]
+        lines += [f"## Failures: {failures}, {len(groups)} cause{'s' if len(groups) != 1 else ''}", ""]
         for n, g in enumerate(groups, 1):
-            lines.append(f"{n}. **{g['count']} {noun if g['count'] != 1 else noun[:-1]}**: "
-                         f"{_cell(g['reason'])}"
-                         + (f" — `{_cell(g['line'])}`" if g["line"] else ""))
+            lines.append(
+                f"{n}. **{g['count']} {noun if g['count'] != 1 else noun[:-1]}**: "
+                f"{_cell(g['reason'])}" + (f" — `{_cell(g['line'])}`" if g["line"] else "")
+            )
             lines.append(f"   {', '.join(g['tasks'])} ({', '.join(g['states'])})")
         lines.append("")
     if report.get("followups"):
         lines += ["## Follow-up issues", ""]
-        lines += [f"- {f['issue']} ({'filed' if f['created'] else 'already filed'}) for group "
-                  f"{f['group']}" for f in report["followups"]] + [""]
+        lines += [
+            f"- {f['issue']} ({'filed' if f['created'] else 'already filed'}) for group {f['group']}"
+            for f in report["followups"]
+        ] + [""]
     v = report["verification"]
     if v:
-        lines += [f"## Verification: {v['passed']}/{v['sample']} passed", "",
-                  f"`{v['command']}` on {v['sample']} of {v['population']} processed {noun}, "
-                  f"seed {v['seed']} (re-check the same sample with `--seed {v['seed']}`).", "",
-                  "| task | item | result | exit | time | last line |",
-                  "|---|---|---|---:|---:|---|"]
-        lines += [f"| {r['task']} | {_cell(r['item'])} | {'pass' if r['passed'] else 'FAIL'} | "
-                  f"{r['exit_code']} | {format_duration(r['duration'])} | {_cell(r['last_line'][:80])} |"
-                  for r in v["results"]] + [""]
+        lines += [
+            f"## Verification: {v['passed']}/{v['sample']} passed",
+            "",
+            f"`{v['command']}` on {v['sample']} of {v['population']} processed {noun}, "
+            f"seed {v['seed']} (re-check the same sample with `--seed {v['seed']}`).",
+            "",
+            "| task | item | result | exit | time | last line |",
+            "|---|---|---|---:|---:|---|",
+        ]
+        lines += [
+            f"| {r['task']} | {_cell(r['item'])} | {'pass' if r['passed'] else 'FAIL'} | "
+            f"{r['exit_code']} | {format_duration(r['duration'])} | {_cell(r['last_line'][:80])} |"
+            for r in v["results"]
+        ] + [""]
     if report["test_runs"]:
-        lines += ["## Test runs", "", "| # | purpose | commits | result | time | last line |",
-                  "|---:|---|---:|---|---:|---|"]
-        lines += [f"| {t['seq']} | {t['purpose']} | {len(t['commits'])} | "
-                  f"{'pass' if t['passed'] else 'fail (exit ' + str(t['exit_code']) + ')'} | "
-                  f"{format_duration(t['duration'])} | {_cell(t['last_line'][:80])} |"
-                  for t in report["test_runs"]] + [""]
-    lines += [f"## {noun.capitalize()}", "",
-              "| id | state | attempts | exit codes | time | cost | commit | reason |",
-              "|---|---|---:|---|---:|---:|---|---|"]
+        lines += [
+            "## Test runs",
+            "",
+            "| # | purpose | commits | result | time | last line |",
+            "|---:|---|---:|---|---:|---|",
+        ]
+        lines += [
+            f"| {t['seq']} | {t['purpose']} | {len(t['commits'])} | "
+            f"{'pass' if t['passed'] else 'fail (exit ' + str(t['exit_code']) + ')'} | "
+            f"{format_duration(t['duration'])} | {_cell(t['last_line'][:80])} |"
+            for t in report["test_runs"]
+        ] + [""]
+    lines += [
+        f"## {noun.capitalize()}",
+        "",
+        "| id | state | attempts | exit codes | time | cost | commit | reason |",
+        "|---|---|---:|---|---:|---:|---|---|",
+    ]
     for t in report["tasks"]:
         sha = t["landed"] or t["commit"] or ""
         cost = f"${t['cost_usd']:.2f}" if t["cost_usd"] is not None else ""
         label = t["id"] if t["item"] == t["id"] else f"{t['id']} `{_cell(t['item'][:40])}`"
-        lines.append(f"| {label} | {t['state']} | {len(t['attempts'])} | "
-                     f"{exit_labels(t['attempts'])} | {format_duration(t['duration'])} | "
-                     f"{cost} | {sha[:12]} | {_cell(t['reason'][:80])} |")
+        lines.append(
+            f"| {label} | {t['state']} | {len(t['attempts'])} | "
+            f"{exit_labels(t['attempts'])} | {format_duration(t['duration'])} | "
+            f"{cost} | {sha[:12]} | {_cell(t['reason'][:80])} |"
+        )
     return "\n".join(lines) + "\n"
 
 

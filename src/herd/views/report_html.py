@@ -16,14 +16,32 @@ from herd.views.report import exit_labels
 
 Report = dict[str, Any]
 
-COLOURS = {"ok": "#2f9e5e", "failed": "#d9534f", "timeout": "#e8833a", "memory": "#e8833a",
-           "crash": "#a23b72", "scope": "#7b5cd6", "push": "#7b5cd6", "empty": "#9aa3ad",
-           "history": "#7b5cd6", "interrupted": "#9aa3ad", "running": "#3b82c4",
-           "ejected": "#e0a526"}
-STATE_COLOURS = {"landed": "#2f9e5e", "succeeded": "#5fb98a", "failed": "#d9534f",
-                 "ejected": "#e0a526", "deferred": "#9aa3ad", "queued": "#c4cad1",
-                 "running": "#3b82c4", "done": "#2f9e5e", "partial": "#e0a526",
-                 "interrupted": "#9aa3ad"}
+COLOURS = {
+    "ok": "#2f9e5e",
+    "failed": "#d9534f",
+    "timeout": "#e8833a",
+    "memory": "#e8833a",
+    "crash": "#a23b72",
+    "scope": "#7b5cd6",
+    "push": "#7b5cd6",
+    "empty": "#9aa3ad",
+    "history": "#7b5cd6",
+    "interrupted": "#9aa3ad",
+    "running": "#3b82c4",
+    "ejected": "#e0a526",
+}
+STATE_COLOURS = {
+    "landed": "#2f9e5e",
+    "succeeded": "#5fb98a",
+    "failed": "#d9534f",
+    "ejected": "#e0a526",
+    "deferred": "#9aa3ad",
+    "queued": "#c4cad1",
+    "running": "#3b82c4",
+    "done": "#2f9e5e",
+    "partial": "#e0a526",
+    "interrupted": "#9aa3ad",
+}
 
 TEST_MARK = {"stack": "S", "rerun": "R", "bisect": "B", "base": "0"}
 
@@ -68,8 +86,6 @@ code, .mono { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; 
 """
 
 
-
-
 def _natural(text: str) -> list[Any]:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
 
@@ -86,23 +102,34 @@ def to_html(report: Report) -> str:
     cards = "".join(
         f'<div class="card" id="count-{k}" data-count="{c[k]}" style="--c:{colour}">'
         f'<div class="n">{c[k]}</div><div class="l">{k}</div></div>'
-        for k, colour in (("expected", "#3b82c4"), ("processed", "#2f9e5e"),
-                          ("failed", "#d9534f"), ("ejected", "#e0a526"),
-                          ("deferred", "#9aa3ad"), ("pending", "#c4cad1")) if k in c)
-    meta = (f"started {format_time(report['started_at'])} · "
-            f"took {format_duration(report['duration'])}"
-            + (f" · exit {report['exit_code']}" if report["exit_code"] is not None else "")
-            + (f" · cost ${report['cost_usd']:.2f}" if report["cost_usd"] is not None else "")
-            + (f" · base <code>{e(report['base'][:12])}</code>" if report["base"] else ""))
+        for k, colour in (
+            ("expected", "#3b82c4"),
+            ("processed", "#2f9e5e"),
+            ("failed", "#d9534f"),
+            ("ejected", "#e0a526"),
+            ("deferred", "#9aa3ad"),
+            ("pending", "#c4cad1"),
+        )
+        if k in c
+    )
+    meta = (
+        f"started {format_time(report['started_at'])} · "
+        f"took {format_duration(report['duration'])}"
+        + (f" · exit {report['exit_code']}" if report["exit_code"] is not None else "")
+        + (f" · cost ${report['cost_usd']:.2f}" if report["cost_usd"] is not None else "")
+        + (f" · base <code>{e(report['base'][:12])}</code>" if report["base"] else "")
+    )
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>herd {e(report['kind'])} {e(report['run'])}</title>",
         f"<style>{CSS}</style></head><body><main>",
         f'<h1 id="run" data-run="{e(report["run"])}" data-state="{e(report["state"])}">'
         f"herd {e(report['kind'])} <code>{e(report['run'])}</code> {_badge(report['state'])}</h1>",
         f'<div class="meta">{meta}</div>',
         f'<div class="cards" id="counts">{cards}</div>',
-        "<h2>Timeline</h2>", f'<section class="panel">{timeline(report)}</section>',
+        "<h2>Timeline</h2>",
+        f'<section class="panel">{timeline(report)}</section>',
     ]
     parts += _tests(report) + _groups(report) + _verification(report, kind)
     parts += _tasks(report, kind)
@@ -127,22 +154,28 @@ def timeline(report: Report, width: int = 1280) -> str:
     def x(ts: float) -> float:
         return float(left + (ts - start) / span * plot)
 
-    out = [f'<svg id="timeline" viewBox="0 0 {width} {height}" width="100%" '
-           f'xmlns="http://www.w3.org/2000/svg" role="img" data-lanes="{len(lanes)}">']
+    out = [
+        f'<svg id="timeline" viewBox="0 0 {width} {height}" width="100%" '
+        f'xmlns="http://www.w3.org/2000/svg" role="img" data-lanes="{len(lanes)}">'
+    ]
     step = _tick_step(span)
     tick = 0.0
     while tick <= span + 1e-9:
         tx = x(start + tick)
-        out.append(f'<line x1="{tx:.1f}" y1="{top - 4}" x2="{tx:.1f}" y2="{height - 6}" '
-                   f'stroke="#eef1f4"/><text class="tick" x="{tx:.1f}" y="{top - 8}" '
-                   f'text-anchor="middle">{format_duration(tick)}</text>')
+        out.append(
+            f'<line x1="{tx:.1f}" y1="{top - 4}" x2="{tx:.1f}" y2="{height - 6}" '
+            f'stroke="#eef1f4"/><text class="tick" x="{tx:.1f}" y="{top - 8}" '
+            f'text-anchor="middle">{format_duration(tick)}</text>'
+        )
         tick += step
     for n, lane in enumerate(lanes):
         y = top + n * lane_h
         fill = "#f7f9fb" if n % 2 else "#ffffff"
-        out.append(f'<rect x="{left}" y="{y}" width="{plot}" height="{lane_h}" fill="{fill}"/>'
-                   f'<text class="lane-label" x="{left - 8}" y="{y + lane_h / 2 + 4}" '
-                   f'text-anchor="end">{escape(lane.split("/")[-1])}</text>')
+        out.append(
+            f'<rect x="{left}" y="{y}" width="{plot}" height="{lane_h}" fill="{fill}"/>'
+            f'<text class="lane-label" x="{left - 8}" y="{y + lane_h / 2 + 4}" '
+            f'text-anchor="end">{escape(lane.split("/")[-1])}</text>'
+        )
     for task, a in attempts:
         y = top + lanes.index(a["worker"] or "?") * lane_h + 4
         x0 = x(a["started_at"])
@@ -150,40 +183,61 @@ def timeline(report: Report, width: int = 1280) -> str:
         outcome = a["outcome"] or "running"
         shown = "ejected" if task["state"] == "ejected" and outcome == "ok" else outcome
         label = f"{task['id']} #{a['attempt']}"
-        tip = (f"{task['id']} attempt {a['attempt']}: {outcome}"
-               + (f" (task {task['state']})" if shown == "ejected" else "")
-               + f", {format_duration(a['duration'])}" + (f"\n{a['reason']}" if a["reason"] else ""))
-        out.append(f'<g><rect data-kind="attempt" data-task="{escape(task["id"])}" '
-                   f'data-attempt="{a["attempt"]}" data-outcome="{escape(outcome)}" '
-                   f'x="{x0:.1f}" y="{y}" width="{w:.1f}" height="{lane_h - 8}" rx="3" '
-                   f'fill="{COLOURS.get(shown, "#6b7785")}"><title>{escape(tip)}</title></rect>'
-                   + (f'<text class="bar-label" x="{x0 + 4:.1f}" y="{y + lane_h / 2}" '
-                      f'pointer-events="none">{escape(label)}</text>'
-                      if w > 7 * len(label) else "") + "</g>")
+        tip = (
+            f"{task['id']} attempt {a['attempt']}: {outcome}"
+            + (f" (task {task['state']})" if shown == "ejected" else "")
+            + f", {format_duration(a['duration'])}"
+            + (f"\n{a['reason']}" if a["reason"] else "")
+        )
+        out.append(
+            f'<g><rect data-kind="attempt" data-task="{escape(task["id"])}" '
+            f'data-attempt="{a["attempt"]}" data-outcome="{escape(outcome)}" '
+            f'x="{x0:.1f}" y="{y}" width="{w:.1f}" height="{lane_h - 8}" rx="3" '
+            f'fill="{COLOURS.get(shown, "#6b7785")}"><title>{escape(tip)}</title></rect>'
+            + (
+                f'<text class="bar-label" x="{x0 + 4:.1f}" y="{y + lane_h / 2}" '
+                f'pointer-events="none">{escape(label)}</text>'
+                if w > 7 * len(label)
+                else ""
+            )
+            + "</g>"
+        )
     for t in tests:
         y = top + (len(lanes) - 1) * lane_h + 4
         x0 = x(t["started_at"])
         w = max(3.0, x(t["ended_at"]) - x0)
         verdict = "passed" if t["passed"] else f"failed (exit {t['exit_code']})"
-        tip = (f"test {t['purpose']} on {plural(len(t['commits']), 'commit')}: {verdict}, "
-               f"{format_duration(t['duration'])}")
-        out.append(f'<rect data-kind="test" data-purpose="{escape(t["purpose"])}" '
-                   f'data-passed="{str(t["passed"]).lower()}" x="{x0:.1f}" y="{y}" '
-                   f'width="{w:.1f}" height="{lane_h - 8}" rx="2" '
-                   f'fill="{COLOURS["ok"] if t["passed"] else COLOURS["failed"]}" '
-                   f'stroke="#fff"><title>{escape(tip)}</title></rect>'
-                   + (f'<text class="bar-label" x="{x0 + w / 2:.1f}" y="{y + lane_h / 2}" '
-                      f'text-anchor="middle" pointer-events="none">{TEST_MARK.get(t["purpose"], "?")}'
-                      "</text>" if w > 12 else ""))
+        tip = (
+            f"test {t['purpose']} on {plural(len(t['commits']), 'commit')}: {verdict}, "
+            f"{format_duration(t['duration'])}"
+        )
+        out.append(
+            f'<rect data-kind="test" data-purpose="{escape(t["purpose"])}" '
+            f'data-passed="{str(t["passed"]).lower()}" x="{x0:.1f}" y="{y}" '
+            f'width="{w:.1f}" height="{lane_h - 8}" rx="2" '
+            f'fill="{COLOURS["ok"] if t["passed"] else COLOURS["failed"]}" '
+            f'stroke="#fff"><title>{escape(tip)}</title></rect>'
+            + (
+                f'<text class="bar-label" x="{x0 + w / 2:.1f}" y="{y + lane_h / 2}" '
+                f'text-anchor="middle" pointer-events="none">{TEST_MARK.get(t["purpose"], "?")}'
+                "</text>"
+                if w > 12
+                else ""
+            )
+        )
     out.append("</svg>")
-    used = {("ejected" if t["state"] == "ejected" and a["outcome"] == "ok" else a["outcome"]
-             or "running") for t, a in attempts}
-    legend = "".join(f'<span style="--c:{COLOURS.get(k, "#6b7785")}">{escape(k)}</span>'
-                     for k in sorted(used))
-    hint = ("hover a bar for task, attempt and duration · tests lane: S stack, R rerun, "
-            "B bisect, 0 base")
-    return ("".join(out) + f'<div class="legend">{legend}'
-            f'<span class="muted" style="--c:transparent">{hint}</span></div>')
+    used = {
+        ("ejected" if t["state"] == "ejected" and a["outcome"] == "ok" else a["outcome"] or "running")
+        for t, a in attempts
+    }
+    legend = "".join(
+        f'<span style="--c:{COLOURS.get(k, "#6b7785")}">{escape(k)}</span>' for k in sorted(used)
+    )
+    hint = "hover a bar for task, attempt and duration · tests lane: S stack, R rerun, B bisect, 0 base"
+    return (
+        "".join(out) + f'<div class="legend">{legend}'
+        f'<span class="muted" style="--c:transparent">{hint}</span></div>'
+    )
 
 
 def _tick_step(span: float) -> float:
@@ -200,18 +254,27 @@ def _tests(report: Report) -> list[str]:
     rows = []
     for t in tests:
         upto = t["commits"][-1] if t["commits"] else "base"
-        verdict = ('<span class="pass">pass</span>' if t["passed"]
-                   else f'<span class="fail">fail (exit {t["exit_code"]})</span>')
-        rows.append(f'<tr data-purpose="{escape(t["purpose"])}"><td class="num">{t["seq"]}</td>'
-                    f"<td>{escape(t['purpose'])}</td><td class='num'>{len(t['commits'])}</td>"
-                    f"<td><code>{escape(upto)}</code></td><td>{verdict}</td>"
-                    f"<td class='num'>{format_duration(t['duration'])}</td>"
-                    f"<td class='mono'>{escape(t['last_line'][:120])}</td></tr>")
+        verdict = (
+            '<span class="pass">pass</span>'
+            if t["passed"]
+            else f'<span class="fail">fail (exit {t["exit_code"]})</span>'
+        )
+        rows.append(
+            f'<tr data-purpose="{escape(t["purpose"])}"><td class="num">{t["seq"]}</td>'
+            f"<td>{escape(t['purpose'])}</td><td class='num'>{len(t['commits'])}</td>"
+            f"<td><code>{escape(upto)}</code></td><td>{verdict}</td>"
+            f"<td class='num'>{format_duration(t['duration'])}</td>"
+            f"<td class='mono'>{escape(t['last_line'][:120])}</td></tr>"
+        )
     bisects = sum(t["purpose"] == "bisect" for t in tests)
-    return [f"<h2>Test runs ({len(tests)}{f', {bisects} bisection steps' if bisects else ''})</h2>",
-            '<table id="test-runs"><tr><th class="num">#</th><th>purpose</th>'
-            '<th class="num">commits</th><th>up to</th><th>result</th><th class="num">time</th>'
-            "<th>last line</th></tr>", *rows, "</table>"]
+    return [
+        f"<h2>Test runs ({len(tests)}{f', {bisects} bisection steps' if bisects else ''})</h2>",
+        '<table id="test-runs"><tr><th class="num">#</th><th>purpose</th>'
+        '<th class="num">commits</th><th>up to</th><th>result</th><th class="num">time</th>'
+        "<th>last line</th></tr>",
+        *rows,
+        "</table>",
+    ]
 
 
 def _groups(report: Report) -> list[str]:
@@ -219,15 +282,19 @@ def _groups(report: Report) -> list[str]:
     if not groups:
         return []
     failures = sum(g["count"] for g in groups)
-    out = [f'<h2 id="failures" data-failures="{failures}" data-groups="{len(groups)}">'
-           f"Failures: {failures}, {len(groups)} cause{'s' if len(groups) != 1 else ''}</h2>"]
+    out = [
+        f'<h2 id="failures" data-failures="{failures}" data-groups="{len(groups)}">'
+        f"Failures: {failures}, {len(groups)} cause{'s' if len(groups) != 1 else ''}</h2>"
+    ]
     for g in groups:
-        out.append(f'<div class="group" data-group="{g["key"]}" data-count="{g["count"]}">'
-                   f'<span class="count">{g["count"]}&times;</span>{escape(g["reason"])}'
-                   + (f'<div class="mono">{escape(g["line"])}</div>' if g["line"] else "")
-                   + f'<div class="sig mono">{escape(g["signature"])}</div>'
-                   f'<div class="muted">{escape(", ".join(g["tasks"]))} '
-                   f'({escape(", ".join(g["states"]))})</div></div>')
+        out.append(
+            f'<div class="group" data-group="{g["key"]}" data-count="{g["count"]}">'
+            f'<span class="count">{g["count"]}&times;</span>{escape(g["reason"])}'
+            + (f'<div class="mono">{escape(g["line"])}</div>' if g["line"] else "")
+            + f'<div class="sig mono">{escape(g["signature"])}</div>'
+            f'<div class="muted">{escape(", ".join(g["tasks"]))} '
+            f"({escape(', '.join(g['states']))})</div></div>"
+        )
     return out
 
 
@@ -240,13 +307,17 @@ def _verification(report: Report, kind: str) -> list[str]:
         f"<td class='mono'>{escape(r['item'][:60])}</td><td>"
         + ('<span class="pass">pass</span>' if r["passed"] else '<span class="fail">FAIL</span>')
         + f"</td><td class='num'>{r['exit_code']}</td><td class='num'>{format_duration(r['duration'])}</td>"
-        f"<td class='mono'>{escape(r['last_line'][:100])}</td></tr>" for r in v["results"])
-    return [f'<h2 id="verification" data-passed="{v["passed"]}" data-sample="{v["sample"]}" '
-            f'data-seed="{v["seed"]}">Verification: {v["passed"]}/{v["sample"]} passed</h2>',
-            f'<p class="muted"><code>{escape(v["command"])}</code> on {v["sample"]} of '
-            f'{v["population"]} processed {kind}, seed {v["seed"]}</p>',
-            '<table><tr><th>task</th><th>item</th><th>result</th><th class="num">exit</th>'
-            f'<th class="num">time</th><th>last line</th></tr>{rows}</table>']
+        f"<td class='mono'>{escape(r['last_line'][:100])}</td></tr>"
+        for r in v["results"]
+    )
+    return [
+        f'<h2 id="verification" data-passed="{v["passed"]}" data-sample="{v["sample"]}" '
+        f'data-seed="{v["seed"]}">Verification: {v["passed"]}/{v["sample"]} passed</h2>',
+        f'<p class="muted"><code>{escape(v["command"])}</code> on {v["sample"]} of '
+        f"{v['population']} processed {kind}, seed {v['seed']}</p>",
+        '<table><tr><th>task</th><th>item</th><th>result</th><th class="num">exit</th>'
+        f'<th class="num">time</th><th>last line</th></tr>{rows}</table>',
+    ]
 
 
 def _tasks(report: Report, kind: str) -> list[str]:
@@ -255,7 +326,8 @@ def _tasks(report: Report, kind: str) -> list[str]:
         dots = "".join(
             f'<span class="dot" title="attempt {a["attempt"]}: {escape(a["outcome"] or "")}" '
             f'style="background:{COLOURS.get(a["outcome"] or "running", "#6b7785")}"></span>'
-            for a in t["attempts"])
+            for a in t["attempts"]
+        )
         sha = t["landed"] or t["commit"] or ""
         cost = f"${t['cost_usd']:.2f}" if t["cost_usd"] is not None else ""
         name = escape(t["title"] or (t["item"] if t["item"] != t["id"] else ""))
@@ -265,8 +337,13 @@ def _tasks(report: Report, kind: str) -> list[str]:
             f"<td>{dots}</td><td class='mono'>{escape(exit_labels(t['attempts']))}</td>"
             f"<td class='num'>{format_duration(t['duration'])}</td><td class='num'>{cost}</td>"
             f"<td><code>{escape(sha[:12])}</code></td>"
-            f"<td>{escape(t['reason'][:140])}</td></tr>")
-    return [f"<h2>{kind.capitalize()} ({len(rows)})</h2>",
-            '<table id="tasks"><tr><th>id</th><th>title / item</th><th>state</th>'
-            '<th>attempts</th><th>exit</th><th class="num">time</th><th class="num">cost</th>'
-            "<th>commit</th><th>reason</th></tr>", *rows, "</table>"]
+            f"<td>{escape(t['reason'][:140])}</td></tr>"
+        )
+    return [
+        f"<h2>{kind.capitalize()} ({len(rows)})</h2>",
+        '<table id="tasks"><tr><th>id</th><th>title / item</th><th>state</th>'
+        '<th>attempts</th><th>exit</th><th class="num">time</th><th class="num">cost</th>'
+        "<th>commit</th><th>reason</th></tr>",
+        *rows,
+        "</table>",
+    ]

@@ -67,17 +67,29 @@ def snapshot(store: Store, run_id: str | None = None) -> Snapshot:
     run = honest_run(journal)
     now = time.time()
     workers: list[Worker] = [
-        {"worker": a["worker"] or "", "task": a["task_id"], "attempt": a["attempt"],
-         "elapsed": round(now - a["started_at"], 1), "last_line": last_line(a["log_path"]),
-         "log": a["log_path"]}
-        for a in journal.attempts() if a["ended_at"] is None and run["state"] == "running"
+        {
+            "worker": a["worker"] or "",
+            "task": a["task_id"],
+            "attempt": a["attempt"],
+            "elapsed": round(now - a["started_at"], 1),
+            "last_line": last_line(a["log_path"]),
+            "log": a["log_path"],
+        }
+        for a in journal.attempts()
+        if a["ended_at"] is None and run["state"] == "running"
     ]
     if run["kind"] != "run" and run["state"] == "running":
         workers = _map_jobs(journal.run_dir / "events.jsonl", now)
-    snap: Snapshot = {"run": journal.run_id, "kind": run["kind"], "state": run["state"],
-                      "started_at": run["created_at"], "ended_at": run["ended_at"],
-                      "exit_code": run["exit_code"], "counts": journal.counts(),
-                      "workers": workers}
+    snap: Snapshot = {
+        "run": journal.run_id,
+        "kind": run["kind"],
+        "state": run["state"],
+        "started_at": run["created_at"],
+        "ended_at": run["ended_at"],
+        "exit_code": run["exit_code"],
+        "counts": journal.counts(),
+        "workers": workers,
+    }
     if "resume" in run:
         snap["resume"] = run["resume"]
     if "owner_gone" in run:
@@ -95,8 +107,17 @@ def phase(run_dir: Path, state: str) -> str:
         return state
     from herd.engine import events as ev  # only here: `herd status` need not load it
 
-    phase_events = (ev.RunStart, ev.RunResume, ev.WaveStart, ev.Phase, ev.RunEnd,
-                    ev.LandStart, ev.MapStart, ev.MapResume, ev.PipelineStart)
+    phase_events = (
+        ev.RunStart,
+        ev.RunResume,
+        ev.WaveStart,
+        ev.Phase,
+        ev.RunEnd,
+        ev.LandStart,
+        ev.MapStart,
+        ev.MapResume,
+        ev.PipelineStart,
+    )
     tail = read_file_tail(run_dir / "events.jsonl").decode(errors="replace").splitlines()
     for line in reversed(tail):
         event = ev.parse(line)  # None for the tail's first line, cut, or a half-written last
@@ -126,8 +147,15 @@ def detail(store: Store, run_id: str | None = None) -> Detail:
         last = last_attempt.get(row["task_id"])
         tail_lines = ((last["tail"] if last else "") or "").strip().splitlines()
         line = running.get(row["task_id"]) or (tail_lines[-1] if tail_lines else "")
-        tasks.append({"id": row["task_id"], "state": row["state"], "attempts": row["attempts"],
-                      "reason": row["reason"] or "", "last_line": line})
+        tasks.append(
+            {
+                "id": row["task_id"],
+                "state": row["state"],
+                "attempts": row["attempts"],
+                "reason": row["reason"] or "",
+                "last_line": line,
+            }
+        )
     return {**snap, "phase": phase(journal.run_dir, snap["state"]), "tasks": tasks}
 
 
@@ -142,7 +170,15 @@ def _map_jobs(events: Path, now: float) -> list[Worker]:
         event = ev.parse(line)
         if not isinstance(event, ev.Progress):
             continue
-        return [{"worker": f"#{job['seq']}", "task": " ".join(job["items"]),
-                 "attempt": job["attempt"], "elapsed": round(now - (job["started"] or now), 1),
-                 "last_line": "", "log": None} for job in event.jobs]
+        return [
+            {
+                "worker": f"#{job['seq']}",
+                "task": " ".join(job["items"]),
+                "attempt": job["attempt"],
+                "elapsed": round(now - (job["started"] or now), 1),
+                "last_line": "",
+                "log": None,
+            }
+            for job in event.jobs
+        ]
     return []

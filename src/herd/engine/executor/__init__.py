@@ -18,5 +18,6 @@ def load_dask() -> ModuleType:
     try:
         return importlib.import_module("herd.engine.executor.dask")
     except ModuleNotFoundError as exc:
-        raise BadInput(f"--executor dask needs the dask extra: {extra_hint('dask')} "
-                       f"({exc.name} is missing)") from None
+        raise BadInput(
+            f"--executor dask needs the dask extra: {extra_hint('dask')} ({exc.name} is missing)"
+        ) from None

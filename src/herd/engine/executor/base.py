@@ -84,16 +84,35 @@ class JobResult:
     """Stopped by `cancel_all()` (or never started because of it)."""
 
     @classmethod
-    def unrun(cls, key: str, error: str, *, worker: str = "", started_at: float | None = None,
-              ended_at: float | None = None, exit_code: int | None = None,
-              stdout: bytes | None = None, cancelled: bool = False) -> JobResult:
+    def unrun(
+        cls,
+        key: str,
+        error: str,
+        *,
+        worker: str = "",
+        started_at: float | None = None,
+        ended_at: float | None = None,
+        exit_code: int | None = None,
+        stdout: bytes | None = None,
+        cancelled: bool = False,
+    ) -> JobResult:
         """A job that produced no process result: it could not start, was cancelled before
         it ran, or lost the machine it ran on. `error` says which."""
         end = time.time() if ended_at is None else ended_at
-        return cls(key=key, exit_code=exit_code, signal=None, timed_out=False,
-                   out_of_memory=False, started_at=end if started_at is None else started_at,
-                   ended_at=end, tail="", stdout=stdout, worker=worker, error=error,
-                   cancelled=cancelled)
+        return cls(
+            key=key,
+            exit_code=exit_code,
+            signal=None,
+            timed_out=False,
+            out_of_memory=False,
+            started_at=end if started_at is None else started_at,
+            ended_at=end,
+            tail="",
+            stdout=stdout,
+            worker=worker,
+            error=error,
+            cancelled=cancelled,
+        )
 
     @property
     def ok(self) -> bool:

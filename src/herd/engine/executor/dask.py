@@ -111,8 +111,10 @@ class DaskExecutor:
             self._allowed_failures = no_dask_retries(self._client)
         except (OSError, TimeoutError) as exc:
             self._close_quietly()
-            raise SchedulerLost(f"could not reach the Dask scheduler at {self._address}: "
-                                f"{exc}; start it or pass another --scheduler") from None
+            raise SchedulerLost(
+                f"could not reach the Dask scheduler at {self._address}: "
+                f"{exc}; start it or pass another --scheduler"
+            ) from None
         self._check_resources()
         self._cancel_flag = f"herd-cancel-{uuid.uuid4().hex}"
         self._pending: list[_Submitted] = []  # submitted, not yet handed to Dask (see _flush)
@@ -153,8 +155,9 @@ class DaskExecutor:
         except (OSError, HerdError) as exc:
             self._done.append(failed(job, f"could not prepare the job for Dask: {exc}"))
             return
-        remote = RemoteJob(job=job, inputs=inputs, repo=repo, grace=self._grace,
-                           cancel_flag=self._cancel_flag)
+        remote = RemoteJob(
+            job=job, inputs=inputs, repo=repo, grace=self._grace, cancel_flag=self._cancel_flag
+        )
         self._pending.append(_Submitted(job, repo, remote, base_bundle))
 
     def _flush(self) -> None:
@@ -182,8 +185,14 @@ class DaskExecutor:
             key = f"herd-{group[0].job.key}" + (f"+{len(group) - 1}" if len(group) > 1 else "")
             key += f"-{uuid.uuid4().hex[:12]}"
             future = self._client.submit(
-                run_jobs, tuple(s.remote for s in group), group[0].base_bundle, key=key,
-                pure=False, retries=0, resources=self._resources or None)
+                run_jobs,
+                tuple(s.remote for s in group),
+                group[0].base_bundle,
+                key=key,
+                pure=False,
+                retries=0,
+                resources=self._resources or None,
+            )
             self._futures[key] = (future, group)
             self._in_dask += len(group)
             future.add_done_callback(self._finished.put)
@@ -225,8 +234,11 @@ class DaskExecutor:
         grace = self._grace if grace is None else grace
         now = time.time()
         for submitted in self._pending:
-            self._done.append(dataclasses.replace(
-                failed(submitted.job, "cancelled before it started", now=now), cancelled=True))
+            self._done.append(
+                dataclasses.replace(
+                    failed(submitted.job, "cancelled before it started", now=now), cancelled=True
+                )
+            )
         self._pending.clear()
         if self._futures and not self._lost:
             try:
@@ -241,8 +253,7 @@ class DaskExecutor:
         now = time.time()
         why = "the Dask scheduler went away" if self._lost else "cancelled before it finished"
         for future, group in self._futures.values():
-            self._done.extend(dataclasses.replace(failed(s.job, why, now=now), cancelled=True)
-                              for s in group)
+            self._done.extend(dataclasses.replace(failed(s.job, why, now=now), cancelled=True) for s in group)
             if not self._lost:
                 try:
                     future.cancel()
@@ -300,9 +311,10 @@ class DaskExecutor:
                 self._done.extend(died(s.job, error, s.submitted_at) for s in group)
             elif future.status == "cancelled":
                 if cancelling or self._client.status == "running":
-                    self._done.extend(dataclasses.replace(
-                        failed(s.job, "cancelled before it finished"), cancelled=True)
-                        for s in group)
+                    self._done.extend(
+                        dataclasses.replace(failed(s.job, "cancelled before it finished"), cancelled=True)
+                        for s in group
+                    )
                 else:
                     self._futures[future.key] = (future, group)  # cancel_all reports it
                     self._in_dask += len(group)
@@ -319,8 +331,7 @@ class DaskExecutor:
         except Exception as exc:  # whatever a task raised: each is reported below
             # One result could not be fetched (its worker died right after finishing):
             # fetch them one by one so the others still count.
-            log.debug("gathering %d Dask results failed (%r); fetching one by one",
-                      len(futures), exc)
+            log.debug("gathering %d Dask results failed (%r); fetching one by one", len(futures), exc)
             outcomes: list[list[RemoteOutcome] | BaseException] = []
             for future in futures:
                 try:
@@ -341,32 +352,32 @@ class DaskExecutor:
         try:
             bring_back(submitted.repo, submitted.job.cwd, outcome)
         except HerdError as exc:
-            result = dataclasses.replace(
-                result, error=f"could not bring the worker's commits back: {exc}")
+            result = dataclasses.replace(result, error=f"could not bring the worker's commits back: {exc}")
         return result
 
     def _lost_error(self) -> SchedulerLost:
-        return SchedulerLost(f"lost the Dask scheduler at {self._address} (a resumed run uses "
-                             "the local executor unless given --executor dask --scheduler ADDR)")
+        return SchedulerLost(
+            f"lost the Dask scheduler at {self._address} (a resumed run uses "
+            "the local executor unless given --executor dask --scheduler ADDR)"
+        )
 
     def _check_resources(self) -> None:
         if not self._resources:
             return
         workers = self._client.scheduler_info(n_workers=-1)["workers"]
         if workers and not any(
-            all(w.get("resources", {}).get(name, 0) >= amount
-                for name, amount in self._resources.items())
+            all(w.get("resources", {}).get(name, 0) >= amount for name, amount in self._resources.items())
             for w in workers.values()
         ):
             self._close_quietly()
             wanted = " ".join(f"{k}={v:g}" for k, v in self._resources.items())
-            raise BadInput(f"no Dask worker offers {wanted}; start workers with "
-                           f"`dask worker ... --resources \"{wanted}\"`")
+            raise BadInput(
+                f'no Dask worker offers {wanted}; start workers with `dask worker ... --resources "{wanted}"`'
+            )
 
     def _close_quietly(self) -> None:
         shared = self._cluster is None  # a scheduler someone else started, and keeps
-        if shared and self._client is not None and self._allowed_failures is not None \
-                and not self._lost:
+        if shared and self._client is not None and self._allowed_failures is not None and not self._lost:
             restore_retries(self._client, self._allowed_failures)
         close_quietly(self._client, self._cluster, lost=self._lost)
         self._cluster = None
@@ -381,8 +392,13 @@ def dask_executor_factory(
     """What `herd run --executor dask` hands the hypervisor: a DaskExecutor per phase."""
 
     def make(options: RunOptions) -> Executor:
-        return DaskExecutor(options.workers, scheduler=scheduler, cpus_per_job=cpus_per_job,
-                            memory_per_job=memory_per_job, grace=options.grace)
+        return DaskExecutor(
+            options.workers,
+            scheduler=scheduler,
+            cpus_per_job=cpus_per_job,
+            memory_per_job=memory_per_job,
+            grace=options.grace,
+        )
 
     return make
 

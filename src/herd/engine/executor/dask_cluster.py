@@ -70,8 +70,7 @@ def restore_retries(client: Any, allowed_failures: int) -> None:
     try:
         client.run_on_scheduler(_set_allowed_failures, allowed_failures)
     except CONNECTION_ERRORS as exc:  # the scheduler is gone: nothing left to restore
-        log.debug("could not restore allowed_failures=%s on the scheduler: %r",
-                  allowed_failures, exc)
+        log.debug("could not restore allowed_failures=%s on the scheduler: %r", allowed_failures, exc)
 
 
 def _set_allowed_failures(value: int, dask_scheduler: Any) -> int:
@@ -128,15 +127,16 @@ def died(job: JobSpec, exc: BaseException, started_at: float) -> JobResult:
     if isinstance(exc, KilledWorker):
         last = getattr(exc, "last_worker", None)
         address = getattr(last, "address", None)
-        result = failed(job, f"worker died: {address or 'a Dask worker'} was lost while it ran "
-                              "this job", started_at=started_at)
+        result = failed(
+            job,
+            f"worker died: {address or 'a Dask worker'} was lost while it ran this job",
+            started_at=started_at,
+        )
         return dataclasses.replace(result, worker=f"dask/{address}" if address else "")
     if isinstance(exc, OSError):  # CommClosedError and friends: the worker's connection broke
         return failed(job, f"worker died: {type(exc).__name__}: {exc}", started_at=started_at)
-    return failed(job, f"the Dask task failed: {type(exc).__name__}: {exc}",
-                   started_at=started_at)
+    return failed(job, f"the Dask task failed: {type(exc).__name__}: {exc}", started_at=started_at)
 
 
-def failed(job: JobSpec, why: str, *, now: float | None = None,
-            started_at: float | None = None) -> JobResult:
+def failed(job: JobSpec, why: str, *, now: float | None = None, started_at: float | None = None) -> JobResult:
     return JobResult.unrun(job.key, why, started_at=started_at, ended_at=now)

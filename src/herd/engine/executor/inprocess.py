@@ -79,14 +79,21 @@ class Call:
         if self.stopping.wait(seconds):
             raise Stopped
 
-    def run(self, argv: Sequence[str], *, check: bool = True,
-            **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: Sequence[str], *, check: bool = True, **kwargs: Any
+    ) -> subprocess.CompletedProcess[str]:
         """A real subprocess (git, usually) in the job's cwd and environment; its output
         goes to the job's output. Raises CalledProcessError when it fails and `check`."""
         self.check()
-        proc = subprocess.run(list(argv), cwd=kwargs.pop("cwd", self.cwd),
-                              env=kwargs.pop("env", self.env), capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, **kwargs)
+        proc = subprocess.run(
+            list(argv),
+            cwd=kwargs.pop("cwd", self.cwd),
+            env=kwargs.pop("env", self.env),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            **kwargs,
+        )
         self.stdout.write(proc.stdout)
         self.stderr.write(proc.stderr)
         if check:
@@ -152,8 +159,14 @@ class _Running:
 class InProcessExecutor:
     """Runs up to `slots` jobs at once, each a registered program in its own thread."""
 
-    def __init__(self, slots: int, *, programs: Mapping[str, Program] | None = None,
-                 grace: float = DEFAULT_GRACE, name: str = "inprocess") -> None:
+    def __init__(
+        self,
+        slots: int,
+        *,
+        programs: Mapping[str, Program] | None = None,
+        grace: float = DEFAULT_GRACE,
+        name: str = "inprocess",
+    ) -> None:
         if slots < 1:
             raise BadInput(f"executor needs at least 1 slot, got {slots}")
         self._slots = slots
@@ -215,8 +228,11 @@ class InProcessExecutor:
         now = time.time()
         while self._pending:
             job = self._pending.popleft()
-            self._done.append(JobResult.unrun(job.key, "cancelled before it started",
-                                              started_at=now, ended_at=now, cancelled=True))
+            self._done.append(
+                JobResult.unrun(
+                    job.key, "cancelled before it started", started_at=now, ended_at=now, cancelled=True
+                )
+            )
         abandon_at = time.monotonic() + grace
         for run in self._running.values():
             self._stop(run, "cancel", abandon_at)
@@ -261,31 +277,50 @@ class InProcessExecutor:
             if program is None:
                 self._free.append(slot)
                 self._free.sort(reverse=True)
-                self._done.append(JobResult.unrun(
-                    job.key, f"command not found: {job.argv[0]}", worker=worker,
-                    exit_code=EXIT_COMMAND_NOT_FOUND,
-                    stdout=b"" if job.capture_stdout else None))
+                self._done.append(
+                    JobResult.unrun(
+                        job.key,
+                        f"command not found: {job.argv[0]}",
+                        worker=worker,
+                        exit_code=EXIT_COMMAND_NOT_FOUND,
+                        stdout=b"" if job.capture_stdout else None,
+                    )
+                )
                 continue
             self._spawn(job, program, slot, worker)
 
     def _spawn(self, job: JobSpec, program: Program, slot: int, worker: str) -> None:
-        run = _Running(job=job, slot=slot, worker=worker, started_at=time.time(),
-                       deadline=None if job.timeout is None else time.monotonic() + job.timeout)
+        run = _Running(
+            job=job,
+            slot=slot,
+            worker=worker,
+            started_at=time.time(),
+            deadline=None if job.timeout is None else time.monotonic() + job.timeout,
+        )
         try:
             if job.log_path is not None:
-                run.log = (CappedLog(job.log_path, job.log_limit) if job.log_limit is not None
-                           else open(job.log_path, "wb"))  # noqa: SIM115 (closed when it ends)
+                run.log = (
+                    CappedLog(job.log_path, job.log_limit)
+                    if job.log_limit is not None
+                    else open(job.log_path, "wb")  # noqa: SIM115 (closed when it ends)
+                )
         except OSError as exc:
             self._free.append(slot)
-            self._done.append(JobResult.unrun(job.key, f"cannot open log: {exc}", worker=worker,
-                                              started_at=run.started_at))
+            self._done.append(
+                JobResult.unrun(job.key, f"cannot open log: {exc}", worker=worker, started_at=run.started_at)
+            )
             return
-        run.call = Call(argv=job.argv, cwd=Path(job.cwd) if job.cwd else Path.cwd(),
-                        env={**os.environ, **(job.env or {})}, stdout=_Output(run.out),
-                        stderr=_Output(run.err))
+        run.call = Call(
+            argv=job.argv,
+            cwd=Path(job.cwd) if job.cwd else Path.cwd(),
+            env={**os.environ, **(job.env or {})},
+            stdout=_Output(run.out),
+            stderr=_Output(run.err),
+        )
         self._running[job.key] = run
-        threading.Thread(target=self._body, args=(run, program),
-                         name=f"herd-{worker}-{job.key}", daemon=True).start()
+        threading.Thread(
+            target=self._body, args=(run, program), name=f"herd-{worker}-{job.key}", daemon=True
+        ).start()
 
     def _body(self, run: _Running, program: Program) -> None:
         try:
@@ -356,9 +391,18 @@ class InProcessExecutor:
                 run.log = None
             tail = tail_text(bytes(run.output))
             stdout = bytes(run.stdout) if run.job.capture_stdout else None
-        self._done.append(JobResult(
-            key=run.job.key, exit_code=code, signal=sig,
-            timed_out=run.kill_reason == "timeout", out_of_memory=False,
-            started_at=run.started_at, ended_at=time.time(), tail=tail, stdout=stdout,
-            worker=run.worker, cancelled=run.kill_reason == "cancel"))
-
+        self._done.append(
+            JobResult(
+                key=run.job.key,
+                exit_code=code,
+                signal=sig,
+                timed_out=run.kill_reason == "timeout",
+                out_of_memory=False,
+                started_at=run.started_at,
+                ended_at=time.time(),
+                tail=tail,
+                stdout=stdout,
+                worker=run.worker,
+                cancelled=run.kill_reason == "cancel",
+            )
+        )

@@ -203,13 +203,17 @@ class LocalExecutor:
             stdout_target, stderr_target, stdout, output = output_fds(job, parent_ends, child_ends)
         except OSError as exc:
             heapq.heappush(self._free_slots, slot)
-            self._done.append(
-                not_started(job, started_at, f"cannot open log: {exc}", worker=worker)
-            )
+            self._done.append(not_started(job, started_at, f"cannot open log: {exc}", worker=worker))
             return
         try:
-            pid = start_process(job.argv, stdin=self._devnull, stdout=stdout_target,
-                                stderr=stderr_target, cwd=job.cwd, env=job.env)
+            pid = start_process(
+                job.argv,
+                stdin=self._devnull,
+                stdout=stdout_target,
+                stderr=stderr_target,
+                cwd=job.cwd,
+                env=job.env,
+            )
         except OSError as exc:
             for reader in parent_ends:
                 reader.close()

@@ -67,9 +67,11 @@ class CappedLog:
             return
         kept = self._older.read_bytes() + self.path.read_bytes()
         self.dropped += max(0, len(kept) - self.limit)
-        kept = kept[-self.limit:]
-        note = (f"[herd: this log keeps the last {self.limit / 2**20:g} MiB of output; "
-                f"{self.dropped} earlier bytes were dropped]\n").encode()
+        kept = kept[-self.limit :]
+        note = (
+            f"[herd: this log keeps the last {self.limit / 2**20:g} MiB of output; "
+            f"{self.dropped} earlier bytes were dropped]\n"
+        ).encode()
         self.path.write_bytes(note + kept)
         self._older.unlink()
 

@@ -81,9 +81,17 @@ def run_jobs(remotes: tuple[RemoteJob, ...], base_bundle: bytes | None) -> list[
         if index and time.monotonic() - checked >= CANCEL_POLL:
             checked = time.monotonic()
             if _cancel_requested(remote.cancel_flag):
-                outcomes.extend(RemoteOutcome(dataclasses.replace(
-                    _failed(r.job, "", "cancelled before it started"), cancelled=True),
-                    None, None, None) for r in remotes[index:])
+                outcomes.extend(
+                    RemoteOutcome(
+                        dataclasses.replace(
+                            _failed(r.job, "", "cancelled before it started"), cancelled=True
+                        ),
+                        None,
+                        None,
+                        None,
+                    )
+                    for r in remotes[index:]
+                )
                 break
         outcomes.append(run_remote(remote, base_bundle))
     return outcomes
@@ -112,8 +120,9 @@ def run_remote(remote: RemoteJob, base_bundle: bytes | None) -> RemoteOutcome:
             try:
                 git = _clone(clone, tmp / "base.bundle", base_bundle, remote.repo)
             except HerdError as exc:
-                return RemoteOutcome(_failed(job, worker, f"could not set up the clone: {exc}"),
-                                     None, None, None)
+                return RemoteOutcome(
+                    _failed(job, worker, f"could not set up the clone: {exc}"), None, None, None
+                )
             paths[remote.repo.worktree] = str(clone)
         log_path = tmp / "output.log" if job.log_path is not None else None
         local_job = dataclasses.replace(
@@ -130,11 +139,14 @@ def run_remote(remote: RemoteJob, base_bundle: bytes | None) -> RemoteOutcome:
         if git is None or clone is None or remote.repo is None:
             return RemoteOutcome(result, None, None, log)
         try:
-            head, bundle = _pack_result(git, clone, remote.repo.base, tmp / "result.bundle",
-                                        job.key)
+            head, bundle = _pack_result(git, clone, remote.repo.base, tmp / "result.bundle", job.key)
         except HerdError as exc:
-            return RemoteOutcome(dataclasses.replace(
-                result, error=f"could not pack the worker's commits: {exc}"), None, None, log)
+            return RemoteOutcome(
+                dataclasses.replace(result, error=f"could not pack the worker's commits: {exc}"),
+                None,
+                None,
+                log,
+            )
         return RemoteOutcome(result, head, bundle, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -153,8 +165,7 @@ def _clone(clone: Path, bundle_path: Path, bundle: bytes, repo: RepoShipment) ->
     return git
 
 
-def _pack_result(git: Git, clone: Path, base: str, bundle_path: Path,
-                 key: str) -> tuple[str, bytes | None]:
+def _pack_result(git: Git, clone: Path, base: str, bundle_path: Path, key: str) -> tuple[str, bytes | None]:
     """Commit what the job left uncommitted (the coordinator's squash would include it
     too), then bundle what the coordinator lacks."""
     git.commit_all(clone, f"herd: changes left uncommitted by {key}")

@@ -31,21 +31,35 @@ from herd.engine.executor.base import (
 from herd.engine.executor.output import CappedLog, PipeReader
 
 
-def start_process(argv: tuple[str, ...], *, stdin: int, stdout: int, stderr: int,
-                  cwd: Path | None, env: Mapping[str, str] | None) -> int:
+def start_process(
+    argv: tuple[str, ...],
+    *,
+    stdin: int,
+    stdout: int,
+    stderr: int,
+    cwd: Path | None,
+    env: Mapping[str, str] | None,
+) -> int:
     """Start `argv` in a session of its own; its pid. `env` is merged over ours. OSError
     (FileNotFoundError: no such program or directory) when it cannot be started."""
-    proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
-                            env=None if env is None else {**os.environ, **env},
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
+        start_new_session=True,
+    )
     # The executor reaps it with wait4; a returncode keeps subprocess' own clean-up
     # (which polls forgotten Popen objects) from ever waiting on this pid.
     proc.returncode = 0
     return proc.pid
 
 
-def output_fds(job: JobSpec, parent_ends: list[PipeReader],
-               child_ends: list[int]) -> tuple[int, int, PipeReader | None, PipeReader | None]:
+def output_fds(
+    job: JobSpec, parent_ends: list[PipeReader], child_ends: list[int]
+) -> tuple[int, int, PipeReader | None, PipeReader | None]:
     """Where the child's stdout and stderr go: (stdout fd, stderr fd, the reader of whole
     stdout, the reader of the output tail). Logged output is a plain file descriptor
     (nothing to pump); only captured or unlogged output is piped. The parent's ends are
@@ -71,9 +85,7 @@ def output_fds(job: JobSpec, parent_ends: list[PipeReader],
         return both_fd, both_fd, None, output
     log_fd = None
     if job.log_path is not None:
-        log_fd = os.open(
-            job.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-        )
+        log_fd = os.open(job.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         child_ends.append(log_fd)
     if job.capture_stdout:
         stdout, stdout_fd = pipe(whole=True)
@@ -100,11 +112,17 @@ def spawn_failed(job: JobSpec, exc: OSError, started_at: float, worker: str) -> 
     else:
         code = EXIT_CANNOT_EXECUTE
         text = f"cannot execute {job.argv[0]}: {exc.strerror or exc}"
-    return JobResult.unrun(job.key, text, worker=worker, started_at=started_at, exit_code=code,
-                           stdout=b"" if job.capture_stdout else None)
+    return JobResult.unrun(
+        job.key,
+        text,
+        worker=worker,
+        started_at=started_at,
+        exit_code=code,
+        stdout=b"" if job.capture_stdout else None,
+    )
 
 
-def not_started(job: JobSpec, now: float, why: str, *, worker: str = "",
-                cancelled: bool = False) -> JobResult:
-    return JobResult.unrun(job.key, why, worker=worker, started_at=now, ended_at=now,
-                           cancelled=cancelled)
+def not_started(
+    job: JobSpec, now: float, why: str, *, worker: str = "", cancelled: bool = False
+) -> JobResult:
+    return JobResult.unrun(job.key, why, worker=worker, started_at=now, ended_at=now, cancelled=cancelled)
