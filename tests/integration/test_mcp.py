@@ -6,6 +6,7 @@ Run with `-s` to see the transcript (tools listed, status polled, the report).""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from _run_helpers import Project
 pytest.importorskip("mcp", reason="the mcp extra is not installed (pip install -e '.[mcp]')")
 
 from mcp import Client, StdioServerParameters
+from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult
 
 TOOLS = {
@@ -59,6 +61,18 @@ def _server(p: Project, *args: str) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable, args=["-m", "herd", "mcp", *args], cwd=str(p.repo), env=p.env
     )
+
+
+def _in_process(p: Project, monkeypatch: pytest.MonkeyPatch) -> MCPServer:
+    """The same server inside pytest, reached through the SDK's in-memory transport: no
+    `herd mcp` process (the first test drives that one), and its code is measured."""
+    from herd.door.mcp_server import build
+
+    for key, value in p.env.items():
+        if os.environ.get(key) != value:
+            monkeypatch.setenv(key, value)
+    monkeypatch.chdir(p.repo)
+    return build(p.repo / ".herd" / "herd.db")
 
 
 @pytest.fixture
@@ -162,11 +176,14 @@ def test_an_agent_runs_a_batch_through_the_mcp_server(project: Project) -> None:
         assert "edited by" in (p.repo / "src" / f"m{n}.py").read_text()
 
 
-def test_bad_input_is_a_tool_error_and_the_server_keeps_serving(project: Project) -> None:
+def test_bad_input_is_a_tool_error_and_the_server_keeps_serving(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p = project
+    server = _in_process(p, monkeypatch)
 
     async def session() -> None:
-        async with Client(_server(p), read_timeout_seconds=60) as client:
+        async with Client(server, read_timeout_seconds=60) as client:
             text, code = _error(await client.call_tool("show", {"ids": ["t-nope"]}))
             _say(f"show unknown id -> {text}")
             assert code == 3 and "t-nope" in text
@@ -209,7 +226,9 @@ def test_bad_input_is_a_tool_error_and_the_server_keeps_serving(project: Project
     anyio.run(session)
 
 
-def test_resume_continues_a_crashed_run_in_the_background(project: Project) -> None:
+def test_resume_continues_a_crashed_run_in_the_background(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p = project
     ids = [p.create(f"Edit module {n}", f"edit: src/m{n}.py", scope=[f"src/m{n}.py"]) for n in range(2)]
     crashed = herd(
@@ -224,8 +243,10 @@ def test_resume_continues_a_crashed_run_in_the_background(project: Project) -> N
     assert crashed.returncode == 99
     run_id = p.latest_run()
 
+    server = _in_process(p, monkeypatch)
+
     async def session() -> None:
-        async with Client(_server(p), read_timeout_seconds=60) as client:
+        async with Client(server, read_timeout_seconds=60) as client:
             resumed = _data(await client.call_tool("resume", {"run": run_id}))
             _say(f"resume -> {json.dumps(resumed)}")
             assert resumed["run"] == run_id
