@@ -66,6 +66,33 @@ class Attempt:
     exit_code: int | None = None
     duration: float = 0.0
     cost: float | None = None
+    reason: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        result: JobResult,
+        unit: str,
+        number: int,
+        tries: int,
+        *,
+        timeout: float | None = None,
+        max_memory: int | None = None,
+        cost: float | None = None,
+    ) -> Attempt:
+        """The attempt a finished job was, judged by `judge` (every engine builds it here)."""
+        outcome, reason = judge(result, timeout=timeout, max_memory=max_memory)
+        return cls(
+            unit,
+            number,
+            tries,
+            ok=outcome == Outcome.OK,
+            outcome=outcome,
+            exit_code=result.exit_code,
+            duration=result.duration,
+            cost=cost,
+            reason=reason,
+        )
 
 
 @dataclass(frozen=True)
@@ -179,9 +206,10 @@ class Halt(Policy):
         self._stop: Stop | None = None
 
     @classmethod
-    def parse(cls, text: str | None) -> Halt | None:
-        """`now,fail=1`, `soon,fail=20%`, `success=3` (`when` defaults to `now`, as in
-        GNU parallel), `never`, or the old numeric forms (0, 1, 2, -1, -2, 1-99%)."""
+    def parse(cls, text: str | None, total: int | None = None) -> Halt | None:
+        """`now,fail=1`, `soon,fail=20%`, `success=3` (`when` defaults to `now`; GNU
+        parallel wants it said), `never`, or the old numeric forms (0, 1, 2, -1, -2, 1-99%).
+        `total`: how many units the engine runs, what a percentage is of."""
         if text is None:
             return None
         value = text.strip()
@@ -200,7 +228,7 @@ class Halt(Policy):
         count = float(number)
         if count <= 0 or (percent and count > 100):
             raise BadInput(f"--halt {text!r}: the count must be positive (a percentage ≤ 100)")
-        return cls(when or "now", why, count, bool(percent))
+        return cls(when or "now", why, count, bool(percent), total)
 
     def finished(self, ok: bool, exit_code: int | None) -> None:
         if ok:

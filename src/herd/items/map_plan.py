@@ -127,14 +127,11 @@ class MapOptions:
 
     def policies(self, units: int) -> Policies:
         """The attempt policies of a map: the same classes `herd run` and `herd pipeline` use."""
-        halt = Halt.parse(self.halt)
-        if halt is not None:
-            halt.total = units
         return Policies(
             [
                 Retries(self.retries),
                 TimeLimit(self.timeout),
-                halt,
+                Halt.parse(self.halt, units),
                 *admission(self.delay, self.memfree, self.load, self.timeout_percent),
             ]
         )

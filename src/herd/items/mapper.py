@@ -34,7 +34,7 @@ from herd.engine.events import (
 )
 from herd.engine.executor.base import JobResult, JobSpec
 from herd.engine.journal import Journal, Outcome, RunState, TaskState
-from herd.engine.policies import Attempt, judge
+from herd.engine.policies import Attempt
 from herd.engine.shutdown import Shutdown, handling_signals
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, BadInput, HerdError
 from herd.items.autoscale import AutoScaler
@@ -310,16 +310,14 @@ class _Loop:
             self.scaler.job_done(result.duration)
         if result.tail:
             self.stderr_log.write("".join(f"{batch.seq}\t{line}\n" for line in result.tail.splitlines()))
-        outcome, reason = judge(result, timeout=self.options.timeout)
-        attempt = Attempt(
+        attempt = Attempt.of(
+            result,
             batch.task_id,
             batch.attempts,
             batch.attempts - batch.earlier,
-            ok=outcome == Outcome.OK,
-            outcome=outcome,
-            exit_code=result.exit_code,
-            duration=result.duration,
+            timeout=self.options.timeout,
         )
+        reason = attempt.reason
         self.policies.ended(attempt)
         if attempt.ok:
             self.done += 1
@@ -327,7 +325,7 @@ class _Loop:
             self.recorder.task(batch.task_id, TaskState.SUCCEEDED, batch.attempts, None)
             self.policies.finished(True, 0)
         else:
-            self.recorder.attempt(batch.task_id, batch.attempts, result, outcome, reason)
+            self.recorder.attempt(batch.task_id, batch.attempts, result, attempt.outcome, reason)
             if self.policies.retry(attempt) and not self.policies.stop():
                 self.retry.append(batch)
                 return

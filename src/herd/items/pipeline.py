@@ -27,7 +27,7 @@ from herd.engine.events import PipelineStart, StageCounts, StageFailed
 from herd.engine.executor.base import JobResult, JobSpec
 from herd.engine.executor.local import LocalExecutor
 from herd.engine.journal import Journal, Outcome, RunState, TaskState
-from herd.engine.policies import Attempt, Halt, Policies, Retries, judge
+from herd.engine.policies import Attempt, Halt, Policies, Retries
 from herd.engine.shutdown import handling_signals
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, BadInput
 from herd.items.mapper import (
@@ -318,19 +318,11 @@ def _finished(
     state.running -= 1
     call.attempts += 1
     following = spec.stages[call.stage + 1] if call.stage + 1 < len(spec.stages) else None
-    outcome, reason = judge(result)
-    attempt = Attempt(
-        call.task_id,
-        call.attempts,
-        call.attempts,
-        ok=outcome == Outcome.OK,
-        outcome=outcome,
-        exit_code=result.exit_code,
-        duration=result.duration,
-    )
+    attempt = Attempt.of(result, call.task_id, call.attempts, call.attempts)
+    reason = attempt.reason
     policies.ended(attempt)
     if not attempt.ok:
-        recorder.attempt(call.task_id, call.attempts, result, outcome, reason)
+        recorder.attempt(call.task_id, call.attempts, result, attempt.outcome, reason)
         if policies.retry(attempt) and not policies.stop():
             state.retry.append(call)
             return

@@ -102,16 +102,13 @@ class RunOptions:
 
     def policies(self, units: int | None = None) -> Policies:
         """The attempt policies of a run: the same classes `herd map` and `herd pipeline` use."""
-        halt = Halt.parse(self.halt)
-        if halt is not None:
-            halt.total = units
         return Policies(
             [
                 Retries(self.retries),
                 TimeLimit(self.timeout),
                 MemoryLimit(self.max_memory),
                 Budget(self.budget_usd),
-                halt,
+                Halt.parse(self.halt, units),
             ]
         )
 

@@ -24,6 +24,7 @@ from herd.errors import (
 )
 from herd.git.repo import Git, GitError, no_identity_message, user_identity
 from herd.queue.core import Queue
+from herd.queue.model import Record
 from herd.run import preflight
 from herd.run.attempts import RunOptions, WorkResult
 from herd.run.hypervisor import Hypervisor
@@ -195,15 +196,7 @@ def resume(
     queue = Queue(store)
     records = {r["id"]: r for r in queue.show(list(rows))}
     waves: list[list[str]] = args["waves"]
-    plan = Plan(
-        tasks=[records[t] for wave in waves for t in wave],
-        waves=waves,
-        conflicts=[],
-        warnings=[],
-        workers=options.workers,
-        scopes={t: scope_for(records[t]) for t in records},
-        after=args.get("after", {}),
-    )
+    plan = _saved_plan(records, waves, options.workers, args.get("after", {}))
     # A task a crash left claimed by this run is claimed again by the same actor (CAS allows it).
     git = Git(store.root)
     return _execute(store, git, journal, plan, options, landing, _base(run), executor_factory, rows)
@@ -246,15 +239,7 @@ def land(
     journal.emit(LandStart(tasks=len(waiting)))
     records = {r["id"]: r for r in Queue(store).show(waiting)}
     waves = [[t for t in wave if t in records] for wave in args["waves"]]
-    plan = Plan(
-        tasks=[records[t] for wave in waves for t in wave],
-        waves=waves,
-        conflicts=[],
-        warnings=[],
-        workers=options.workers,
-        scopes={t: scope_for(records[t]) for t in records},
-        after={},
-    )
+    plan = _saved_plan(records, waves, options.workers, {})
     return _execute(
         store,
         git,
@@ -365,6 +350,22 @@ def _count_earlier(outcome: RunOutcome, already: dict[str, TaskRow]) -> None:
         outcome.work.succeeded.setdefault(task_id, row["commit_sha"] or "")
     if earlier[TaskState.EJECTED] and outcome.exit_code == EXIT_OK:
         outcome.exit_code = EXIT_PARTIAL
+
+
+def _saved_plan(
+    records: dict[str, Record], waves: list[list[str]], workers: int, after: dict[str, list[str]]
+) -> Plan:
+    """The plan a run journaled (its waves), rebuilt over the tasks' current records:
+    what `herd resume` and `herd land` run, checked once already by `herd run`."""
+    return Plan(
+        tasks=[records[t] for wave in waves for t in wave],
+        waves=waves,
+        conflicts=[],
+        warnings=[],
+        workers=workers,
+        scopes={t: scope_for(records[t]) for t in records},
+        after=after,
+    )
 
 
 def _close_lost_attempts(journal: Journal) -> list[str]:

@@ -23,7 +23,6 @@ from herd.engine.journal import Journal, Outcome, TaskState, failpoint
 from herd.engine.policies import (
     Attempt,
     Stop,
-    judge,
 )
 from herd.engine.shutdown import Shutdown
 from herd.errors import HerdError, Interrupted
@@ -72,10 +71,6 @@ class Hypervisor:
         self._executor: Executor | None = None  # one for the whole run, made on first use
 
     # -- what landing sees (run.landing.WorkerPhase) ----------------------------------
-
-    @property
-    def succeeded(self) -> dict[str, str]:
-        return self.result.succeeded
 
     @property
     def failed(self) -> dict[str, str]:
@@ -285,19 +280,7 @@ class Hypervisor:
                     # Counted now, before the slot's next task starts, so a budget holds.
                     run.cost = self.bench.cost(ended)
                     self.result.cost_usd += run.cost or 0.0
-                    outcome, _ = judge(ended)
-                    self.policies.ended(
-                        Attempt(
-                            run.id,
-                            run.attempt,
-                            run.attempt,
-                            ok=outcome == Outcome.OK,
-                            outcome=outcome,
-                            exit_code=ended.exit_code,
-                            duration=ended.duration,
-                            cost=run.cost,
-                        )
-                    )
+                    self.policies.ended(Attempt.of(ended, run.id, run.attempt, run.attempt, cost=run.cost))
                     git_work[pool.submit(self.bench.examine, run, ended)] = (run, ended)
                 if time.monotonic() >= next_renewal:
                     for run in in_flight.values():
