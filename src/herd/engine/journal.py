@@ -8,7 +8,6 @@ listeners (the progress display) as it happens.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import secrets
@@ -154,7 +153,7 @@ class Journal:
     def emit(self, event: Event) -> Event:
         """Stamp the event with the time and this run, append it to events.jsonl, hand it
         to the listeners; returns the stamped event."""
-        stamped = dataclasses.replace(event, ts=round(time.time(), 3), run=self.run_id)
+        stamped = event.stamped(round(time.time(), 3), self.run_id)
         if self._events is None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._events = (self.run_dir / "events.jsonl").open("a", encoding="utf-8")
