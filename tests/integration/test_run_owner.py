@@ -143,3 +143,36 @@ def test_status_watch_ends_when_the_owner_dies(project: Project) -> None:
     assert "interrupted" in out and f"herd resume {run_id}" in out, out
     for leftover in run_processes(run_id):  # the dead run's orphaned worker
         leftover.kill()
+
+
+def test_start_time_from_proc_agrees_with_psutil_and_sees_zombies(tmp_path: Path) -> None:
+    """An owner's start time is read from /proc (psutil's import cost every run ~10 ms);
+    owners written by either way must compare equal, and a zombie is no owner."""
+    import os
+
+    import psutil
+
+    from herd.run.owner import _START_SLACK, _start_time
+
+    for pid in (os.getpid(), os.getppid(), 1):
+        got = _start_time(pid)
+        assert got is not None
+        assert abs(got - psutil.Process(pid).create_time()) <= _START_SLACK / 100
+    # A parenthesis and a space in the process name do not shift the fields.
+    import shutil
+
+    odd_name = tmp_path / "x) 1 (Z"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", odd_name)
+    odd = subprocess.Popen([str(odd_name), "30"])
+    zombie = subprocess.Popen(["true"])
+    try:
+        wait_for(lambda: psutil.Process(zombie.pid).status() == psutil.STATUS_ZOMBIE, timeout=10)
+        assert _start_time(zombie.pid) is None
+        odd_start = _start_time(odd.pid)
+        assert odd_start is not None
+        assert abs(odd_start - psutil.Process(odd.pid).create_time()) <= _START_SLACK / 100
+    finally:
+        odd.kill()
+        odd.wait()
+        zombie.wait()
+    assert _start_time(zombie.pid) is None  # reaped: no such process
