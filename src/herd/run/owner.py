@@ -10,8 +10,6 @@ run over only when its owner is gone, with a compare-and-swap on this string.
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,7 +35,7 @@ class Owner:
     @classmethod
     def this_process(cls, role: str) -> Owner:
         return cls(
-            role, socket.gethostname(), os.getpid(), _start_time(os.getpid()) or 0.0, secrets.token_hex(3)
+            role, _hostname(), os.getpid(), _start_time(os.getpid()) or 0.0, os.urandom(3).hex()
         )
 
     @classmethod
@@ -57,7 +55,7 @@ class Owner:
     def alive(self) -> bool:
         """False when this process is certainly gone. A process on another host cannot be
         checked from here: it counts as alive (refusing is the safe side)."""
-        if self.host != socket.gethostname():
+        if self.host != _hostname():
             return True
         started = _start_time(self.pid)
         if started is None:
@@ -65,6 +63,12 @@ class Owner:
         if not started or not self.started:  # one of the two start times is unknown
             return True
         return abs(started - self.started) <= _START_SLACK
+
+
+def _hostname() -> str:
+    """`socket.gethostname()` (the same name, from uname) without importing socket and,
+    for the token, os.urandom rather than secrets: both imports cost every run's start."""
+    return os.uname().nodename
 
 
 def run_owner_alive(run: RunRow) -> bool:
