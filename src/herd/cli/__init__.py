@@ -14,6 +14,11 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"herd {__version__}")
         return
+    if args[:1] == ["map"]:
+        from herd.cli import map_fast
+
+        if map_fast.run(args):
+            return
     from herd.cli import fast
 
     if fast.run(args):

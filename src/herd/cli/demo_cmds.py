@@ -55,7 +55,8 @@ def demo(directory: Path | None, with_failures: bool, jobs: int, db: str | None,
 
 
 def _demo(root: Path, with_failures: bool, jobs: int, as_json: bool, *, keep: bool) -> int:
-    from herd.cli.run_cmds import _render_outcome, close_listeners, listeners
+    from herd.cli.run_cmds import _render_outcome
+    from herd.cli.shown import close_listeners, listeners
     from herd.demo import example as demo_mod
     from herd.git.repo import Git
     from herd.run import batch

@@ -1,46 +1,20 @@
-"""`herd map` and `herd pipeline`: item batches, rendered for people or as JSON.
-
-Job stdout owns our stdout (each job's output written whole when it ends); herd's
-own lines go to stderr, prefixed `herd:` (or the live display on a terminal). With
-`--json`, stdout carries the event stream as `herd run --json` does (JSONL, ending with
-`map_end` and `run_end`) and the jobs' stdout goes to `.herd/runs/<run>/stdout.log`.
-"""
+"""`herd map` and `herd pipeline` as click commands: their options and help. What they
+do once parsed is in map_main (shared with the click-free path, map_fast)."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 
-from herd.cli import map_forms as forms
 from herd.cli.app import cli, common, make_context
-from herd.errors import BadInput, NotFound
-from herd.units import plural
-
-if TYPE_CHECKING:
-    from herd.engine.journal import Listener
+from herd.cli.map_main import MapRequest, finish, item_store, run_map, shown
 
 STORE_HELP = (
     "Store: .herd/herd.db found upwards from the working directory (or --db / HERD_DB), "
     "else the per-user store $XDG_STATE_HOME/herd/herd.db (default "
     "~/.local/state/herd/herd.db), so it works outside a herd repo too."
 )
-
-
-def item_store(db: str | None) -> Any:
-    from herd.store import Store, find_db, user_store_path
-
-    try:
-        path = find_db(db)
-    except NotFound:
-        path = user_store_path()
-    return Store(path, create=True)
 
 
 class _CommandAfterDashes(click.Command):
@@ -57,87 +31,6 @@ class _CommandAfterDashes(click.Command):
             ctx.allow_interspersed_args = False
             ctx.meta["herd_gnu_grammar"] = True
         return super().parse_args(ctx, args)
-
-
-def _count(value: str | None, what: str) -> int | None:
-    """`N` or `auto` (None)."""
-    if value is None or value == "auto":
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadInput(f"{what} {value!r}: use a positive number or auto") from None
-    if number < 1:
-        raise BadInput(f"{what} must be at least 1, got {number}")
-    return number
-
-
-def _listeners(as_json: bool, live: bool, progress: bool = False) -> list[Listener]:
-    """As `herd run` chooses, for items: JSONL events with --json, the live display on a
-    terminal (not for a pipeline, which sends no progress events), `herd:` lines without a
-    clock otherwise. `--eta`/`--progress`/`--bar` ask for the live display on a terminal even
-    with HERD_PROGRESS=plain, and add a progress line every few seconds elsewhere."""
-    from herd.cli.run_cmds import listeners
-
-    if progress and not as_json and sys.stderr.isatty():
-        from herd.views.live import LiveDisplay
-
-        return [LiveDisplay()]
-    shown = listeners(as_json, items=True, live=live)
-    if progress and not as_json and not any(type(one).__name__ == "LiveDisplay" for one in shown):
-        shown.append(forms.ProgressLines())
-    return shown
-
-
-def _summary(outcome: Any, what: str) -> None:
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items()))
-    retries = f" (retries: {outcome.retries})" if what == "map" else ""
-    click.echo(
-        f"herd: {what} {outcome.run_id} {outcome.state.value}: {counts} in {outcome.elapsed:.1f}s{retries}",
-        err=True,
-    )
-    for decision in outcome.scaling[-1:]:
-        click.echo(
-            f"herd: -j auto chose {plural(decision['workers'], 'worker')}: "
-            f"{decision['reason']} "
-            f"[{decision['jobs']}]",
-            err=True,
-        )
-    if outcome.halted:
-        click.echo(
-            f"herd: halted ({outcome.halted}); `herd map --resume {outcome.run_id}` runs the rest", err=True
-        )
-    if outcome.exit_code == 130:
-        hint = f"herd map --resume {outcome.run_id}" if what == "map" else f"herd runs (run {outcome.run_id})"
-        click.echo(f"herd: interrupted; state saved: {hint} continues", err=True)
-    elif outcome.failed and what == "map":
-        click.echo(
-            f"herd: {len(outcome.failed)} failed; their stderr is in {_stderr_log(outcome)}"
-            f"; `herd map --resume {outcome.run_id}` re-runs them",
-            err=True,
-        )
-
-
-def _stderr_log(outcome: Any) -> str:
-    """The log's path, relative to here when it is below (shorter to read and to paste)."""
-    path = Path(outcome.stderr_log)
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:
-    click.echo(
-        f"{plural(the_plan.items, 'item')} -> "
-        f"{plural(the_plan.invocations, 'invocation')} of "
-        f"{the_plan.batch_size} ({the_plan.batch_reason})"
-    )
-    click.echo(f"workers: {the_plan.workers} ({the_plan.worker_reason})")
-    for seq, group in enumerate(groups[:20], 1):
-        click.echo(f"  {seq:>5}: {' '.join(group).replace(chr(0), ' ')}")
-    if len(groups) > 20:
-        click.echo(f"  ... {len(groups) - 20} more")
 
 
 @cli.command("map", cls=_CommandAfterDashes, epilog=STORE_HELP)
@@ -275,165 +168,43 @@ def map_command(
     stderr goes to .herd/runs/RUN/stderr.log, prefixed with the batch number.
     Exit 0: all succeeded; 1: some failed; 130: interrupted (--resume RUN continues).
     """
-    from herd import units
-    from herd.engine.journal import Journal
-    from herd.engine.policies import Halt
-    from herd.items import mapper, sources
-
     ctx = make_context(db, as_json)
     meta = click.get_current_context().meta
-    words = list(meta.get("herd_command") or [])
-    if meta.get("herd_gnu_grammar"):
-        words, items = list(items), ()
-    command, found_sources = sources.split_command(words)
-    found_sources = [sources.Source("file", (name,)) for name in arg_files] + found_sources
-    if retries < 0:
-        raise BadInput("--retries must be 0 or more")
-    if resume_run:
-        if command or items or from_file or pattern or found_sources:
-            raise BadInput("--resume RUN re-runs RUN's own items and command; give no others")
-        store = item_store(ctx.db)
-        journal = Journal.open(store, resume_run)
-        with _shown(ctx.as_json, journal, progress=progress) as out:
-            outcome = mapper.resume(journal, out=out)
-        _finish(ctx, outcome, "map")
-    if not command:
-        raise BadInput(
-            "say what to run: herd map [OPTIONS] -- CMD [ARGS with {}] ::: ITEMS (or items on stdin)"
-        )
-    cores = os.cpu_count() or 1
-    workers = forms.workers_for(jobs, cores)
-    relative = timeout is not None and timeout.strip().endswith("%")
-    options = mapper.MapOptions(
-        argv=command,
-        workers=workers,
-        batch_size=_count(batch_size, "--batch-size"),
+    gnu = bool(meta.get("herd_gnu_grammar"))
+    request = MapRequest(
+        words=list(items) if gnu else list(meta.get("herd_command") or []),
+        gnu_grammar=gnu,
+        items=() if gnu else items,
+        from_file=from_file,
+        pattern=pattern,
+        arg_files=arg_files,
+        link=link,
+        jobs=jobs,
+        batch_size=batch_size,
         retries=retries,
-        timeout=units.duration(timeout) if timeout and not relative else None,
-        timeout_percent=forms.percent(timeout) if relative and timeout else None,
+        timeout=timeout,
+        halt=halt,
+        joblog=joblog,
+        resume_run=resume_run,
         keep_order=keep_order,
-        joblog=Path(joblog).resolve() if joblog else None,
-        cwd=Path.cwd(),
+        null=null,
         colsep=colsep,
-        multi=sources.is_multi(found_sources),
         tag=tag,
         tagstring=tagstring,
-        results=Path(results).resolve() if results else None,
-        delay=units.duration(delay) if delay else None,
-        memfree=units.size(memfree) if memfree else None,
-        load=forms.load(load),
+        results=results,
+        delay=delay,
+        memfree=memfree,
+        load=load,
+        progress=progress,
+        dry_run=dry_run,
         executor=executor,
         scheduler=scheduler,
         cpus_per_job=cpus_per_job,
-        memory_per_job=units.size(memory_per_job) if memory_per_job else None,
-        halt=halt,
+        memory_per_job=memory_per_job,
+        db=ctx.db,
+        as_json=ctx.as_json,
     )
-    Halt.parse(halt)  # refused before anything runs
-    template = options.template()  # unknown {word}, bad --colsep: refused before anything runs
-    if tagstring:
-        from herd.items.template import TextTemplate
-
-        TextTemplate(tagstring, template, "--tagstring")
-    if joblog and not Path(joblog).resolve().parent.is_dir():
-        raise BadInput(
-            f"--joblog {joblog}: directory {Path(joblog).resolve().parent} does not "
-            "exist; create it or write the joblog elsewhere"
-        )
-    if executor == "local" and (scheduler or cpus_per_job or memory_per_job):
-        raise BadInput("--scheduler, --cpus-per-job and --memory-per-job need --executor dask")
-    found = forms.items_from(items, from_file, pattern, found_sources, null, link)
-    if workers == -1:
-        options = dataclasses.replace(options, workers=max(1, min(len(found), forms.MAX_UNBOUNDED_WORKERS)))
-    the_plan = mapper.plan(len(found), options)
-    if dry_run:
-        groups = list(mapper.batches(found, the_plan.batch_size))
-        ctx.emit(
-            {
-                **the_plan.to_dict(),
-                "command": list(command),
-                "batches": [list(template.expand(g, seq)) for seq, g in enumerate(groups, 1)],
-            },
-            lambda: _render_plan(the_plan, groups),
-        )
-        return
-    dashless_stdin = bool(meta.get("herd_gnu_grammar")) and not found_sources
-    if not found and not (items or from_file or pattern) and not dashless_stdin:
-        # GNU parallel's sources (stdin, :::: FILE) may be empty: nothing to do, as it does.
-        click.echo("herd: no items in the input; nothing to run", err=True)
-        return
-    if not found and dashless_stdin:
-        raise BadInput(
-            f"no items on standard input for {' '.join(command)!r}; herd's own "
-            "form puts items before --: herd map ITEM... -- CMD"
-        )
-    if not found:
-        raise BadInput(
-            "no items: give them after the command (::: a b, :::: FILE), on "
-            "standard input, as arguments before --, --from FILE|-, or --glob PATTERN"
-        )
-    store = item_store(ctx.db)
-    journal = Journal.create(store, "map", {**options.to_args(), "items": len(found)})
-    with _shown(ctx.as_json, journal, progress=progress) as out:
-        outcome = mapper.start(journal, found, options, the_plan, out=out)
-    _finish(ctx, outcome, "map")
-
-
-@contextmanager
-def _shown(as_json: bool, journal: Any, *, live: bool = True, progress: bool = False) -> Iterator[IO[bytes]]:
-    """Attach how events are shown for the map's whole life; yield where job stdout goes:
-    ours; the run's stdout.log when ours carries the JSONL events; above the live rows
-    when the live display draws on the same terminal."""
-    from herd.cli.run_cmds import close_listeners
-
-    shown = _listeners(as_json, live, progress)
-    journal.listeners.extend(shown)
-    try:
-        if as_json:
-            journal.run_dir.mkdir(parents=True, exist_ok=True)
-            with (journal.run_dir / "stdout.log").open("ab") as log:
-                yield log
-            return
-        console = next((getattr(s, "console", None) for s in shown), None)
-        if console is not None and sys.stdout.isatty():
-            above = _AboveLive(console)
-            try:
-                yield cast(IO[bytes], above)
-            finally:
-                above.close()
-            return
-        yield sys.stdout.buffer
-    finally:
-        close_listeners(shown)
-
-
-class _AboveLive:
-    """Job output printed through the live display's console, so it scrolls above the live
-    rows instead of being drawn over by them. Only complete lines; the rest waits."""
-
-    def __init__(self, console: Any) -> None:
-        self.console = console
-        self.partial = b""
-
-    def write(self, data: bytes) -> int:
-        complete, newline, self.partial = (self.partial + data).rpartition(b"\n")
-        if newline:
-            self.console.out(complete.decode(errors="replace"), highlight=False)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        if self.partial:
-            self.console.out(self.partial.decode(errors="replace"), highlight=False)
-            self.partial = b""
-
-
-def _finish(ctx: Any, outcome: Any, what: str) -> None:
-    if not ctx.as_json:  # with --json the events (map_end, run_end) were the output
-        _summary(outcome, what)
-    sys.stdout.flush()
-    sys.exit(outcome.exit_code)
+    run_map(request)
 
 
 @cli.command("pipeline", epilog=STORE_HELP)
@@ -460,6 +231,6 @@ def pipeline_command(file: str, retries: int, halt: str | None, db: str | None, 
     spec = pipeline.load(Path(file), retries=retries, halt=halt)
     store = item_store(ctx.db)
     journal = Journal.create(store, "pipeline", spec.to_args())
-    with _shown(ctx.as_json, journal, live=False) as out:
+    with shown(ctx.as_json, journal, live=False) as out:
         outcome = pipeline.run(journal, spec, out=out)
-    _finish(ctx, outcome, "pipeline")
+    finish(ctx.as_json, outcome, "pipeline")

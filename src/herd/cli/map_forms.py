@@ -7,8 +7,6 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-import click
-
 from herd.errors import BadInput
 
 if TYPE_CHECKING:
@@ -113,8 +111,9 @@ class ProgressLines:
         total, done, failed = event.total, event.done, event.failed
         finished = done + failed
         eta = ((now - self.began) / finished * (total - finished)) if finished else None
-        click.echo(
+        print(
             f"herd: {finished}/{total} done, {failed} failed, "
             f"{event.running} running" + (f", ETA {eta:.0f}s" if eta is not None else ""),
-            err=True,
+            file=sys.stderr,
+            flush=True,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -11,35 +10,12 @@ import click
 
 from herd.cli.app import cli, common, make_context
 from herd.cli.plan_cmds import task_selection
+from herd.cli.shown import close_listeners, listeners
 from herd.errors import BadInput
 
 if TYPE_CHECKING:
-    from herd.engine.journal import Listener
     from herd.run.batch import RunOutcome
     from herd.views.status import Snapshot
-
-
-def listeners(as_json: bool, *, items: bool = False, live: bool = True) -> list[Listener]:
-    """How events are shown, for a run as for a map: JSONL with --json, the live display on
-    a terminal (rich, loaded only then; `live=False` declines it), one plain line per event
-    otherwise (pipes, CI, HERD_PROGRESS=plain; `items`: the lines of a map or pipeline)."""
-    from herd.views.progress import JsonProgress, PlainProgress
-
-    if as_json:
-        return [JsonProgress()]
-    if live and sys.stderr.isatty() and os.environ.get("HERD_PROGRESS", "") != "plain":
-        from herd.views.live import LiveDisplay
-
-        return [LiveDisplay()]
-    return [PlainProgress(items=items)]
-
-
-def close_listeners(chosen: list[Listener]) -> None:
-    """Stop displays that own the terminal (the live one), even when the run raised."""
-    for listener in chosen:
-        close = getattr(listener, "close", None)
-        if close is not None:
-            close()
 
 
 def _render_outcome(outcome: RunOutcome) -> None:
