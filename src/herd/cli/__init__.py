@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     if args[:1] == ["map"]:
         from herd.cli import map_fast
 
-        if map_fast.run(args):
+        if map_fast.run(args, whole_process=argv is None):
             return
     from herd.cli import fast
 

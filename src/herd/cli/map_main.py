@@ -110,8 +110,11 @@ def run_map(r: MapRequest) -> None:
         if command or items or r.from_file or r.pattern or found_sources:
             raise BadInput("--resume RUN re-runs RUN's own items and command; give no others")
         journal = Journal.open(item_store(r.db), r.resume_run)
-        with shown(r.as_json, journal, progress=r.progress) as out:
-            outcome = mapper.resume(journal, out=out)
+        try:
+            with shown(r.as_json, journal, progress=r.progress) as out:
+                outcome = mapper.resume(journal, out=out)
+        finally:
+            _close(journal)
         finish(r.as_json, outcome, "map")
     if not command:
         raise BadInput(
@@ -185,9 +188,19 @@ def run_map(r: MapRequest) -> None:
             "standard input, as arguments before --, --from FILE|-, or --glob PATTERN"
         )
     journal = Journal.create(item_store(r.db), "map", {**options.to_args(), "items": len(found)})
-    with shown(r.as_json, journal, progress=r.progress) as out:
-        outcome = mapper.start(journal, found, options, the_plan, out=out)
+    try:
+        with shown(r.as_json, journal, progress=r.progress) as out:
+            outcome = mapper.start(journal, found, options, the_plan, out=out)
+    finally:
+        _close(journal)
     finish(r.as_json, outcome, "map")
+
+
+def _close(journal: Any) -> None:
+    """The events file and the store closed now, not whenever the interpreter gets to them
+    (the click-free path ends the process without its clean-up)."""
+    journal.close()
+    journal.store.close()
 
 
 def _render_plan(the_plan: Any, groups: list[tuple[str, ...]]) -> None:

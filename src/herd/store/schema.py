@@ -181,6 +181,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def _relayout(conn: sqlite3.Connection) -> None:
+    if conn.execute("SELECT 1 FROM issues LIMIT 1").fetchone() is None:
+        return  # a new store: nothing to re-encode (and no import of the record codec)
     from herd.store.records import relayout
 
     relayout(conn)
