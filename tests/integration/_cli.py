@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -42,10 +42,18 @@ def _exit_code(code: object) -> int:
 
 
 def in_process(
-    args: Sequence[str], *, cwd: Path, env: Mapping[str, str], input: str | bytes | None = None
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    input: str | bytes | None = None,
+    entry: Callable[[list[str]], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`herd ARGS` run by this process in `cwd` with exactly `env` as its environment."""
+    """`herd ARGS` run by this process in `cwd` with exactly `env` as its environment;
+    `entry`: another entry point than `herd.cli.main` (click's own, to compare)."""
     from herd.cli import main
+
+    run: Callable[[list[str]], None] = entry or main
 
     changes: dict[str, str | None] = {key: None for key in os.environ if key not in env}
     changes.update(env)
@@ -53,7 +61,7 @@ def in_process(
         before = os.getcwd()
         os.chdir(cwd)
         try:
-            main(list(args))
+            run(list(args))
             code = 0
         except SystemExit as exc:
             code = _exit_code(exc.code)

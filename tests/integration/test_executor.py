@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import sys
 import time
@@ -348,3 +349,28 @@ def test_a_program_found_on_the_jobs_own_path(tmp_path: Path) -> None:
         JobSpec("path", ("herd-only-here",), env={"PATH": f"{bindir}:/usr/bin:/bin"}, capture_stdout=True)
     )
     assert result.stdout == b"found\n"
+
+
+@pytest.mark.parametrize("epoll", [True, False], ids=["epoll", "selectors"])
+def test_the_wait_set_reports_what_became_readable(epoll: bool) -> None:
+    """The executor's wait set: raw epoll on Linux, `selectors` elsewhere; both answer the
+    same (a written pipe, a hung-up one, a removed one never)."""
+    from herd.engine.executor.local import _Watch
+
+    watch = _Watch(epoll=epoll)
+    pipes = [os.pipe() for _ in range(3)]
+    open_fds = {fd for pair in pipes for fd in pair}
+    try:
+        for n, (r, _) in enumerate(pipes):
+            watch.add(r, f"pipe {n}")
+        assert watch.wait(0) == []
+        os.write(pipes[0][1], b"x")
+        os.close(pipes[1][1])  # hung up: readable (EOF)
+        open_fds.discard(pipes[1][1])
+        os.write(pipes[2][1], b"x")
+        watch.remove(pipes[2][0])
+        assert sorted(map(str, watch.wait(1.0))) == ["pipe 0", "pipe 1"]
+    finally:
+        watch.close()
+        for fd in open_fds:
+            os.close(fd)

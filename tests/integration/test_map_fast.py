@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _cli import in_process
 from _queue_helpers import herd_env
 
 from herd.cli.map_fast import parse
@@ -20,15 +21,19 @@ _RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
 _VARYING = re.compile(r'(in \d+\.\d+s|"(ts|elapsed|started)": [0-9.]+)')
 
 
-def _herd(argv: list[str], cwd: Path, state: Path, stdin: str | None) -> subprocess.CompletedProcess[str]:
+def _herd(
+    args: list[str], cwd: Path, state: Path, stdin: str | None, *, click: bool = False, real: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`herd ARGS` through its entry point (the fast path first) or click's own; in this
+    process, or as a real one (`real`: where the fast path ends the process itself)."""
+    env = herd_env(XDG_STATE_HOME=str(state))
+    if not real:
+        from herd.cli.app import run
+
+        return in_process(args, cwd=cwd, env=env, input=stdin or "", entry=run if click else None)
+    argv = [sys.executable, "-c", CLICK_ONLY] if click else [sys.executable, "-m", "herd"]
     return subprocess.run(
-        argv,
-        cwd=cwd,
-        env=herd_env(XDG_STATE_HOME=str(state)),
-        input=stdin if stdin is not None else "",
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [*argv, *args], cwd=cwd, env=env, input=stdin or "", capture_output=True, text=True, timeout=60
     )
 
 
@@ -62,13 +67,17 @@ CASES: list[tuple[list[str], str | None]] = [
 ]
 
 
+REAL = {"map -j2 -k echo ::: a b c", "map false ::: a", "map --json echo ::: a", "map -n zero echo ::: a"}
+
+
 @pytest.mark.parametrize(("args", "stdin"), CASES, ids=[" ".join(a) for a, _ in CASES])
 def test_the_fast_path_answers_as_click_does(args: list[str], stdin: str | None, tmp_path: Path) -> None:
     assert parse(args) is not None, "this case should take the fast path"
     (tmp_path / "items.txt").write_text("one\ntwo\n")
+    real = " ".join(args) in REAL  # a few as real processes too: the fast path exits by itself
     fast_state, click_state = tmp_path / "fast", tmp_path / "click"
-    fast = _herd([sys.executable, "-m", "herd", *args], tmp_path, fast_state, stdin)
-    slow = _herd([sys.executable, "-c", CLICK_ONLY, *args], tmp_path, click_state, stdin)
+    fast = _herd(args, tmp_path, fast_state, stdin, real=real)
+    slow = _herd(args, tmp_path, click_state, stdin, click=True, real=real)
     assert (fast.returncode, _normal(fast.stdout, fast_state), _normal(fast.stderr, fast_state)) == (
         slow.returncode,
         _normal(slow.stdout, click_state),

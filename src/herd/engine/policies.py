@@ -275,38 +275,52 @@ class Halt(Policy):
 
 
 class Policies:
-    """The policies of one engine run, applied in order."""
+    """The policies of one engine run, applied in order. Each hook calls only the policies
+    that define it: an engine calls several hooks per job, and most policies have one."""
 
     def __init__(self, policies: Iterable[Policy | None]) -> None:
         self.items = [p for p in policies if p is not None]
+
+        def having(hook: str) -> list[Policy]:
+            return [p for p in self.items if getattr(type(p), hook) is not getattr(Policy, hook)]
+
+        self._prepare, self._delay, self._started = having("prepare"), having("delay"), having("started")
+        self._ended, self._retry, self._finished = having("ended"), having("retry"), having("finished")
+        self._stop = having("stop")
 
     def find(self, kind: type[Policy]) -> Policy | None:
         return next((p for p in self.items if isinstance(p, kind)), None)
 
     def prepare(self, job: JobSpec) -> JobSpec:
-        for policy in self.items:
+        for policy in self._prepare:
             job = policy.prepare(job)
         return job
 
     def delay(self, now: float) -> float:
-        return max((policy.delay(now) for policy in self.items), default=0.0)
+        if not self._delay:
+            return 0.0
+        return max(policy.delay(now) for policy in self._delay)
 
     def started(self, now: float) -> None:
-        for policy in self.items:
+        for policy in self._started:
             policy.started(now)
 
     def ended(self, attempt: Attempt) -> None:
-        for policy in self.items:
+        for policy in self._ended:
             policy.ended(attempt)
 
     def retry(self, attempt: Attempt) -> bool:
         """Run the unit again: some policy says yes and none says no."""
-        votes = [v for v in (policy.retry(attempt) for policy in self.items) if v is not None]
+        votes = [v for v in (policy.retry(attempt) for policy in self._retry) if v is not None]
         return bool(votes) and all(votes)
 
     def finished(self, ok: bool, exit_code: int | None = None) -> None:
-        for policy in self.items:
+        for policy in self._finished:
             policy.finished(ok, exit_code)
 
     def stop(self) -> Stop | None:
-        return next((s for s in (policy.stop() for policy in self.items) if s is not None), None)
+        for policy in self._stop:
+            stop = policy.stop()
+            if stop is not None:
+                return stop
+        return None

@@ -34,9 +34,7 @@ class Owner:
 
     @classmethod
     def this_process(cls, role: str) -> Owner:
-        return cls(
-            role, _hostname(), os.getpid(), _start_time(os.getpid()) or 0.0, os.urandom(3).hex()
-        )
+        return cls(role, _hostname(), os.getpid(), _start_time(os.getpid()) or 0.0, os.urandom(3).hex())
 
     @classmethod
     def parse(cls, text: str | None) -> Owner | None:
@@ -88,7 +86,10 @@ def _start_time(pid: int) -> float | None:
     try:
         return _proc_start_time(pid)
     except OSError:
-        pass  # no /proc (not Linux) or an unreadable one: ask psutil
+        return _psutil_start_time(pid)  # no /proc (not Linux) or an unreadable one
+
+
+def _psutil_start_time(pid: int) -> float | None:
     import psutil
 
     try:

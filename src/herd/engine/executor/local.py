@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import os
+import select
 import selectors
 import signal
 import time
@@ -64,6 +65,47 @@ class _Running:
     pipes: list[PipeReader] = field(default_factory=list)
 
 
+class _Watch:
+    """The descriptors the loop waits on, each with what it belongs to. Raw epoll where
+    there is one (Linux): `selectors`' wrappers cost ~12 us per job (3 registrations, 3
+    removals, a wait), measured on 1,000 x true; elsewhere `selectors`."""
+
+    def __init__(self, *, epoll: bool = hasattr(select, "epoll")) -> None:
+        self._what: dict[int, object] = {}
+        self._epoll = select.epoll() if epoll else None
+        self._selector = None if self._epoll is not None else selectors.DefaultSelector()
+
+    def add(self, fd: int, what: object) -> None:
+        if self._epoll is not None:
+            self._epoll.register(fd, select.EPOLLIN)
+        elif self._selector is not None:
+            self._selector.register(fd, selectors.EVENT_READ)
+        self._what[fd] = what
+
+    def remove(self, fd: int) -> None:
+        del self._what[fd]
+        if self._epoll is not None:
+            self._epoll.unregister(fd)
+        elif self._selector is not None:
+            self._selector.unregister(fd)
+
+    def wait(self, timeout: float | None) -> list[object]:
+        """What became readable (or hung up) within `timeout` seconds (None: no limit)."""
+        if self._epoll is not None:
+            ready = [fd for fd, _ in self._epoll.poll(-1 if timeout is None else timeout)]
+        elif self._selector is not None:
+            ready = [key.fd for key, _ in self._selector.select(timeout)]
+        else:
+            ready = []
+        return [self._what[fd] for fd in ready if fd in self._what]
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+        elif self._selector is not None:
+            self._selector.close()
+
+
 class LocalExecutor:
     """Runs up to `slots` jobs at once as local child processes."""
 
@@ -90,7 +132,7 @@ class LocalExecutor:
         self._pending: deque[JobSpec] = deque()
         self._running: dict[int, _Running] = {}
         self._done: list[JobResult] = []
-        self._selector = selectors.DefaultSelector()
+        self._watch = _Watch()
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._use_pidfd = hasattr(os, "pidfd_open")
         self._closed = False
@@ -176,7 +218,7 @@ class LocalExecutor:
         if self._running or self._pending:
             self.cancel_all()
         self._closed = True
-        self._selector.close()
+        self._watch.close()
         os.close(self._devnull)
 
     def __enter__(self) -> LocalExecutor:
@@ -239,9 +281,9 @@ class LocalExecutor:
         )
         self._running[pid] = run
         if pidfd is not None:
-            self._selector.register(pidfd, selectors.EVENT_READ, run)
+            self._watch.add(pidfd, run)
         for reader in parent_ends:
-            self._selector.register(reader.fd, selectors.EVENT_READ, reader)
+            self._watch.add(reader.fd, reader)
 
     # -- supervising -------------------------------------------------------------
 
@@ -262,12 +304,11 @@ class LocalExecutor:
         return timeout
 
     def _poll(self, timeout: float | None) -> None:
-        for key, _ in self._selector.select(timeout):
-            data = key.data
+        for data in self._watch.wait(timeout):
             if isinstance(data, PipeReader):
                 # An earlier event in this batch may have reaped its job and closed it.
                 if not data.closed and data.read_available():
-                    self._selector.unregister(data.fd)
+                    self._watch.remove(data.fd)
                     data.close()
             elif isinstance(data, _Running) and data.pid in self._running:
                 self._reap(data)
@@ -312,7 +353,7 @@ class LocalExecutor:
         pid = run.pid
         _signal_group(pid, signal.SIGKILL)
         if run.pidfd is not None:
-            self._selector.unregister(run.pidfd)
+            self._watch.remove(run.pidfd)
             os.close(run.pidfd)
         _, status, _ = os.wait4(pid, 0)
         ended_at = time.time()
@@ -320,7 +361,7 @@ class LocalExecutor:
         for reader in run.pipes:
             if not reader.closed:
                 reader.read_available()
-                self._selector.unregister(reader.fd)
+                self._watch.remove(reader.fd)
                 reader.close()
         if run.job.log_path is not None and run.output is None:
             tail = tail_text(read_file_tail(run.job.log_path))
