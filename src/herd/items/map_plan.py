@@ -14,9 +14,7 @@ from herd.engine.events import MapEnd, PipelineEnd, ScaleDecision, StageCounts
 from herd.engine.executor.base import Executor
 from herd.engine.executor.local import LocalExecutor
 from herd.engine.journal import RunState
-from herd.engine.policies import Halt, Policies, Retries, TimeLimit
-from herd.items.admission import admission
-from herd.items.autoscale import MAX_AUTO_WORKERS
+from herd.engine.policies import Halt, Policies, Policy, Retries, TimeLimit
 from herd.items.template import Template
 from herd.units import plural
 
@@ -134,9 +132,17 @@ class MapOptions:
                 Retries(self.retries),
                 TimeLimit(self.timeout),
                 Halt.parse(self.halt, units),
-                *admission(self.delay, self.memfree, self.load, self.timeout_percent),
+                *self._admission(),
             ]
         )
+
+    def _admission(self) -> list[Policy]:
+        """--delay, --memfree, --load, --timeout N%: imported only when one is given."""
+        if self.delay is None and self.memfree is None and self.load is None and self.timeout_percent is None:
+            return []
+        from herd.items.admission import admission
+
+        return admission(self.delay, self.memfree, self.load, self.timeout_percent)
 
     def template(self, argv: tuple[str, ...] | None = None) -> Template:
         return Template(self.argv if argv is None else argv, colsep=self.colsep, multi=self.multi)
@@ -255,6 +261,8 @@ class MapPlan:
 def plan(count: int, options: MapOptions, cores: int | None = None) -> MapPlan:
     cores = cores or os.cpu_count() or 1
     if options.workers is None:
+        from herd.items.autoscale import MAX_AUTO_WORKERS
+
         sizing_workers = MAX_AUTO_WORKERS
         workers = f"auto ({min(2, MAX_AUTO_WORKERS)}..{MAX_AUTO_WORKERS})"
         why = (

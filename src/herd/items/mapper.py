@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from herd.engine.events import (
     ItemFailed,
@@ -37,7 +37,6 @@ from herd.engine.journal import Journal, Outcome, RunState, TaskState
 from herd.engine.policies import Attempt
 from herd.engine.shutdown import Shutdown, handling_signals
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, BadInput, HerdError
-from herd.items.autoscale import AutoScaler
 from herd.items.map_plan import MapArgs as MapArgs
 from herd.items.map_plan import MapOptions as MapOptions
 from herd.items.map_plan import MapOutcome as MapOutcome
@@ -50,6 +49,9 @@ from herd.items.output import JobLog, Results, Sink, Tagger
 from herd.items.sources import utf8_text as utf8_text  # moved there; the pipeline imports it here
 from herd.items.template import command_for as command_for  # likewise
 from herd.store.journal import TaskUpdate
+
+if TYPE_CHECKING:
+    from herd.items.autoscale import AutoScaler
 
 FLUSH_SECONDS, FLUSH_RESULTS = 0.2, 500
 PROGRESS_SECONDS = 0.25
@@ -186,7 +188,11 @@ class _Loop:
     def __init__(self, journal: Journal, options: MapOptions, out: IO[bytes], resumed: bool) -> None:
         self.journal = journal
         self.options = options
-        self.scaler = AutoScaler() if options.workers is None else None
+        self.scaler: AutoScaler | None = None
+        if options.workers is None:  # -j auto: its module only then
+            from herd.items.autoscale import AutoScaler
+
+            self.scaler = AutoScaler()
         self.slots = self.scaler.cap if self.scaler else max(1, options.workers or 1)
         self.recorder = Recorder(journal)
         self.sink = Sink(out, options.keep_order)

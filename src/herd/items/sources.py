@@ -13,7 +13,6 @@ RECORD_SEP, so batches, the journal and resume treat every item alike.
 
 from __future__ import annotations
 
-import glob as globmod
 import io
 import itertools
 import sys
@@ -148,7 +147,9 @@ def herd_items(
             raise BadInput(f"--from {from_file}: {exc.strerror}") from None
         items.extend(_lines(io.StringIO(utf8_text(data, f"--from {from_file}"), newline=None)))
     if pattern is not None:
-        items.extend(sorted(globmod.glob(pattern, recursive=True)))
+        import glob
+
+        items.extend(sorted(glob.glob(pattern, recursive=True)))
     return items
 
 
