@@ -9,25 +9,24 @@ own lines go to stderr, prefixed `herd:` (or the live display on a terminal). Wi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from herd.cli import map_forms as forms
 from herd.errors import BadInput, NotFound
+from herd.structs import replace, struct
 from herd.units import plural
 
 if TYPE_CHECKING:
     from herd.engine.journal import Listener
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class MapRequest:
     """`herd map`'s arguments, as the user gave them (click's defaults included)."""
 
@@ -161,7 +160,7 @@ def run_map(r: MapRequest) -> None:
         raise BadInput("--scheduler, --cpus-per-job and --memory-per-job need --executor dask")
     found = forms.items_from(items, r.from_file, r.pattern, found_sources, r.null, r.link)
     if workers == -1:
-        options = dataclasses.replace(options, workers=max(1, min(len(found), forms.MAX_UNBOUNDED_WORKERS)))
+        options = replace(options, workers=max(1, min(len(found), forms.MAX_UNBOUNDED_WORKERS)))
     the_plan = mapper.plan(len(found), options)
     if r.dry_run:
         groups = list(mapper.batches(found, the_plan.batch_size))

@@ -6,10 +6,9 @@ serialisation serves the file, `--json` and `herd status --watch`: `to_json()` g
 `{"ts", "run", "event": KIND, ...fields}` (the field names are the contract documented
 for `--json`), and `from_json` / `parse` read it back into the same class.
 
-The classes are frozen keyword-only records declared like dataclasses (type checkers
-see them as such, through `dataclass_transform`) but built by the `event` decorator
-from their annotations: `@dataclass` generates and compiles six methods per class,
-which cost every herd command ~20 ms at start-up for these 21 classes alone.
+The classes are frozen keyword-only structs (herd.structs: declared like dataclasses,
+built without compiling six methods each; these 21 cost every herd command ~10 ms at
+start-up as dataclasses).
 """
 
 from __future__ import annotations
@@ -18,48 +17,24 @@ import json
 from typing import Any, ClassVar, TypedDict, TypeVar, dataclass_transform
 
 from herd.engine.states import Outcome, RunState, TaskState
+from herd.structs import field, fields, struct
 
 JsonScalar = str | int | float | bool | None
 
 _KINDS: dict[str, type[Event]] = {}
-_MISSING: Any = object()
 _E = TypeVar("_E", bound="Event")
-
-
-class _Field:
-    """A field's default: a value, or a factory called for each event (a fresh list)."""
-
-    __slots__ = ("default", "factory", "omit_none")
-
-    def __init__(self, default: Any, factory: Any, omit_none: bool) -> None:
-        self.default, self.factory, self.omit_none = default, factory, omit_none
-
-
-def field(*, default: Any = _MISSING, default_factory: Any = None, omit_none: bool = False) -> Any:
-    """A field's default, like `dataclasses.field`; `omit_none`: left out of the JSON when
-    it is None."""
-    return _Field(default, default_factory, omit_none)
+# A field with this metadata is left out of the JSON when it is None (as it always was).
+OMIT_NONE = {"omit_none": True}
 
 
 def _optional() -> Any:
-    return field(default=None, omit_none=True)
+    return field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
 def event(cls: type[_E]) -> type[_E]:
-    """Make `cls` a frozen keyword-only record of its annotated fields (and its bases')."""
-    fields = {f[0]: f for f in getattr(cls, "_fields", ())}
-    for name, annotation in cls.__annotations__.items():  # its own (Python >= 3.10)
-        if str(annotation).startswith("ClassVar"):
-            continue
-        value = cls.__dict__.get(name, _MISSING)
-        if isinstance(value, _Field):
-            fields[name] = (name, value.default, value.factory, value.omit_none)
-        else:
-            fields[name] = (name, value, None, False)
-        if value is not _MISSING:
-            delattr(cls, name)
-    cls._fields = tuple(fields.values())
+    """A frozen keyword-only struct of its fields (and its bases'), known by its `kind`."""
+    struct(frozen=True, kw_only=True)(cls)
     kind = cls.__dict__.get("kind")
     if kind:
         _KINDS[kind] = cls
@@ -73,48 +48,6 @@ class Event:
     """Set by the journal when the event is emitted."""
     run: str = ""
     """Set by the journal when the event is emitted."""
-
-    # (name, default or _MISSING, factory or None, omit when None), in declaration order.
-    _fields: ClassVar[tuple[tuple[str, Any, Any, bool], ...]] = ()
-
-    def __init__(self, **values: Any) -> None:
-        for name, default, factory, _ in self._fields:
-            if name in values:
-                value = values.pop(name)
-            elif default is not _MISSING:
-                value = default
-            elif factory is not None:
-                value = factory()
-            else:
-                raise TypeError(f"{type(self).__name__}() missing keyword argument {name!r}")
-            object.__setattr__(self, name, value)
-        if values:
-            raise TypeError(f"{type(self).__name__}() got unexpected keyword argument {next(iter(values))!r}")
-        self.__post_init__()
-
-    def __post_init__(self) -> None:
-        """Normalise fields after `__init__` (enum values from their JSON strings)."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen: cannot assign to {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen: cannot delete {name!r}")
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f[0]) for f in self._fields)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{f[0]}={getattr(self, f[0])!r}" for f in self._fields)
-        return f"{type(self).__name__}({shown})"
 
     def stamped(self, ts: float, run: str) -> Event:
         """A copy with the time and run set (what the journal emits)."""
@@ -131,25 +64,25 @@ class Event:
         cls = _KINDS.get(str(data.get("event")))
         if cls is None:
             raise ValueError(f"unknown event {data.get('event')!r}")
-        fields = {k: v for k, v in data.items() if k != "event"}
+        values = {k: v for k, v in data.items() if k != "event"}
         try:
-            return cls._from_fields(fields)
+            return cls._from_fields(values)
         except (TypeError, KeyError) as exc:  # a required field is missing
             raise ValueError(f"event {cls.kind}: {exc}") from None
 
     def _fields_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, _, _, omit_none in self._fields:
-            value = getattr(self, name)
-            if name in ("ts", "run") or (value is None and omit_none):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("ts", "run") or (value is None and f.metadata.get("omit_none")):
                 continue
-            out[name] = value
+            out[f.name] = value
         return out
 
     @classmethod
-    def _from_fields(cls, fields: dict[str, Any]) -> Event:
-        names = {f[0] for f in cls._fields}
-        return cls(**{k: v for k, v in fields.items() if k in names})
+    def _from_fields(cls, values: dict[str, Any]) -> Event:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 def parse(line: str | bytes) -> Event | None:
@@ -263,9 +196,9 @@ class Step(Event):
         return {"step": self.step, **self.detail}
 
     @classmethod
-    def _from_fields(cls, fields: dict[str, Any]) -> Event:
-        rest = {k: v for k, v in fields.items() if k not in ("ts", "run", "step")}
-        return cls(ts=fields.get("ts", 0.0), run=fields.get("run", ""), step=fields["step"], detail=rest)
+    def _from_fields(cls, values: dict[str, Any]) -> Event:
+        rest = {k: v for k, v in values.items() if k not in ("ts", "run", "step")}
+        return cls(ts=values.get("ts", 0.0), run=values.get("run", ""), step=values["step"], detail=rest)
 
 
 @event

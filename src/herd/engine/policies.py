@@ -17,15 +17,14 @@ its journal and its git; the policies own the judgement. A new rule (a budget,
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from herd.engine.executor.base import JobResult, JobSpec
 from herd.engine.states import Outcome
 from herd.errors import BadInput
+from herd.structs import replace, struct
 from herd.units import format_size
 
 
@@ -52,7 +51,7 @@ def judge(
     return Outcome.OK, "exit 0"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Attempt:
     """One finished attempt, as the policies see it."""
 
@@ -95,7 +94,7 @@ class Attempt:
         )
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Stop:
     """Start no new unit: why, and whether running ones are killed (`--halt now`)."""
 
@@ -151,7 +150,7 @@ class TimeLimit(Policy):
     def prepare(self, job: JobSpec) -> JobSpec:
         if self.seconds is None or job.timeout is not None:
             return job
-        return dataclasses.replace(job, timeout=self.seconds)
+        return replace(job, timeout=self.seconds)
 
 
 class MemoryLimit(Policy):
@@ -163,7 +162,7 @@ class MemoryLimit(Policy):
     def prepare(self, job: JobSpec) -> JobSpec:
         if self.limit is None or job.max_memory is not None:
             return job
-        return dataclasses.replace(job, max_memory=self.limit)
+        return replace(job, max_memory=self.limit)
 
 
 class Budget(Policy):

@@ -9,13 +9,13 @@ timeout.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import os
 from collections import deque
 from collections.abc import Callable
 
 from herd.engine.executor.base import JobSpec
 from herd.engine.policies import Attempt, Policy
+from herd.structs import replace
 
 LOAD_CHECK_SECONDS = 0.5
 MEMORY_CHECK_SECONDS = 0.2
@@ -128,7 +128,7 @@ class RelativeTimeout(Policy):
         limit = self.timeout()
         if limit is None or job.timeout is not None:
             return job
-        return dataclasses.replace(job, timeout=limit)
+        return replace(job, timeout=limit)
 
 
 def admission(

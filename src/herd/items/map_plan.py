@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Required, TypedDict
 
@@ -16,6 +15,7 @@ from herd.engine.executor.local import LocalExecutor
 from herd.engine.journal import RunState
 from herd.engine.policies import Halt, Policies, Policy, Retries, TimeLimit
 from herd.items.template import Template
+from herd.structs import field, struct
 from herd.units import plural
 
 AUTO_BATCH_MIN, AUTO_BATCH_MAX = 10, 20
@@ -92,7 +92,7 @@ class MapArgs(TypedDict, total=False):
     load: float
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class MapOptions:
     argv: tuple[str, ...]
     workers: int | None = None
@@ -235,7 +235,7 @@ class MapPlanJson(TypedDict):
     worker_reason: str
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class MapPlan:
     """What a map would do: `--dry-run` prints it, `start` runs it."""
 
@@ -280,7 +280,7 @@ def plan(count: int, options: MapOptions, cores: int | None = None) -> MapPlan:
     return MapPlan(count, size, batch_why, -(-count // size) if count else 0, workers, why)
 
 
-@dataclass
+@struct
 class MapOutcome:
     run_id: str
     exit_code: int

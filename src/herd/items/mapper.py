@@ -22,7 +22,6 @@ import json
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from herd.engine.events import (
@@ -49,6 +48,7 @@ from herd.items.output import JobLog, Results, Sink, Tagger
 from herd.items.sources import utf8_text as utf8_text  # moved there; the pipeline imports it here
 from herd.items.template import command_for as command_for  # likewise
 from herd.store.journal import TaskUpdate
+from herd.structs import struct
 
 if TYPE_CHECKING:
     from herd.items.autoscale import AutoScaler
@@ -118,7 +118,7 @@ class Recorder:
 # -- the engine --------------------------------------------------------------------------
 
 
-@dataclass
+@struct
 class Batch:
     task_id: str
     seq: int

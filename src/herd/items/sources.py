@@ -17,17 +17,17 @@ import io
 import itertools
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from herd.errors import BadInput
 from herd.items.template import RECORD_SEP
+from herd.structs import struct
 
 MARKERS = {":::": ("args", False), ":::+": ("args", True), "::::": ("file", False), "::::+": ("file", True)}
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Source:
     kind: str
     """`args` (`:::`) or `file` (`::::`)."""

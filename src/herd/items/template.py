@@ -27,9 +27,9 @@ import functools
 import re
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from herd.errors import BadInput
+from herd.structs import struct
 
 RECORD_SEP = "\0"
 """Joins the values of one item from several input sources (`::: a b ::: 1 2`): no
@@ -86,7 +86,7 @@ _TRANSFORMS: dict[str, Callable[[str], str] | None] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@struct(frozen=True)
 class Replacement:
     kind: int
     index: int = 0

@@ -10,8 +10,9 @@ run over only when its owner is gone, with a compare-and-swap on this string.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from herd.structs import struct
 
 if TYPE_CHECKING:
     from herd.store.journal import RunRow
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 _START_SLACK = 1.0
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Owner:
     role: str  # run, map, pipeline (the process that created the run) or resume
     host: str

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from herd.errors import BadInput
+from herd.structs import struct
 
 EXIT_COMMAND_NOT_FOUND = 127
 EXIT_CANNOT_EXECUTE = 126
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class JobSpec:
     """One command to run, and the limits it runs under."""
 
@@ -59,7 +59,7 @@ class JobSpec:
             raise BadInput(f"job {self.key}: max_memory must be positive, got {self.max_memory}")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class JobResult:
     """How one job ended. Every submitted job yields exactly one result."""
 

@@ -21,7 +21,6 @@ Only this module and its helpers (`dask_cluster`: connecting, faults, closing;
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import queue
 import time
 import uuid
@@ -48,6 +47,7 @@ from herd.engine.executor.dask_cluster import (
 from herd.engine.executor.dask_git import WorktreeShipper, bring_back
 from herd.engine.executor.remote_job import CANCEL_POLL, RemoteJob, RemoteOutcome, RepoShipment, run_jobs
 from herd.errors import BadInput, HerdError
+from herd.structs import replace
 
 if TYPE_CHECKING:
     from herd.run.attempts import RunOptions
@@ -235,9 +235,7 @@ class DaskExecutor:
         now = time.time()
         for submitted in self._pending:
             self._done.append(
-                dataclasses.replace(
-                    failed(submitted.job, "cancelled before it started", now=now), cancelled=True
-                )
+                replace(failed(submitted.job, "cancelled before it started", now=now), cancelled=True)
             )
         self._pending.clear()
         if self._futures and not self._lost:
@@ -253,7 +251,7 @@ class DaskExecutor:
         now = time.time()
         why = "the Dask scheduler went away" if self._lost else "cancelled before it finished"
         for future, group in self._futures.values():
-            self._done.extend(dataclasses.replace(failed(s.job, why, now=now), cancelled=True) for s in group)
+            self._done.extend(replace(failed(s.job, why, now=now), cancelled=True) for s in group)
             if not self._lost:
                 try:
                     future.cancel()
@@ -312,8 +310,7 @@ class DaskExecutor:
             elif future.status == "cancelled":
                 if cancelling or self._client.status == "running":
                     self._done.extend(
-                        dataclasses.replace(failed(s.job, "cancelled before it finished"), cancelled=True)
-                        for s in group
+                        replace(failed(s.job, "cancelled before it finished"), cancelled=True) for s in group
                     )
                 else:
                     self._futures[future.key] = (future, group)  # cancel_all reports it
@@ -348,11 +345,11 @@ class DaskExecutor:
             try:
                 log_path.write_bytes(outcome.log)
             except OSError as exc:
-                result = dataclasses.replace(result, error=f"cannot write log: {exc}")
+                result = replace(result, error=f"cannot write log: {exc}")
         try:
             bring_back(submitted.repo, submitted.job.cwd, outcome)
         except HerdError as exc:
-            result = dataclasses.replace(result, error=f"could not bring the worker's commits back: {exc}")
+            result = replace(result, error=f"could not bring the worker's commits back: {exc}")
         return result
 
     def _lost_error(self) -> SchedulerLost:

@@ -8,7 +8,6 @@ herd leaves what it does not own as it found it: a shared scheduler gets its
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from typing import Any
@@ -18,6 +17,7 @@ from distributed.scheduler import KilledWorker
 
 from herd.engine.executor.base import JobResult, JobSpec
 from herd.errors import Interrupted
+from herd.structs import replace
 
 # distributed is only partly annotated (mypy --strict rejects its untyped calls), so herd
 # talks to it through Any at this one edge.
@@ -132,7 +132,7 @@ def died(job: JobSpec, exc: BaseException, started_at: float) -> JobResult:
             f"worker died: {address or 'a Dask worker'} was lost while it ran this job",
             started_at=started_at,
         )
-        return dataclasses.replace(result, worker=f"dask/{address}" if address else "")
+        return replace(result, worker=f"dask/{address}" if address else "")
     if isinstance(exc, OSError):  # CommClosedError and friends: the worker's connection broke
         return failed(job, f"worker died: {type(exc).__name__}: {exc}", started_at=started_at)
     return failed(job, f"the Dask task failed: {type(exc).__name__}: {exc}", started_at=started_at)

@@ -30,7 +30,6 @@ import signal
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from herd.engine.executor.base import JobResult, JobSpec
 from herd.engine.executor.output import PipeReader, read_file_tail, tail_text
@@ -38,6 +37,7 @@ from herd.engine.executor.spawn import not_started, output_fds, spawn_failed, st
 from herd.engine.executor.sweep import kill_by_env
 from herd.engine.executor.tree import tree_rss
 from herd.errors import BadInput
+from herd.structs import field, struct
 
 __all__ = ["DEFAULT_GRACE", "LocalExecutor", "kill_by_env"]
 
@@ -47,7 +47,7 @@ DEFAULT_MEMORY_POLL = 0.25
 _EXIT_POLL = 0.01
 
 
-@dataclass(eq=False)
+@struct(eq=False)
 class _Running:
     job: JobSpec
     pid: int

@@ -15,7 +15,6 @@ it) comes back as a bundle of `base..HEAD`, with the output log's tail.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import tempfile
 import time
@@ -29,6 +28,7 @@ from herd.engine.executor.local import LocalExecutor
 from herd.engine.executor.output import read_file_tail
 from herd.errors import HerdError
 from herd.git.repo import Git
+from herd.structs import replace
 
 LOG_BYTES_BACK = 1 << 20
 """How much of a job's output log travels back to the coordinator's attempt log."""
@@ -83,9 +83,7 @@ def run_jobs(remotes: tuple[RemoteJob, ...], base_bundle: bytes | None) -> list[
             if _cancel_requested(remote.cancel_flag):
                 outcomes.extend(
                     RemoteOutcome(
-                        dataclasses.replace(
-                            _failed(r.job, "", "cancelled before it started"), cancelled=True
-                        ),
+                        replace(_failed(r.job, "", "cancelled before it started"), cancelled=True),
                         None,
                         None,
                         None,
@@ -125,7 +123,7 @@ def run_remote(remote: RemoteJob, base_bundle: bytes | None) -> RemoteOutcome:
                 )
             paths[remote.repo.worktree] = str(clone)
         log_path = tmp / "output.log" if job.log_path is not None else None
-        local_job = dataclasses.replace(
+        local_job = replace(
             job,
             argv=tuple(_rewrite(arg, paths) for arg in job.argv),
             env=None if job.env is None else {k: _rewrite(v, paths) for k, v in job.env.items()},
@@ -134,7 +132,7 @@ def run_remote(remote: RemoteJob, base_bundle: bytes | None) -> RemoteOutcome:
             inputs=(),
         )
         result = _supervise(local_job, remote)
-        result = dataclasses.replace(result, worker=worker)
+        result = replace(result, worker=worker)
         log = _log_tail(log_path) if log_path is not None else None
         if git is None or clone is None or remote.repo is None:
             return RemoteOutcome(result, None, None, log)
@@ -142,7 +140,7 @@ def run_remote(remote: RemoteJob, base_bundle: bytes | None) -> RemoteOutcome:
             head, bundle = _pack_result(git, clone, remote.repo.base, tmp / "result.bundle", job.key)
         except HerdError as exc:
             return RemoteOutcome(
-                dataclasses.replace(result, error=f"could not pack the worker's commits: {exc}"),
+                replace(result, error=f"could not pack the worker's commits: {exc}"),
                 None,
                 None,
                 log,
