@@ -17,6 +17,8 @@ Type checkers see these classes as dataclasses, through `dataclass_transform`.
         def __post_init__(self) -> None: ...   # called by __init__, as dataclasses do
 
 `replace(record, **changes)` and `fields(record)` stand for their dataclasses namesakes.
+A subclass of a struct is a struct (`@struct`, or no decorator to add no field); never
+`@dataclass`, which does not see a struct's fields.
 """
 
 from __future__ import annotations

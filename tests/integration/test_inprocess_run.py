@@ -172,7 +172,6 @@ def test_a_task_past_its_timeout_is_stopped_and_the_rest_lands(world: World) -> 
 # -- herd map ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class InProcessMap(mapper.MapOptions):
     """`herd map` with its jobs on the in-process executor."""
 
