@@ -112,3 +112,28 @@ def test_options_stop_at_the_command_as_in_gnu_parallel() -> None:
     assert fields["arg_files"] == ("f1", "f2")
     assert fields["words"] == ["grep", "-k", "x", ":::", "-j"]
     assert "keep_order" not in fields
+
+
+def test_a_map_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """A short map's cost is mostly its imports: no click, dataclasses, psutil or rich for
+    `herd map CMD ::: ITEMS` (issue 16: import only what the command uses)."""
+    code = (
+        "import sys\n"
+        "from herd.cli import main\n"
+        "try:\n"
+        "    main(['map', 'true', ':::', 'a'])\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "heavy = ('click', 'dataclasses', 'inspect', 'psutil', 'rich', 'shutil', 'socket')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=herd_env(XDG_STATE_HOME=str(tmp_path / "state")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
