@@ -28,6 +28,7 @@ from test_land import herd as land_herd
 
 from herd.engine.executor import JobSpec
 from herd.engine.executor.dask import DaskExecutor
+from herd.engine.executor.remote_job import PUSH_LIMIT
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LOOPBACK = "127.0.0.1"
@@ -182,6 +183,35 @@ def test_fifty_items_run_on_both_workers(cluster: Cluster) -> None:
     # Nothing herd or Dask started listens beyond the loopback interface.
     pids = [cluster.scheduler.pid, *(w.pid for w in cluster.workers)]
     assert listening_addresses(pids) == {LOOPBACK}
+
+
+def test_small_outcomes_come_with_the_completion_and_big_ones_are_fetched(cluster: Cluster) -> None:
+    """A task's small outcomes reach the coordinator as an event ahead of its completion:
+    no gather through the scheduler. An outcome over PUSH_LIMIT is fetched, and whole."""
+    from distributed import Client
+
+    # A lambda travels by value (the scheduler cannot import this test module).
+    gathers = lambda dask_scheduler: sum(  # noqa: E731
+        1 for _, e in dask_scheduler.get_events("all") if isinstance(e, dict) and e.get("action") == "gather"
+    )
+    big = 2 * PUSH_LIMIT
+    with Client(cluster.address, set_as_default=False, timeout=30) as client:  # type: ignore[no-untyped-call]
+        before = client.run_on_scheduler(gathers)
+        with DaskExecutor(2, scheduler=cluster.address) as ex:
+            # The client's stream to the scheduler batches for 2 ms, not distributed's 10 ms.
+            assert ex._client.scheduler_comm.interval <= 0.002
+            for n in range(6):
+                ex.submit(JobSpec(f"small-{n}", ("sh", "-c", f"echo {n}; exit {n % 2}"), capture_stdout=True))
+            small = {r.key: r for r in ex.results(timeout=60)}
+            assert client.run_on_scheduler(gathers) == before
+            ex.submit(JobSpec("big", ("head", "-c", str(big), "/dev/zero"), capture_stdout=True))
+            [fetched] = ex.results(timeout=60)
+        assert client.run_on_scheduler(gathers) == before + 1
+    assert {k: (r.exit_code, r.stdout) for k, r in small.items()} == {
+        f"small-{n}": (n % 2, f"{n}\n".encode()) for n in range(6)
+    }
+    assert all(r.worker.startswith(f"dask/tcp://{LOOPBACK}:") for r in small.values())
+    assert fetched.ok and fetched.stdout == bytes(big)
 
 
 def test_supervision_is_the_local_one_on_the_worker(cluster: Cluster, tmp_path: Path) -> None:

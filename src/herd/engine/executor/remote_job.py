@@ -11,6 +11,12 @@ context file), and the job; the node needs git and the agent, never a checkout o
 the repository or the `.herd` store. The job runs in a fresh clone in a temporary
 directory; whatever it committed (and anything it left uncommitted, committed for
 it) comes back as a bundle of `base..HEAD`, with the output log's tail.
+
+A job that needs nothing on disk (no input files, no clone, no log) runs without a
+temporary directory. A task whose outcomes are small and hold no git bundle also sends
+them ahead of its completion as a Dask event (`push_message`): the coordinator then
+has them when Dask says the task finished, without fetching the result from the worker.
+The task's return value stays the authority: whatever was not pushed is fetched.
 """
 
 from __future__ import annotations
@@ -28,12 +34,16 @@ from herd.engine.executor.local import LocalExecutor
 from herd.engine.executor.output import read_file_tail
 from herd.errors import HerdError
 from herd.git.repo import Git
-from herd.structs import replace
+from herd.structs import fields, replace
 
 LOG_BYTES_BACK = 1 << 20
 """How much of a job's output log travels back to the coordinator's attempt log."""
 CANCEL_POLL = 1.0
 """Seconds between looks at the executor's cancel flag while a job runs."""
+PUSH_LIMIT = 8 << 10
+"""Outcomes of one task up to about this many bytes travel with its completion (see
+`push_message`); the scheduler keeps its last 1,000 events per topic, so they stay small."""
+_PUSH_KEY = "herd-task"
 _BASE_REF = "refs/herd/base"
 _RESULT_REF = "refs/herd/result"
 
@@ -72,9 +82,25 @@ class RemoteOutcome:
     """The last LOG_BYTES_BACK bytes of the output log, for `job.log_path`."""
 
 
-def run_jobs(remotes: tuple[RemoteJob, ...], base_bundle: bytes | None) -> list[RemoteOutcome]:
+def run_jobs(
+    remotes: tuple[RemoteJob, ...], base_bundle: bytes | None, push: tuple[str, str] | None = None
+) -> list[RemoteOutcome]:
     """The Dask task: run its jobs one after the other (a chunk of small jobs shares one
-    task's scheduling cost; a git job always travels alone, with its base bundle)."""
+    task's scheduling cost; a git job always travels alone, with its base bundle).
+    `push` is (event topic, this task's key): small outcomes are sent there too."""
+    outcomes = _run_all(remotes, base_bundle)
+    message = None if push is None else push_message(push[1], outcomes)
+    if push is not None and message is not None:
+        import distributed
+
+        dask: Any = distributed  # partly annotated; see executor/dask.py
+        # Queued on the worker's stream to the scheduler before the task's completion, so
+        # the coordinator's event handler sees it first (it fetches the result otherwise).
+        dask.get_worker().log_event(push[0], message)
+    return outcomes
+
+
+def _run_all(remotes: tuple[RemoteJob, ...], base_bundle: bytes | None) -> list[RemoteOutcome]:
     outcomes: list[RemoteOutcome] = []
     checked = time.monotonic()
     for index, remote in enumerate(remotes):
@@ -102,6 +128,10 @@ def run_remote(remote: RemoteJob, base_bundle: bytes | None) -> RemoteOutcome:
     dask: Any = distributed
     worker = f"dask/{dask.get_worker().address}"
     job = remote.job
+    if not remote.inputs and remote.repo is None and job.log_path is None:
+        # Nothing to put on disk: no temporary directory to make and remove.
+        result = _supervise(job, remote)
+        return RemoteOutcome(replace(result, worker=worker), None, None, None)
     tmp = Path(tempfile.mkdtemp(prefix="herd-job-"))
     try:
         paths: dict[str, str] = {}
@@ -211,3 +241,37 @@ def _log_tail(path: Path) -> bytes:
 
 def _failed(job: JobSpec, worker: str, why: str) -> JobResult:
     return JobResult.unrun(job.key, why, worker=worker)
+
+
+def push_message(key: str, outcomes: list[RemoteOutcome]) -> dict[str, Any] | None:
+    """`outcomes` as a Dask event (plain values only: events travel as msgpack, nothing
+    is unpickled on the way), or None when they are too big or carry a git result."""
+    size = 0
+    plain: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        if outcome.head is not None or outcome.bundle is not None:
+            return None
+        result = outcome.result
+        size += 256 + len(result.tail) + len(result.error or "") + len(result.key) + len(result.worker)
+        size += len(result.stdout or b"") + len(outcome.log or b"")
+        if size > PUSH_LIMIT:
+            return None
+        plain.append({**{f.name: getattr(result, f.name) for f in _RESULT_FIELDS}, "log": outcome.log})
+    return {_PUSH_KEY: key, "outcomes": plain}
+
+
+def pushed_outcomes(message: object) -> tuple[str, list[RemoteOutcome]] | None:
+    """(task key, outcomes) from an event `push_message` made; None for any other event."""
+    if not isinstance(message, dict) or not isinstance(message.get(_PUSH_KEY), str):
+        return None
+    outcomes: list[RemoteOutcome] = []
+    try:
+        for plain in message["outcomes"]:
+            fields = {name: value for name, value in plain.items() if name != "log"}
+            outcomes.append(RemoteOutcome(JobResult(**fields), None, None, plain["log"]))
+    except (KeyError, TypeError, AttributeError):
+        return None  # not ours after all: the coordinator fetches the task's result
+    return message[_PUSH_KEY], outcomes
+
+
+_RESULT_FIELDS = fields(JobResult)
