@@ -47,11 +47,13 @@ def run(
     return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def herd(jobs: int, argv: list[str], items: str, workdir: str) -> tuple[float, float, float]:
+def herd(
+    jobs: int, argv: list[str], items: str, workdir: str, options: tuple[str, ...] = ()
+) -> tuple[float, float, float]:
     env = {**os.environ, "PYTHONPATH": str(SRC), "XDG_STATE_HOME": workdir}
     env.pop("HERD_DB", None)
     return run(
-        [sys.executable, "-m", "herd", "map", "--from", "-", "-j", str(jobs), "--", *argv],
+        [sys.executable, "-m", "herd", "map", "--from", "-", "-j", str(jobs), *options, "--", *argv],
         items,
         env=env,
         cwd=workdir,
@@ -136,6 +138,36 @@ def main() -> int:
                     f"{ratio:.2f}x",
                     "<= 0.5x",
                     ratio <= 0.5,
+                )
+            )
+        if parallel and not args.only_xargs:
+            # The same items 20 to a command line: issue 16 keeps herd <= 0.6x parallel -N20.
+            batched, pars = [], []
+            for _ in range(args.repeat):
+                batched.append(herd(4, ["true"], lines, workdir, ("--batch-size", "20")))
+                pars.append(run([parallel, "-j", "4", "-N20", "true"], lines))
+            print(
+                f"{small:,} x true --batch-size 20 -j4, wall herd "
+                + " ".join(f"{h[0]:.2f}" for h in batched)
+                + " / parallel -N20 "
+                + " ".join(f"{p[0]:.2f}" for p in pars)
+                + "; CPU herd "
+                + " ".join(f"{h[2]:.2f}" for h in batched)
+                + " / parallel "
+                + " ".join(f"{p[2]:.2f}" for p in pars),
+                file=sys.stderr,
+            )
+            t_batched = statistics.median(h[0] for h in batched)
+            t_par_n = statistics.median(p[0] for p in pars)
+            ratio = t_batched / t_par_n
+            rows.append(
+                (
+                    f"{small:,} x true --batch-size 20 -j4",
+                    f"{t_batched:.2f} s",
+                    f"parallel -N20 {t_par_n:.2f} s",
+                    f"{ratio:.2f}x",
+                    "<= 0.6x",
+                    ratio <= 0.6,
                 )
             )
         if not args.only_xargs:
