@@ -14,9 +14,9 @@ it) comes back as a bundle of `base..HEAD`, with the output log's tail.
 
 A job that needs nothing on disk (no input files, no clone, no log) runs without a
 temporary directory. A task whose outcomes are small and hold no git bundle also sends
-them ahead of its completion as a Dask event (`push_message`): the coordinator then
-has them when Dask says the task finished, without fetching the result from the worker.
-The task's return value stays the authority: whatever was not pushed is fetched.
+them ahead of its completion as a Dask event (`push_message`): the coordinator takes
+their arrival as the task's end, without waiting for Dask to say so or fetching the result
+from the worker. The task's return value stays: whatever was not pushed is fetched.
 """
 
 from __future__ import annotations
