@@ -56,9 +56,13 @@ def test_kill_9_mid_run_then_resume_finishes_every_task_once(project: Project) -
     ]
     proc = p.popen("run", *ids, "--cmd", str(p.agent), "-j", "2", "--no-integrate")
     try:
+        # Two tasks done, and a worker of the run alive (an attempt is journaled as started
+        # before its worktree exists and its worker runs: killed then, nothing survives).
         wait_for(
             lambda: (
-                len(_succeeded(p)) >= 2 and sum(1 for e in _events(p) if e["event"] == "attempt_start") >= 4
+                len(_succeeded(p)) >= 2
+                and sum(1 for e in _events(p) if e["event"] == "attempt_start") >= 4
+                and bool(run_processes(p.latest_run()))
             ),
             timeout=60,
         )
@@ -68,6 +72,10 @@ def test_kill_9_mid_run_then_resume_finishes_every_task_once(project: Project) -
     finally:
         kill_tree(proc)
     run_id = p.latest_run()
+    # Each worker started a grandchild that sleeps for ten minutes ("child"): nobody is left
+    # to kill it until the resume does.
+    survivors = run_processes(run_id)
+    assert survivors, "the dead herd's workers (own sessions) are expected to be alive here"
     # The journal still says running; what herd shows is the truth: its owner is gone.
     status = json.loads(p.herd("status", "--json").stdout)
     assert status["state"] == "interrupted" and status["resume"] == f"herd resume {run_id}"
@@ -76,8 +84,6 @@ def test_kill_9_mid_run_then_resume_finishes_every_task_once(project: Project) -
     assert "attempt" not in shown, "a dead run's workers are not shown as running"
     listed = p.herd("runs").stdout.splitlines()[0]
     assert "interrupted" in listed and f"herd resume {run_id}" in listed, listed
-    survivors = run_processes(run_id)
-    assert survivors, "the dead herd's workers (own sessions) are expected to be alive here"
     resumed = p.herd("resume", run_id, timeout=120)
     assert "run_resume" in [e["event"] for e in _events(p)]
     resume_event = next(e for e in _events(p) if e["event"] == "run_resume")
