@@ -1,6 +1,7 @@
 """Queue benchmark: issue 16's queue rows, 100,000 issues, end to end through the real CLI.
 
     python bench/bench_queue.py [--issues 100000] [--runs 3] [--keep DIR] [--src DIR]
+                                [--only import,ready,ready-all,blocked,list,stats,claim]
 
 Generates a beads JSONL file (~1.5 dependencies per issue: blocks and parent-child, about a
 third closed, a fifth labelled), imports it, then runs each command and its baseline as
@@ -306,13 +307,27 @@ def claims(
     return samples
 
 
+#: The rows `--only` can name, in the order they are measured.
+ROWS = ("import", "ready", "ready-all", "blocked", "list", "stats", "claim")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--issues", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3, help="Runs of each command (median).")
     parser.add_argument("--keep", type=Path, help="Work in this directory and keep it.")
     parser.add_argument("--src", type=Path, default=SRC, help="herd's src directory to run.")
+    parser.add_argument(
+        "--only",
+        type=lambda text: {part.strip() for part in text.split(",") if part.strip()},
+        default=set(ROWS),
+        help=f"Comma-separated rows to measure (default all): {','.join(ROWS)}. The store is "
+        "imported once either way; its time is a row only with `import`.",
+    )
     args = parser.parse_args()
+    unknown = sorted(args.only - set(ROWS))
+    if unknown or not args.only:
+        parser.error(f"--only: unknown rows {','.join(unknown)}; choose from {','.join(ROWS)}")
     src = args.src.resolve()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HERD_", "BD_"))}
     env["PYTHONPATH"] = str(src)
@@ -331,34 +346,42 @@ def main() -> int:
             flush=True,
         )
         imports: tuple[list[Sample], list[Sample]] = ([], [])
-        for _ in range(args.runs):
+        for _ in range(args.runs if "import" in args.only else 1):
             shutil.rmtree(work / ".herd", ignore_errors=True)
             run([*herd, "init", "--prefix", "bench"], work, env, out)
             imports[0].append(run([*herd, "import", str(data)], work, env, out))
+            if "import" not in args.only:
+                break
             plain = work / "plain.db"
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{plain}{suffix}").unlink(missing_ok=True)
             imports[1].append(run([py, "-c", IMPORT_SCRIPT, str(plain), str(data)], work, env, out))
-        rows.append(Row("herd import", *imports, bar_ratio=1.2, bar_rss=150))
+        if "import" in args.only:
+            rows.append(Row("herd import", *imports, bar_ratio=1.2, bar_rss=150))
         db = str(work / ".herd" / "herd.db")
 
-        def add(name: str, cmd: list[str], base: list[str], **bars: float) -> None:
+        def add(key: str, name: str, cmd: list[str], base: list[str], **bars: float) -> None:
+            if key not in args.only:
+                return
             rows.append(Row(name, *alternate(args.runs, [*herd, *cmd], base, work, env, out), **bars))  # type: ignore[arg-type]
             print(f"  measured {name}", flush=True)
 
         add(
+            "ready",
             "herd ready --json --limit 50 (vs python -c pass)",
             ["ready", "--json", "--limit", "50"],
             [py, "-c", "pass"],
             bar_ms=60,
         )
         add(
+            "ready-all",
             "herd ready --limit 0 --json",
             ["ready", "--limit", "0", "--json"],
             [py, "-c", rows_script(READY_SQL), db],
             bar_ratio=1.5,
         )
         add(
+            "blocked",
             "herd blocked --json",
             ["blocked", "--json"],
             [py, "-c", rows_script(BLOCKED_SQL), db],
@@ -366,21 +389,23 @@ def main() -> int:
             bar_rss=100,
         )
         add(
+            "list",
             "herd list --status open --json",
             ["list", "--status", "open", "--json"],
             [py, "-c", rows_script(LIST_SQL), db],
             bar_ratio=2,
             bar_rss=100,
         )
-        add("herd stats --json", ["stats", "--json"], [py, "-c", STATS_SCRIPT, db], bar_ratio=1.5)
+        add("stats", "herd stats --json", ["stats", "--json"], [py, "-c", STATS_SCRIPT, db], bar_ratio=1.5)
 
-        with open(data, encoding="utf-8") as handle:
-            open_ids = [r["id"] for r in map(json.loads, handle) if r["status"] == "open"]
-        claim = claims(8, args.runs, Path(db), env, work, open_ids)
-        bare = [run([py, "-c", "pass"], work, env, out) for _ in range(args.runs)]
-        rows.append(
-            Row("herd update ID --claim, 8 at once (CPU per call)", claim, bare, bar_ms=45, use_cpu=True)
-        )
+        if "claim" in args.only:
+            with open(data, encoding="utf-8") as handle:
+                open_ids = [r["id"] for r in map(json.loads, handle) if r["status"] == "open"]
+            claim = claims(8, args.runs, Path(db), env, work, open_ids)
+            bare = [run([py, "-c", "pass"], work, env, out) for _ in range(args.runs)]
+            rows.append(
+                Row("herd update ID --claim, 8 at once (CPU per call)", claim, bare, bar_ms=45, use_cpu=True)
+            )
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
