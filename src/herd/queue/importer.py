@@ -15,7 +15,7 @@ one transaction: a bad line writes nothing. The rules follow bd's
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,38 +68,106 @@ class ImportResult:
 
 
 def import_jsonl(store: Store, path: Path, progress: Progress | None = None) -> ImportResult:
+    """Import `path` in one write transaction: a bad line (or any error) writes nothing.
+
+    The file is read once, each chunk written as it is read (`_import_once`). That is bd's
+    reading whenever each id is on one line and no edge closes a cycle, which only the whole
+    file can tell: when it turns out otherwise the chunks are rolled back and the file is
+    read twice (`_import_twice`), the first reading deciding before anything is written."""
     say = progress or (lambda _: None)
+    with store.write() as tx:
+        try:
+            with sql_issues.savepoint(tx, "import_once"):
+                return _import_once(tx, path, say)
+        except _Replay as replay:
+            say(f"{replay}: reading {path.name} again")
+            return _import_twice(tx, path, say)
+
+
+class _Replay(Exception):
+    """The file needs the two readings (an id on two lines, an edge closing a cycle)."""
+
+
+def _import_once(tx: sqlite3.Connection, path: Path, say: Progress) -> ImportResult:
+    result = ImportResult(path=str(path))
+    plan = _Plan()
+    # The graph the file's edges are checked against is the one before the import.
+    stored_edges = sql_work.cycle_edges(tx)
+    skipped: list[int] = []
+    chunk: list[Record] = []
+    written = 0
+    indexes = sql_issues.drop_indexes_when_empty(tx)
+    for number, record in jsonl.read(path, skipped):
+        issue_id = record["id"]
+        if issue_id in plan.lines:
+            raise _Replay(f"{issue_id} is on lines {plan.lines[issue_id]:,} and {number:,}")
+        plan.lines[issue_id] = number
+        if number % _PROGRESS_EVERY == 0:
+            say(f"reading {path.name}: {number:,} lines")
+        if record.get("status") == Status.TOMBSTONE:
+            plan.tombstoned.add(issue_id)
+            continue
+        record = _normalised(record, result.dropped)
+        checked = tuple(
+            d["depends_on_id"]
+            for d in record.get("dependencies") or ()
+            if d.get("type", "blocks") in CYCLE_CHECKED_TYPES
+        )
+        if checked:
+            plan.checked[issue_id] = checked
+        chunk.append(record)
+        if len(chunk) == _CHUNK:
+            written += _write(tx, chunk, result)
+            chunk = []
+    say(f"writing {len(plan.lines) - len(plan.tombstoned):,} issues")
+    written += _write(tx, chunk, result)
+    sql_issues.create_indexes(tx, indexes)
+    if _drop_cycles(plan, stored_edges, []):
+        raise _Replay("a dependency would close a cycle")
+    result.skipped_lines = len(skipped)
+    result.tombstones = len(plan.tombstoned)
+    _finish(tx, plan, result, written, say)
+    return result
+
+
+def _import_twice(tx: sqlite3.Connection, path: Path, say: Progress) -> ImportResult:
+    """bd's rules over the whole file: the first reading validates it and decides (the line
+    each id comes from, the tombstones, the edges left out), the second writes."""
     result = ImportResult(path=str(path))
     plan = _read_plan(path, result, say)
     total = len(plan.lines) - len(plan.tombstoned)
     say(f"checking {total:,} issues against the store")
-    with store.write() as tx:
-        refused = _drop_cycles(plan, sql_work.cycle_edges(tx), result.dropped)
-        say(f"writing {total:,} issues")
-        written = seen = 0
-        chunk: list[Record] = []
-        # The second reading writes chunk by chunk: the file's records, the stored copies
-        # and the rows being written are never all in memory at once.
-        for number, record in jsonl.read(path, check=False):
-            issue_id = record["id"]
-            if plan.lines[issue_id] != number or issue_id in plan.tombstoned:
-                continue
-            chunk.append(_without(_normalised(record, []), refused.get(issue_id)))
-            if len(chunk) == _CHUNK:
-                written += _write(tx, chunk, result)
-                seen += len(chunk)
-                chunk = []
-                say(f"writing issues: {seen:,} of {total:,} checked")
-        written += _write(tx, chunk, result)
-        tombstones = [i for i in plan.lines if i in plan.tombstoned]
-        gone = sorted(sql_issues.existing(tx, tombstones))
-        sql_issues.delete_issues(tx, gone)
-        result.deleted = len(gone)
-        if written or gone:
-            say("updating the blocked set")
-            sql_work.rebuild_blocked(tx)
-        result.dangling = sql_work.dangling_edges(tx)
+    refused = _drop_cycles(plan, sql_work.cycle_edges(tx), result.dropped)
+    say(f"writing {total:,} issues")
+    written = seen = 0
+    chunk: list[Record] = []
+    # The second reading writes chunk by chunk: the file's records, the stored copies
+    # and the rows being written are never all in memory at once.
+    for number, record in jsonl.read(path, check=False):
+        issue_id = record["id"]
+        if plan.lines[issue_id] != number or issue_id in plan.tombstoned:
+            continue
+        chunk.append(_without(_normalised(record, []), refused.get(issue_id)))
+        if len(chunk) == _CHUNK:
+            written += _write(tx, chunk, result)
+            seen += len(chunk)
+            chunk = []
+            say(f"writing issues: {seen:,} of {total:,} checked")
+    written += _write(tx, chunk, result)
+    _finish(tx, plan, result, written, say)
     return result
+
+
+def _finish(tx: sqlite3.Connection, plan: _Plan, result: ImportResult, written: int, say: Progress) -> None:
+    """Delete the tombstoned issues, refresh the blocked set, note the dangling edges."""
+    tombstones = [i for i in plan.lines if i in plan.tombstoned]
+    gone = sorted(sql_issues.existing(tx, tombstones))
+    sql_issues.delete_issues(tx, gone)
+    result.deleted = len(gone)
+    if written or gone:
+        say("updating the blocked set")
+        sql_work.rebuild_blocked(tx)
+    result.dangling = sql_work.dangling_edges(tx)
 
 
 class _Plan:
@@ -111,7 +179,7 @@ class _Plan:
         self.lines: dict[str, int] = {}
         self.tombstoned: set[str] = set()
         self.self_deps: dict[str, int] = {}
-        self.checked: dict[str, list[str] | None] = {}
+        self.checked: dict[str, Sequence[str] | None] = {}
 
 
 def _read_plan(path: Path, result: ImportResult, say: Progress) -> _Plan:
@@ -204,7 +272,13 @@ def _drop_cycles(
         if source in own
         for k, target in enumerate(targets or ())
     ]
-    suspects = graph.cyclic_nodes(graph.adjacency([*edges, *((source, target) for source, _, target in new)]))
+    every = [*edges, *((source, target) for source, _, target in new)]
+    # Only what is left after peeling the nodes nothing depends on can lie on a cycle (one
+    # pass of Kahn's algorithm); usually that is nothing, and the exact search is skipped.
+    left = _unpeeled(every)
+    if not left:
+        return {}
+    suspects = graph.cyclic_nodes(graph.adjacency((a, b) for a, b in every if a in left and b in left))
     if not suspects:
         return {}
     adjacency = graph.adjacency(edges)
@@ -218,6 +292,26 @@ def _drop_cycles(
                 continue
         adjacency[source].append(target)
     return refused
+
+
+def _unpeeled(edges: Sequence[tuple[str, str]]) -> set[str]:
+    """The nodes Kahn's algorithm cannot remove (those with a dependent left): every node
+    on a cycle, and those a cycle depends on. Empty for an acyclic graph."""
+    targets: dict[str, list[str]] = {}
+    waiting: dict[str, int] = {}
+    for source, target in edges:
+        if source in targets:
+            targets[source].append(target)
+        else:
+            targets[source] = [target]
+        waiting[target] = waiting.get(target, 0) + 1
+    free = [node for node in targets if node not in waiting]
+    while free:
+        for target in targets.get(free.pop(), ()):
+            waiting[target] -= 1
+            if not waiting[target]:
+                free.append(target)
+    return {node for node, count in waiting.items() if count}
 
 
 def _without(record: Record, refused: set[int] | None) -> Record:
