@@ -41,11 +41,23 @@ def read(path: Path, skipped: list[int] | None = None, *, check: bool = True) ->
         raise BadInput(f"{path}: no such file") from None
     except OSError as exc:
         raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+    loads = json.loads
     with handle:
         try:
             for number, line in enumerate(handle, start=1):
-                if not line.strip():
+                if line.isspace():
                     continue
+                # The common line, an issue that passes every check, in one go; any other
+                # (not JSON, not an issue, a check to explain) takes `parse_line`.
+                try:
+                    record = loads(line)
+                except ValueError:
+                    record = None
+                if type(record) is dict and "id" in record and record.get("_type", "issue") == "issue":
+                    record.pop("_type", None)
+                    if not check or _plainly_valid(record, "\\u0000" not in line):
+                        yield number, record
+                        continue
                 record = parse_line(line, f"{path}:{number}", check=check)
                 if record is None:
                     if skipped is not None:
@@ -119,6 +131,78 @@ def _check_text_fields(record: Record, where: str) -> None:
             raise BadInput(f'{where}: "{key}" must be a string, got {_json_type(value)}')
         if "\0" in value:
             raise BadInput(f'{where}: "{key}" contains a NUL character; remove it')
+
+
+_NONE = type(None)
+# The types `validate` lets each field have (a field not named here may hold anything).
+_ALLOWED_TYPES: dict[str, frozenset[type]] = {
+    **{key: frozenset({str, _NONE}) for key in _TEXT_FIELDS},
+    **{key: frozenset({bool, _NONE}) for key in _FLAG_FIELDS},
+    "id": frozenset({str}),
+    "priority": frozenset({int}),
+    "labels": frozenset({list, _NONE}),
+    "dependencies": frozenset({list, _NONE}),
+    "comments": frozenset({list, _NONE}),
+    "metadata": frozenset({dict, _NONE}),
+}
+#: Whether each shape met (the record's keys and the types of their values) passes the
+#: type checks: a file's records share a few shapes.
+_SHAPES: dict[tuple[tuple[str, ...], tuple[type, ...]], bool] = {}
+#: Statuses already matched against STATUS_PATTERN (a file uses a handful).
+_GOOD_STATUSES: set[str] = set()
+_STR = frozenset({str})
+_DICT = frozenset({dict})
+
+
+def _plainly_valid(record: Record, nul_free: bool) -> bool:
+    """True when `validate` would find nothing, checked without naming anything (an import
+    checks every line: this is the cost of 100k lines). False when in doubt: `validate`
+    then finds the error, or finds none. `nul_free`: the line has no `\\u0000` escape, so
+    no string in it holds a NUL (JSON text cannot carry a raw one)."""
+    shape = (tuple(record), tuple(map(type, record.values())))
+    typed = _SHAPES.get(shape)
+    if typed is None:
+        typed = all(
+            allowed is None or kind in allowed
+            for allowed, kind in zip(map(_ALLOWED_TYPES.get, shape[0]), shape[1], strict=True)
+        )
+        if len(_SHAPES) < 1024:
+            _SHAPES[shape] = typed
+    if not typed:
+        return False
+    # From here each field has a type `validate` allows.
+    issue_id = record["id"]
+    if not issue_id or _NUL_OR_SPACE.search(issue_id):
+        return False
+    if not nul_free and "\0" in "".join(filter(None, map(record.get, _TEXT_FIELDS))):
+        return False
+    status = record.get("status")
+    if status is not None and status not in _GOOD_STATUSES:
+        if not STATUS_PATTERN.fullmatch(status):
+            return False
+        if len(_GOOD_STATUSES) < 256:
+            _GOOD_STATUSES.add(status)
+    if not PRIORITY_MIN <= record.get("priority", PRIORITY_MIN) <= PRIORITY_MAX:
+        return False
+    labels = record.get("labels")
+    if labels and not set(map(type, labels)) <= _STR:
+        return False
+    for dep in record.get("dependencies") or ():
+        if type(dep) is not dict:
+            return False
+        target = dep.get("depends_on_id")
+        if (
+            type(target) is not str
+            or not target.strip()
+            or type(dep.get("type", "")) is not str
+            or dep.get("issue_id", issue_id) != issue_id
+        ):
+            return False
+    comments = record.get("comments")
+    if comments and not set(map(type, comments)) <= _DICT:
+        return False
+    metadata = record.get("metadata")
+    return metadata is None or "herd" not in metadata
 
 
 def validate(record: Record, where: str) -> None:
