@@ -15,8 +15,10 @@ one transaction: a bad line writes nothing. The rules follow bd's
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from herd.queue import graph
@@ -29,6 +31,7 @@ from herd.store import work as sql_work
 Progress = Callable[[str], None]
 
 _PROGRESS_EVERY = 5000
+_TOMBSTONE = Status.TOMBSTONE.value
 _CHUNK = 2000
 
 
@@ -96,31 +99,35 @@ def _import_once(tx: sqlite3.Connection, path: Path, say: Progress) -> ImportRes
     skipped: list[int] = []
     chunk: list[Record] = []
     written = 0
-    indexes = sql_issues.drop_indexes_when_empty(tx)
+    # Filling an empty store: the indexes are built once the rows are in, and there is no
+    # stored copy to compare with (each id is on one line, or this reading stops).
+    fresh = sql_issues.empty(tx)
+    indexes = sql_issues.drop_indexes(tx) if fresh else []
+    lines, checked = plan.lines, plan.checked
     for number, record in jsonl.read(path, skipped):
         issue_id = record["id"]
-        if issue_id in plan.lines:
-            raise _Replay(f"{issue_id} is on lines {plan.lines[issue_id]:,} and {number:,}")
-        plan.lines[issue_id] = number
+        if issue_id in lines:
+            raise _Replay(f"{issue_id} is on lines {lines[issue_id]:,} and {number:,}")
+        lines[issue_id] = number
         if number % _PROGRESS_EVERY == 0:
             say(f"reading {path.name}: {number:,} lines")
-        if record.get("status") == Status.TOMBSTONE:
+        if record.get("status") == _TOMBSTONE:
             plan.tombstoned.add(issue_id)
             continue
         record = _normalised(record, result.dropped)
-        checked = tuple(
-            d["depends_on_id"]
-            for d in record.get("dependencies") or ()
-            if d.get("type", "blocks") in CYCLE_CHECKED_TYPES
-        )
-        if checked:
-            plan.checked[issue_id] = checked
+        deps = record.get("dependencies")
+        if deps:
+            targets = tuple(
+                [d["depends_on_id"] for d in deps if d.get("type", "blocks") in CYCLE_CHECKED_TYPES]
+            )
+            if targets:
+                checked[issue_id] = targets
         chunk.append(record)
         if len(chunk) == _CHUNK:
-            written += _write(tx, chunk, result)
+            written += _write(tx, chunk, result, fresh)
             chunk = []
-    say(f"writing {len(plan.lines) - len(plan.tombstoned):,} issues")
-    written += _write(tx, chunk, result)
+    say(f"writing {len(lines) - len(plan.tombstoned):,} issues")
+    written += _write(tx, chunk, result, fresh)
     sql_issues.create_indexes(tx, indexes)
     if _drop_cycles(plan, stored_edges, []):
         raise _Replay("a dependency would close a cycle")
@@ -212,8 +219,10 @@ def _read_plan(path: Path, result: ImportResult, say: Progress) -> _Plan:
     return plan
 
 
-def _write(tx: sqlite3.Connection, chunk: list[Record], result: ImportResult) -> int:
-    stored = {r["id"]: r for r in sql_issues.full(tx, [r["id"] for r in chunk])}
+def _write(tx: sqlite3.Connection, chunk: list[Record], result: ImportResult, fresh: bool = False) -> int:
+    """Write the records of `chunk` that are new or newer than the stored copy (none is
+    stored when `fresh`)."""
+    stored = {} if fresh else {r["id"]: r for r in sql_issues.full(tx, [r["id"] for r in chunk])}
     changed = [r for r in chunk if _counted(result, r, stored.get(r["id"]))]
     sql_issues.put_issues(tx, changed)
     return len(changed)
@@ -265,19 +274,17 @@ def _drop_cycles(
     the file's edges in order on top of the stored ones (the file replaces its own ids').
     Returns, per id, the positions (among its checked edges) of the edges left out."""
     own = {i for i in plan.lines if i not in plan.tombstoned}
+    checked = {source: targets for source, targets in plan.checked.items() if targets and source in own}
+    if not checked:  # the file adds no edge that could close a cycle
+        return {}
     edges = [(a, b) for a, b, _ in stored_edges if a not in own]
-    new = [
-        (source, k, target)
-        for source, targets in plan.checked.items()
-        if source in own
-        for k, target in enumerate(targets or ())
-    ]
-    every = [*edges, *((source, target) for source, _, target in new)]
     # Only what is left after peeling the nodes nothing depends on can lie on a cycle (one
     # pass of Kahn's algorithm); usually that is nothing, and the exact search is skipped.
-    left = _unpeeled(every)
+    left = _unpeeled(checked, edges)
     if not left:
         return {}
+    new = [(source, k, target) for source, targets in checked.items() for k, target in enumerate(targets)]
+    every = [*edges, *((source, target) for source, _, target in new)]
     suspects = graph.cyclic_nodes(graph.adjacency((a, b) for a, b in every if a in left and b in left))
     if not suspects:
         return {}
@@ -294,23 +301,23 @@ def _drop_cycles(
     return refused
 
 
-def _unpeeled(edges: Sequence[tuple[str, str]]) -> set[str]:
-    """The nodes Kahn's algorithm cannot remove (those with a dependent left): every node
-    on a cycle, and those a cycle depends on. Empty for an acyclic graph."""
-    targets: dict[str, list[str]] = {}
-    waiting: dict[str, int] = {}
+def _unpeeled(checked: Mapping[str, Sequence[str]], edges: Iterable[tuple[str, str]]) -> set[str]:
+    """The nodes Kahn's algorithm cannot remove from the graph of `checked` (source -> its
+    targets) and `edges` (whose sources are not in `checked`): every node on a cycle, and
+    those a cycle depends on. Empty for an acyclic graph."""
+    stored: dict[str, list[str]] = {}
     for source, target in edges:
-        if source in targets:
-            targets[source].append(target)
-        else:
-            targets[source] = [target]
-        waiting[target] = waiting.get(target, 0) + 1
+        stored.setdefault(source, []).append(target)
+    targets: dict[str, Sequence[str]] = {**checked, **stored}
+    waiting = Counter(chain.from_iterable(targets.values()))
     free = [node for node in targets if node not in waiting]
+    pop, push = free.pop, free.append
     while free:
-        for target in targets.get(free.pop(), ()):
-            waiting[target] -= 1
-            if not waiting[target]:
-                free.append(target)
+        for target in targets.get(pop(), ()):
+            count = waiting[target] - 1
+            waiting[target] = count
+            if not count:
+                push(target)
     return {node for node, count in waiting.items() if count}
 
 

@@ -52,9 +52,10 @@ def _row(record: Record) -> tuple[Any, ...]:
 
 def put_issues(tx: sqlite3.Connection, records: Sequence[Record]) -> None:
     """Insert or replace whole issues, children included (import, create)."""
-    ids = [(r["id"],) for r in records]
+    # One statement per table for the whole batch (the ids as a JSON array).
+    ids = _dump([r["id"] for r in records])
     for table in ("labels", "dependencies", "comments"):
-        tx.executemany(f"DELETE FROM {table} WHERE issue_id = ?", ids)
+        tx.execute(f"DELETE FROM {table} WHERE issue_id IN (SELECT value FROM json_each(?))", (ids,))
     tx.executemany(
         f"INSERT OR REPLACE INTO issues ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         [_row(r) for r in records],
@@ -322,13 +323,16 @@ def savepoint(tx: sqlite3.Connection, name: str) -> Iterator[None]:
 _BULK_TABLES = ("issues", "labels", "dependencies", "comments")
 
 
-def drop_indexes_when_empty(tx: sqlite3.Connection) -> list[str]:
-    """On a store without issues, drop the secondary indexes of the issue tables and return
-    their definitions for `create_indexes`, to call when the rows are in: SQLite then sorts
-    each index once instead of inserting row by row into every B-tree. Both happen in the
-    caller's transaction: a rollback (or a crash before the commit) keeps the indexes."""
-    if tx.execute("SELECT 1 FROM issues LIMIT 1").fetchone():
-        return []
+def empty(tx: sqlite3.Connection) -> bool:
+    return tx.execute("SELECT 1 FROM issues LIMIT 1").fetchone() is None
+
+
+def drop_indexes(tx: sqlite3.Connection) -> list[str]:
+    """Drop the secondary indexes of the issue tables and return their definitions for
+    `create_indexes`, to call when the rows are in: for a store being filled from empty,
+    SQLite then sorts each index once instead of inserting row by row into every B-tree.
+    Both happen in the caller's transaction: a rollback (or a crash before the commit)
+    keeps the indexes."""
     marks = ",".join("?" * len(_BULK_TABLES))
     rows = tx.execute(
         f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
