@@ -11,6 +11,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 
 from herd.queue.model import (
     DERIVED_COUNTS,
@@ -42,12 +43,28 @@ def _row(record: Record) -> tuple[Any, ...]:
         record.get("priority", 2),
         record.get("issue_type") or "task",
         record.get("assignee") or None,
-        parse_time(record.get("created_at")),
-        parse_time(record.get("defer_until")),
+        _time(record.get("created_at")),
+        _time(record.get("defer_until")),
         1 if record.get("ephemeral") else 0,
         1 if record.get("pinned") else 0,
         layout,
     )
+
+
+_fromisoformat = datetime.fromisoformat
+
+
+def _time(value: object) -> float | None:
+    """`parse_time`, with the common case (a time with its zone that `fromisoformat` reads
+    as it is) first: an import reads one per issue."""
+    if type(value) is str:
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            return parse_time(value)
+        if parsed.tzinfo is not None:
+            return parsed.timestamp()
+    return parse_time(value)
 
 
 def put_issues(tx: sqlite3.Connection, records: Sequence[Record]) -> None:
