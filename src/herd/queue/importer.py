@@ -1,7 +1,7 @@
 """`herd import`: a beads JSONL file into the store, by bd's import rules.
 
-The whole file is read and validated before anything is written, then stored in
-one transaction: a bad line writes nothing. The rules follow bd's
+The file is imported in one write transaction: a bad line (found by the reading that
+writes, or by the first of two readings) writes nothing. The rules follow bd's
 `cmd/bd/import_shared.go` (parseJSONLFile) and the storage it calls:
 
 - lines that are not issues (`"_type": "memory"`, a `_schema` header) are skipped;
