@@ -23,12 +23,16 @@ class WorktreeNotItself(Refused):
 def registered_admin_dir(common_dir: Path, path: Path) -> Path | None:
     """The git directory the repository registered for the worktree at `path`."""
     registry = common_dir / "worktrees"
-    for admin in sorted(registry.iterdir()) if registry.is_dir() else []:
+    # git names the directory after the worktree's (with a number when that name is taken):
+    # that one first, then every other.
+    likely = registry / path.name
+    for admin in [likely, *sorted(registry.iterdir())] if registry.is_dir() else []:
         try:
             gitfile = (admin / "gitdir").read_text(encoding="utf-8").strip()
         except OSError:
             continue
-        if (admin / gitfile).resolve().parent == path:  # absolute, or relative to admin
+        # git writes the absolute path; anything else is resolved relative to admin.
+        if Path(gitfile).parent == path or (admin / gitfile).resolve().parent == path:
             return admin.resolve()
     return None
 
@@ -41,6 +45,8 @@ def check_worktree(path: Path, admin: Path) -> None:
     except (OSError, UnicodeDecodeError):
         text = ""
     target = text.strip().removeprefix("gitdir:").strip() if text.startswith("gitdir:") else ""
+    if target and target == str(admin) and admin.is_absolute():
+        return  # what git writes, naming the admin dir as herd resolved it: nothing to resolve
     if not target or (path / target).resolve() != admin.resolve():
         what = (
             "is gone"

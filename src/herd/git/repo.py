@@ -167,7 +167,7 @@ class Git(ReadOps):
         path = Path(path)
         if path.exists():
             self._discard_worktree_dir(path)
-        self._admin_dirs.pop(path.resolve(), None)
+        self._forget_worktree(path)
         args = ["worktree", "add", "--quiet"]
         args += ["--detach"] if branch is None else ["--no-track", "-B", _checked(branch, "branch")]
         args += [str(path), _checked(base, "revision")]
@@ -194,7 +194,7 @@ class Git(ReadOps):
 
     def worktree_remove(self, path: Path, force: bool = True) -> None:
         path = Path(path)
-        admin = self._admin_dirs.pop(path.resolve(), None)
+        admin = self._forget_worktree(path)
         args = ["worktree", "remove"] + (["--force", "--force"] if force else []) + [str(path)]
         proc = self._run(*args, check=False)
         if proc.returncode != 0:
@@ -280,13 +280,7 @@ class Git(ReadOps):
         it HEAD is detached there. Whatever branch a worker pointed HEAD at never moves:
         it may be the user's.
         """
-        head, base_sha, base_tree = self._out(
-            "rev-parse",
-            "HEAD",
-            f"{_checked(base, 'revision')}^{{commit}}",
-            f"{base}^{{tree}}",
-            cwd=cwd,
-        ).split()
+        head, base_sha, base_tree = self._squash_start(cwd, _checked(base, "revision"))
         # A worker that only edited files leaves HEAD at the base: no ancestry to ask git.
         if head != base_sha and not self.is_ancestor(base_sha, head):
             raise NotDescendant(
@@ -309,6 +303,38 @@ class Git(ReadOps):
             self._run("symbolic-ref", "HEAD", ref, cwd=cwd)
         return sha
 
+    def _squash_start(self, cwd: Path, base: str) -> tuple[str, str, str]:
+        """(HEAD, base commit, base tree) for `squash`. The common case asks git nothing: HEAD
+        read from the worktree's registered git directory and its branch's loose ref, the
+        base already a full commit sha whose tree was read before (a wave shares one base);
+        anything else (a packed ref, an abbreviated base) is one `git rev-parse`."""
+        self._pin(Path(cwd))  # the worktree still resolves to itself, its admin dir known
+        head = self._head_sha(cwd)
+        tree = self._trees.get(base) if _SHA.fullmatch(base) else None
+        if head is not None and tree is not None:
+            return head, base, tree
+        head, base_sha, tree = self._out(
+            "rev-parse", "HEAD", f"{base}^{{commit}}", f"{base}^{{tree}}", cwd=cwd
+        ).split()
+        self._trees[base_sha] = tree
+        return head, base_sha, tree
+
+    def _head_sha(self, cwd: Path) -> str | None:
+        """The commit HEAD of the linked worktree `cwd` names, from files: its HEAD (detached,
+        or `ref: refs/heads/...`) and that branch's loose ref in the common directory. None
+        when either is not plainly there (packed, a symbolic ref, another ref store)."""
+        text = (self._head_file(cwd) or "").strip()
+        if _SHA.fullmatch(text):
+            return text
+        ref = text.removeprefix("ref: ")
+        if ref == text or not ref.startswith("refs/heads/") or ".." in ref:
+            return None
+        try:
+            sha = (self.common_dir() / ref).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return sha if _SHA.fullmatch(sha) else None
+
     def _head_is(self, cwd: Path, ref: str) -> bool:
         """Whether HEAD in the linked worktree `cwd` is already the symbolic ref `ref`."""
         return self._head_file(cwd) == f"ref: {ref}\n"
@@ -323,7 +349,7 @@ class Git(ReadOps):
         """HEAD of the linked worktree `cwd`, read from its git directory as the repository
         registered it (never through the worktree's `.git` file), sparing a git process;
         None when there is no such plain file: then git is asked."""
-        admin = self._admin_dirs.get(Path(cwd).resolve())
+        admin = self._admin_dirs.get(self._resolved(Path(cwd)))
         if admin is None:
             return None
         try:

@@ -102,6 +102,8 @@ class GitRunner:
     def __init__(self, repo: Path) -> None:
         self.repo = Path(repo)
         self._admin_dirs: dict[Path, Path] = {}  # worktree path -> its git directory
+        self._trees: dict[str, str] = {}  # commit sha -> its tree sha (squash's bases)
+        self._canonical: dict[Path, Path] = {}  # a known worktree's absolute path -> resolved
         self._common_dir: Path | None = None
         env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
         env["GIT_TERMINAL_PROMPT"] = "0"
@@ -180,12 +182,26 @@ class GitRunner:
         """`--git-dir`/`--work-tree` for a linked worktree; nothing for the repository itself."""
         if where == self.repo:
             return []
-        path = where.resolve()
+        path = self._resolved(where)
         if path == self.repo.resolve():
             return []
         admin = self._admin_dirs.get(path) or self._find_admin_dir(path)
         gitdir.check_worktree(path, admin)
+        if where.is_absolute():
+            self._canonical[where] = path
         return [f"--git-dir={admin}", f"--work-tree={path}"]
+
+    def _resolved(self, where: Path) -> Path:
+        """`where.resolve()`; for a worktree pinned before, the path it resolved to then (a
+        realpath walks every component, a few times per git call otherwise). The worktree's
+        `.git` file is still read and checked on every call (`gitdir.check_worktree`)."""
+        return self._canonical.get(where) or where.resolve()
+
+    def _forget_worktree(self, path: Path) -> Path | None:
+        """Drop what is remembered about the worktree at `path` (it is being removed or made
+        again); its git directory as it was registered, if known."""
+        self._canonical.pop(path, None)
+        return self._admin_dirs.pop(path.resolve(), None)
 
     def common_dir(self) -> Path:
         """The git directory every worktree of the repository shares (config, refs)."""
