@@ -165,6 +165,44 @@ def test_squash_refuses_rewritten_history(repo: Path, wt: Path) -> None:
         g.squash(wt, base, "msg", {"Herd-Task": "t1"})
 
 
+@pytest.mark.parametrize("worker", ["edits", "commits", "rewrites", "packs refs", "detaches"])
+def test_squash_reads_head_from_files_as_git_would(repo: Path, tmp_path: Path, worker: str) -> None:
+    """A second squash on the same base reads HEAD from the worktree's registered HEAD file
+    and its branch's loose ref (no `git rev-parse`); whatever the worker did to HEAD, the
+    answer is git's: a packed ref falls back to git, a rewrite is still refused."""
+    g = Git(repo)
+    base = g.rev_parse("main")
+    first = tmp_path / "first"
+    g.worktree_add(first, "first", base)
+    (first / "one.txt").write_text("1\n")
+    g.squash(first, base, "first", {"Herd-Task": "t1"}, branch="first")  # reads base's tree
+    path = tmp_path / "second"
+    g.worktree_add(path, "second", base)
+    (path / "two.txt").write_text("2\n")
+    if worker == "commits":
+        commit_file(path, "src/c.py", "c\n")
+    elif worker == "rewrites":
+        sh(path, "reset", "--quiet", "--soft", f"{base}~1")
+    elif worker == "packs refs":
+        commit_file(path, "src/c.py", "c\n")
+        sh(path, "pack-refs", "--all")
+        assert not (repo / ".git" / "refs" / "heads" / "second").exists()
+    elif worker == "detaches":
+        commit_file(path, "src/c.py", "c\n")
+        sh(path, "switch", "--quiet", "--detach")
+    head = sh(path, "rev-parse", "HEAD")
+    g._pin(path)  # what squash does first: the worktree checked, its admin dir known
+    assert g._head_sha(path) == (None if worker == "packs refs" else head)
+    if worker == "rewrites":
+        with pytest.raises(NotDescendant):
+            g.squash(path, base, "second", {"Herd-Task": "t2"}, branch="second")
+        return
+    sha = g.squash(path, base, "second", {"Herd-Task": "t2"}, branch="second")
+    assert sh(repo, "rev-parse", f"{sha}^") == base and sh(repo, "rev-parse", "second") == sha
+    expected = {"two.txt"} | ({"src/c.py"} if worker != "edits" else set())
+    assert set(g.changed_paths(base, sha)) == expected
+
+
 def test_shell_metacharacters_in_message_stay_data(repo: Path, wt: Path, tmp_path: Path) -> None:
     g = Git(repo)
     marker = tmp_path / "pwned"
