@@ -303,6 +303,72 @@ def test_cherry_pick_conflict_reports_and_leaves_clean(repo: Path, wt: Path, tmp
     assert (integ / "src/a.py").read_text() == "integration version\n"
 
 
+def test_cherry_pick_many_picks_in_order_in_one_call(repo: Path, wt: Path, tmp_path: Path) -> None:
+    """Several commits picked in one git call come back one new commit each, in the order
+    given (not history's), an already-present change kept as an empty commit."""
+    g = Git(repo)
+    first = commit_file(wt, "src/one.py", "1\n", "one")
+    second = commit_file(wt, "src/two.py", "2\n", "two")
+    integ = tmp_path / "integ"
+    g.worktree_add(integ, None, "main")
+    base = g.head(integ)
+    picked = g.cherry_pick_many(integ, [second, first])
+    assert picked is not None and len(picked) == 2
+    assert sh(repo, "rev-list", "--reverse", f"{base}..{picked[-1]}").split() == picked
+    assert [sh(repo, "log", "-1", "--format=%s", sha) for sha in picked] == ["two", "one"]
+    again = g.cherry_pick_many(integ, [first, second])
+    assert again is not None and g.changed_paths(picked[-1], again[-1]) == []  # already there
+    assert g.head(integ) == again[-1] and g.is_clean(integ)
+    assert g.cherry_pick_many(integ, []) == []
+    assert g.cherry_pick_many(integ, [first, first]) is None  # git would pick it once
+    assert g.head(integ) == again[-1] and g.is_clean(integ)
+
+
+def test_cherry_pick_many_conflict_leaves_the_old_tip_clean(repo: Path, wt: Path, tmp_path: Path) -> None:
+    """A conflict anywhere in the sequence: nothing is picked (None), the worktree is back
+    at its old tip with no pick in progress, so the caller can pick one by one."""
+    g = Git(repo)
+    fine = commit_file(wt, "src/fine.py", "fine\n", "fine")
+    theirs = commit_file(wt, "src/a.py", "worker version\n", "conflicts")
+    integ = tmp_path / "integ"
+    g.worktree_add(integ, None, "main")
+    tip = commit_file(integ, "src/a.py", "integration version\n")
+    assert g.cherry_pick_many(integ, [fine, theirs]) is None
+    assert g.head(integ) == tip and g.is_clean(integ)
+    assert not (integ / "src/fine.py").exists()
+    assert sh(integ, "status", "--porcelain") == ""
+    result = g.cherry_pick(integ, fine)  # no sequence left behind to get in the way
+    assert result.ok
+
+
+def test_added_blobs_many_is_added_blobs_of_each(repo: Path, wt: Path) -> None:
+    """One `git diff-tree --stdin` for all: the same answer as one call per commit, for a
+    commit that changes nothing and for a merge (its first parent) too."""
+    g = Git(repo)
+    base = g.rev_parse("main")
+    (wt / "small.txt").write_text("hi\n")
+    (wt / "link").symlink_to("../outside")
+    one = commit_file(wt, "src/a.py", "edited\n", "one")
+    sh(wt, "rm", "--quiet", "src/b.py")
+    sh(wt, "commit", "--quiet", "-m", "delete")
+    deleted = sh(wt, "rev-parse", "HEAD")
+    sh(wt, "commit", "--quiet", "--allow-empty", "-m", "empty")
+    empty = sh(wt, "rev-parse", "HEAD")
+    sh(wt, "switch", "--quiet", "-c", "side", base)
+    side = commit_file(wt, "side.txt", "side\n", "side")
+    sh(wt, "switch", "--quiet", "task")
+    sh(wt, "merge", "--quiet", "--no-edit", "side")
+    merge = sh(wt, "rev-parse", "HEAD")
+    revs = [one, deleted, empty, side, merge, one]
+    many = g.added_blobs_many(revs)
+    assert many == {rev: g.added_blobs(rev) for rev in revs}
+    assert {path for path, *_ in many[one]} == {"small.txt", "link", "src/a.py"}
+    assert many[deleted] == [] and many[empty] == []
+    assert [path for path, *_ in many[merge]] == ["side.txt"]
+    assert g.added_blobs_many([]) == {}
+    assert g.added_blobs_many(["main"]) == {"main": g.added_blobs("main")}  # a name, not a sha
+
+
 def test_reset_hard_and_merge_ff_only(repo: Path, wt: Path) -> None:
     g = Git(repo)
     base = g.head()

@@ -201,6 +201,11 @@ class Journal:
         with self.store.write() as tx:
             sql.update_task(tx, self.run_id, task_id, **fields)
 
+    def set_tasks(self, fields: Mapping[str, Mapping[str, Any]]) -> None:
+        """`set_task` of several tasks (task id -> its fields) in one transaction."""
+        with self.store.write() as tx:
+            sql.update_task_rows(tx, self.run_id, fields)
+
     def start_attempt(
         self, task_id: str, attempt: int, worker: str, log_path: Path | None, pid: int | None = None
     ) -> None:
@@ -249,6 +254,30 @@ class Journal:
             raise
         with self.store.write() as tx:
             sql.finish_step(tx, self.run_id, seq, "done", time.time(), result or None)
+
+    @contextmanager
+    def step_batch(
+        self, name: str, details: Sequence[Mapping[str, JsonScalar]]
+    ) -> Iterator[list[StepDetail]]:
+        """`step` for several steps of one kind done together (landing's picks, one git call
+        for all): each is journaled, begun, before any runs and marked after, in one
+        transaction each way; an event per step. Yields one result dict per step."""
+        with self.store.write() as tx:
+            seqs = sql.add_steps(tx, self.run_id, name, [dict(d) or None for d in details], time.time())
+        from herd.engine.events import Step
+
+        for detail in details:
+            self.emit(Step(step=name, detail=dict(detail)))
+        results: list[StepDetail] = [dict(detail) for detail in details]
+        try:
+            yield results
+        except BaseException:
+            with self.store.write() as tx:
+                sql.finish_steps(tx, self.run_id, [(seq, "failed", None) for seq in seqs], time.time())
+            raise
+        with self.store.write() as tx:
+            ends = [(seq, "done", result or None) for seq, result in zip(seqs, results, strict=True)]
+            sql.finish_steps(tx, self.run_id, ends, time.time())
 
     def steps(self) -> list[StepRow]:
         with self.store.read() as tx:

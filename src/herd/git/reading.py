@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from herd.errors import BadInput
 from herd.git.messages import _TRAILER_KEY
 from herd.git.remote import RemoteOps
 from herd.git.runner import GitError, _checked, _split_z
+
+_FULL_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+def _added(entries: list[tuple[str, str, str]], meta: str, path: str) -> None:
+    """Add (path, mode, blob) of one `git diff-tree -z` entry unless it deletes a file or is
+    a submodule."""
+    parts = meta.lstrip(":").split()
+    if len(parts) >= 5 and parts[4] != "D" and parts[1] != "160000":
+        entries.append((path, parts[1], parts[3]))
 
 
 class ReadOps(RemoteOps):
@@ -46,22 +58,64 @@ class ReadOps(RemoteOps):
         fields = out.split("\0")
         entries: list[tuple[str, str, str]] = []
         for meta, path in zip(fields[0::2], fields[1::2], strict=False):
-            parts = meta.lstrip(":").split()
-            if len(parts) >= 5 and parts[4] != "D" and parts[1] != "160000":
-                entries.append((path, parts[1], parts[3]))
-        if not entries:
-            return []
-        sizes = self._loose_blob_sizes([sha for _, _, sha in entries])
+            _added(entries, meta, path)
+        return self._with_sizes({rev: entries})[rev]
+
+    def added_blobs_many(self, revs: Sequence[str]) -> dict[str, list[tuple[str, str, str, int]]]:
+        """`added_blobs` of each of `revs` (commits), with one `git diff-tree --stdin` for
+        all of them (landing looks at every commit it stacks)."""
+        unique = list(dict.fromkeys(_checked(rev, "commit") for rev in revs))
+        if not unique:
+            return {}
+        if not all(_FULL_SHA.fullmatch(rev) for rev in unique):
+            # --stdin reads object names only (it copies anything else through).
+            return {rev: self.added_blobs(rev) for rev in unique}
+        # --always: a header for a commit that changes nothing too; first-parent: as above.
+        out = self._run(
+            "diff-tree",
+            "--stdin",
+            "-r",
+            "-z",
+            "--no-renames",
+            "--always",
+            "--diff-merges=first-parent",
+            stdin="".join(f"{rev}\n" for rev in unique),
+        ).stdout
+        found: dict[str, list[tuple[str, str, str]]] = {}
+        fields = out.split("\0")
+        current: list[tuple[str, str, str]] | None = None
+        n = 0
+        while n < len(fields):
+            field = fields[n]
+            if field.startswith(":") and current is not None and n + 1 < len(fields):
+                _added(current, field, fields[n + 1])
+                n += 2
+                continue
+            if field.strip():
+                current = found.setdefault(field.split()[0], [])  # a commit's header: its sha
+            n += 1
+        if any(rev not in found for rev in unique):  # a root commit, say
+            return {rev: self.added_blobs(rev) for rev in unique}
+        return self._with_sizes(found)
+
+    def _with_sizes(
+        self, entries: dict[str, list[tuple[str, str, str]]]
+    ) -> dict[str, list[tuple[str, str, str, int]]]:
+        """Each (path, mode, blob) with the blob's size: from the loose objects' headers, or
+        one `git cat-file --batch-check` for all of them."""
+        blobs = [sha for listed in entries.values() for _, _, sha in listed]
+        if not blobs:
+            return {rev: [] for rev in entries}
+        sizes = self._loose_blob_sizes(blobs)
         if sizes is None:
             sizes = [
                 int(size)
                 for size in self._out(
-                    "cat-file",
-                    "--batch-check=%(objectsize)",
-                    stdin="".join(f"{sha}\n" for _, _, sha in entries),
+                    "cat-file", "--batch-check=%(objectsize)", stdin="".join(f"{sha}\n" for sha in blobs)
                 ).split()
             ]
-        return [(path, mode, sha, size) for (path, mode, sha), size in zip(entries, sizes, strict=True)]
+        by_blob = iter(sizes)
+        return {rev: [(*entry, next(by_blob)) for entry in listed] for rev, listed in entries.items()}
 
     def _loose_blob_sizes(self, shas: list[str]) -> list[int] | None:
         """Sizes of blobs stored as loose objects, from each object's zlib header

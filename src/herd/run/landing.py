@@ -9,10 +9,9 @@ nor leaves a landed task open.
 
 from __future__ import annotations
 
-import posixpath
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from herd.engine.events import Message, Phase, TaskEnd
 from herd.engine.journal import Journal, TaskState, failpoint
@@ -31,11 +30,11 @@ from herd.queue.model import Status
 from herd.run.landing_bisect import Bisecting, tail_of
 from herd.run.landing_cmd import Stopped, run_landing_command
 from herd.run.landing_push import Pushing
+from herd.run.landing_stack import Stacking
 from herd.run.landing_types import LandingJson as LandingJson
 from herd.run.landing_types import LandingResult as LandingResult
 from herd.run.landing_types import Stack as Stack
 from herd.run.landing_types import WorkerPhase as WorkerPhase
-from herd.run.landing_types import large_file_limit
 from herd.units import plural
 
 if TYPE_CHECKING:
@@ -44,9 +43,9 @@ if TYPE_CHECKING:
     from herd.run.plan import Plan
 
 
-class Integrator(Bisecting, Pushing):
-    """Lands a run's succeeded tasks: stacking here, the test step in landing_bisect.py,
-    the push step in landing_push.py."""
+class Integrator(Stacking, Bisecting, Pushing):
+    """Lands a run's succeeded tasks: the stacking step in landing_stack.py, the test step
+    in landing_bisect.py, the push step in landing_push.py."""
 
     def __init__(
         self,
@@ -167,67 +166,7 @@ class Integrator(Bisecting, Pushing):
             self._say(f"skipped {task_id}: {why} (its commit stays on herd/{self.run_id}/{task_id})")
         return wanted
 
-    # -- stacking ---------------------------------------------------------------
-
-    def _stack(self, order: list[str], commits: dict[str, str], onto: str) -> Stack:
-        self._phase("stacking", f"{plural(len(order), 'commit')} onto {onto[:12]}")
-        worktree = self.worktrees.integration(self.run_id, onto)
-        stack = Stack(worktree, onto)
-        for n, task_id in enumerate(order):
-            self._warn_about(task_id, commits[task_id])
-            with self.journal.step("pick", task=task_id, commit=commits[task_id]) as step:
-                picked = self.git.cherry_pick(worktree.path, commits[task_id])
-                step["ok"] = picked.ok
-            if n == 0:
-                failpoint("mid-stack")
-            if picked.ok:
-                assert picked.sha is not None
-                stack.picks.append((task_id, picked.sha))
-                continue
-            self._conflict(stack, task_id, picked)
-        if self.landing.format_cmd and stack.picks:
-            self._format(stack)
-        return stack
-
-    def _warn_about(self, task_id: str, commit: str) -> None:
-        """Say when a task's commit adds a symlink that leads out of the repository or a
-        file over the size limit: legal, but rarely what a task meant to land."""
-        for path, mode, blob, size in self.git.added_blobs(commit):
-            if mode == "120000":
-                target = self.git.read_blob(blob).decode(errors="replace")
-                inside = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-                if target.startswith("/") or inside == ".." or inside.startswith("../"):
-                    self._say(
-                        f"warning: {task_id} adds a symlink {path} -> {target}, which "
-                        "points outside the repository"
-                    )
-            elif size > large_file_limit():
-                self._say(
-                    f"warning: {task_id} adds {path}, {size / 2**20:.1f} MiB (over "
-                    f"{large_file_limit() / 2**20:g} MiB; HERD_LARGE_FILE sets the limit)"
-                )
-
-    def _conflict(self, stack: Stack, task_id: str, picked: Any) -> None:
-        """A pick that conflicts goes back to its worker for its retry, on top of the
-        current tip, with the conflict in its context."""
-        paths = ", ".join(picked.conflicts) or "(unknown paths)"
-        evidence = (
-            f"Your commit conflicted with the work already stacked (on top of "
-            f"{stack.tip[:12]}) in: {paths}\n\n```\n{picked.excerpt}\n```\n"
-            "Redo the task on top of the current code."
-        )
-        self.journal.emit(Message(text=f"{task_id} conflicts with the stack in {paths}"))
-        sha = self.workers.rerun(task_id, stack.tip, evidence)
-        if sha is None:
-            self.failed[task_id] = f"conflicted with the stack in {paths}"
-            return
-        picked = self.git.cherry_pick(stack.worktree.path, sha)
-        if picked.ok and picked.sha is not None:
-            stack.picks.append((task_id, picked.sha))
-        else:
-            reason = f"conflicted with the stack again in {', '.join(picked.conflicts)}"
-            self.failed[task_id] = reason
-            self.workers.give_back(task_id, reason, picked.excerpt)
+    # -- stacking (landing_stack.py) and formatting ---------------------------------
 
     def _format(self, stack: Stack) -> None:
         assert self.landing.format_cmd is not None
@@ -312,8 +251,10 @@ class Integrator(Bisecting, Pushing):
                 for task_id, sha in landed.items()
             ],
         )
+        self.journal.set_tasks(
+            {task_id: {"state": TaskState.LANDED.value, "landed_sha": sha} for task_id, sha in landed.items()}
+        )
         for task_id, sha in landed.items():
-            self.journal.set_task(task_id, state=TaskState.LANDED.value, landed_sha=sha)
             self.journal.emit(TaskEnd(task=task_id, state=TaskState.LANDED, commit=sha))
         parent = self.landing.parent
         if parent:

@@ -297,6 +297,42 @@ def finish_step(
         )
 
 
+def add_steps(
+    tx: sqlite3.Connection, run_id: str, name: str, details: Sequence[StepDetail | None], at: float
+) -> list[int]:
+    """`add_step` of several steps at once (one statement); their seqs, in order."""
+    first = int(
+        tx.execute("SELECT coalesce(max(seq) + 1, 0) FROM steps WHERE run_id = ?", (run_id,)).fetchone()[0]
+    )
+    tx.executemany(
+        "INSERT INTO steps (run_id, seq, name, detail, state, at) VALUES (?,?,?,?,?,?)",
+        (
+            (run_id, first + n, name, json.dumps(detail) if detail is not None else None, "begun", at)
+            for n, detail in enumerate(details)
+        ),
+    )
+    return list(range(first, first + len(details)))
+
+
+def finish_steps(
+    tx: sqlite3.Connection, run_id: str, ends: Sequence[tuple[int, str, StepDetail | None]], at: float
+) -> None:
+    """`finish_step` of several steps: (seq, state, detail or None to keep it)."""
+    tx.executemany(
+        "UPDATE steps SET state = ?, at = ?, detail = coalesce(?, detail) WHERE run_id = ? AND seq = ?",
+        (
+            (state, at, json.dumps(detail) if detail is not None else None, run_id, seq)
+            for seq, state, detail in ends
+        ),
+    )
+
+
+def update_task_rows(tx: sqlite3.Connection, run_id: str, fields: Mapping[str, Mapping[str, Any]]) -> None:
+    """`update_task` of several tasks (task id -> its new fields) in one transaction."""
+    for task_id, values in fields.items():
+        update_task(tx, run_id, task_id, **values)
+
+
 def steps(tx: sqlite3.Connection, run_id: str) -> list[StepRow]:
     out = _rows(tx.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,)))
     for row in out:
