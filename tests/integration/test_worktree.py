@@ -99,3 +99,72 @@ def test_stale_directory_from_crash_is_replaced(repo: Path, manager: WorktreeMan
     subprocess.run(["rm", "-rf", str(repo / ".git/worktrees")], check=True)
     again = manager.create("r1", "t1", 1, "main")
     assert again.path == wt.path and manager.git.is_clean(again.path)
+
+
+def _registration(repo: Path, path: Path) -> dict[str, str]:
+    """What the repository records for the worktree at `path`: its git directory's files."""
+    admin = Path(
+        subprocess.run(
+            ["git", "rev-parse", "--path-format=absolute", "--git-dir"],
+            cwd=path,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    assert admin.parent == (repo / ".git" / "worktrees").resolve()
+    return {f.name: f.read_text() for f in admin.iterdir() if f.name not in ("index", "logs")}
+
+
+@pytest.mark.parametrize("branch", ["task", None], ids=["on a branch", "detached"])
+def test_worktree_add_registers_as_git_worktree_add_does(
+    repo: Path, tmp_path: Path, branch: str | None
+) -> None:
+    """herd registers a task's worktree itself and fills it with one `git checkout`: the
+    same files in the same registry as `git worktree add` makes, nothing left locked, and
+    git treats it as any other worktree (lists, checks, removes, prunes it)."""
+    g = Git(repo)
+    base = g.rev_parse("main")
+    theirs = tmp_path / "by-git"
+    subprocess.run(
+        ["git", "worktree", "add", "-q", *(["-b", "other"] if branch else ["--detach"]), str(theirs), base],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+    ours = tmp_path / "by-herd"
+    g.worktree_add(ours, branch, base)
+    mine, git_made = _registration(repo, ours), _registration(repo, theirs)
+    assert "locked" not in mine and "ORIG_HEAD" not in mine  # made by herd, not by git
+    assert set(git_made) - set(mine) <= {"ORIG_HEAD"}  # `reset --hard` leaves one behind
+    assert mine["commondir"] == git_made["commondir"] == "../..\n"
+    assert mine["gitdir"] == f"{ours.resolve()}/.git\n"
+    assert (ours / ".git").read_text() == f"gitdir: {repo.resolve()}/.git/worktrees/by-herd\n"
+    assert g.current_branch(ours) == branch and g.head(ours) == base and g.is_clean(ours)
+    assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
+    listed = {wt.path: wt for wt in g.worktrees()}
+    assert listed[ours.resolve()].branch == branch and listed[ours.resolve()].head == base
+    subprocess.run(["git", "worktree", "prune"], cwd=repo, check=True)
+    assert ours.resolve() in {wt.path for wt in g.worktrees()}  # not taken for a stale one
+    g.worktree_remove(ours)
+    assert not ours.exists() and ours.resolve() not in {wt.path for wt in g.worktrees()}
+
+
+def test_worktree_add_takes_a_numbered_name_and_falls_back_to_git(repo: Path, tmp_path: Path) -> None:
+    """A registry name already taken gets a number, as git does; a branch checked out in
+    another worktree makes herd's way fail cleanly and `git worktree add`'s path (which
+    frees the branch) do it."""
+    g = Git(repo)
+    base = g.rev_parse("main")
+    first = tmp_path / "a" / "same"
+    second = tmp_path / "b" / "same"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    g.worktree_add(first, "one", base)
+    g.worktree_add(second, "two", base)
+    assert (second / ".git").read_text() == f"gitdir: {repo.resolve()}/.git/worktrees/same1\n"
+    g.worktree_add(tmp_path / "third", "two", base)  # `two` is checked out in `second`
+    assert g.current_branch(tmp_path / "third") == "two" and not second.exists()
+    registry = sorted(p.name for p in (repo / ".git" / "worktrees").iterdir())
+    assert registry == ["same", "third"]
+    assert not any((repo / ".git" / "worktrees" / name / "locked").exists() for name in registry)

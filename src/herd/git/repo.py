@@ -10,12 +10,13 @@ the names callers use are all importable from here.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from herd.errors import NotFound, Refused
+from herd.errors import HerdError, NotFound, Refused
 from herd.git import gitdir
 from herd.git.commits import CommitOps
 from herd.git.gitdir import WorktreeNotItself
@@ -39,6 +40,8 @@ from herd.git.runner import (
     _checked,
     network_timeout,
 )
+
+_FULL_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 __all__ = [
     "Git",
@@ -149,6 +152,8 @@ class Git(CommitOps):
         if path.exists():
             self._discard_worktree_dir(path)
         self._forget_worktree(path)
+        if self._add_worktree_directly(path, branch, base):
+            return
         args = ["worktree", "add", "--quiet"]
         args += ["--detach"] if branch is None else ["--no-track", "-B", _checked(branch, "branch")]
         args += [str(path), _checked(base, "revision")]
@@ -163,6 +168,72 @@ class Git(CommitOps):
                     self._discard_worktree_dir(wt.path)
             self.worktree_prune()
             self._run(*args)
+
+    def _add_worktree_directly(self, path: Path, branch: str | None, base: str) -> bool:
+        """`git worktree add` with one git process instead of four (`worktree add` runs
+        `branch`, `symbolic-ref` and `reset --hard`, each a git of its own): the worktree's
+        git directory is registered as git registers one (gitrepository-layout(5):
+        `gitdir`, `commondir`, `HEAD`; `locked` while it is being made, so no `git worktree
+        prune` takes it half-made), then one `git checkout --force` fills it and sets the
+        branch. False, with nothing of it left, when anything does not work out (the branch
+        checked out elsewhere, say): then `git worktree add` does it all."""
+        registry = self.common_dir() / "worktrees"
+        if not _FULL_SHA.fullmatch(base) or (branch is not None and self._checked_out(branch, registry)):
+            return False  # git 2.39's `checkout -B` would take a branch another worktree has
+        target = path.parent.resolve() / path.name
+        admin: Path | None = None
+        made = False
+        try:
+            registry.mkdir(exist_ok=True)
+            for n in range(100):  # the name git would take: the directory's, numbered if taken
+                candidate = registry / (path.name if n == 0 else f"{path.name}{n}")
+                try:
+                    candidate.mkdir()
+                except FileExistsError:
+                    continue
+                admin = candidate.resolve()
+                break
+            if admin is None:
+                return False
+            (admin / "locked").write_text("initializing\n", encoding="utf-8")
+            target.mkdir()
+            made = True
+            (admin / "gitdir").write_text(f"{target / '.git'}\n", encoding="utf-8")
+            (admin / "commondir").write_text("../..\n", encoding="utf-8")
+            (admin / "HEAD").write_text(f"{base}\n", encoding="utf-8")
+            (target / ".git").write_text(f"gitdir: {admin}\n", encoding="utf-8")
+            self._admin_dirs[target] = admin
+            args = ["checkout", "--quiet", "--force", "--no-recurse-submodules"]
+            args += (
+                ["--detach", base]
+                if branch is None
+                else ["--no-track", "-B", _checked(branch, "branch"), base]
+            )
+            if self._run(*args, cwd=target, check=False).returncode == 0:
+                (admin / "locked").unlink()
+                return True
+        except (OSError, HerdError):
+            pass
+        self._forget_worktree(target)
+        if made:
+            shutil.rmtree(target, ignore_errors=True)
+        if admin is not None:
+            shutil.rmtree(admin, ignore_errors=True)
+        return False
+
+    @staticmethod
+    def _checked_out(branch: str, registry: Path) -> bool:
+        """Whether a worktree of the repository (its own checkout included) has `branch` as
+        HEAD, read from their HEAD files."""
+        wanted = f"ref: refs/heads/{branch}"
+        heads = [registry.parent / "HEAD"] + (list(registry.glob("*/HEAD")) if registry.is_dir() else [])
+        for head in heads:
+            try:
+                if head.read_text(encoding="utf-8").strip() == wanted:
+                    return True
+            except (OSError, UnicodeDecodeError):
+                continue
+        return False
 
     def _discard_worktree_dir(self, path: Path) -> None:
         if path.resolve() == self.toplevel().resolve():
