@@ -146,8 +146,12 @@ def test_worktree_add_registers_as_git_worktree_add_does(
     assert listed[ours.resolve()].branch == branch and listed[ours.resolve()].head == base
     subprocess.run(["git", "worktree", "prune"], cwd=repo, check=True)
     assert ours.resolve() in {wt.path for wt in g.worktrees()}  # not taken for a stale one
-    g.worktree_remove(ours)
-    assert not ours.exists() and ours.resolve() not in {wt.path for wt in g.worktrees()}
+    (ours / "sub").mkdir()
+    (ours / "sub" / "link").symlink_to(repo / "README.md")  # removing never follows a link
+    g.worktree_remove(ours)  # herd deletes both itself, as `git worktree remove` would
+    assert not ours.exists() and not (repo / ".git" / "worktrees" / "by-herd").exists()
+    assert ours.resolve() not in {wt.path for wt in g.worktrees()} and (repo / "README.md").exists()
+    assert theirs.exists()
 
 
 def test_worktree_add_takes_a_numbered_name_and_falls_back_to_git(repo: Path, tmp_path: Path) -> None:

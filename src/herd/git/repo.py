@@ -10,6 +10,7 @@ the names callers use are all importable from here.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -247,6 +248,8 @@ class Git(CommitOps):
     def worktree_remove(self, path: Path, force: bool = True) -> None:
         path = Path(path)
         admin = self._forget_worktree(path)
+        if force and admin is not None and self._remove_directly(path, admin):
+            return
         args = ["worktree", "remove"] + (["--force", "--force"] if force else []) + [str(path)]
         proc = self._run(*args, check=False)
         if proc.returncode != 0:
@@ -258,6 +261,34 @@ class Git(CommitOps):
                 # own directory (rmtree never follows a symlink out of it).
                 shutil.rmtree(path)
             self.worktree_prune()
+
+    def _remove_directly(self, path: Path, admin: Path) -> bool:
+        """`git worktree remove --force --force` without a git process, for a worktree herd
+        registered and pinned (its git directory known): what git does, the checkout
+        deleted, then its git directory. Only when the worktree is still plainly itself
+        (its `.git` names that git directory, which names it back); False to let git do
+        it (and judge a tampered one) otherwise, or when a file will not go."""
+        target = path.resolve()
+        try:
+            gitdir.check_worktree(target, admin)
+            registered = (admin / "gitdir").read_text(encoding="utf-8").strip()
+        except (WorktreeNotItself, OSError, UnicodeDecodeError):
+            return False
+        if registered != f"{target}/.git" or target.is_symlink():
+            return False
+        try:  # `.git` last: until everything else is gone, git can still take over
+            for child in os.scandir(target):
+                if child.name == ".git":
+                    continue
+                if child.is_dir(follow_symlinks=False):
+                    shutil.rmtree(child.path)
+                else:
+                    os.unlink(child.path)
+        except OSError:
+            return False
+        shutil.rmtree(target)
+        shutil.rmtree(admin, ignore_errors=True)
+        return True
 
     def _tampered(self, path: Path, admin: Path | None) -> bool:
         try:
