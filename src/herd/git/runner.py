@@ -104,6 +104,7 @@ class GitRunner:
         self._admin_dirs: dict[Path, Path] = {}  # worktree path -> its git directory
         self._trees: dict[str, str] = {}  # commit sha -> its tree sha (squash's bases)
         self._canonical: dict[Path, Path] = {}  # a known worktree's absolute path -> resolved
+        self._repo_real: Path | None = None  # self.repo resolved, once
         self._common_dir: Path | None = None
         env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
         env["GIT_TERMINAL_PROMPT"] = "0"
@@ -183,7 +184,7 @@ class GitRunner:
         if where == self.repo:
             return []
         path = self._resolved(where)
-        if path == self.repo.resolve():
+        if path == self._repo_resolved():
             return []
         admin = self._admin_dirs.get(path) or self._find_admin_dir(path)
         gitdir.check_worktree(path, admin)
@@ -200,8 +201,13 @@ class GitRunner:
     def _forget_worktree(self, path: Path) -> Path | None:
         """Drop what is remembered about the worktree at `path` (it is being removed or made
         again); its git directory as it was registered, if known."""
-        self._canonical.pop(path, None)
-        return self._admin_dirs.pop(path.resolve(), None)
+        resolved = self._canonical.pop(path, None) or path.resolve()
+        return self._admin_dirs.pop(resolved, None)
+
+    def _repo_resolved(self) -> Path:
+        if self._repo_real is None:
+            self._repo_real = self.repo.resolve()
+        return self._repo_real
 
     def common_dir(self) -> Path:
         """The git directory every worktree of the repository shares (config, refs)."""
