@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,6 +112,10 @@ class GitRunner:
         # Nothing herd runs should wait for an editor; messages always come via -F/-m.
         env["GIT_EDITOR"] = "true"
         self._env = env
+        # git found once, as the child would find it on this PATH: each spawn otherwise
+        # walks PATH again (an encoded path and a failed execve per directory before git's).
+        found = shutil.which("git", path=env.get("PATH", os.defpath))
+        self._git = os.path.abspath(found) if found else None
         has_email = self._run("config", "user.email", check=False).returncode == 0
         if not has_email:
             self._env.update(_FALLBACK_IDENTITY)
@@ -133,6 +138,7 @@ class GitRunner:
         else:
             proc = subprocess.run(
                 argv,
+                executable=self._git,
                 cwd=where,
                 env=self._env,
                 input=stdin,
@@ -153,6 +159,7 @@ class GitRunner:
         with it (killing git alone would leave them holding the pipes open)."""
         proc = subprocess.Popen(
             argv,
+            executable=self._git,
             cwd=where,
             env=self._env,
             stdin=subprocess.DEVNULL,
