@@ -43,27 +43,11 @@ def _pids_with_env(wanted: dict[str, str]) -> list[int]:
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        environ = _read(f"/proc/{entry.name}/environ")
-        # NUL-separated NAME=value entries, the last one NUL-terminated too.
-        if environ is not None and all(b"\0" + n + b"\0" in b"\0" + environ + b"\0" for n in needles):
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                entries = set(f.read().split(b"\0"))
+        except OSError:
+            continue
+        if needles <= entries:
             found.append(int(entry.name))
     return found
-
-
-def _read(path: str) -> bytes | None:
-    """A whole small file, or None when it cannot be read. Plain os.open/os.read: this runs
-    for every process on the machine once per attempt, and `open()` adds an fstat, an
-    ioctl and an lseek to each (and a GIL hand-over with each system call)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
