@@ -172,3 +172,29 @@ def test_worktree_add_takes_a_numbered_name_and_falls_back_to_git(repo: Path, tm
     registry = sorted(p.name for p in (repo / ".git" / "worktrees").iterdir())
     assert registry == ["same", "third"]
     assert not any((repo / ".git" / "worktrees" / name / "locked").exists() for name in registry)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ["extensions.worktreeConfig", "true"],
+        ["core.sparseCheckout", "true"],
+        ["include.path", "extra.config"],
+    ],
+)
+def test_a_repository_that_could_ask_git_for_more_gets_git_worktree_add(
+    repo: Path, tmp_path: Path, config: list[str]
+) -> None:
+    """Per-worktree config, sparse checkout, included config: `git worktree add` may do
+    more there than a registration by hand (copy sparse patterns, per-worktree settings),
+    so herd leaves it to git (whose `reset --hard` leaves ORIG_HEAD behind, herd's way none)."""
+    g = Git(repo)
+    base = g.rev_parse("main")
+    plain = tmp_path / "plain"
+    g.worktree_add(plain, "plain", base)
+    assert not (repo / ".git" / "worktrees" / "plain" / "ORIG_HEAD").exists()  # herd's way
+    subprocess.run(["git", "config", *config], cwd=repo, check=True)
+    special = tmp_path / "special"
+    g.worktree_add(special, "special", base)
+    assert (repo / ".git" / "worktrees" / "special" / "ORIG_HEAD").exists()  # git's way
+    assert g.current_branch(special) == "special" and g.head(special) == base

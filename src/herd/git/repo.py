@@ -181,6 +181,8 @@ class Git(CommitOps):
         registry = self.common_dir() / "worktrees"
         if not _FULL_SHA.fullmatch(base) or (branch is not None and self._checked_out(branch, registry)):
             return False  # git 2.39's `checkout -B` would take a branch another worktree has
+        if not self._plain_layout():
+            return False
         target = path.parent.resolve() / path.name
         admin: Path | None = None
         made = False
@@ -221,6 +223,22 @@ class Git(CommitOps):
         if admin is not None:
             shutil.rmtree(admin, ignore_errors=True)
         return False
+
+    def _plain_layout(self) -> bool:
+        """Whether a worktree registered by hand is exactly what `git worktree add` would
+        make here: not when the repository's config could ask git for more (sparse
+        checkout, per-worktree config, relative worktree paths, included config files)
+        or it has sparse-checkout patterns. Read from the config file as text, not parsed:
+        any mention of those words sends the worktree to git, which is always right."""
+        common = self.common_dir()
+        try:
+            config = (common / "config").read_text(encoding="utf-8", errors="replace").lower()
+        except OSError:
+            return False
+        words = ("sparse", "worktreeconfig", "relativeworktrees", "include", "extensions")
+        return (
+            not any(word in config for word in words) and not (common / "info" / "sparse-checkout").exists()
+        )
 
     @staticmethod
     def _checked_out(branch: str, registry: Path) -> bool:
