@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 from _run_helpers import Project, kill_tree, run_processes, wait_for
 
@@ -48,6 +49,14 @@ def _assert_all_on_branches(p: Project, run_id: str, ids: list[str]) -> None:
         assert f"Herd-Task: {task_id}" in trailers
 
 
+def _is_grandchild(proc: psutil.Process) -> bool:
+    """The fake agent's "child": `python -c "import time; time.sleep(600)"`."""
+    try:
+        return "time.sleep(600)" in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
 def test_kill_9_mid_run_then_resume_finishes_every_task_once(project: Project) -> None:
     p = project
     ids = [
@@ -56,13 +65,14 @@ def test_kill_9_mid_run_then_resume_finishes_every_task_once(project: Project) -
     ]
     proc = p.popen("run", *ids, "--cmd", str(p.agent), "-j", "2", "--no-integrate")
     try:
-        # Two tasks done, and a worker of the run alive (an attempt is journaled as started
-        # before its worktree exists and its worker runs: killed then, nothing survives).
+        # Two tasks done, and the grandchild of a running worker started. Killed earlier,
+        # nothing may survive: an attempt is journaled as started before its worker runs,
+        # and a worker that has not printed its first line yet dies of the closed pipe.
         wait_for(
             lambda: (
                 len(_succeeded(p)) >= 2
                 and sum(1 for e in _events(p) if e["event"] == "attempt_start") >= 4
-                and bool(run_processes(p.latest_run()))
+                and any(_is_grandchild(proc) for proc in run_processes(p.latest_run()))
             ),
             timeout=60,
         )
