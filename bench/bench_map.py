@@ -24,6 +24,10 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 
+Run = tuple[float, float, float]
+"""Wall seconds, peak RSS in MB, CPU seconds."""
+
+
 def run(
     cmd: list[str], items: str, env: dict[str, str] | None = None, cwd: str | None = None
 ) -> tuple[float, float, float]:
@@ -69,6 +73,19 @@ def compiled(src: Path) -> None:
     compileall.compile_dir(str(src), quiet=1)
 
 
+def print_runs(what: str, herds: list[Run], name: str, baselines: list[Run]) -> None:
+    """Every run's wall and CPU seconds, herd's then the baseline's, on stderr."""
+
+    def times(runs: list[Run], index: int) -> str:
+        return " ".join(f"{r[index]:.2f}" for r in runs)
+
+    print(
+        f"{what}, wall herd {times(herds, 0)} / {name} {times(baselines, 0)}; "
+        f"CPU herd {times(herds, 2)} / {name} {times(baselines, 2)}",
+        file=sys.stderr,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="Smaller sizes.")
@@ -94,17 +111,7 @@ def main() -> int:
         t_xargs = statistics.median(x[0] for x in xargses)
         c_herd = statistics.median(h[2] for h in herds)
         c_xargs = statistics.median(x[2] for x in xargses)
-        print(
-            f"{small:,} x true -j4, wall herd "
-            + " ".join(f"{h[0]:.2f}" for h in herds)
-            + " / xargs "
-            + " ".join(f"{x[0]:.2f}" for x in xargses)
-            + "; CPU herd "
-            + " ".join(f"{h[2]:.2f}" for h in herds)
-            + " / xargs "
-            + " ".join(f"{x[2]:.2f}" for x in xargses),
-            file=sys.stderr,
-        )
+        print_runs(f"{small:,} x true -j4", herds, "xargs", xargses)
         ratio = t_herd / t_xargs
         rows.append(
             (
@@ -146,17 +153,7 @@ def main() -> int:
             for _ in range(args.repeat):
                 batched.append(herd(4, ["true"], lines, workdir, ("--batch-size", "20")))
                 pars.append(run([parallel, "-j", "4", "-N20", "true"], lines))
-            print(
-                f"{small:,} x true --batch-size 20 -j4, wall herd "
-                + " ".join(f"{h[0]:.2f}" for h in batched)
-                + " / parallel -N20 "
-                + " ".join(f"{p[0]:.2f}" for p in pars)
-                + "; CPU herd "
-                + " ".join(f"{h[2]:.2f}" for h in batched)
-                + " / parallel "
-                + " ".join(f"{p[2]:.2f}" for p in pars),
-                file=sys.stderr,
-            )
+            print_runs(f"{small:,} x true --batch-size 20 -j4", batched, "parallel -N20", pars)
             t_batched = statistics.median(h[0] for h in batched)
             t_par_n = statistics.median(p[0] for p in pars)
             ratio = t_batched / t_par_n

@@ -9,10 +9,11 @@ not parse, text output) returns False and click handles it, usage errors include
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from herd.errors import EXIT_INTERRUPTED, HerdError
 
@@ -101,19 +102,27 @@ def run(args: list[str]) -> bool:
     if parsed is None:
         return False
     command, opts, positional = parsed
-    try:
+    with answering_errors(as_json=True):
         if command == "update":
             _claim(opts, positional)
         else:
             _ready(opts)
+    return True
+
+
+@contextlib.contextmanager
+def answering_errors(*, as_json: bool) -> Iterator[None]:
+    """What click's error handler (app.run) does, for the click-free paths: a HerdError
+    or Ctrl-C becomes its message and exit code; a reader that left ends quietly."""
+    try:
+        yield
     except HerdError as exc:
-        fail(str(exc), exc.exit_code, True)
+        fail(str(exc), exc.exit_code, as_json)
     except KeyboardInterrupt:
-        fail("interrupted", EXIT_INTERRUPTED, True, label="")
+        fail("interrupted", EXIT_INTERRUPTED, as_json, label="")
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
-    return True
 
 
 def _parse(args: list[str]) -> tuple[str, dict[str, Any], list[str]] | None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from herd.errors import EXIT_INTERRUPTED, HerdError
-
 # flag -> (MapRequest field, takes a value)
 _FLAGS: dict[str, tuple[str, bool]] = {
     "-j": ("jobs", True),
@@ -89,20 +87,12 @@ def run(args: list[str], *, whole_process: bool = False) -> bool:
     fields = parse(args)
     if fields is None:
         return False
-    from herd.cli.fast import fail
+    from herd.cli.fast import answering_errors
     from herd.cli.map_main import MapRequest, run_map
 
-    as_json = bool(fields.get("as_json"))
     try:
-        try:
+        with answering_errors(as_json=bool(fields.get("as_json"))):
             run_map(MapRequest(**fields))  # type: ignore[arg-type]
-        except HerdError as exc:
-            fail(str(exc), exc.exit_code, as_json)
-        except KeyboardInterrupt:
-            fail("interrupted", EXIT_INTERRUPTED, as_json, label="")
-        except BrokenPipeError:
-            sys.stderr.close()
-            sys.exit(0)
     except SystemExit as done:
         if not whole_process or not isinstance(done.code, int | None):
             raise
