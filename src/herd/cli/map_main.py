@@ -100,8 +100,8 @@ def run_map(r: MapRequest) -> None:
     from herd.engine.policies import Halt
     from herd.items import mapper, sources
 
-    words, items = (r.words, ()) if r.gnu_grammar else (r.words, r.items)
-    command, found_sources = sources.split_command(words)
+    items = () if r.gnu_grammar else r.items
+    command, found_sources = sources.split_command(r.words)
     found_sources = [sources.Source("file", (name,)) for name in r.arg_files] + found_sources
     if r.retries < 0:
         raise BadInput("--retries must be 0 or more")
@@ -121,6 +121,7 @@ def run_map(r: MapRequest) -> None:
         )
     workers = forms.workers_for(r.jobs, os.cpu_count() or 1)
     relative = r.timeout is not None and r.timeout.strip().endswith("%")
+    joblog = Path(r.joblog).resolve() if r.joblog else None
     options = mapper.MapOptions(
         argv=command,
         workers=workers,
@@ -129,7 +130,7 @@ def run_map(r: MapRequest) -> None:
         timeout=units.duration(r.timeout) if r.timeout and not relative else None,
         timeout_percent=forms.percent(r.timeout) if relative and r.timeout else None,
         keep_order=r.keep_order,
-        joblog=Path(r.joblog).resolve() if r.joblog else None,
+        joblog=joblog,
         cwd=Path.cwd(),
         colsep=r.colsep,
         multi=sources.is_multi(found_sources),
@@ -151,9 +152,9 @@ def run_map(r: MapRequest) -> None:
         from herd.items.template import TextTemplate
 
         TextTemplate(r.tagstring, template, "--tagstring")
-    if r.joblog and not Path(r.joblog).resolve().parent.is_dir():
+    if joblog and not joblog.parent.is_dir():
         raise BadInput(
-            f"--joblog {r.joblog}: directory {Path(r.joblog).resolve().parent} does not "
+            f"--joblog {r.joblog}: directory {joblog.parent} does not "
             "exist; create it or write the joblog elsewhere"
         )
     if r.executor == "local" and (r.scheduler or r.cpus_per_job or r.memory_per_job):

@@ -5,16 +5,25 @@ Part of `Git` (repo.py), which callers use; split out to keep each module readab
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from herd.git.messages import _with_newline, format_message
 from herd.git.reading import ReadOps
 from herd.git.results import PickResult
-from herd.git.runner import _EXCERPT_LINES, GitError, NotDescendant, NothingToCommit, _checked, _split_z
+from herd.git.runner import (
+    _EXCERPT_LINES,
+    FULL_SHA,
+    GitError,
+    NotDescendant,
+    NothingToCommit,
+    _checked,
+    _split_z,
+)
 
-_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+# A pick keeps a commit whose change is already there, as an empty commit (its trailers
+# still record that the task landed).
+_PICK = ("cherry-pick", "--no-edit", "--allow-empty", "--keep-redundant-commits")
 
 
 class CommitOps(ReadOps):
@@ -95,7 +104,7 @@ class CommitOps(ReadOps):
         anything else (a packed ref, an abbreviated base) is one `git rev-parse`."""
         self._pin(Path(cwd))  # the worktree still resolves to itself, its admin dir known
         head = self._head_sha(cwd)
-        tree = self._trees.get(base) if _SHA.fullmatch(base) else None
+        tree = self._trees.get(base) if FULL_SHA.fullmatch(base) else None
         if head is not None and tree is not None:
             return head, base, tree
         head, base_sha, tree = self._out(
@@ -109,7 +118,7 @@ class CommitOps(ReadOps):
         or `ref: refs/heads/...`) and that branch's loose ref in the common directory. None
         when either is not plainly there (packed, a symbolic ref, another ref store)."""
         text = (self._head_file(cwd) or "").strip()
-        if _SHA.fullmatch(text):
+        if FULL_SHA.fullmatch(text):
             return text
         ref = text.removeprefix("ref: ")
         if ref == text or not ref.startswith("refs/heads/") or ".." in ref:
@@ -118,7 +127,7 @@ class CommitOps(ReadOps):
             sha = (self.common_dir() / ref).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError):
             return None
-        return sha if _SHA.fullmatch(sha) else None
+        return sha if FULL_SHA.fullmatch(sha) else None
 
     def _head_is(self, cwd: Path, ref: str) -> bool:
         """Whether HEAD in the linked worktree `cwd` is already the symbolic ref `ref`."""
@@ -128,7 +137,7 @@ class CommitOps(ReadOps):
         """The sha a detached HEAD in the linked worktree `cwd` holds (the integration
         worktree's, after each pick), or None when HEAD is not plainly a sha."""
         text = (self._head_file(cwd) or "").strip()
-        return text if _SHA.fullmatch(text) else None
+        return text if FULL_SHA.fullmatch(text) else None
 
     def _head_file(self, cwd: Path) -> str | None:
         """HEAD of the linked worktree `cwd`, read from its git directory as the repository
@@ -148,15 +157,7 @@ class CommitOps(ReadOps):
         A commit whose change is already present is kept as an empty commit so its
         trailers still record that the task landed.
         """
-        proc = self._run(
-            "cherry-pick",
-            "--no-edit",
-            "--allow-empty",
-            "--keep-redundant-commits",
-            _checked(sha, "commit"),
-            cwd=cwd,
-            check=False,
-        )
+        proc = self._run(*_PICK, _checked(sha, "commit"), cwd=cwd, check=False)
         if proc.returncode == 0:
             return PickResult(ok=True, sha=self._detached_head(cwd) or self.head(cwd))
         in_progress = (
@@ -181,15 +182,7 @@ class CommitOps(ReadOps):
         if len(set(shas)) != len(shas):
             return None  # git would pick a commit named twice once
         start = self._detached_head(cwd) or self.head(cwd)
-        proc = self._run(
-            "cherry-pick",
-            "--no-edit",
-            "--allow-empty",
-            "--keep-redundant-commits",
-            *(_checked(sha, "commit") for sha in shas),
-            cwd=cwd,
-            check=False,
-        )
+        proc = self._run(*_PICK, *(_checked(sha, "commit") for sha in shas), cwd=cwd, check=False)
         if proc.returncode == 0:
             # Each pick made exactly one commit (empty ones are kept), so the chain from the
             # old tip is the picks in order.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import zlib
 from collections.abc import Sequence
@@ -11,9 +10,7 @@ from pathlib import Path
 from herd.errors import BadInput
 from herd.git.messages import _TRAILER_KEY
 from herd.git.remote import RemoteOps
-from herd.git.runner import GitError, _checked, _split_z
-
-_FULL_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+from herd.git.runner import FULL_SHA, GitError, _checked, _split_z
 
 
 def _added(entries: list[tuple[str, str, str]], meta: str, path: str) -> None:
@@ -67,7 +64,7 @@ class ReadOps(RemoteOps):
         unique = list(dict.fromkeys(_checked(rev, "commit") for rev in revs))
         if not unique:
             return {}
-        if not all(_FULL_SHA.fullmatch(rev) for rev in unique):
+        if not all(FULL_SHA.fullmatch(rev) for rev in unique):
             # --stdin reads object names only (it copies anything else through).
             return {rev: self.added_blobs(rev) for rev in unique}
         # --always: a header for a commit that changes nothing too; first-parent: as above.

@@ -11,7 +11,6 @@ the names callers use are all importable from here.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from herd.git.results import (
     WorktreeInfo,
 )
 from herd.git.runner import (
+    FULL_SHA,
     GitError,
     NotDescendant,
     NothingToCommit,
@@ -41,8 +41,6 @@ from herd.git.runner import (
     _checked,
     network_timeout,
 )
-
-_FULL_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 __all__ = [
     "Git",
@@ -179,7 +177,7 @@ class Git(CommitOps):
         branch. False, with nothing of it left, when anything does not work out (the branch
         checked out elsewhere, say): then `git worktree add` does it all."""
         registry = self.common_dir() / "worktrees"
-        if not _FULL_SHA.fullmatch(base) or (branch is not None and self._checked_out(branch, registry)):
+        if not FULL_SHA.fullmatch(base) or (branch is not None and self._checked_out(branch, registry)):
             return False  # git 2.39's `checkout -B` would take a branch another worktree has
         if not self._plain_layout():
             return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,8 @@ from herd.git.gitdir import WorktreeNotItself
 
 _STDERR_TAIL_LINES = 20
 _EXCERPT_LINES = 80
+#: A commit named by its full object name (SHA-1, or SHA-256 in a repository using it).
+FULL_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 # Variables a git hook (or a parent git command) exports; inherited, they would
 # point every call at the wrong repository or index.
 _REPO_ENV = (

@@ -55,7 +55,6 @@ def _compact_encoder() -> Callable[[Any], str]:
 
 #: Compact JSON text as `json.dumps(value, ensure_ascii=False, separators=(",", ":"))`.
 encode = _compact_encoder()
-_encode = encode
 
 # The stored key order of each key order met in records (a file's records share a few):
 # the record's keys with each child key where `set_field` would put it, and the number of
@@ -75,11 +74,11 @@ def marked_data(record: Record) -> tuple[str, int]:
             _LAYOUTS[keys] = layout
     order, markers = layout
     values = _MARKER_VALUES
-    text = _encode({key: values[key] if key in values else record[key] for key in order})
+    text = encode({key: values[key] if key in values else record[key] for key in order})
     # A value of the record's own that reads like a marker: store it the old way.
     if text.count('"\\u0000') != markers:
         plain = {k: (None if k in CHILD_KEYS else v) for k, v in record.items()}
-        return _encode(plain), 0
+        return encode(plain), 0
     return text, MARKED
 
 
@@ -148,7 +147,7 @@ def stream_json(
     `issues.full` builds it. `extra` appends fields at the end of the named records (the
     `blocked_by` of `herd blocked`), as a dict assignment would."""
     for start in range(0, len(ids), CHUNK):
-        chunk = _encode(list(ids[start : start + CHUNK]))
+        chunk = encode(list(ids[start : start + CHUNK]))
         yield from texts(tx.execute(_READ_SQL, (chunk,)), extra)
 
 
@@ -169,11 +168,11 @@ def text_of(row: tuple[Any, ...], more: tuple[Any, ...] | None = None) -> str:
         if more:
             record.update(zip(more[::2], more[1::2], strict=True))
             more = None
-        text = _encode(record)
+        text = encode(record)
     if more:
         text = (
             text[:-1]
-            + "".join(f",{_encode(k)}:{_encode(v)}" for k, v in zip(more[::2], more[1::2], strict=True))
+            + "".join(f",{encode(k)}:{encode(v)}" for k, v in zip(more[::2], more[1::2], strict=True))
             + "}"
         )
     return text
