@@ -39,13 +39,17 @@ _GATE = """coalesce(
 # nothing down). Edges to ids not in the store match no row, so never block.
 _ACTIVE = f"status NOT IN {_RESOLVED}"
 
+# The `blocks` part walks the active issues in an index that holds their status and reads
+# their edges by primary key; each target's status is looked up in the list of active ids,
+# built once (the unary `+` keeps SQLite from walking that list into the edges' index).
+# Joining `issues` for the target instead costs two B-tree searches per edge: 100k issues,
+# 444 ms -> 272 ms for the whole set.
 _BLOCKED_SQL = f"""
 WITH RECURSIVE
 direct(id) AS (
-    SELECT d.issue_id FROM dependencies d
-      JOIN issues i ON i.id = d.issue_id AND i.{_ACTIVE}
-      JOIN issues t ON t.id = d.depends_on_id AND t.{_ACTIVE}
-     WHERE d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')
+    SELECT d.issue_id FROM issues i CROSS JOIN dependencies d
+     WHERE i.{_ACTIVE} AND d.issue_id = i.id AND d.type IN ('{BLOCKS}', '{CONDITIONAL_BLOCKS}')
+       AND +d.depends_on_id IN (SELECT id FROM issues WHERE {_ACTIVE})
     UNION
     SELECT d.issue_id FROM dependencies d
       JOIN issues i ON i.id = d.issue_id AND i.{_ACTIVE}
@@ -90,7 +94,8 @@ def direct_blocked_count(tx: sqlite3.Connection) -> int:
 
 
 # bd's sort policies (issueops/ready_work.go): priority is the default; equal priority is
-# newest first. Each has an index (schema migrations 2 and 4) that SQLite walks in order.
+# newest first. Each has an index that SQLite walks in order (`issues_by_priority_newest`,
+# `issues_by_age`); hybrid's recent part is a time range of `issues_by_age`, sorted.
 _ORDER = {
     "priority": "i.priority, i.created_ts DESC, i.id",
     "oldest": "i.created_ts, i.id",
