@@ -525,4 +525,5 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     conn.close()
-    assert {"issues_by_age", "issues_by_priority"} <= indexes
+    assert {"issues_by_age", "issues_by_priority_newest"} <= indexes
+    assert "issues_by_priority" not in indexes  # dropped by migration 8
