@@ -67,12 +67,14 @@ def _time(value: object) -> float | None:
     return parse_time(value)
 
 
-def put_issues(tx: sqlite3.Connection, records: Sequence[Record]) -> None:
-    """Insert or replace whole issues, children included (import, create)."""
-    # One statement per table for the whole batch (the ids as a JSON array).
-    ids = _dump([r["id"] for r in records])
-    for table in ("labels", "dependencies", "comments"):
-        tx.execute(f"DELETE FROM {table} WHERE issue_id IN (SELECT value FROM json_each(?))", (ids,))
+def put_issues(tx: sqlite3.Connection, records: Sequence[Record], *, new: bool = False) -> None:
+    """Insert or replace whole issues, children included (import, create). `new`: none of
+    the ids is stored, so there are no old children to delete."""
+    if not new:
+        # One statement per table for the whole batch (the ids as a JSON array).
+        ids = _dump([r["id"] for r in records])
+        for table in ("labels", "dependencies", "comments"):
+            tx.execute(f"DELETE FROM {table} WHERE issue_id IN (SELECT value FROM json_each(?))", (ids,))
     tx.executemany(
         f"INSERT OR REPLACE INTO issues ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         [_row(r) for r in records],
