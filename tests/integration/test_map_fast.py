@@ -64,10 +64,22 @@ CASES: list[tuple[list[str], str | None]] = [
     (["map", "echo", "{nope}", ":::", "a"], None),
     (["map", "no-such-program-here", ":::", "a"], None),
     (["map", "-k", "echo"], ""),
+    # herd's own form: options, `--`, the command (what bench_map runs)
+    (["map", "--from", "-", "-j", "4", "-k", "--", "echo", "x"], "a\nb\n"),
+    (["map", "-k", "--from=items.txt", "--", "echo", "--", "{}"], None),
+    (["map", "-k", "--", "echo", ":::", "a", "b"], None),
+    (["map", "--json", "--from", "-", "--", "false"], "a\n"),
+    (["map", "--from", "items.txt", "-k", "echo"], None),
 ]
 
 
-REAL = {"map -j2 -k echo ::: a b c", "map false ::: a", "map --json echo ::: a", "map -n zero echo ::: a"}
+REAL = {
+    "map -j2 -k echo ::: a b c",
+    "map false ::: a",
+    "map --json echo ::: a",
+    "map -n zero echo ::: a",
+    "map --from - -j 4 -k -- echo x",
+}
 
 
 @pytest.mark.parametrize(("args", "stdin"), CASES, ids=[" ".join(a) for a, _ in CASES])
@@ -94,7 +106,9 @@ def test_the_fast_path_answers_as_click_does(args: list[str], stdin: str | None,
         ["map", "-j2", "-j3", "true", ":::", "a"],  # twice: the last wins in click
         ["map", "--eta", "true", ":::", "a"],
         ["map", "--help"],
-        ["map", "a", "b", "--", "echo"],  # herd's own form
+        ["map", "a", "b", "--", "echo"],  # items before `--`
+        ["map", "-k", "--"],  # no command
+        ["map", "-j", "--", "echo"],  # -j without its value
         ["map", "-kj2", "true", ":::", "a"],  # grouped short flags
         ["map", "--json=1", "true", ":::", "a"],
         ["map", "-j"],
@@ -114,14 +128,15 @@ def test_options_stop_at_the_command_as_in_gnu_parallel() -> None:
     assert "keep_order" not in fields
 
 
-def test_a_map_imports_only_what_it_uses(tmp_path: Path) -> None:
+@pytest.mark.parametrize("args", [["map", "true", ":::", "a"], ["map", "-j4", "--", "true", ":::", "a"]])
+def test_a_map_imports_only_what_it_uses(args: list[str], tmp_path: Path) -> None:
     """A short map's cost is mostly its imports: no click, dataclasses, psutil or rich for
     `herd map CMD ::: ITEMS` (issue 16: import only what the command uses)."""
     code = (
         "import sys\n"
         "from herd.cli import main\n"
         "try:\n"
-        "    main(['map', 'true', ':::', 'a'])\n"
+        f"    main({args!r})\n"
         "except SystemExit as done:\n"
         "    assert done.code == 0, done.code\n"
         "heavy = ('click', 'dataclasses', 'inspect', 'psutil', 'rich', 'shutil', 'socket')\n"

@@ -1,9 +1,10 @@
-"""`herd map` in GNU parallel's grammar without click: `herd map [-j N] [-k] CMD ARGS :::
-ITEMS` and its common flags, what scripts run in loops where click's import (~25 ms of CPU)
-is a fifth of a short map's cost.
+"""`herd map` without click, in GNU parallel's grammar (`herd map [-j N] [-k] CMD ARGS :::
+ITEMS`) and in herd's own (`herd map [--from FILE|-] [-j N] -- CMD ARGS`), with their common
+flags: what scripts run in loops, where click's import (~25 ms of CPU) is a fifth of a short
+map's cost.
 
 Only the flags below, each as click reads it (`-j 4`, `-j4`, `--jobs=4`); anything else
-(another flag, `--` anywhere, `--help`, a flag given twice, a value click would refuse)
+(another flag, items before `--`, `--help`, a flag given twice, a value click would refuse)
 returns False and the click command in `map_cmds` handles it, usage errors included. Both
 hand the same `MapRequest` to `map_main.run_map`.
 """
@@ -25,6 +26,7 @@ _FLAGS: dict[str, tuple[str, bool]] = {
     "--halt": ("halt", True),
     "-a": ("arg_files", True),
     "--arg-file": ("arg_files", True),
+    "--from": ("from_file", True),
     "--db": ("db", True),
     "-k": ("keep_order", False),
     "--keep-order": ("keep_order", False),
@@ -40,11 +42,18 @@ _SHORT_WITH_VALUE = ("-j", "-n", "-a")
 
 def parse(args: list[str]) -> dict[str, object] | None:
     """MapRequest's fields from `args` (`map` first), or None to leave them to click."""
-    if not args or args[0] != "map" or "--" in args:
+    if not args or args[0] != "map":
         return None
     fields: dict[str, object] = {}
     arg_files: list[str] = []
     rest = args[1:]
+    command: list[str] | None = None
+    if "--" in rest:
+        # herd's own form: the options, then everything after the first `--` verbatim.
+        cut = rest.index("--")
+        rest, command = rest[:cut], rest[cut + 1 :]
+        if not command:
+            return None
     while rest and rest[0].startswith("-") and rest[0] != "-":
         word = rest.pop(0)
         name, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
@@ -72,8 +81,14 @@ def parse(args: list[str]) -> dict[str, object] | None:
         except ValueError:
             return None  # click says what is wrong with it
     fields["arg_files"] = tuple(arg_files)
-    fields["words"] = rest
-    fields["gnu_grammar"] = True
+    if command is None:
+        fields["words"] = rest
+        fields["gnu_grammar"] = True
+    elif rest:
+        return None  # items before `--`: click reads them
+    else:
+        fields["words"] = command
+        fields["gnu_grammar"] = False
     return fields
 
 
