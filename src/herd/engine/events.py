@@ -14,7 +14,7 @@ start-up as dataclasses).
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, TypedDict, TypeVar, dataclass_transform
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, dataclass_transform
 
 from herd.engine.states import Outcome, RunState, TaskState
 from herd.structs import field, fields, struct
@@ -226,23 +226,25 @@ class RunEnd(Event):
 # -- a map ------------------------------------------------------------------------------
 
 
-class ScaleDecision(TypedDict):
-    """One `-j auto` decision (autoscale.AutoScaler.tick)."""
+if TYPE_CHECKING:  # a plain dict at run time (a TypedDict class costs start-up)
+    from typing import TypedDict
 
-    workers: int
-    was: int
-    settled: bool
-    jobs: str
-    reason: str
-    rate: float
-    cpu_ratio: float
+    class ScaleDecision(TypedDict):
+        """One `-j auto` decision (autoscale.AutoScaler.tick)."""
 
+        workers: int
+        was: int
+        settled: bool
+        jobs: str
+        reason: str
+        rate: float
+        cpu_ratio: float
 
-class ProgressJob(TypedDict):
-    seq: int
-    items: list[str]
-    attempt: int
-    started: float
+    class ProgressJob(TypedDict):
+        seq: int
+        items: list[str]
+        attempt: int
+        started: float
 
 
 @event
@@ -324,10 +326,12 @@ class MapEnd(Event):
 # -- a pipeline -------------------------------------------------------------------------
 
 
-class StageCounts(TypedDict):
-    invocations: int
-    succeeded: int
-    failed: int
+if TYPE_CHECKING:  # a plain dict at run time
+
+    class StageCounts(TypedDict):
+        invocations: int
+        succeeded: int
+        failed: int
 
 
 @event

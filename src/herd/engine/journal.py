@@ -23,21 +23,13 @@ from herd.errors import NotFound, Refused
 from herd.run.owner import Owner, run_owner_alive
 from herd.store import Store
 from herd.store import journal as sql
-from herd.store.journal import (
-    AttemptRow,
-    RunRow,
-    StepDetail,
-    StepRow,
-    TaskFields,
-    TaskRow,
-    TaskUpdate,
-    TestRunRow,
-)
+from herd.store.journal import StepDetail
 
 if TYPE_CHECKING:
     # At run time events.py is imported where an event is made: defining its classes costs
     # a few ms that `herd runs`, `herd status` and `herd report` need not pay.
     from herd.engine.events import Event, JsonScalar
+    from herd.store.journal import AttemptRow, RunRow, StepRow, TaskFields, TaskRow, TaskUpdate, TestRunRow
 
 Listener = Callable[["Event"], None]
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 import time
 
-from herd.engine.events import ScaleDecision
 from herd.units import plural
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from herd.engine.events import ScaleDecision
 
 MAX_AUTO_WORKERS = 8
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Required, TypedDict
+from typing import TYPE_CHECKING
 
-from herd.engine.events import MapEnd, PipelineEnd, ScaleDecision, StageCounts
+from herd.engine.events import MapEnd, PipelineEnd
 from herd.engine.executor.base import Executor
 from herd.engine.executor.local import LocalExecutor
 from herd.engine.journal import RunState
@@ -64,32 +64,37 @@ def resolve_program(argv: Sequence[str]) -> tuple[str, ...]:
 # -- options, plan, outcome ------------------------------------------------------------
 
 
-class MapArgs(TypedDict, total=False):
-    """MapOptions as the journal keeps them (a map's `args`), for `herd map --resume`; the
-    GNU-style options are written only when set, and an older journal lacks later keys."""
+if TYPE_CHECKING:  # plain dicts at run time (a TypedDict class costs start-up)
+    from typing import Required, TypedDict
 
-    argv: Required[list[str]]
-    workers: int | None
-    batch_size: int | None
-    retries: int
-    timeout: float | None
-    keep_order: bool
-    joblog: str | None
-    cwd: str | None
-    executor: str
-    scheduler: str | None
-    cpus_per_job: float | None
-    memory_per_job: int | None
-    halt: str | None
-    timeout_percent: float
-    colsep: str
-    multi: bool
-    tag: bool
-    tagstring: str
-    results: str
-    delay: float
-    memfree: int
-    load: float
+    from herd.engine.events import ScaleDecision, StageCounts
+
+    class MapArgs(TypedDict, total=False):
+        """MapOptions as the journal keeps them (a map's `args`), for `herd map --resume`; the
+        GNU-style options are written only when set, and an older journal lacks later keys."""
+
+        argv: Required[list[str]]
+        workers: int | None
+        batch_size: int | None
+        retries: int
+        timeout: float | None
+        keep_order: bool
+        joblog: str | None
+        cwd: str | None
+        executor: str
+        scheduler: str | None
+        cpus_per_job: float | None
+        memory_per_job: int | None
+        halt: str | None
+        timeout_percent: float
+        colsep: str
+        multi: bool
+        tag: bool
+        tagstring: str
+        results: str
+        delay: float
+        memfree: int
+        load: float
 
 
 @struct(frozen=True)
@@ -226,13 +231,15 @@ class MapOptions:
         )
 
 
-class MapPlanJson(TypedDict):
-    items: int
-    batch_size: int
-    batch_reason: str
-    invocations: int
-    workers: str
-    worker_reason: str
+if TYPE_CHECKING:
+
+    class MapPlanJson(TypedDict):
+        items: int
+        batch_size: int
+        batch_reason: str
+        invocations: int
+        workers: str
+        worker_reason: str
 
 
 @struct(frozen=True)

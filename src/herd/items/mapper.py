@@ -36,7 +36,6 @@ from herd.engine.journal import Journal, Outcome, RunState, TaskState
 from herd.engine.policies import Attempt
 from herd.engine.shutdown import Shutdown, handling_signals
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, BadInput, HerdError
-from herd.items.map_plan import MapArgs as MapArgs
 from herd.items.map_plan import MapOptions as MapOptions
 from herd.items.map_plan import MapOutcome as MapOutcome
 from herd.items.map_plan import MapPlan as MapPlan
@@ -47,11 +46,12 @@ from herd.items.map_plan import resolve_program as resolve_program
 from herd.items.output import JobLog, Results, Sink, Tagger
 from herd.items.sources import utf8_text as utf8_text  # moved there; the pipeline imports it here
 from herd.items.template import command_for as command_for  # likewise
-from herd.store.journal import TaskUpdate
 from herd.structs import struct
 
 if TYPE_CHECKING:
     from herd.items.autoscale import AutoScaler
+    from herd.items.map_plan import MapArgs
+    from herd.store.journal import TaskUpdate
 
 FLUSH_SECONDS, FLUSH_RESULTS = 0.2, 500
 PROGRESS_SECONDS = 0.25
@@ -410,7 +410,7 @@ def resume(journal: Journal, *, out: IO[bytes]) -> MapOutcome:
     run = journal.run()
     if run["kind"] != "map":
         raise BadInput(f"run {journal.run_id} is a {run['kind']!r} run; `herd resume` continues it")
-    options = MapOptions.from_args(cast(MapArgs, run["args"]))
+    options = MapOptions.from_args(cast("MapArgs", run["args"]))
     journal.take_over()  # exit 4 while another herd drives it
     todo = [t for t in journal.tasks() if t["state"] != TaskState.SUCCEEDED.value]
     journal.emit(

@@ -21,9 +21,9 @@ import tomllib
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypedDict
+from typing import IO, TYPE_CHECKING, Any, TypedDict
 
-from herd.engine.events import PipelineStart, StageCounts, StageFailed
+from herd.engine.events import PipelineStart, StageFailed
 from herd.engine.executor.base import JobResult, JobSpec
 from herd.engine.executor.local import LocalExecutor
 from herd.engine.journal import Journal, Outcome, RunState, TaskState
@@ -38,6 +38,9 @@ from herd.items.mapper import (
     resolve_program,
     utf8_text,
 )
+
+if TYPE_CHECKING:
+    from herd.engine.events import StageCounts
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ from herd.run.hypervisor import Hypervisor
 from herd.run.plan import Plan, make_plan, select_tasks
 from herd.run.scope import scope_for
 from herd.store import Store
-from herd.store.journal import RunRow, TaskRow
 
 if TYPE_CHECKING:
     from herd.run.landing_types import LandingJson, LandingResult
+    from herd.store.journal import RunRow, TaskRow
 
 
 @dataclass

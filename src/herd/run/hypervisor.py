@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from herd.engine.events import AttemptEnd, AttemptStart, Message, TaskEnd, WaveStart
 from herd.engine.executor import Executor, JobResult, JobSpec
@@ -34,7 +34,9 @@ from herd.run.endings import Endings
 from herd.run.plan import Plan
 from herd.run.scope import Scope, scope_for
 from herd.run.workbench import Workbench
-from herd.store.journal import TaskFields, TaskRow
+
+if TYPE_CHECKING:
+    from herd.store.journal import TaskFields, TaskRow
 
 # How often the loop looks at the git pool while workers run (seconds).
 _GIT_POLL = 0.002

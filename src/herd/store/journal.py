@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, cast
 
 # The rows the journal reads back: TypedDicts, so `row["state"]` reads as before and mypy
 # knows each column. `args` and `summary` are JSON objects whose keys depend on the kind
@@ -14,97 +14,96 @@ RunArgs = dict[str, Any]
 RunSummary = dict[str, Any]
 
 
-class RunRow(TypedDict):
-    id: str
-    kind: str
-    state: str
-    created_at: float
-    ended_at: float | None
-    pid: int | None
-    exit_code: int | None
-    args: RunArgs
-    base: str | None
-    summary: RunSummary | None
-    owner: str | None
-    # Added by readers (engine.journal.list_runs and honest_run), never stored:
-    counts: NotRequired[dict[str, int]]
-    recorded_state: NotRequired[str]
-    owner_gone: NotRequired[bool]
-    resume: NotRequired[str]
-
-
-class TaskRow(TypedDict):
-    run_id: str
-    task_id: str
-    seq: int
-    wave: int
-    stage: str
-    state: str
-    attempts: int
-    actor: str | None
-    commit_sha: str | None
-    landed_sha: str | None
-    reason: str | None
-    payload: str | None
-
-
-class TaskFields(TypedDict, total=False):
-    """What an attempt's end changes on its task (`Journal.end_attempt`)."""
-
-    state: str
-    commit_sha: str
-    reason: str | None
-    attempts: int
-
-
-class TaskUpdate(TypedDict):
-    """A finished item batch, written in bulk (`update_tasks`)."""
-
-    task_id: str
-    state: str
-    attempts: int
-    reason: str | None
-
-
-class AttemptRow(TypedDict):
-    run_id: str
-    task_id: str
-    attempt: int
-    worker: str | None
-    pid: int | None
-    started_at: float
-    ended_at: float | None
-    exit_code: int | None
-    signal: int | None
-    outcome: str | None
-    reason: str | None
-    tail: str | None
-    log_path: str | None
-    cost_usd: float | None
-
-
 StepDetail = dict[str, str | int | float | bool | None]
 
+# Only the type checker needs the row classes: at run time a row is a plain dict, and
+# making seven TypedDict classes cost every command ~2 ms of start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NotRequired, TypedDict
 
-class StepRow(TypedDict):
-    run_id: str
-    seq: int
-    name: str
-    detail: StepDetail | None
-    state: str
-    at: float
+    class RunRow(TypedDict):
+        id: str
+        kind: str
+        state: str
+        created_at: float
+        ended_at: float | None
+        pid: int | None
+        exit_code: int | None
+        args: RunArgs
+        base: str | None
+        summary: RunSummary | None
+        owner: str | None
+        # Added by readers (engine.journal.list_runs and honest_run), never stored:
+        counts: NotRequired[dict[str, int]]
+        recorded_state: NotRequired[str]
+        owner_gone: NotRequired[bool]
+        resume: NotRequired[str]
 
+    class TaskRow(TypedDict):
+        run_id: str
+        task_id: str
+        seq: int
+        wave: int
+        stage: str
+        state: str
+        attempts: int
+        actor: str | None
+        commit_sha: str | None
+        landed_sha: str | None
+        reason: str | None
+        payload: str | None
 
-class TestRunRow(TypedDict):
-    run_id: str
-    seq: int
-    purpose: str
-    command: str
-    commits: list[str]
-    exit_code: int | None
-    duration: float | None
-    tail: str | None
-    at: float
+    class TaskFields(TypedDict, total=False):
+        """What an attempt's end changes on its task (`Journal.end_attempt`)."""
+
+        state: str
+        commit_sha: str
+        reason: str | None
+        attempts: int
+
+    class TaskUpdate(TypedDict):
+        """A finished item batch, written in bulk (`update_tasks`)."""
+
+        task_id: str
+        state: str
+        attempts: int
+        reason: str | None
+
+    class AttemptRow(TypedDict):
+        run_id: str
+        task_id: str
+        attempt: int
+        worker: str | None
+        pid: int | None
+        started_at: float
+        ended_at: float | None
+        exit_code: int | None
+        signal: int | None
+        outcome: str | None
+        reason: str | None
+        tail: str | None
+        log_path: str | None
+        cost_usd: float | None
+
+    class StepRow(TypedDict):
+        run_id: str
+        seq: int
+        name: str
+        detail: StepDetail | None
+        state: str
+        at: float
+
+    class TestRunRow(TypedDict):
+        run_id: str
+        seq: int
+        purpose: str
+        command: str
+        commits: list[str]
+        exit_code: int | None
+        duration: float | None
+        tail: str | None
+        at: float
 
 
 def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -176,7 +175,7 @@ def latest_run(tx: sqlite3.Connection, kind: str | None = None) -> str | None:
 def _decode_run(row: dict[str, Any]) -> RunRow:
     row["args"] = json.loads(row["args"]) if row.get("args") else {}
     row["summary"] = json.loads(row["summary"]) if row.get("summary") else None
-    return cast(RunRow, row)
+    return cast("RunRow", row)
 
 
 def insert_tasks(tx: sqlite3.Connection, run_id: str, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -209,7 +208,7 @@ def tasks(tx: sqlite3.Connection, run_id: str, states: Sequence[str] | None = No
     if states:
         sql += f" AND state IN ({','.join('?' * len(states))})"
         params.extend(states)
-    return cast(list[TaskRow], _rows(tx.execute(sql + " ORDER BY seq", params)))
+    return cast("list[TaskRow]", _rows(tx.execute(sql + " ORDER BY seq", params)))
 
 
 def task_counts(tx: sqlite3.Connection, run_id: str) -> dict[str, int]:
@@ -269,7 +268,7 @@ def attempts(tx: sqlite3.Connection, run_id: str, task_id: str | None = None) ->
                 "SELECT * FROM attempts WHERE run_id = ? AND task_id = ? ORDER BY attempt", (run_id, task_id)
             )
         )
-    return cast(list[AttemptRow], found)
+    return cast("list[AttemptRow]", found)
 
 
 def add_step(tx: sqlite3.Connection, run_id: str, name: str, detail: StepDetail | None, at: float) -> int:
@@ -337,7 +336,7 @@ def steps(tx: sqlite3.Connection, run_id: str) -> list[StepRow]:
     out = _rows(tx.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,)))
     for row in out:
         row["detail"] = json.loads(row["detail"]) if row["detail"] else None
-    return cast(list[StepRow], out)
+    return cast("list[StepRow]", out)
 
 
 def add_test_run(
@@ -367,4 +366,4 @@ def test_runs(tx: sqlite3.Connection, run_id: str) -> list[TestRunRow]:
     out = _rows(tx.execute("SELECT * FROM test_runs WHERE run_id = ? ORDER BY seq", (run_id,)))
     for row in out:
         row["commits"] = json.loads(row["commits"]) if row["commits"] else []
-    return cast(list[TestRunRow], out)
+    return cast("list[TestRunRow]", out)

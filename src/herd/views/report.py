@@ -16,15 +16,17 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from herd.engine.journal import Journal, Outcome, RunState, TaskState
 from herd.errors import BadInput, HerdError
 from herd.run.agents import unknown_placeholders
 from herd.store import Store
-from herd.store.journal import AttemptRow, TaskRow, TestRunRow
 from herd.units import format_duration, format_time
 from herd.views.failures import failure_groups, last_meaningful_line
+
+if TYPE_CHECKING:
+    from herd.store.journal import AttemptRow, TaskRow, TestRunRow
 
 Report = dict[str, Any]
 """`herd report --json`: the run, its counts, tasks (ReportTask), failure groups, test runs,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from herd.engine.executor.output import read_file_tail
 from herd.engine.journal import Journal, honest_run
 from herd.store import Store
-from herd.store.journal import AttemptRow
+
+if TYPE_CHECKING:
+    from herd.store.journal import AttemptRow
 
 
 class Worker(TypedDict):
