@@ -231,17 +231,6 @@ class MapOptions:
         )
 
 
-if TYPE_CHECKING:
-
-    class MapPlanJson(TypedDict):
-        items: int
-        batch_size: int
-        batch_reason: str
-        invocations: int
-        workers: str
-        worker_reason: str
-
-
 @struct(frozen=True)
 class MapPlan:
     """What a map would do: `--dry-run` prints it, `start` runs it."""
@@ -254,7 +243,7 @@ class MapPlan:
     """"4", or "auto (2..8)"."""
     worker_reason: str
 
-    def to_dict(self) -> MapPlanJson:
+    def to_dict(self) -> dict[str, int | str]:
         return {
             "items": self.items,
             "batch_size": self.batch_size,
