@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import json.scanner
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,23 +42,28 @@ def read(path: Path, skipped: list[int] | None = None, *, check: bool = True) ->
         raise BadInput(f"{path}: no such file") from None
     except OSError as exc:
         raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
-    loads = json.loads
+    scan = _scan_once
     with handle:
         try:
             for number, line in enumerate(handle, start=1):
+                # The common line, an issue that passes every check, in one go; any other
+                # (not one JSON object alone on its line, not an issue, a check to explain,
+                # a blank line) takes `parse_line`, which reads it with `json.loads`.
+                try:
+                    record, end = scan(line, 0)
+                except (StopIteration, ValueError):
+                    record = end = None
+                if (
+                    type(record) is dict
+                    and (end == len(line) or line[end:] == "\n")
+                    and "id" in record
+                    and record.pop("_type", "issue") == "issue"
+                    and (not check or _plainly_valid(record, "\\u0000" not in line))
+                ):
+                    yield number, record
+                    continue
                 if line.isspace():
                     continue
-                # The common line, an issue that passes every check, in one go; any other
-                # (not JSON, not an issue, a check to explain) takes `parse_line`.
-                try:
-                    record = loads(line)
-                except ValueError:
-                    record = None
-                if type(record) is dict and "id" in record and record.get("_type", "issue") == "issue":
-                    record.pop("_type", None)
-                    if not check or _plainly_valid(record, "\\u0000" not in line):
-                        yield number, record
-                        continue
                 record = parse_line(line, f"{path}:{number}", check=check)
                 if record is None:
                     if skipped is not None:
@@ -66,6 +72,12 @@ def read(path: Path, skipped: list[int] | None = None, *, check: bool = True) ->
                 yield number, record
         except UnicodeDecodeError as exc:
             raise BadInput(f"{path}: not UTF-8 text ({exc.reason}); is this a beads JSONL file?") from None
+
+
+# What `json.loads` runs on a line after two whitespace matches and two Python calls:
+# `(value, end)` for the JSON value at an index, StopIteration when none starts there.
+# (`JSONDecoder.__init__` makes its `scan_once` so.)
+_scan_once = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed: a decoder is its context
 
 
 def parse_line(line: str, where: str, *, check: bool = True) -> Record | None:

@@ -56,10 +56,10 @@ def _compact_encoder() -> Callable[[Any], str]:
 #: Compact JSON text as `json.dumps(value, ensure_ascii=False, separators=(",", ":"))`.
 encode = _compact_encoder()
 
-# The stored key order of each key order met in records (a file's records share a few):
-# the record's keys with each child key where `set_field` would put it, and the number of
-# markers in that order.
-_LAYOUTS: dict[tuple[str, ...], tuple[tuple[str, ...], int]] = {}
+# For each key order met in records (a file's records share a few): the markers its stored
+# form has (every child key, the derived counts it has), the stored key order when
+# `record | markers` does not already have it, and the number of markers.
+_LAYOUTS: dict[tuple[str, ...], tuple[dict[str, str], tuple[str, ...] | None, int]] = {}
 
 
 def marked_data(record: Record) -> tuple[str, int]:
@@ -68,18 +68,28 @@ def marked_data(record: Record) -> tuple[str, int]:
     keys = tuple(record)
     layout = _LAYOUTS.get(keys)
     if layout is None:
-        order = tuple(_with_child_markers(dict.fromkeys(keys)))
-        layout = (order, sum(1 for key in order if key in _MARKER_VALUES))
+        layout = _layout(keys)
         if len(_LAYOUTS) < 1024:
             _LAYOUTS[keys] = layout
-    order, markers = layout
-    values = _MARKER_VALUES
-    text = encode({key: values[key] if key in values else record[key] for key in order})
+    markers, order, count = layout
+    # The markers replace the child keys present in place; the missing ones go at the end,
+    # which is where bd puts them unless the record has a key bd writes after them.
+    marked = record | markers
+    if order is not None:
+        marked = {key: marked[key] for key in order}
+    text = encode(marked)
     # A value of the record's own that reads like a marker: store it the old way.
-    if text.count('"\\u0000') != markers:
+    if text.count('"\\u0000') != count:
         plain = {k: (None if k in CHILD_KEYS else v) for k, v in record.items()}
         return encode(plain), 0
     return text, MARKED
+
+
+def _layout(keys: tuple[str, ...]) -> tuple[dict[str, str], tuple[str, ...] | None, int]:
+    order = tuple(_with_child_markers(dict.fromkeys(keys)))
+    markers = {key: _MARKER_VALUES[key] for key in order if key in _MARKER_VALUES}
+    in_place = tuple({**dict.fromkeys(keys), **markers}) == order
+    return markers, None if in_place else order, len(markers)
 
 
 def _with_child_markers(record: Record) -> Record:
