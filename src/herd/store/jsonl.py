@@ -157,9 +157,9 @@ _ALLOWED_TYPES: dict[str, frozenset[type]] = {
     "comments": frozenset({list, _NONE}),
     "metadata": frozenset({dict, _NONE}),
 }
-#: Whether each shape met (the record's keys and the types of their values) passes the
-#: type checks: a file's records share a few shapes.
-_SHAPES: dict[tuple[tuple[str, ...], tuple[type, ...]], bool] = {}
+#: Whether each shape met (the record's keys, then the types of their values, in one
+#: tuple) passes the type checks: a file's records share a few shapes.
+_SHAPES: dict[tuple[str | type, ...], bool] = {}
 #: Statuses already matched against STATUS_PATTERN (a file uses a handful).
 _GOOD_STATUSES: set[str] = set()
 _STR = frozenset({str})
@@ -171,12 +171,12 @@ def _plainly_valid(record: Record, nul_free: bool) -> bool:
     checks every line: this is the cost of 100k lines). False when in doubt: `validate`
     then finds the error, or finds none. `nul_free`: the line has no `\\u0000` escape, so
     no string in it holds a NUL (JSON text cannot carry a raw one)."""
-    shape = (tuple(record), tuple(map(type, record.values())))
+    shape: tuple[str | type, ...] = (*record, *map(type, record.values()))
     typed = _SHAPES.get(shape)
     if typed is None:
         typed = all(
             allowed is None or kind in allowed
-            for allowed, kind in zip(map(_ALLOWED_TYPES.get, shape[0]), shape[1], strict=True)
+            for allowed, kind in zip(map(_ALLOWED_TYPES.get, record), shape[len(record) :], strict=True)
         )
         if len(_SHAPES) < 1024:
             _SHAPES[shape] = typed
