@@ -56,10 +56,13 @@ def _compact_encoder() -> Callable[[Any], str]:
 #: Compact JSON text as `json.dumps(value, ensure_ascii=False, separators=(",", ":"))`.
 encode = _compact_encoder()
 
-# For each key order met in records (a file's records share a few): the markers its stored
-# form has (every child key, the derived counts it has), the stored key order when
-# `record | markers` does not already have it, and the number of markers.
-_LAYOUTS: dict[tuple[str, ...], tuple[dict[str, str], tuple[str, ...] | None, int]] = {}
+#: How a record with some key order is stored: (the markers of the marked keys it has, the
+#: text of the markers that follow its own keys, the number of markers); when the markers
+#: do not all go at its end, (every marker, the stored key order, the number).
+_Layout = tuple[dict[str, str], str | tuple[str, ...], int]
+
+# For each key order met in records (a file's records share a few), how it is stored.
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
 
 
 def marked_data(record: Record) -> tuple[str, int]:
@@ -71,13 +74,16 @@ def marked_data(record: Record) -> tuple[str, int]:
         layout = _layout(keys)
         if len(_LAYOUTS) < 1024:
             _LAYOUTS[keys] = layout
-    markers, order, count = layout
-    # The markers replace the child keys present in place; the missing ones go at the end,
-    # which is where bd puts them unless the record has a key bd writes after them.
-    marked = record | markers
-    if order is not None:
-        marked = {key: marked[key] for key in order}
-    text = encode(marked)
+    markers, suffix, count = layout
+    if type(suffix) is str:
+        # The usual order: the markers of the keys it has in their place, the others'
+        # (encoded once for the layout) after its own keys, as bd writes them.
+        text = encode(record | markers if markers else record)
+        if suffix:
+            text = text[:-1] + suffix
+    else:
+        marked = record | markers
+        text = encode({key: marked[key] for key in suffix})
     # A value of the record's own that reads like a marker: store it the old way.
     if text.count('"\\u0000') != count:
         plain = {k: (None if k in CHILD_KEYS else v) for k, v in record.items()}
@@ -85,11 +91,14 @@ def marked_data(record: Record) -> tuple[str, int]:
     return text, MARKED
 
 
-def _layout(keys: tuple[str, ...]) -> tuple[dict[str, str], tuple[str, ...] | None, int]:
+def _layout(keys: tuple[str, ...]) -> _Layout:
     order = tuple(_with_child_markers(dict.fromkeys(keys)))
     markers = {key: _MARKER_VALUES[key] for key in order if key in _MARKER_VALUES}
-    in_place = tuple({**dict.fromkeys(keys), **markers}) == order
-    return markers, None if in_place else order, len(markers)
+    if not keys or order[: len(keys)] != keys:
+        return markers, order, len(markers)
+    missing = order[len(keys) :]
+    suffix = "".join(f",{_MARKERS[key]}" for key in missing) + "}" if missing else ""
+    return {key: markers[key] for key in keys if key in markers}, suffix, len(markers)
 
 
 def _with_child_markers(record: Record) -> Record:
