@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 from herd.queue import graph
@@ -31,6 +32,8 @@ from herd.store import work as sql_work
 #: Called with a short line saying what the import is doing (the CLI shows it on a TTY).
 Progress = Callable[[str], None]
 
+# A dependency's target (called by C code, once per dependency).
+_target = itemgetter("depends_on_id")
 _PROGRESS_EVERY = 5000
 _TOMBSTONE = Status.TOMBSTONE.value
 _CHUNK = 2000
@@ -244,8 +247,12 @@ def _read_plan(path: Path, result: ImportResult, say: Progress) -> _Plan:
 def _write(tx: sqlite3.Connection, chunk: list[Record], result: ImportResult, fresh: bool = False) -> int:
     """Write the records of `chunk` that are new or newer than the stored copy (none is
     stored when `fresh`)."""
-    stored = {} if fresh else {r["id"]: r for r in sql_issues.full(tx, [r["id"] for r in chunk])}
-    changed = [r for r in chunk if _counted(result, r, stored.get(r["id"]))]
+    if fresh:
+        changed = chunk
+        result.created += len(chunk)
+    else:
+        stored = {r["id"]: r for r in sql_issues.full(tx, [r["id"] for r in chunk])}
+        changed = [r for r in chunk if _counted(result, r, stored.get(r["id"]))]
     sql_issues.put_issues(tx, changed, new=fresh)
     return len(changed)
 
@@ -277,15 +284,11 @@ def _normalised(record: Record, dropped: list[tuple[str, str, str]]) -> Record:
     if record.pop("wisp", None) and not record.get("ephemeral"):
         set_field(record, "ephemeral", True)
     deps = record.get("dependencies")
-    if deps:
-        kept = []
-        for dep in deps:
-            if dep["depends_on_id"] == record["id"]:
-                dropped.append((record["id"], record["id"], "depends on itself"))
-            else:
-                kept.append(dep)
-        if len(kept) != len(deps):
-            _set_deps(record, kept)
+    if deps and record["id"] in map(_target, deps):
+        issue_id = record["id"]
+        kept = [dep for dep in deps if dep["depends_on_id"] != issue_id]
+        dropped.extend([(issue_id, issue_id, "depends on itself")] * (len(deps) - len(kept)))
+        _set_deps(record, kept)
     return record
 
 
