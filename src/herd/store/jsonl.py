@@ -58,7 +58,7 @@ def read(path: Path, skipped: list[int] | None = None, *, check: bool = True) ->
                     and (end == len(line) or line[end:] == "\n")
                     and "id" in record
                     and record.pop("_type", "issue") == "issue"
-                    and (not check or _plainly_valid(record, "\\u0000" not in line))
+                    and (not check or _plainly_valid(record, "\\" not in line or "\\u0000" not in line))
                 ):
                     yield number, record
                     continue
@@ -163,6 +163,8 @@ _SHAPES: dict[tuple[str | type, ...], bool] = {}
 #: Statuses already matched against STATUS_PATTERN (a file uses a handful).
 _GOOD_STATUSES: set[str] = set()
 _STR = frozenset({str})
+# (An int, by its type: a bool or a float is not one.)
+_PRIORITIES = frozenset(range(PRIORITY_MIN, PRIORITY_MAX + 1))
 _DICT = frozenset({dict})
 
 
@@ -194,7 +196,7 @@ def _plainly_valid(record: Record, nul_free: bool) -> bool:
             return False
         if len(_GOOD_STATUSES) < 256:
             _GOOD_STATUSES.add(status)
-    if not PRIORITY_MIN <= record.get("priority", PRIORITY_MIN) <= PRIORITY_MAX:
+    if record.get("priority", PRIORITY_MIN) not in _PRIORITIES:
         return False
     labels = record.get("labels")
     if labels and not set(map(type, labels)) <= _STR:
