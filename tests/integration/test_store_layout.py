@@ -139,3 +139,19 @@ def test_a_version_5_store_gets_the_markers_and_reads_the_same(tmp_path: Path) -
     assert record["dependent_count"] == 0 and record["comment_count"] == 0
     summary = Queue(store).stats()["summary"]
     assert isinstance(summary, dict) and summary["blocked_issues"] == 0  # t-b: not stored
+
+
+def test_absent_fields_are_stored_as_null_through_the_none_adapter(tmp_path: Path) -> None:
+    """herd registers an adapter for None (binding a None otherwise raises and clears an
+    AttributeError per value); the columns still hold SQL NULL, which `IS NULL` finds."""
+    assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None
+    store = init(tmp_path, "t")
+    queue = Queue(store, actor="tester")
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": "t-a", "title": "a"}) + "\n")
+    queue.import_jsonl(tmp_path / "in.jsonl")
+    with store.read() as tx:
+        row = tx.execute(
+            "SELECT typeof(assignee), typeof(defer_ts) FROM issues WHERE id = 't-a' "
+            "AND assignee IS NULL AND defer_ts IS NULL"
+        ).fetchone()
+    assert tuple(row) == ("null", "null")
