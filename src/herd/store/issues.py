@@ -35,18 +35,20 @@ _COLUMNS = (
 
 def _row(record: Record) -> tuple[Any, ...]:
     data, layout = records.marked_data(record)
+    get = record.get
+    defer = get("defer_until")
     return (
         record["id"],
         data,
-        record.get("title") or "",
-        record.get("status") or Status.OPEN.value,
-        record.get("priority", 2),
-        record.get("issue_type") or "task",
-        record.get("assignee") or None,
-        _time(record.get("created_at")),
-        _time(record.get("defer_until")),
-        1 if record.get("ephemeral") else 0,
-        1 if record.get("pinned") else 0,
+        get("title") or "",
+        get("status") or Status.OPEN.value,
+        get("priority", 2),
+        get("issue_type") or "task",
+        get("assignee") or None,
+        _time(get("created_at")),
+        None if defer is None else _time(defer),
+        1 if get("ephemeral") else 0,
+        1 if get("pinned") else 0,
         layout,
     )
 
