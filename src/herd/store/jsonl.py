@@ -186,7 +186,10 @@ def _plainly_valid(record: Record, nul_free: bool) -> bool:
         return False
     # From here each field has a type `validate` allows.
     issue_id = record["id"]
-    if not issue_id or _NUL_OR_SPACE.search(issue_id):
+    # No white space and no NUL (what `validate` looks for with _NUL_OR_SPACE): every such
+    # character but the space is unprintable (an id with another unprintable one goes to
+    # `validate`, which may well pass it).
+    if not issue_id or not issue_id.isprintable() or " " in issue_id:
         return False
     if not nul_free and "\0" in "".join(filter(None, map(record.get, _TEXT_FIELDS))):
         return False
