@@ -105,3 +105,16 @@ def test_a_bad_line_into_an_empty_store_leaves_it_empty_with_its_indexes(tmp_pat
     result = queue.import_jsonl(_write(tmp_path / "good.jsonl", records))
     assert result.created == COUNT
     assert _rows(queue)["schema"] == before["schema"]
+
+
+def test_an_edge_with_an_empty_type_is_checked_as_blocks(tmp_path: Path) -> None:
+    """An empty `type` is stored as `blocks` (it blocks), so the cycle check takes it as one
+    too: the edge that would close a cycle is left out. (A null one is refused.)"""
+    records = [
+        _record(1, dependencies=[{"depends_on_id": "t-2", "type": "blocks"}]),
+        _record(2, dependencies=[{"depends_on_id": "t-1", "type": ""}]),
+    ]
+    queue = _store(tmp_path, "s")
+    got = queue.import_jsonl(_write(tmp_path / "in.jsonl", records))
+    assert [(a, b) for a, b, _ in got.dropped] == [("t-2", "t-1")]
+    assert "would make a cycle" in got.dropped[0][2]

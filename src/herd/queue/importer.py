@@ -25,7 +25,15 @@ from operator import itemgetter
 from pathlib import Path
 
 from herd.queue import graph
-from herd.queue.model import CYCLE_CHECKED_TYPES, DERIVED_COUNTS, Record, Status, parse_time, set_field
+from herd.queue.model import (
+    BLOCKS,
+    CYCLE_CHECKED_TYPES,
+    DERIVED_COUNTS,
+    Record,
+    Status,
+    parse_time,
+    set_field,
+)
 from herd.store import Store, jsonl
 from herd.store import issues as sql_issues
 from herd.store import work as sql_work
@@ -154,7 +162,7 @@ def _import_once(tx: sqlite3.Connection, path: Path, say: Progress) -> ImportRes
         deps = record.get("dependencies")
         if deps:
             targets = tuple(
-                [d["depends_on_id"] for d in deps if d.get("type", "blocks") in CYCLE_CHECKED_TYPES]
+                [d["depends_on_id"] for d in deps if (d.get("type") or BLOCKS) in CYCLE_CHECKED_TYPES]
             )
             if targets:
                 checked[issue_id] = targets
@@ -244,7 +252,7 @@ def _read_plan(path: Path, result: ImportResult, say: Progress) -> _Plan:
         targets = [
             d["depends_on_id"]
             for d in deps
-            if d.get("type", "blocks") in CYCLE_CHECKED_TYPES and d["depends_on_id"] != issue_id
+            if (d.get("type") or BLOCKS) in CYCLE_CHECKED_TYPES and d["depends_on_id"] != issue_id
         ]
         if targets:
             plan.checked[issue_id] = targets
@@ -370,7 +378,7 @@ def _without(record: Record, refused: set[int] | None) -> Record:
     if refused:
         kept, k = [], 0
         for dep in record["dependencies"]:
-            if dep.get("type", "blocks") in CYCLE_CHECKED_TYPES:
+            if (dep.get("type") or BLOCKS) in CYCLE_CHECKED_TYPES:
                 k += 1
                 if k - 1 in refused:
                     continue
