@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 import pytest
@@ -14,7 +14,7 @@ import pytest
 from herd.errors import BadInput, NotFound, Refused
 from herd.queue.core import Queue, init
 from herd.queue.model import NOT_WORK_TYPES
-from herd.store import Store, find_db
+from herd.store import Store, find_db, find_db_file, posix_path_text
 from herd.store.schema import SCHEMA_VERSION
 
 
@@ -74,6 +74,34 @@ def test_store_is_found_by_walking_up_and_overridden_by_flag_and_env(
     monkeypatch.setenv("HERD_DB", "/env/y.db")
     assert find_db(start=deep) == Path("/env/y.db")
     assert find_db("/flag/z.db", start=deep) == Path("/flag/z.db")
+    # The click-free commands take the text of the same path, without pathlib.
+    assert find_db_file("/flag/z.db", start=deep) == "/flag/z.db"
+    monkeypatch.delenv("HERD_DB")
+    assert find_db_file(start=deep) == str(tmp_path.resolve() / ".herd" / "herd.db")
+    assert find_db_file(start=str(deep)) == str(find_db(start=deep))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        ".",
+        "/",
+        "//",
+        "///",
+        "x.db",
+        "./x.db",
+        "a//b/",
+        "a/./b/.",
+        "/a/../b",
+        "//a//b",
+        "////a",
+        "../x",
+        ".a/b.",
+    ],
+)
+def test_a_store_path_as_text_reads_as_pathlib_writes_it(text: str) -> None:
+    assert posix_path_text(text) == str(PurePosixPath(text))
 
 
 def test_no_store_upwards_says_run_herd_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -173,9 +173,9 @@ def _ready_values_parse(opts: dict[str, Any]) -> bool:
 
 def _queue(opts: dict[str, Any]) -> Any:
     from herd.queue.core import Queue
-    from herd.store import Store, find_db
+    from herd.store import Store, find_db_file
 
-    return Queue(Store(find_db(opts.get("db") or os.environ.get("HERD_DB") or None)))
+    return Queue(Store(find_db_file(opts.get("db") or os.environ.get("HERD_DB") or None)))
 
 
 def _split(values: list[str]) -> list[str]:

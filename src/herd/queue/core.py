@@ -11,7 +11,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from herd.errors import BadInput, NotFound, Refused
 from herd.queue import graph, ids, rules
@@ -33,6 +32,8 @@ __all__ = ["DEFAULT_LEASE_SECONDS", "CloseResult", "Queue", "default_actor", "ex
 
 TYPE_CHECKING = False  # not `typing`'s: importing typing costs a claim several ms
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from herd.queue.importer import ImportResult, Progress
 
 DEFAULT_PREFIX = "herd"

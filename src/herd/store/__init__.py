@@ -11,15 +11,21 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from herd.errors import BadInput, NotFound
 from herd.store.schema import migrate
 
+# pathlib is imported where a Path is made: on Python 3.11 it brings urllib.parse and
+# ipaddress along (~18M instructions, a seventh of a claim), which the click-free
+# commands (`fast.py`) do not need. mypy reads any `TYPE_CHECKING` as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
 HERD_DIR = ".herd"
 DB_NAME = "herd.db"
 
-__all__ = ["DB_NAME", "HERD_DIR", "Store", "find_db", "user_store_path"]
+__all__ = ["DB_NAME", "HERD_DIR", "Store", "find_db", "find_db_file", "user_store_path"]
 
 # Python's sqlite3 binds a None by first asking its adapter protocol for one, which raises
 # and clears an AttributeError each time (about 2,000 instructions per NULL: an import
@@ -31,21 +37,46 @@ sqlite3.register_adapter(type(None), _NOTHING.get)
 
 def user_store_path() -> Path:
     """The per-user store `herd map` uses outside a herd repository."""
+    from pathlib import Path
+
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "herd" / DB_NAME
 
 
 def find_db(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
     """`--db`, else `HERD_DB`, else `.herd/herd.db` in the nearest directory upwards."""
+    from pathlib import Path
+
+    return Path(find_db_file(explicit, start))
+
+
+def find_db_file(
+    explicit: str | os.PathLike[str] | None = None, start: str | os.PathLike[str] | None = None
+) -> str:
+    """`find_db` as the text of the path (what `str()` of its Path gives), without pathlib."""
     chosen = explicit or os.environ.get("HERD_DB")
     if chosen:
-        return Path(chosen)
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        candidate = directory / HERD_DIR / DB_NAME
-        if candidate.exists():
+        return posix_path_text(os.fspath(chosen))
+    directory = here = os.path.realpath(os.fspath(start) if start is not None else os.getcwd())
+    while True:
+        candidate = os.path.join(directory, HERD_DIR, DB_NAME)
+        if os.path.exists(candidate):
             return candidate
-    raise NotFound(f"no {HERD_DIR}/ in {here} or any parent; run `herd init` in your repository")
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            raise NotFound(f"no {HERD_DIR}/ in {here} or any parent; run `herd init` in your repository")
+        directory = parent
+
+
+def posix_path_text(text: str) -> str:
+    """`str(PurePosixPath(text))`: repeated and trailing slashes and `.` parts dropped
+    (exactly two leading slashes kept), `..` kept; "." for nothing."""
+    stripped = text.lstrip("/")
+    root = "/" * (len(text) - len(stripped))
+    if len(root) > 2:
+        root = "/"
+    parts = [part for part in stripped.split("/") if part and part != "."]
+    return root + "/".join(parts) or "."
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
@@ -65,12 +96,13 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 class Store:
     """A connection to one store file. Not shared between threads or processes."""
 
-    def __init__(self, path: Path, *, create: bool = False) -> None:
-        self.path = path
-        if not create and not path.exists():
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = False) -> None:
+        # The file's path as text (a Path's, or `find_db_file`'s); `path` makes the Path.
+        self.file = path = os.fspath(path)
+        if not create and not os.path.exists(path):
             raise NotFound(f"store {path} does not exist; run `herd init` or check --db/HERD_DB")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
         except (sqlite3.Error, OSError) as exc:
             raise BadInput(f"cannot open store {path}: {exc}") from None
@@ -82,6 +114,12 @@ class Store:
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise BadInput(f"{path} is not a herd store ({exc})") from None
+
+    @property
+    def path(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.file)
 
     @property
     def root(self) -> Path:

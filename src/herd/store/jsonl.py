@@ -6,10 +6,13 @@ import json
 import json.scanner
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from herd.errors import BadInput
 from herd.queue.model import PRIORITY_MAX, PRIORITY_MIN, STATUS_PATTERN, Record
+
+TYPE_CHECKING = False  # mypy reads any `TYPE_CHECKING` as true
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Go's encoding/json escapes these even inside strings; bd's files carry them.
 _GO_ESCAPES = (
