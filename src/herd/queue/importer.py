@@ -26,11 +26,11 @@ from pathlib import Path
 
 from herd.queue import graph
 from herd.queue.model import (
-    BLOCKS,
     CYCLE_CHECKED_TYPES,
     DERIVED_COUNTS,
     Record,
     Status,
+    edge_type,
     parse_time,
     set_field,
 )
@@ -161,9 +161,7 @@ def _import_once(tx: sqlite3.Connection, path: Path, say: Progress) -> ImportRes
         record = _normalised(record, result.dropped)
         deps = record.get("dependencies")
         if deps:
-            targets = tuple(
-                [d["depends_on_id"] for d in deps if (d.get("type") or BLOCKS) in CYCLE_CHECKED_TYPES]
-            )
+            targets = tuple([d["depends_on_id"] for d in deps if edge_type(d) in CYCLE_CHECKED_TYPES])
             if targets:
                 checked[issue_id] = targets
         chunk.append(record)
@@ -252,7 +250,7 @@ def _read_plan(path: Path, result: ImportResult, say: Progress) -> _Plan:
         targets = [
             d["depends_on_id"]
             for d in deps
-            if (d.get("type") or BLOCKS) in CYCLE_CHECKED_TYPES and d["depends_on_id"] != issue_id
+            if edge_type(d) in CYCLE_CHECKED_TYPES and d["depends_on_id"] != issue_id
         ]
         if targets:
             plan.checked[issue_id] = targets
@@ -378,7 +376,7 @@ def _without(record: Record, refused: set[int] | None) -> Record:
     if refused:
         kept, k = [], 0
         for dep in record["dependencies"]:
-            if (dep.get("type") or BLOCKS) in CYCLE_CHECKED_TYPES:
+            if edge_type(dep) in CYCLE_CHECKED_TYPES:
                 k += 1
                 if k - 1 in refused:
                     continue

@@ -113,6 +113,12 @@ _FIELD_RANK = FIELD_RANK
 DERIVED_COUNTS = ("dependency_count", "dependent_count", "comment_count")
 
 
+def edge_type(dep: Record) -> str:
+    """A dependency's type as herd stores and checks it: `blocks` when it has none (or an
+    empty one), so what blocks is also what the cycle check sees."""
+    return dep.get("type") or BLOCKS
+
+
 def now_iso() -> str:
     """Timestamps as bd writes them: RFC 3339, UTC, second precision, trailing Z."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

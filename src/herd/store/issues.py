@@ -18,6 +18,7 @@ from herd.queue.model import (
     PARENT_CHILD,
     Record,
     Status,
+    edge_type,
     parse_time,
     set_field,
 )
@@ -88,7 +89,7 @@ def put_issues(tx: sqlite3.Connection, records: Sequence[Record], *, new: bool =
     tx.executemany(
         "INSERT OR REPLACE INTO dependencies (issue_id, depends_on_id, type, pos, data) VALUES (?,?,?,?,?)",
         [
-            (r["id"], d["depends_on_id"], d.get("type") or "blocks", i, _dump(d))
+            (r["id"], d["depends_on_id"], edge_type(d), i, _dump(d))
             for r in records
             for i, d in enumerate(r.get("dependencies") or [])
         ],
